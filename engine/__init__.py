@@ -1,0 +1,1 @@
+"""Mobilise: email mobilisation and donor journey engine."""

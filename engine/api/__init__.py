@@ -1,0 +1,1 @@
+"""HTTP: FastAPI routers, one per domain noun, and the dashboard."""

@@ -1,0 +1,50 @@
+"""The application factory: settings in, FastAPI app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from engine.api import health
+from engine.config import Settings, get_settings
+from engine.errors import MobiliseError
+from engine.store.db import make_engine, make_sessionmaker
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Mobilise", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+
+    @app.exception_handler(MobiliseError)
+    async def _domain_error(_request: Request, exc: MobiliseError) -> JSONResponse:
+        return JSONResponse(exc.as_json(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid input", "problems": problems}, status_code=422)
+
+    app.include_router(health.router)
+    return app
+
+
+def create_default_app() -> FastAPI:
+    """Uvicorn factory entry point (`engine.api.app:create_default_app`)."""
+    return create_app()

@@ -1,0 +1,18 @@
+"""The `mobilise` command: one Typer app, one sub-module per domain noun."""
+
+from __future__ import annotations
+
+import typer
+
+from engine.cli import db, petitions, server
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(db.app, name="db")
+app.add_typer(petitions.import_app, name="import")
+app.command("sync")(petitions.sync)
+app.command("run")(server.run)
+app.command("worker")(server.worker)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,39 @@
+"""One strict configuration, read from the MOBILISE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOBILISE_", extra="ignore")
+
+    database_url: str = "sqlite:///var/mobilise.db"
+    transport: Literal["file", "smtp", "sendgrid", "memory"] = "file"
+    outbox_dir: Path = Path("var/outbox")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    sendgrid_api_key: str = Field(default="", validation_alias="SENDGRID_API_KEY")
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str = ""
+    # Development default only; `mobilise run` refuses it when MOBILISE_ENV=production.
+    secret_key: str = "dev-only-insecure-secret"
+    base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Europe/Paris"
+    donations_webhook_secret: str = ""
+    env: Literal["development", "production", "test"] = "development"
+    # Where the declared campaign files live (journeys/, segments/, templates/email/).
+    project_dir: Path = Path(".")
+    # Group-commit window for web signatures: requests arriving within it share one transaction.
+    sign_batch_max: int = 256
+    sign_batch_wait_ms: float = 2.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The pure core: definitions, validation and plans. No I/O, no clock, no randomness."""

@@ -1,0 +1,60 @@
+"""A campaign file (`journeys/*.yaml`): one petition, its milestones and consents, its journeys."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.errors import Problem
+from engine.rules.sources import load_model
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConsentPurpose(Strict):
+    """What the supporter ticked: the wording's version is stored with each consent."""
+
+    version: str = Field(min_length=1, max_length=40)
+    wording: str = Field(min_length=1)
+
+
+class PetitionDef(Strict):
+    slug: str
+    title: str = Field(min_length=1, max_length=300)
+    milestones: list[int] = Field(default_factory=list)
+    consents: dict[str, ConsentPurpose] = Field(default_factory=dict)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError("use lower-case letters, digits and hyphens, e.g. stop-surveillance")
+        return value
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError("milestones are positive signature counts")
+        if len(set(value)) != len(value):
+            raise ValueError("a milestone is listed twice")
+        return sorted(value)
+
+
+class CampaignDef(Strict):
+    campaign: str
+    timezone: str = "Europe/Paris"
+    petition: PetitionDef
+    # Journeys are parsed and validated by engine.rules.journeys.
+    journeys: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def parse_campaign(text: str, name: str) -> tuple[CampaignDef | None, list[Problem]]:
+    campaign, _node, problems = load_model(text, name, CampaignDef)
+    return campaign, problems

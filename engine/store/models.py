@@ -1,0 +1,139 @@
+"""SQLAlchemy models: the data spine. Alembic migrations must match these exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.store.types import BigId, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Supporter(Base):
+    """A person we may email. Erasure blanks the personal columns and keeps the id."""
+
+    __tablename__ = "supporters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Normalised (NFKC, trimmed, lower-cased); NULL once erased.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(10))
+    departement: Mapped[str | None] = mapped_column(String(3))
+    region: Mapped[str | None] = mapped_column(String(40))
+    locale: Mapped[str] = mapped_column(String(10), default="fr")
+    created_at: Mapped[datetime]
+    restricted_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+
+
+class Consent(Base):
+    """Append-only consent history: the latest row per (supporter, purpose) is in force."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_supporter_purpose", "supporter_id", "purpose", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(40))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    wording_version: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(80))
+    recorded_at: Mapped[datetime]
+
+
+class Petition(Base):
+    __tablename__ = "petitions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    # Exact count, bumped in the same statement batch that inserts signatures.
+    signature_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class Signature(Base):
+    """One signature; `seq` is its rank in the petition (the 140,000th has seq 140000)."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "supporter_id"),
+        UniqueConstraint("petition_id", "paper_key"),
+        UniqueConstraint("petition_id", "seq"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    # NULL for paper signatures (no email): they count but receive nothing.
+    supporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("supporters.id", ondelete="SET NULL")
+    )
+    # Content hash of a paper row, so that re-importing a sheet changes nothing.
+    paper_key: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    signed_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(20))
+    # Imported signers enter journeys only when the import says so (`--enrol`).
+    enrol: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("petition_id", "threshold"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    threshold: Mapped[int] = mapped_column(Integer)
+    reached_at: Mapped[datetime | None]
+    signature_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("signatures.id"))
+
+
+class Event(Base):
+    """Append-only log of facts; `source_key` de-duplicates replays from any source."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_supporter", "supporter_id", "occurred_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    supporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("supporters.id", ondelete="SET NULL")
+    )
+    petition_id: Mapped[int | None] = mapped_column(ForeignKey("petitions.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the key: the key itself is shown once and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
