@@ -1,0 +1,1 @@
+"""Incoming facts: web signatures, CSV imports."""

@@ -1,0 +1,1 @@
+"""APScheduler wiring of the periodic passes (the passes themselves take `now`)."""

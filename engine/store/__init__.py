@@ -1,0 +1,1 @@
+"""SQLAlchemy models and the set-based queries that apply plans. Never commits."""
