@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Pragmatic address check: one @, no spaces, a dotted domain, sane lengths. The provider's
 # bounce is the final judge; this catches typos and garbage at the door.
@@ -23,6 +24,7 @@ def normalise_email(raw: str) -> str | None:
     return email
 
 
+@lru_cache(maxsize=65536)  # first names repeat a lot
 def clean_name(raw: str | None, limit: int = 100) -> str | None:
     if raw is None:
         return None

@@ -73,6 +73,8 @@ class Petition(Base):
     title: Mapped[str] = mapped_column(String(300))
     # Exact count, bumped in the same statement batch that inserts signatures.
     signature_count: Mapped[int] = mapped_column(Integer, default=0)
+    # purpose -> {"version": ..., "wording": ...}: what the signer ticked, as declared.
+    consent_wordings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
 

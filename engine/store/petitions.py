@@ -32,11 +32,19 @@ def upsert(session: Session, definition: PetitionDef, *, now: datetime) -> Petit
     petition = session.scalar(select(Petition).where(Petition.slug == definition.slug))
     if petition is None:
         petition = Petition(
-            slug=definition.slug, title=definition.title, signature_count=0, created_at=now
+            slug=definition.slug,
+            title=definition.title,
+            signature_count=0,
+            consent_wordings={},
+            created_at=now,
         )
         session.add(petition)
         session.flush()
     petition.title = definition.title
+    petition.consent_wordings = {
+        purpose: {"version": c.version, "wording": c.wording}
+        for purpose, c in definition.consents.items()
+    }
     known = set(
         session.scalars(select(Milestone.threshold).where(Milestone.petition_id == petition.id))
     )
@@ -56,6 +64,12 @@ def get_id(session: Session, slug: str) -> int:
             hint="declare it in journeys/*.yaml and run `mobilise sync`",
         )
     return petition_id
+
+
+def consent_versions(session: Session, petition_id: int) -> dict[str, str]:
+    """purpose -> wording version, as declared for this petition."""
+    wordings = session.scalar(select(Petition.consent_wordings).where(Petition.id == petition_id))
+    return {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
 
 
 def read(session: Session, slug: str) -> PetitionRead:
