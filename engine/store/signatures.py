@@ -72,12 +72,10 @@ def _load_staging(
     if sqlite:
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{staging.name}")
         connection.execute(CreateTable(staging))
-    elif connection.info.get(staging.name):
-        connection.exec_driver_sql(f"TRUNCATE {staging.name}")
     else:
+        # IF NOT EXISTS each time: a rolled-back transaction also rolls back the CREATE.
         connection.execute(CreateTable(staging, if_not_exists=True))
         connection.exec_driver_sql(f"TRUNCATE {staging.name}")
-        connection.info[staging.name] = True
     padding = (None,) * (MAX_CONSENT_PURPOSES - len(purposes))
     staged = [
         (
