@@ -58,8 +58,9 @@ def _paper_key(
     first: str | None, last: str | None, postal: str | None, signed_at: datetime | None
 ) -> str:
     # A paper row has no identity but its content; the same sheet imported twice maps to
-    # the same keys and so changes nothing.
-    day = signed_at.date().isoformat() if signed_at else ""
+    # the same keys and so changes nothing. (Two namesakes in one postal code signing at the
+    # same recorded time count once: the price of idempotent re-imports.)
+    day = signed_at.isoformat() if signed_at else ""
     raw = "\x1f".join(((first or "").casefold(), (last or "").casefold(), postal or "", day))
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -143,17 +143,25 @@ _NEW_PAPER = text(
 )
 
 
-def _new_consents(slot: str) -> str:
+def _new_consents(purposes: Sequence[str]) -> str:
     # Consent travels with the signature it was given on: only new signatures (seq > base)
-    # record it, so a re-import records nothing twice. `slot` comes from _SLOTS only.
-    assert slot in _SLOTS
+    # record it, so a re-import records nothing twice. One statement for every purpose: the
+    # staging row and its signature are looked up once, not once per purpose.
+    slots = " ".join(f"WHEN {i} THEN st.{slot}" for i, slot in enumerate(_SLOTS[: len(purposes)]))
+    choices = " UNION ALL ".join(
+        f"SELECT {i} AS slot, :purpose_{i} AS purpose, :version_{i} AS version"
+        for i in range(len(purposes))
+    )
     return (
         "INSERT INTO consents (supporter_id, purpose, granted, wording_version, source,"
         " recorded_at) "
-        f"SELECT sig.supporter_id, :purpose, st.{slot}, :version, :label, sig.signed_at "
-        "FROM signature_staging st CROSS JOIN supporters sup CROSS JOIN signatures sig "
+        "SELECT supporter_id, purpose, granted, version, :label, signed_at FROM ("
+        f"SELECT sig.supporter_id, p.purpose, CASE p.slot {slots} END AS granted, p.version,"
+        " sig.signed_at "
+        "FROM signature_staging st CROSS JOIN supporters sup CROSS JOIN signatures sig"
+        f" CROSS JOIN ({choices}) p "
         "WHERE sup.email = st.email AND sig.petition_id = :pid AND sig.supporter_id = sup.id"
-        f" AND st.{slot} IS NOT NULL AND sig.seq > :base"
+        " AND sig.seq > :base) AS given WHERE granted IS NOT NULL"
     )
 
 
@@ -189,17 +197,14 @@ def record(
     if emailed + paper:
         count = base + emailed + paper
         connection.execute(_SET_COUNT, {"pid": petition_id, "count": count})
-        for slot, purpose in zip(_SLOTS, purposes, strict=False):
-            connection.execute(
-                text(_new_consents(slot)),
-                {
-                    "pid": petition_id,
-                    "base": base,
-                    "purpose": purpose,
-                    "version": versions[purpose],
-                    "label": f"signature:{source}",
-                },
-            )
+        if purposes:
+            choices = {
+                f"{key}_{i}": value
+                for i, purpose in enumerate(purposes)
+                for key, value in (("purpose", purpose), ("version", versions[purpose]))
+            }
+            params = {"pid": petition_id, "base": base, "label": f"signature:{source}"}
+            connection.execute(text(_new_consents(purposes)), params | choices)
         outcome.milestones = check_milestones(
             session, petition_id=petition_id, count=count, now=now
         )
