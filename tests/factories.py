@@ -28,8 +28,8 @@ def petition_def(milestones: tuple[int, ...] = (), slug: str | None = None) -> P
     )
 
 
-def make_petition(session: Session, now: datetime, milestones: tuple[int, ...] = ()) -> int:
-    return petitions.upsert(session, petition_def(milestones), now=now).id
+def make_petition(session: Session, now: datetime, milestones: tuple[int, ...] = ()) -> str:
+    return petitions.upsert(session, petition_def(milestones), now=now).slug
 
 
 def signer(

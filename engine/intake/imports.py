@@ -77,8 +77,8 @@ def import_signatures(
     batch_size: int = BATCH,
 ) -> ImportReport:
     with sessions.begin() as session:
-        petition_id = petitions.get_id(session, slug)
-        purposes = set(petitions.consent_versions(session, petition_id))
+        petition = petitions.facts(session, slug)
+    purposes = set(petition.consent_versions)
     headers, unknown, rows = read_rows(
         path, SIGNATURE_COLUMNS, required_any=("email", "first_name", "last_name")
     )
@@ -96,7 +96,7 @@ def import_signatures(
         with sessions.begin() as session:
             return signatures.record(
                 session,
-                petition_id=petition_id,
+                petition=petition,
                 rows=batch,
                 now=now(),
                 source="import",

@@ -102,7 +102,7 @@ class SigningQueue:
                 rows.setdefault(pending.row.key, replace(pending.row, line=index + 1))
             for slug, rows in by_slug.items():
                 try:
-                    petition_id = petitions.get_id(session, slug)
+                    petition = petitions.facts(session, slug)
                 except MobiliseError as exc:
                     for index, pending in enumerate(batch):
                         if pending.slug == slug:
@@ -110,7 +110,7 @@ class SigningQueue:
                     continue
                 signatures.record(
                     session,
-                    petition_id=petition_id,
+                    petition=petition,
                     rows=list(rows.values()),
                     now=now,
                     source="web",

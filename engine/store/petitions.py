@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.rules.campaigns import PetitionDef
 from engine.store.models import Milestone, Petition
+
+
+@dataclass(frozen=True)
+class PetitionFacts:
+    """What recording a signature needs, read once per batch."""
+
+    id: int
+    slug: str
+    consent_versions: dict[str, str]  # purpose -> wording version
+    next_threshold: int | None  # the lowest milestone not yet reached
 
 
 @dataclass(frozen=True)
@@ -55,28 +65,35 @@ def upsert(session: Session, definition: PetitionDef, *, now: datetime) -> Petit
     return petition
 
 
-def get_id(session: Session, slug: str) -> int:
-    petition_id = session.scalar(select(Petition.id).where(Petition.slug == slug))
-    if petition_id is None:
-        raise NotFound(
-            f"no petition '{slug}'",
-            field="slug",
-            hint="declare it in journeys/*.yaml and run `mobilise sync`",
-        )
-    return petition_id
+def _not_found(slug: str) -> NotFound:
+    return NotFound(
+        f"no petition '{slug}'",
+        field="slug",
+        hint="declare it in journeys/*.yaml and run `mobilise sync`",
+    )
 
 
-def consent_versions(session: Session, petition_id: int) -> dict[str, str]:
-    """purpose -> wording version, as declared for this petition."""
-    wordings = session.scalar(select(Petition.consent_wordings).where(Petition.id == petition_id))
-    return {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
+def facts(session: Session, slug: str) -> PetitionFacts:
+    """One query: the petition's id, consent versions and next milestone."""
+    next_threshold = (
+        select(func.min(Milestone.threshold))
+        .where(Milestone.petition_id == Petition.id, Milestone.reached_at.is_(None))
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(Petition.id, Petition.consent_wordings, next_threshold).where(Petition.slug == slug)
+    ).one_or_none()
+    if row is None:
+        raise _not_found(slug)
+    petition_id, wordings, threshold = row
+    versions = {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
+    return PetitionFacts(petition_id, slug, versions, threshold)
 
 
 def read(session: Session, slug: str) -> PetitionRead:
     petition = session.scalar(select(Petition).where(Petition.slug == slug))
     if petition is None:
-        get_id(session, slug)
-        raise AssertionError("unreachable")
+        raise _not_found(slug)
     rows = session.execute(
         select(Milestone.threshold, Milestone.reached_at)
         .where(Milestone.petition_id == petition.id)

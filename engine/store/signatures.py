@@ -7,18 +7,31 @@ No statement here runs once per signer.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    text,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from engine.rules.campaigns import MAX_CONSENT_PURPOSES
 from engine.rules.signers import SignatureRow
-from engine.store import events, petitions
+from engine.store import events
+from engine.store.petitions import PetitionFacts
 from engine.store.types import UTCDateTime
 
 # Consents ride in slot columns (one per purpose the petition declares) rather than in a
@@ -61,21 +74,45 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+_FRESH_STAGING = "mobilise_staging_created"
+_watched: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_staging(connection: Connection, *_: object) -> None:
+    # A rollback also undoes the CREATE TEMPORARY TABLE made in that transaction.
+    connection.info.pop(_FRESH_STAGING, None)
+
+
+def _staging_ready(connection: Connection) -> None:
+    """The temporary table lives as long as the pooled connection: created once, emptied
+    after each batch (SQLite simply recreates it: dropping is its fastest way to empty)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{staging.name}")
+        connection.execute(CreateTable(staging))
+        return
+    if connection.engine not in _watched:
+        _watched.add(connection.engine)
+        event.listen(connection.engine, "rollback", _forget_staging)
+        event.listen(connection.engine, "rollback_savepoint", _forget_staging)
+    if not connection.info.get(_FRESH_STAGING):
+        connection.execute(CreateTable(staging, if_not_exists=True))
+        connection.info[_FRESH_STAGING] = True
+
+
+def _staging_done(connection: Connection, rows: int) -> None:
+    if connection.dialect.name != "sqlite":
+        # Temporary tables are never vacuumed: TRUNCATE after a large batch; a DELETE is
+        # cheaper for a web batch of a few rows.
+        verb = "TRUNCATE" if rows > 1_000 else "DELETE FROM"
+        connection.exec_driver_sql(f"{verb} {staging.name}")
+
+
 def _load_staging(
     connection: Connection, rows: Sequence[SignatureRow], purposes: Sequence[str]
 ) -> None:
-    """Bulk-load the batch below the ORM: COPY on PostgreSQL, executemany on SQLite.
-
-    The temporary table lives as long as the pooled connection. SQLite empties it fastest
-    by dropping it, PostgreSQL by TRUNCATE (no catalog churn per web batch)."""
+    """Bulk-load the batch below the ORM: COPY on PostgreSQL, executemany on SQLite."""
     sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{staging.name}")
-        connection.execute(CreateTable(staging))
-    else:
-        # IF NOT EXISTS each time: a rolled-back transaction also rolls back the CREATE.
-        connection.execute(CreateTable(staging, if_not_exists=True))
-        connection.exec_driver_sql(f"TRUNCATE {staging.name}")
+    _staging_ready(connection)
     padding = (None,) * (MAX_CONSENT_PURPOSES - len(purposes))
     staged = [
         (
@@ -177,37 +214,51 @@ _REACH_MILESTONES = text(
 def record(
     session: Session,
     *,
-    petition_id: int,
+    petition: PetitionFacts,
     rows: Sequence[SignatureRow],
     now: datetime,
     source: str,
     enrol: bool,
 ) -> Outcome:
-    """Record a batch of validated rows, unique by `SignatureRow.key`. Does not commit."""
-    versions = petitions.consent_versions(session, petition_id)
-    purposes = sorted(versions)
+    """Record a batch of validated rows, unique by `SignatureRow.key`. Does not commit.
+
+    Statements that a batch cannot need are skipped: a web batch of a few signers costs
+    about eight round trips whatever its size."""
+    purposes = sorted(petition.consent_versions)
+    has_email = any(r.email for r in rows)
+    has_paper = any(r.email is None for r in rows)
     connection = session.connection()
     _load_staging(connection, rows, purposes)
-    connection.execute(_NEW_SUPPORTERS, {"now": now})
-    base = connection.execute(_LOCK_PETITION, {"pid": petition_id}).scalar_one()
-    params: dict[str, Any] = {"pid": petition_id, "now": now, "source": source, "enrol": enrol}
-    emailed = connection.execute(_NEW_EMAILED, {**params, "base": base}).rowcount
-    paper = connection.execute(_NEW_PAPER, {**params, "base": base + emailed}).rowcount
+    if has_email:
+        connection.execute(_NEW_SUPPORTERS, {"now": now})
+    base = connection.execute(_LOCK_PETITION, {"pid": petition.id}).scalar_one()
+    params: dict[str, Any] = {"pid": petition.id, "now": now, "source": source, "enrol": enrol}
+    emailed = connection.execute(_NEW_EMAILED, params | {"base": base}).rowcount if has_email else 0
+    paper = (
+        connection.execute(_NEW_PAPER, params | {"base": base + emailed}).rowcount
+        if has_paper
+        else 0
+    )
     outcome = Outcome(imported=emailed, paper=paper, duplicates=len(rows) - emailed - paper)
     if emailed + paper:
         count = base + emailed + paper
-        connection.execute(_SET_COUNT, {"pid": petition_id, "count": count})
-        if purposes:
+        connection.execute(_SET_COUNT, {"pid": petition.id, "count": count})
+        if purposes and emailed:
             choices = {
                 f"{key}_{i}": value
                 for i, purpose in enumerate(purposes)
-                for key, value in (("purpose", purpose), ("version", versions[purpose]))
+                for key, value in (
+                    ("purpose", purpose),
+                    ("version", petition.consent_versions[purpose]),
+                )
             }
-            params = {"pid": petition_id, "base": base, "label": f"signature:{source}"}
-            connection.execute(text(_new_consents(purposes)), params | choices)
-        outcome.milestones = check_milestones(
-            session, petition_id=petition_id, count=count, now=now
-        )
+            labels = {"pid": petition.id, "base": base, "label": f"signature:{source}"}
+            connection.execute(text(_new_consents(purposes)), labels | choices)
+        if petition.next_threshold is not None and count >= petition.next_threshold:
+            outcome.milestones = check_milestones(
+                session, petition_id=petition.id, count=count, now=now
+            )
+    _staging_done(connection, len(rows))
     return outcome
 
 

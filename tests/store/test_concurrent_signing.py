@@ -18,7 +18,7 @@ BATCH = 4  # 4 processes x 25 batches x 4 rows = 400 signatures
 
 
 def _sign(
-    url: str, petition_id: int, domain: str, worker: int, start: multiprocessing.synchronize.Barrier
+    url: str, slug: str, domain: str, worker: int, start: multiprocessing.synchronize.Barrier
 ) -> None:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
@@ -29,8 +29,9 @@ def _sign(
             signer(i, domain=f"w{worker}b{batch}.{domain}", signed_at=now) for i in range(BATCH)
         ]
         with sessions.begin() as session:
+            petition = petitions.facts(session, slug)
             signatures.record(
-                session, petition_id=petition_id, rows=rows, now=now, source="web", enrol=True
+                session, petition=petition, rows=rows, now=now, source="web", enrol=True
             )
     engine.dispose()
 
@@ -44,7 +45,7 @@ def test_concurrent_signers_cross_a_threshold_exactly_once(db_url: str, db_engin
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(PROCESSES)
     workers = [
-        context.Process(target=_sign, args=(db_url, petition_id, domain, w, start))
+        context.Process(target=_sign, args=(db_url, slug, domain, w, start))
         for w in range(PROCESSES)
     ]
 
