@@ -66,7 +66,7 @@ def write_csv(path: Path, rows: int) -> None:
                 [
                     email,
                     FIRST[i % len(FIRST)],
-                    LAST[i % len(LAST)],
+                    f"{LAST[i % len(LAST)]}-{i}",
                     CODES[i % len(CODES)],
                     f"{day:02d}/05/2024 {i % 24:02d}:{i % 60:02d}",
                     "oui" if i % 3 else "non",

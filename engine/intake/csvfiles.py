@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from engine.errors import Invalid, Problem
 from engine.rules.tabular import map_headers, safe_cell
 
 
-@dataclass(frozen=True)
-class CsvRow:
+class CsvRow(NamedTuple):
     line: int  # the physical line where the record starts (1 = header)
     values: dict[str, str]
     raw: list[str]

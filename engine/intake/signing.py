@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import anyio.to_thread
@@ -99,7 +99,7 @@ class SigningQueue:
             for index, pending in enumerate(batch):
                 rows = by_slug.setdefault(pending.slug, {})
                 # Same signer twice in one batch: one row, both requests answered alike.
-                rows.setdefault(pending.row.key, replace(pending.row, line=index + 1))
+                rows.setdefault(pending.row.key, pending.row._replace(line=index + 1))
             for slug, rows in by_slug.items():
                 try:
                     petition = petitions.facts(session, slug)
