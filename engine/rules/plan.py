@@ -192,6 +192,7 @@ class _Pass:
         elif self.facts.unsubscribed:
             status, reason = "suppressed", "unsubscribed"
         elif not spec.transactional:
+            reason = "quiet-hours" if due > self.now else None
             deferred = cap_delay(self.journey, self.sends, due)
             if deferred is not None:
                 due, reason = deferred, "frequency-cap"
