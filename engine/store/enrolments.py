@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     and_,
     exists,
     false,
@@ -27,37 +26,29 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.selectable import Subquery
 
-from engine.rules.conditions import Condition
+from engine.rules.conditions import Condition, DonatedSinceEntry
 from engine.rules.journeys import (
     EXIT,
     BranchStep,
-    ClickedTrigger,
-    DonatedTrigger,
     ExitStep,
     Journey,
-    MilestoneTrigger,
-    SegmentTrigger,
     SendStep,
-    SignedTrigger,
     WaitStep,
     WaitUntilStep,
 )
 from engine.rules.plan import arrival_due
-from engine.store import outbox, segments
+from engine.rules.windows import send_time
+from engine.store import outbox, segments, triggers
 from engine.store.journeys import Loaded
 from engine.store.models import (
-    Click,
     Donation,
     Enrolment,
     Event,
-    JourneyVersion,
     Milestone,
-    OutboxMessage,
     Petition,
-    Signature,
     Supporter,
+    Suppression,
 )
 
 # Ids per statement: large enough that per-statement overhead vanishes (10k-row chunks cost
@@ -86,82 +77,12 @@ class Summary:
 # --- enrolment
 
 
-def _candidates(
-    session: Session, loaded: Loaded, now: datetime, named: Mapping[str, Condition]
-) -> Subquery:
-    """(supporter_id, triggered_at) for everyone the trigger selects at `now`."""
-    trigger = loaded.journey.trigger
-    if isinstance(trigger, SignedTrigger | MilestoneTrigger):
-        slug = trigger.signed if isinstance(trigger, SignedTrigger) else trigger.milestone.petition
-        # Only signers an import or a form enrolled (`enrol`) enter; paper rows have no id.
-        query: Select[int | None, datetime | None] = (
-            select(Signature.supporter_id, Signature.signed_at)
-            .join(Petition, Petition.id == Signature.petition_id)
-            .where(
-                Petition.slug == slug,
-                Signature.enrol.is_(True),
-                Signature.supporter_id.is_not(None),
-                Signature.signed_at <= now,
-            )
-        )
-        if isinstance(trigger, MilestoneTrigger):
-            query = (
-                select(Signature.supporter_id, Milestone.reached_at)
-                .join(Petition, Petition.id == Signature.petition_id)
-                .join(Milestone, Milestone.petition_id == Petition.id)
-                .where(
-                    Petition.slug == slug,
-                    Signature.enrol.is_(True),
-                    Signature.supporter_id.is_not(None),
-                    Milestone.threshold == trigger.milestone.threshold,
-                    Milestone.reached_at <= now,
-                )
-            )
-        return query.subquery()
-    first = (
-        select(func.min(JourneyVersion.created_at))
-        .where(JourneyVersion.journey_id == loaded.journey.id)
-        .scalar_subquery()
-    )
-    if isinstance(trigger, DonatedTrigger):
-        # Gifts from before the journey existed do not enrol anyone retroactively.
-        return (
-            select(Donation.supporter_id, func.max(Donation.donated_at))
-            .where(
-                Donation.supporter_id.is_not(None),
-                Donation.donated_at >= first,
-                Donation.donated_at <= now,
-            )
-            .group_by(Donation.supporter_id)
-        ).subquery()
-    if isinstance(trigger, ClickedTrigger):
-        return (
-            select(Click.supporter_id, func.max(Click.clicked_at))
-            .join(OutboxMessage, OutboxMessage.id == Click.message_id)
-            .where(
-                OutboxMessage.journey_id == trigger.clicked.journey,
-                OutboxMessage.step_id == trigger.clicked.step,
-                Click.supporter_id.is_not(None),
-                Click.clicked_at >= first,
-                Click.clicked_at <= now,
-            )
-            .group_by(Click.supporter_id)
-        ).subquery()
-    assert isinstance(trigger, SegmentTrigger)
-    ctx = segments.Context(supporter_id=Supporter.id, now=now, segments=named)
-    return (
-        select(Supporter.id, literal(now, Enrolment.entered_at.type))
-        .where(segments.where(named[trigger.entered_segment], ctx))
-        .subquery()
-    )
-
-
 def enrol(
     session: Session, loaded: Loaded, *, now: datetime, named: Mapping[str, Condition]
 ) -> int:
     """INSERT … SELECT the supporters the trigger selects and the re-entry policy admits."""
     journey = loaded.journey
-    source = _candidates(session, loaded, now, named)
+    source = triggers.candidates(loaded, now=now, named=named)
     who, when = source.c[0], source.c[1]
     previous = aliased(Enrolment)
     blocked = exists().where(previous.journey_id == journey.id, previous.supporter_id == who)
@@ -212,11 +133,15 @@ def _windows(
     session: Session, base: ColumnElement[bool], batch: int
 ) -> Iterator[ColumnElement[bool]]:
     """Bounded id windows over the rows `base` selects (none when there are none)."""
-    low, high = session.execute(
-        select(func.min(Enrolment.id), func.max(Enrolment.id)).where(base)
-    ).one()
-    if low is None:
+    if session.scalar(select(Enrolment.id).where(base).limit(1)) is None:
         return
+    # The table's id range comes from the primary key in O(log n); the range of `base`
+    # itself would cost a scan of all its index entries.
+    # (Two statements: SQLite only optimises a lone min() or max() into an index seek.)
+    low = session.scalar(select(func.min(Enrolment.id)))
+    high = session.scalar(select(func.max(Enrolment.id)))
+    assert low is not None
+    assert high is not None
     start = low
     while start <= high:
         yield Enrolment.id.between(start, start + batch - 1)
@@ -280,28 +205,46 @@ class _Advancer:
         return gone
 
     def leave(self) -> int:
-        """Goal and unsubscribe exits, at whatever step people are, due or not."""
+        """Goal and unsubscribe exits, at whatever step people are, due or not.
+
+        Driven from the small side (gifts, suppressions) through the supporter index: the
+        rows that leave are few, the active enrolments may be millions."""
         active = and_(
             Enrolment.journey_version_id == self.loaded.version_id, Enrolment.state == "active"
         )
         gone = 0
-        if self.journey.goal is not None:
+        goal = self.journey.goal
+        # `supporter_id IN (SELECT … FROM donations)` lets both databases walk the few
+        # givers through the supporter index instead of testing every active enrolment.
+        if isinstance(goal, DonatedSinceEntry):
+            givers = select(Donation.supporter_id).where(Donation.donated_at <= self.now)
             gone += self.exit(
-                and_(active, segments.where(self.journey.goal, self.ctx())), "converted"
+                and_(active, Enrolment.supporter_id.in_(givers), segments.where(goal, self.ctx())),
+                "converted",
             )
+        elif goal is not None:
+            gone += self.exit(and_(active, segments.where(goal, self.ctx())), "converted")
         if self.journey.exit_on_unsubscribe:
-            gone += self.exit(
-                and_(active, outbox.suppressed(Enrolment.supporter_id)), "unsubscribed"
-            )
+            blocked = select(Suppression.supporter_id)
+            gone += self.exit(and_(active, Enrolment.supporter_id.in_(blocked)), "unsubscribed")
         return gone
 
     def step(self, step_id: str) -> int:
         step = self.journey.step(step_id)
         base = self.at(step_id)
         due = and_(base, Enrolment.due_at <= self.now)
+        windows = list(_windows(self.session, base, self.batch))
+        capped: dict[int, datetime] = {}
+        send_due = None
+        if windows and isinstance(step, SendStep) and not step.send.transactional:
+            send_due = send_time(self.now, self.journey, zone=self.loaded.zone, transactional=False)
+            if self.journey.frequency_cap is not None:
+                capped = outbox.cap_deferrals(self.session, self.loaded, due, send_due)
         changed = 0
-        for window in list(_windows(self.session, base, self.batch)):
+        for window in windows:
             changed += self.step_window(step, and_(base, window), and_(due, window))
+        if send_due is not None:
+            outbox.defer(self.session, step_id, send_due, capped)
         return changed
 
     def step_window(self, step: Any, base: ColumnElement[bool], due: ColumnElement[bool]) -> int:

@@ -8,17 +8,19 @@ can queue a step twice. The dispatcher (engine/send) claims `queued` rows that a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
     ColumnElement,
     Table,
-    and_,
     bindparam,
     case,
     exists,
+    func,
     literal,
+    or_,
     select,
     update,
 )
@@ -30,8 +32,7 @@ from engine.rules.journeys import SendStep
 from engine.rules.plan import VARIANT_MULTIPLIER, cap_delay, outbox_key, step_salt
 from engine.rules.windows import send_time
 from engine.store.journeys import Loaded
-from engine.store.models import Enrolment, OutboxMessage, Suppression
-from engine.store.segments import consent_in_force
+from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
 
 # The key's parts, in the order `outbox_key` returns them: the conflict target below.
 KEY_COLUMNS = ("enrolment_id", "step_id")
@@ -82,23 +83,36 @@ def queue(
     spec = step.send
     due = send_time(now, loaded.journey, zone=loaded.zone, transactional=spec.transactional)
     template, variant = variant_columns(step)
-    no_consent = (
-        ~consent_in_force(Enrolment.supporter_id, spec.consent)
-        if spec.consent is not None
-        else literal(False)
+    # The latest consent row and any suppression are joined once per row by id (max(id)
+    # comes from a covering index), so both CASEs below read plain columns: correlated
+    # lookups inside each CASE would run twice per row.
+    consent = aliased(Consent)
+    no_consent: ColumnElement[bool] = literal(False)
+    if spec.consent is not None:
+        no_consent = or_(consent.granted.is_(None), consent.granted.is_(False))
+    block = aliased(Suppression)
+    latest_consent = (
+        select(func.max(Consent.id))
+        .where(Consent.supporter_id == Enrolment.supporter_id, Consent.purpose == spec.consent)
+        .scalar_subquery()
     )
-    status = case(
-        (no_consent, "suppressed"),
-        (suppressed(Enrolment.supporter_id), "suppressed"),
-        else_="queued",
+    any_block = (
+        select(func.max(Suppression.id))
+        .where(Suppression.supporter_id == Enrolment.supporter_id)
+        .scalar_subquery()
     )
+    blocked = block.id.is_not(None)
     later = "quiet-hours" if due > now else None
+    status = case((no_consent, "suppressed"), (blocked, "suppressed"), else_="queued")
     reason = case(
         (no_consent, f"no-consent:{spec.consent}"),
-        (suppressed(Enrolment.supporter_id), "unsubscribed"),
+        (blocked, "unsubscribed"),
         else_=literal(later),
     )
-    rows = select(
+    source = select(Enrolment).outerjoin(block, block.id == any_block)
+    if spec.consent is not None:
+        source = source.outerjoin(consent, consent.id == latest_consent)
+    rows = source.with_only_columns(
         Enrolment.id,
         literal(step.id),
         Enrolment.supporter_id,
@@ -111,6 +125,7 @@ def queue(
         reason,
         literal(due, OutboxMessage.due_at.type),
         literal(now, OutboxMessage.created_at.type),
+        maintain_column_froms=True,
     ).where(ready)
     columns = [
         "enrolment_id",
@@ -136,64 +151,64 @@ def queue(
         .execution_options(preserve_rowcount=True)
     )
     queued = session.connection().execute(statement).rowcount
-    if loaded.journey.frequency_cap is not None and not spec.transactional:
-        cap(session, loaded, step.id, ready, due)
     return queued
 
 
-def cap(
-    session: Session, loaded: Loaded, step_id: str, ready: ColumnElement[bool], due: datetime
-) -> int:
-    """Defer the rows just queued that break the frequency cap, as `cap_delay` decides.
+def defer(session: Session, step_id: str, due: datetime, capped: Mapping[int, datetime]) -> None:
+    """Apply the frequency cap's deferrals to rows `queue` wrote (one executemany)."""
+    if not capped:
+        return
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
+    session.connection().execute(
+        update(table)
+        .where(
+            table.c.enrolment_id == bindparam("eid"),
+            table.c.step_id == step_id,
+            table.c.status == "queued",
+            table.c.due_at == due,
+        )
+        .values(due_at=bindparam("deferred"), reason="frequency-cap"),
+        [{"eid": eid, "deferred": deferred} for eid, deferred in capped.items()],
+    )
 
-    Only the supporters with another campaign email near the new one are read back (a join,
-    not a scan per supporter); the deferred times come from the pure rule and go back in
-    one executemany. Every row one `queue` call writes has the same due time, so the
-    window is a pair of constants (no date arithmetic in SQL, which the dialects disagree on)."""
+
+def cap_deferrals(
+    session: Session, loaded: Loaded, ready: ColumnElement[bool], due: datetime
+) -> dict[int, datetime]:
+    """enrolment id -> deferred due time, for the ready enrolments the frequency cap holds.
+
+    Read before any row of the step is queued, so that those rows are not "other" emails.
+
+    Driven from the supporters' other campaign emails near `due` (usually few), joined to
+    the ready enrolments; the decision is the pure rule's (`cap_delay`). Every row one
+    `queue` call writes has the same due time, so the window is a pair of constants (no
+    date arithmetic in SQL, on which the dialects disagree)."""
     limit = loaded.journey.frequency_cap
     assert limit is not None
     other = aliased(OutboxMessage)
     pairs = session.execute(
-        select(OutboxMessage.id, OutboxMessage.due_at, other.due_at)
-        .join(Enrolment, Enrolment.id == OutboxMessage.enrolment_id)
-        .join(
-            other,
-            and_(
-                other.supporter_id == OutboxMessage.supporter_id,
-                other.id != OutboxMessage.id,
-                other.transactional.is_(False),
-                other.status.in_(("queued", "sent")),
-                other.due_at > due - limit.period,
-                other.due_at <= due + limit.period,
-            ),
-        )
+        select(Enrolment.id, other.due_at)
+        .select_from(other)
+        .join(Enrolment, Enrolment.supporter_id == other.supporter_id)
         .where(
+            other.status.in_(("queued", "sent")),
+            other.due_at > due - limit.period,
+            other.due_at <= due + limit.period,
+            other.transactional.is_(False),
+            other.enrolment_id != Enrolment.id,
             ready,
-            OutboxMessage.step_id == step_id,
-            OutboxMessage.status == "queued",
-            OutboxMessage.due_at == due,
         )
     ).all()
     nearby: dict[int, list[datetime]] = defaultdict(list)
-    own: dict[int, datetime] = {}
-    for message_id, due, other_due in pairs:
-        nearby[message_id].append(other_due)
-        own[message_id] = due
-    changes = []
-    for message_id, others in nearby.items():
-        deferred = cap_delay(loaded.journey, tuple(others), own[message_id])
+    for enrolment_id, other_due in pairs:
+        nearby[enrolment_id].append(other_due)
+    found = {}
+    for enrolment_id, others in nearby.items():
+        deferred = cap_delay(loaded.journey, tuple(others), due)
         if deferred is not None:
-            changes.append({"mid": message_id, "due": deferred})
-    if changes:
-        table = OutboxMessage.__table__
-        assert isinstance(table, Table)
-        session.connection().execute(
-            update(table)
-            .where(table.c.id == bindparam("mid"))
-            .values(due_at=bindparam("due"), reason="frequency-cap"),
-            changes,
-        )
-    return len(changes)
+            found[enrolment_id] = deferred
+    return found
 
 
 def for_supporter(session: Session, supporter_id: int) -> list[OutboxRead]:
