@@ -179,7 +179,7 @@ class _Advancer:
 
     def move(self, where: ColumnElement[bool], target: str, **extra: Any) -> int:
         if target == EXIT:
-            return self.exit(where, "completed")
+            return self.exit(where, "completed", **extra)
         values = {
             "step_id": target,
             "step_at": self.now,
@@ -194,8 +194,14 @@ class _Advancer:
         self.summary.moved += moved
         return moved
 
-    def exit(self, where: ColumnElement[bool], reason: str) -> int:
-        values = {"state": "exited", "exit_reason": reason, "exited_at": self.now, "due_at": None}
+    def exit(self, where: ColumnElement[bool], reason: str, **extra: Any) -> int:
+        values = {
+            "state": "exited",
+            "exit_reason": reason,
+            "exited_at": self.now,
+            "due_at": None,
+            **extra,
+        }
         gone = (
             self.session.connection()
             .execute(update(Enrolment).where(where).values(**values))
