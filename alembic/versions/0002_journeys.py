@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 16:33:33.487531
+Create Date: 2026-11-25 17:01:52.732240
 """
 
 from alembic import op
@@ -32,6 +32,41 @@ def upgrade() -> None:
     sa.UniqueConstraint('journey_id', 'content_hash', name=op.f('uq_journey_versions_journey_id_content_hash')),
     sa.UniqueConstraint('journey_id', 'version', name=op.f('uq_journey_versions_journey_id_version'))
     )
+    op.create_table('outbox',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('enrolment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('step_id', sa.String(length=60), nullable=False),
+    sa.Column('supporter_id', sa.Integer(), nullable=False),
+    sa.Column('journey_id', sa.String(length=100), nullable=False),
+    sa.Column('journey_version_id', sa.Integer(), nullable=False),
+    sa.Column('template', sa.String(length=100), nullable=False),
+    sa.Column('variant', sa.String(length=20), nullable=True),
+    sa.Column('transactional', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('reason', sa.String(length=80), nullable=True),
+    sa.Column('due_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', engine.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
+    sa.UniqueConstraint('enrolment_id', 'step_id', name=op.f('uq_outbox_enrolment_id_step_id'))
+    )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_status_due', ['status', 'due_at'], unique=False)
+
+    op.create_table('clicks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('link_position', sa.Integer(), nullable=False),
+    sa.Column('supporter_id', sa.Integer(), nullable=True),
+    sa.Column('clicked_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox.id'], name=op.f('fk_clicks_message_id_outbox'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['supporter_id'], ['supporters.id'], name=op.f('fk_clicks_supporter_id_supporters'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_clicks'))
+    )
+    with op.batch_alter_table('clicks', schema=None) as batch_op:
+        batch_op.create_index('ix_clicks_message', ['message_id'], unique=False)
+        batch_op.create_index('ix_clicks_supporter', ['supporter_id', 'clicked_at'], unique=False)
+
     op.create_table('donations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('supporter_id', sa.Integer(), nullable=True),
@@ -65,11 +100,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['journey_version_id'], ['journey_versions.id'], name=op.f('fk_enrolments_journey_version_id_journey_versions')),
     sa.ForeignKeyConstraint(['supporter_id'], ['supporters.id'], name=op.f('fk_enrolments_supporter_id_supporters'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_enrolments')),
-    sa.UniqueConstraint('journey_id', 'supporter_id', 'entry', name=op.f('uq_enrolments_journey_id_supporter_id_entry'))
+    sa.UniqueConstraint('supporter_id', 'journey_id', 'entry', name=op.f('uq_enrolments_supporter_id_journey_id_entry'))
     )
     with op.batch_alter_table('enrolments', schema=None) as batch_op:
         batch_op.create_index('ix_enrolments_due', ['journey_version_id', 'state', 'step_id', 'due_at'], unique=False)
-        batch_op.create_index('ix_enrolments_supporter', ['supporter_id'], unique=False)
 
     op.create_table('suppressions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -84,67 +118,17 @@ def upgrade() -> None:
         batch_op.create_index('ix_suppressions_email_hash', ['email_hash'], unique=False)
         batch_op.create_index('ix_suppressions_supporter', ['supporter_id'], unique=False)
 
-    op.create_table('outbox',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('enrolment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('step_id', sa.String(length=60), nullable=False),
-    sa.Column('supporter_id', sa.Integer(), nullable=False),
-    sa.Column('journey_id', sa.String(length=100), nullable=False),
-    sa.Column('journey_version_id', sa.Integer(), nullable=False),
-    sa.Column('template', sa.String(length=100), nullable=False),
-    sa.Column('variant', sa.String(length=20), nullable=True),
-    sa.Column('transactional', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.String(length=12), nullable=False),
-    sa.Column('reason', sa.String(length=80), nullable=True),
-    sa.Column('due_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', engine.store.types.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['enrolment_id'], ['enrolments.id'], name=op.f('fk_outbox_enrolment_id_enrolments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['journey_version_id'], ['journey_versions.id'], name=op.f('fk_outbox_journey_version_id_journey_versions')),
-    sa.ForeignKeyConstraint(['supporter_id'], ['supporters.id'], name=op.f('fk_outbox_supporter_id_supporters'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
-    sa.UniqueConstraint('enrolment_id', 'step_id', name=op.f('uq_outbox_enrolment_id_step_id'))
-    )
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_status_due', ['status', 'due_at'], unique=False)
-        batch_op.create_index('ix_outbox_supporter_due', ['supporter_id', 'due_at'], unique=False)
-
-    op.create_table('clicks',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('link_position', sa.Integer(), nullable=False),
-    sa.Column('supporter_id', sa.Integer(), nullable=True),
-    sa.Column('clicked_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['message_id'], ['outbox.id'], name=op.f('fk_clicks_message_id_outbox'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['supporter_id'], ['supporters.id'], name=op.f('fk_clicks_supporter_id_supporters'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_clicks'))
-    )
-    with op.batch_alter_table('clicks', schema=None) as batch_op:
-        batch_op.create_index('ix_clicks_message', ['message_id'], unique=False)
-        batch_op.create_index('ix_clicks_supporter', ['supporter_id', 'clicked_at'], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('clicks', schema=None) as batch_op:
-        batch_op.drop_index('ix_clicks_supporter')
-        batch_op.drop_index('ix_clicks_message')
-
-    op.drop_table('clicks')
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_supporter_due')
-        batch_op.drop_index('ix_outbox_status_due')
-
-    op.drop_table('outbox')
     with op.batch_alter_table('suppressions', schema=None) as batch_op:
         batch_op.drop_index('ix_suppressions_supporter')
         batch_op.drop_index('ix_suppressions_email_hash')
 
     op.drop_table('suppressions')
     with op.batch_alter_table('enrolments', schema=None) as batch_op:
-        batch_op.drop_index('ix_enrolments_supporter')
         batch_op.drop_index('ix_enrolments_due')
 
     op.drop_table('enrolments')
@@ -152,5 +136,14 @@ def downgrade() -> None:
         batch_op.drop_index('ix_donations_supporter')
 
     op.drop_table('donations')
+    with op.batch_alter_table('clicks', schema=None) as batch_op:
+        batch_op.drop_index('ix_clicks_supporter')
+        batch_op.drop_index('ix_clicks_message')
+
+    op.drop_table('clicks')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_status_due')
+
+    op.drop_table('outbox')
     op.drop_table('journey_versions')
     # ### end Alembic commands ###

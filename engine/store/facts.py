@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Facts, Gift
+from engine.store import outbox
 from engine.store.models import (
     Click,
     Consent,
@@ -62,7 +63,7 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
     ).all()
     sends = session.scalars(
         select(OutboxMessage.due_at).where(
-            OutboxMessage.supporter_id == supporter_id,
+            outbox.of_supporter(supporter_id),
             OutboxMessage.transactional.is_(False),
             OutboxMessage.status.in_(("queued", "sent")),
         )

@@ -52,6 +52,12 @@ class OutboxRead:
     sent_at: datetime | None
 
 
+def of_supporter(supporter_id: int) -> ColumnElement[bool]:
+    """A supporter's outbox rows, found through their enrolments (no supporter index here)."""
+    mine = select(Enrolment.id).where(Enrolment.supporter_id == supporter_id)
+    return OutboxMessage.enrolment_id.in_(mine)
+
+
 def suppressed(supporter_id: ColumnElement[int] | object) -> ColumnElement[bool]:
     return exists().where(Suppression.supporter_id == supporter_id)
 
@@ -224,7 +230,7 @@ def for_supporter(session: Session, supporter_id: int) -> list[OutboxRead]:
             OutboxMessage.due_at,
             OutboxMessage.sent_at,
         )
-        .where(OutboxMessage.supporter_id == supporter_id)
+        .where(of_supporter(supporter_id))
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
     ).all()
     return [OutboxRead(*row) for row in rows]

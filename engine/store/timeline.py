@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.store import outbox
 from engine.store.models import (
     Click,
     Consent,
@@ -106,9 +107,7 @@ def timeline(session: Session, supporter_id: int) -> list[Entry]:
                     explain_reason(row.exit_reason),
                 )
             )
-    for message in session.scalars(
-        select(OutboxMessage).where(OutboxMessage.supporter_id == supporter_id)
-    ):
+    for message in session.scalars(select(OutboxMessage).where(outbox.of_supporter(supporter_id))):
         variant = f" variant {message.variant}" if message.variant else ""
         what = f"email '{message.step_id}' ({message.template}{variant}) {message.status}"
         if message.status in ("queued", "held"):
