@@ -1,0 +1,209 @@
+"""Advance N due enrolments one step: outbox rows created, enrolment states updated.
+
+    .venv/bin/python -m bench.advance_bench --backend sqlite --rows 1000000
+    .venv/bin/python -m bench.advance_bench --backend postgresql --rows 1000000
+
+Every enrolment waits at the seed journey's `update` step (a campaign email that needs the
+`updates` consent, under the frequency cap, with the goal and unsubscribe checks); one
+`tick` queues the update for all of them and moves them to the 3-day pause. Then the same
+work through an ORM loop (one supporter at a time) on a sample, extrapolated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from engine.store import files, journeys, migrate, passes
+from engine.store.db import make_engine, normalise_url
+from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)
+PG_SERVER = os.environ.get(
+    "MOBILISE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"
+)
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="mobilise-bench-") as scratch:
+            yield f"sqlite:///{Path(scratch) / 'bench.db'}"
+        return
+    server = create_engine(normalise_url(PG_SERVER), isolation_level="AUTOCOMMIT")
+    name = f"mobilise_bench_{secrets.token_hex(4)}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(normalise_url(PG_SERVER)).set(database=name).render_as_string(False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def _series(engine: Engine, rows: int) -> str:
+    """A row source of ids 1..rows, in each dialect's fastest form."""
+    if engine.dialect.name == "postgresql":
+        return f"SELECT g AS n FROM generate_series(1, {rows}) AS g"
+    return (
+        f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {rows}) "
+        "SELECT n FROM s"
+    )
+
+
+def populate(engine: Engine, rows: int) -> int:
+    """rows supporters with the updates consent, each enrolled and due at `update`."""
+    declared = files.read(ROOT)
+    assert not declared.problems, declared.problems
+    created = NOW - timedelta(days=10)
+    series = _series(engine, rows)
+    day = "'2026-05-10 09:30:00'" if engine.dialect.name == "sqlite" else "'2026-05-10 09:30:00+00'"
+    due = "'2026-05-20 10:00:00'" if engine.dialect.name == "sqlite" else "'2026-05-20 10:00:00+00'"
+    with Session(engine) as session, session.begin():
+        journeys.sync_journeys(session, declared.campaigns, created)
+        version_id = journeys.current(session)[0].version_id
+        connection = session.connection()
+        connection.execute(
+            text(
+                "INSERT INTO supporters (id, email, locale, created_at) "
+                f"SELECT n, 'p' || n || '@example.org', 'fr', {day} FROM ({series}) AS src"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO consents (supporter_id, purpose, granted, wording_version, source,"
+                f" recorded_at) SELECT n, 'updates', n % 10 <> 0, 'v1', 'bench', {day}"
+                f" FROM ({series}) AS src"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO enrolments (id, journey_id, journey_version_id, supporter_id, entry,"
+                " state, step_id, step_at, due_at, entered_at) "
+                f"SELECT n, 'stop-reconnaissance-faciale', {version_id}, n, 1, 'active', 'update',"
+                f" {day}, {due}, {day} FROM ({series}) AS src"
+            )
+        )
+    with engine.connect() as connection:
+        # Fresh statistics, as autovacuum (PostgreSQL) or `PRAGMA optimize` would leave them.
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    return version_id
+
+
+def engine_path(engine: Engine) -> tuple[float, int, int]:
+    declared = files.read(ROOT)
+    started = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        summary = passes.tick(session, now=NOW, segments=declared.conditions)
+    elapsed = time.perf_counter() - started
+    with Session(engine) as session:
+        queued = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+        moved = (
+            session.scalar(
+                select(func.count()).where(
+                    Enrolment.step_id == "pause", Enrolment.state == "active"
+                )
+            )
+            or 0
+        )
+    assert summary.moved >= moved
+    return elapsed, queued, moved
+
+
+def orm_path(engine: Engine, sample: int) -> float:
+    """The naive shape: load each due enrolment, check it in Python, add a row, flush."""
+    started = time.perf_counter()
+    with Session(engine) as session, session.begin():
+        rows = session.scalars(
+            select(Enrolment)
+            .where(Enrolment.step_id == "update", Enrolment.state == "active")
+            .order_by(Enrolment.id)
+            .limit(sample)
+        ).all()
+        for enrolment in rows:
+            consented = session.scalar(
+                select(Consent.granted)
+                .where(Consent.supporter_id == enrolment.supporter_id, Consent.purpose == "updates")
+                .order_by(Consent.id.desc())
+                .limit(1)
+            )
+            blocked = session.scalar(
+                select(func.count()).where(Suppression.supporter_id == enrolment.supporter_id)
+            )
+            session.add(
+                OutboxMessage(
+                    enrolment_id=enrolment.id,
+                    step_id="update",
+                    supporter_id=enrolment.supporter_id,
+                    journey_id=enrolment.journey_id,
+                    journey_version_id=enrolment.journey_version_id,
+                    template="update",
+                    variant=None,
+                    transactional=False,
+                    status="queued" if consented and not blocked else "suppressed",
+                    reason=None if consented else "no-consent:updates",
+                    due_at=NOW,
+                    created_at=NOW,
+                )
+            )
+            enrolment.step_id = "pause"
+            enrolment.step_at = NOW
+            enrolment.due_at = NOW + timedelta(days=3)
+            session.flush()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=5_000, help="ORM loop sample size")
+    args = parser.parse_args()
+    with database(args.backend) as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        try:
+            started = time.perf_counter()
+            populate(engine, args.rows)
+            print(f"setup: {args.rows} due enrolments in {time.perf_counter() - started:.1f} s")
+            elapsed, queued, moved = engine_path(engine)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"set-based tick: {elapsed:.2f} s, {queued} outbox rows, {moved} moved, "
+                f"peak RSS {peak:.0f} MB"
+            )
+            # The ORM loop works on enrolments the tick has not moved: re-arm a sample.
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM outbox"))
+                connection.execute(
+                    text("UPDATE enrolments SET step_id = 'update' WHERE id <= :n"),
+                    {"n": args.sample},
+                )
+            orm = orm_path(engine, args.sample)
+            per_row = orm / args.sample
+            print(
+                f"ORM loop: {args.sample} rows in {orm:.2f} s ({per_row * 1e3:.2f} ms/row), "
+                f"extrapolated to {args.rows}: {per_row * args.rows:.0f} s "
+                f"(x{per_row * args.rows / elapsed:.0f})"
+            )
+        finally:
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

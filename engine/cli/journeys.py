@@ -1,0 +1,114 @@
+"""`mobilise validate | tick | explain | segments`: the journey engine from the shell."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from engine.cli.common import reports_errors, settings, transaction
+from engine.errors import Invalid
+from engine.store import files, passes
+from engine.store import segments as segment_sql
+from engine.store import timeline as timelines
+
+
+def known_templates(root: Path) -> frozenset[str] | None:
+    """Template names under templates/email/ (partials start with `_`); None if absent.
+
+    The template stage will offer validate_templates(dir) with each template's variables;
+    until then, names are what validation can check."""
+    directory = root / "templates" / "email"
+    if not directory.is_dir():
+        return None
+    return frozenset(p.stem for p in directory.glob("*.mjml") if not p.name.startswith("_"))
+
+
+def load(root: Path, paths: list[Path] | None = None) -> files.Declared:
+    return files.read(root, templates=known_templates(root), paths=paths)
+
+
+def parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        # A bare wall-clock time means the campaign's zone, as managers think in it.
+        moment = moment.replace(tzinfo=ZoneInfo(settings().timezone))
+    return moment.astimezone(UTC)
+
+
+def validate(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Campaign files or folders (default: all).")
+    ] = None,
+) -> None:
+    """Check journeys and segments; print `file:line: message` per problem, exit 1 if any."""
+    root = settings().project_dir
+    declared = load(root, paths or None)
+    for problem in declared.problems:
+        typer.echo(str(problem), err=True)
+    if declared.problems:
+        raise typer.Exit(1)
+    typer.echo(f"ok: {len(declared.journeys)} journey(s), {len(declared.segments)} segment(s)")
+
+
+@reports_errors
+def tick(
+    now: str = typer.Option(None, help="The instant of the pass (ISO 8601; default: now)."),
+) -> None:
+    """Run one deterministic pass of the journey engine at that instant."""
+    moment = parse_now(now)
+    declared = load(settings().project_dir)
+    if declared.problems:
+        raise Invalid(
+            "the declared files have problems",
+            problems=declared.problems,
+            hint="run `mobilise validate`",
+        )
+    with transaction() as session:
+        summary = passes.tick(session, now=moment, segments=declared.conditions)
+    typer.echo(f"tick at {moment.isoformat()}")
+    for journey_id, count in sorted(summary.enrolled.items()):
+        typer.echo(f"  enrolled  {journey_id}: {count}")
+    for (journey_id, step_id), count in sorted(summary.queued.items()):
+        typer.echo(f"  queued    {journey_id}/{step_id}: {count}")
+    for reason, count in sorted(summary.exited.items()):
+        typer.echo(f"  exited    {reason}: {count}")
+    typer.echo(f"  moved     {summary.moved}")
+
+
+@reports_errors
+def explain(email: str = typer.Argument(..., help="The supporter's email address.")) -> None:
+    """The supporter's timeline: events, journey steps, emails, and why any was skipped."""
+    zone = ZoneInfo(settings().timezone)
+    with transaction() as session:
+        person = timelines.find_supporter(session, email.strip().lower())
+        if person is None:
+            typer.echo(f"no supporter with the address {email}", err=True)
+            raise typer.Exit(1)
+        entries = timelines.timeline(session, person.id)
+    typer.echo(f"{email} (supporter {person.id}), times in {zone.key}")
+    for entry in entries:
+        local = entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        why = f" — {entry.detail}" if entry.detail else ""
+        typer.echo(f"{local}  {entry.what}{why}")
+
+
+@reports_errors
+def segments(
+    now: str = typer.Option(None, help="Evaluate at this instant (ISO 8601; default: now)."),
+) -> None:
+    """Print each declared segment's current size (one COUNT per segment, in SQL)."""
+    moment = parse_now(now)
+    declared = load(settings().project_dir)
+    if declared.problems:
+        raise Invalid("the declared files have problems", problems=declared.problems)
+    named = declared.conditions
+    with transaction() as session:
+        for name, segment in sorted(declared.segments.items()):
+            size = segment_sql.size(session, segment.where, now=moment, segments=named)
+            typer.echo(f"{name:<30} {size:>9}  {segment.description}")

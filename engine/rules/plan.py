@@ -1,0 +1,321 @@
+"""The planner: journey + enrolment state + facts + now -> a frozen plan.
+
+One pass moves an enrolment through every step that is due at `now` and stops at the first
+wait (or the exit). The store applies the same rules set-based, step by step, for whole
+populations (engine/store/enrolments.py); this function is their specification, and what
+`explain`, the golden histories and the property tests run.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from engine.rules.conditions import Condition, Facts, holds
+from engine.rules.durations import parse_duration
+from engine.rules.journeys import (
+    EXIT,
+    BranchStep,
+    ExitStep,
+    Journey,
+    SendSpec,
+    SendStep,
+    WaitStep,
+    WaitUntilStep,
+)
+from engine.rules.windows import send_time
+
+# Knuth's multiplicative hash spreads consecutive enrolment ids over the buckets; the store
+# computes the same expression in SQL (engine/store/enrolments.py), so keep them together.
+VARIANT_MULTIPLIER = 2654435761
+
+
+@dataclass(frozen=True)
+class EnrolmentState:
+    enrolment_id: int
+    step_id: str | None
+    entered_at: datetime
+    step_at: datetime
+    due_at: datetime | None
+    status: Literal["active", "exited"] = "active"
+    exit_reason: str | None = None
+    variant: str | None = None
+    done: frozenset[str] = frozenset()
+    exited_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Enrol:
+    step_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Advance:
+    from_step: str
+    to_step: str
+    due_at: datetime
+    why: str
+
+
+@dataclass(frozen=True)
+class Send:
+    step_id: str
+    template: str
+    variant: str | None
+    due_at: datetime
+    status: Literal["queued", "suppressed"]
+    reason: str | None
+    key: tuple[int, str]
+    transactional: bool
+
+
+@dataclass(frozen=True)
+class Exit:
+    step_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    step_id: str
+    until: datetime | None
+
+
+Action = Enrol | Advance | Send | Exit | Wait
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    state: EnrolmentState | None
+
+    @property
+    def sends(self) -> list[Send]:
+        return [a for a in self.actions if isinstance(a, Send)]
+
+    @property
+    def changes(self) -> list[Action]:
+        """Everything but the final Wait: empty when the pass changes nothing."""
+        return [a for a in self.actions if not isinstance(a, Wait)]
+
+
+def outbox_key(enrolment_id: int, step_id: str) -> tuple[int, str]:
+    """The idempotency key of an email: one per enrolment and step, UNIQUE in the outbox."""
+    return (enrolment_id, step_id)
+
+
+def step_salt(step_id: str) -> int:
+    return zlib.crc32(step_id.encode()) & 0x7FFFFFFF
+
+
+def variant_bucket(seed: int, step_id: str, total: int) -> int:
+    return (seed * VARIANT_MULTIPLIER + step_salt(step_id)) % total
+
+
+def pick_variant(spec: SendSpec, *, seed: int, step_id: str) -> tuple[str, str | None]:
+    """(template, variant name): deterministic from the seed (the enrolment id)."""
+    if spec.template is not None:
+        return spec.template, None
+    bucket = variant_bucket(seed, step_id, sum(v.weight for v in spec.variants))
+    for variant in spec.variants:
+        if bucket < variant.weight:
+            return variant.template, variant.name
+        bucket -= variant.weight
+    raise AssertionError("bucket beyond total weight")
+
+
+def arrival_due(journey: Journey, step_id: str, at: datetime) -> datetime:
+    """When a step that was entered at `at` next needs attention."""
+    step = journey.step(step_id)
+    if isinstance(step, WaitStep):
+        return at + parse_duration(step.wait)
+    if isinstance(step, WaitUntilStep):
+        spec = step.wait_until
+        if spec.date is not None:
+            return spec.date.astimezone(UTC)
+        assert spec.timeout is not None
+        return at + parse_duration(spec.timeout)
+    return at
+
+
+def until_met(
+    step: WaitUntilStep, facts: Facts, *, petition: str, since: datetime, now: datetime
+) -> bool:
+    spec = step.wait_until
+    if spec.milestone is not None:
+        reached = facts.milestones.get((spec.petition or petition, spec.milestone))
+        return reached is not None and reached <= now
+    if spec.event is not None:
+        return any(kind == spec.event and since <= at <= now for kind, at in facts.events)
+    return spec.date is not None and spec.date <= now
+
+
+def cap_delay(journey: Journey, sends: tuple[datetime, ...], due: datetime) -> datetime | None:
+    """Deferred due time under the frequency cap, or None when the email may go at `due`."""
+    cap = journey.frequency_cap
+    if cap is None:
+        return None
+    recent = [s for s in sends if due - cap.period < s <= due + cap.period]
+    if len(recent) < cap.max:
+        return None
+    return max(recent) + cap.period
+
+
+@dataclass
+class _Pass:
+    journey: Journey
+    facts: Facts
+    now: datetime
+    zone: str
+    petition: str
+    segments: Mapping[str, Condition]
+    actions: list[Action] = field(default_factory=list)
+    sends: tuple[datetime, ...] = ()
+
+    def holds(self, condition: Condition, entered_at: datetime) -> bool:
+        return holds(
+            condition, self.facts, now=self.now, segments=self.segments, entered_at=entered_at
+        )
+
+    def send(self, state: EnrolmentState, step: SendStep) -> Send:
+        spec = step.send
+        template, variant = pick_variant(spec, seed=state.enrolment_id, step_id=step.id)
+        due = send_time(self.now, self.journey, zone=self.zone, transactional=spec.transactional)
+        status: Literal["queued", "suppressed"] = "queued"
+        reason = None
+        if spec.consent is not None and spec.consent not in self.facts.consents:
+            status, reason = "suppressed", f"no-consent:{spec.consent}"
+        elif self.facts.unsubscribed:
+            status, reason = "suppressed", "unsubscribed"
+        elif not spec.transactional:
+            reason = "quiet-hours" if due > self.now else None
+            deferred = cap_delay(self.journey, self.sends, due)
+            if deferred is not None:
+                due, reason = deferred, "frequency-cap"
+            self.sends += (due,)
+        key = outbox_key(state.enrolment_id, step.id)
+        return Send(step.id, template, variant, due, status, reason, key, spec.transactional)
+
+    def move(self, state: EnrolmentState, target: str, why: str) -> EnrolmentState:
+        assert state.step_id is not None
+        if target == EXIT:
+            return self.exit(state, "completed")
+        if target in state.done:
+            # Validation refuses loops; a stray one still never repeats a step.
+            return self.exit(state, "loop")
+        due = arrival_due(self.journey, target, self.now)
+        self.actions.append(Advance(state.step_id, target, due, why))
+        return replace(
+            state,
+            step_id=target,
+            step_at=self.now,
+            due_at=due,
+            done=state.done | {state.step_id},
+        )
+
+    def exit(self, state: EnrolmentState, reason: str) -> EnrolmentState:
+        self.actions.append(Exit(state.step_id, reason))
+        done = state.done | {state.step_id} if state.step_id else state.done
+        return replace(
+            state, status="exited", exit_reason=reason, due_at=None, done=done, exited_at=self.now
+        )
+
+    def step_once(self, state: EnrolmentState) -> tuple[EnrolmentState, bool]:
+        """Process the current step; False when the enrolment must wait (or has left)."""
+        assert state.step_id is not None
+        journey = self.journey
+        if journey.goal is not None and self.holds(journey.goal, state.entered_at):
+            return self.exit(state, "converted"), False
+        if journey.exit_on_unsubscribe and self.facts.unsubscribed:
+            return self.exit(state, "unsubscribed"), False
+        step = journey.step(state.step_id)
+        due = state.due_at is not None and state.due_at <= self.now
+        if isinstance(step, ExitStep):
+            return self.exit(state, step.exit), False
+        if isinstance(step, SendStep):
+            sent = self.send(state, step)
+            self.actions.append(sent)
+            if sent.variant is not None:
+                state = replace(state, variant=sent.variant)
+            return self.move(state, journey.successor(step.id), "sent"), True
+        if isinstance(step, WaitStep):
+            if not due:
+                return state, False
+            return self.move(state, journey.successor(step.id), "waited"), True
+        if isinstance(step, WaitUntilStep):
+            if until_met(
+                step, self.facts, petition=self.petition, since=state.step_at, now=self.now
+            ):
+                return self.move(state, journey.successor(step.id), "reached"), True
+            if not due:
+                return state, False
+            target = step.wait_until.on_timeout
+            if target == "exit":
+                return self.exit(state, "timeout"), False
+            if target == "next":
+                target = journey.successor(step.id)
+            return self.move(state, target, "timeout"), True
+        assert isinstance(step, BranchStep)
+        for index, case in enumerate(step.branch.cases):
+            if self.holds(case.when, state.entered_at):
+                return self.move(state, case.goto, f"case {index + 1}"), True
+        return self.move(state, step.branch.otherwise, "else"), True
+
+
+def plan(
+    journey: Journey,
+    state: EnrolmentState | None,
+    facts: Facts,
+    now: datetime,
+    *,
+    petition: str,
+    segments: Mapping[str, Condition],
+    zone: str = "Europe/Paris",
+    enrol_as: int | None = None,
+) -> Plan:
+    """One pass for one supporter. `enrol_as` is the new enrolment's id when a trigger fired
+    and the caller found no enrolment (it is also the A/B seed)."""
+    run = _Pass(journey, facts, now, zone, petition, segments, sends=facts.campaign_sends)
+    if state is None:
+        if enrol_as is None:
+            return Plan((), None)
+        first = journey.steps[0].id
+        run.actions.append(Enrol(first, now))
+        due = arrival_due(journey, first, now)
+        state = EnrolmentState(enrol_as, first, now, now, due)
+    # A journey is a DAG (validation), so a pass visits each step at most once.
+    for _ in range(len(journey.steps) + 1):
+        if state.status != "active":
+            break
+        state, more = run.step_once(state)
+        if not more:
+            break
+    if state.status == "active" and state.step_id is not None:
+        run.actions.append(Wait(state.step_id, state.due_at))
+    return Plan(tuple(run.actions), state)
+
+
+def may_reenter(journey: Journey, previous: EnrolmentState | None, triggered_at: datetime) -> bool:
+    """Re-entry policy: `never` keeps one enrolment per supporter and journey for good."""
+    if previous is None:
+        return True
+    if journey.reentry == "never" or previous.status == "active":
+        return False
+    return previous.exited_at is not None and triggered_at > previous.exited_at
+
+
+def describe(action: Action) -> dict[str, object]:
+    """A plain, JSON-ready description of an action (golden histories, `explain`)."""
+    data: dict[str, object] = {"action": type(action).__name__.lower()}
+    for key, value in action.__dict__.items():
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        if value is not None and key != "key":
+            data[key] = value
+    return data

@@ -1,0 +1,75 @@
+"""Gifts, one-off and monthly, de-duplicated by the payment platform's external id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm import Session
+
+from engine.store.models import Donation
+from engine.store.types import UTCDateTime
+
+
+@dataclass(frozen=True)
+class DonationRow:
+    email: str  # normalised
+    amount_cents: int
+    currency: str
+    donated_at: datetime
+    frequency: Literal["one-off", "monthly"]
+    external_id: str
+
+
+@dataclass(frozen=True)
+class Gift:
+    amount_cents: int
+    currency: str
+    donated_at: datetime
+    frequency: str
+
+
+# Unknown emails are skipped (the caller reports them); a replayed external id is a no-op.
+_INSERT = text(
+    "INSERT INTO donations (supporter_id, amount_cents, currency, donated_at, frequency,"
+    " external_id, recorded_at) "
+    "SELECT s.id, :amount_cents, :currency, :donated_at, :frequency, :external_id, :now "
+    "FROM supporters s WHERE s.email = :email "
+    "ON CONFLICT (external_id) DO NOTHING"
+).bindparams(
+    # Typed binds: SQLite compares datetimes as text, so they must be stored in one format.
+    bindparam("donated_at", type_=UTCDateTime()),
+    bindparam("now", type_=UTCDateTime()),
+)
+
+
+def record(session: Session, rows: Sequence[DonationRow], *, now: datetime) -> int:
+    """Insert the gifts of known supporters (one executemany); returns how many were new."""
+    if not rows:
+        return 0
+    params = [
+        {
+            "email": r.email,
+            "amount_cents": r.amount_cents,
+            "currency": r.currency,
+            "donated_at": r.donated_at,
+            "frequency": r.frequency,
+            "external_id": r.external_id,
+            "now": now,
+        }
+        for r in rows
+    ]
+    result = session.connection().execute(_INSERT, params)
+    return int(result.rowcount)
+
+
+def for_supporter(session: Session, supporter_id: int) -> list[Gift]:
+    rows = session.execute(
+        select(Donation.amount_cents, Donation.currency, Donation.donated_at, Donation.frequency)
+        .where(Donation.supporter_id == supporter_id)
+        .order_by(Donation.donated_at)
+    ).all()
+    return [Gift(*row) for row in rows]

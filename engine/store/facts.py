@@ -1,0 +1,86 @@
+"""One supporter's facts for the pure planner (`explain`, tests): never used for populations.
+
+The passes never call this: they compile conditions to SQL. It exists so that the planner
+can replay a single supporter from the database, and so that tests can hold the SQL and the
+pure evaluation of every condition to the same answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.rules.conditions import Facts, Gift
+from engine.store import outbox
+from engine.store.models import (
+    Click,
+    Consent,
+    Donation,
+    Event,
+    Milestone,
+    OutboxMessage,
+    Petition,
+    Signature,
+    Supporter,
+    Suppression,
+)
+
+
+def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
+    person = session.get(Supporter, supporter_id)
+    assert person is not None
+    granted: dict[str, bool] = {}
+    for purpose, value in session.execute(
+        select(Consent.purpose, Consent.granted)
+        .where(Consent.supporter_id == supporter_id)
+        .order_by(Consent.id)
+    ):
+        granted[purpose] = value  # append-only: the last row wins
+    signatures = session.execute(
+        select(Petition.slug, Signature.signed_at)
+        .join(Petition, Petition.id == Signature.petition_id)
+        .where(Signature.supporter_id == supporter_id)
+    ).all()
+    gifts = session.execute(
+        select(Donation.amount_cents, Donation.donated_at, Donation.frequency).where(
+            Donation.supporter_id == supporter_id
+        )
+    ).all()
+    clicks = session.execute(
+        select(OutboxMessage.step_id, Click.clicked_at)
+        .join(OutboxMessage, OutboxMessage.id == Click.message_id)
+        .where(Click.supporter_id == supporter_id)
+    ).all()
+    events = session.execute(
+        select(Event.kind, Event.occurred_at).where(Event.supporter_id == supporter_id)
+    ).all()
+    milestones = session.execute(
+        select(Petition.slug, Milestone.threshold, Milestone.reached_at)
+        .join(Petition, Petition.id == Milestone.petition_id)
+        .where(Milestone.reached_at.is_not(None))
+    ).all()
+    sends = session.scalars(
+        select(OutboxMessage.due_at).where(
+            outbox.of_supporter(supporter_id),
+            OutboxMessage.transactional.is_(False),
+            OutboxMessage.status.in_(("queued", "sent")),
+        )
+    ).all()
+    blocked = session.scalar(
+        select(Suppression.id).where(Suppression.supporter_id == supporter_id).limit(1)
+    )
+    return Facts(
+        region=person.region,
+        departement=person.departement,
+        locale=person.locale,
+        consents=frozenset(p for p, ok in granted.items() if ok),
+        unsubscribed=blocked is not None,
+        signatures=tuple((slug, at) for slug, at in signatures),
+        gifts=tuple(Gift(c, at, f == "monthly") for c, at, f in gifts),
+        clicks=tuple((step, at) for step, at in clicks),
+        events=tuple((kind, at) for kind, at in events),
+        milestones={(slug, t): at for slug, t, at in milestones if at is not None and at <= now},
+        campaign_sends=tuple(sends),
+    )

@@ -1,0 +1,236 @@
+"""The outbox: one row per enrolment and step, written set-based by the advance pass.
+
+The UNIQUE (enrolment_id, step_id) pair is the idempotency key (engine.rules.plan.outbox_key
+names its parts): a pass replayed, a crash between statements, two workers racing, none
+can queue a step twice. The dispatcher (engine/send) claims `queued` rows that are due.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
+
+from engine.rules.journeys import SendStep
+from engine.rules.plan import VARIANT_MULTIPLIER, cap_delay, outbox_key, step_salt
+from engine.rules.windows import send_time
+from engine.store.journeys import Loaded
+from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
+
+# The key's parts, in the order `outbox_key` returns them: the conflict target below.
+KEY_COLUMNS = ("enrolment_id", "step_id")
+assert outbox_key(0, "s") == (0, "s")
+
+
+@dataclass(frozen=True)
+class OutboxRead:
+    id: int
+    journey_id: str
+    step_id: str
+    template: str
+    variant: str | None
+    status: str
+    reason: str | None
+    due_at: datetime
+    sent_at: datetime | None
+
+
+def of_supporter(supporter_id: int) -> ColumnElement[bool]:
+    """A supporter's outbox rows, found through their enrolments (no supporter index here)."""
+    mine = select(Enrolment.id).where(Enrolment.supporter_id == supporter_id)
+    return OutboxMessage.enrolment_id.in_(mine)
+
+
+def suppressed(supporter_id: ColumnElement[int] | object) -> ColumnElement[bool]:
+    return exists().where(Suppression.supporter_id == supporter_id)
+
+
+def variant_bucket_sql(step_id: str, total: int) -> ColumnElement[int]:
+    """SQL twin of engine.rules.plan.variant_bucket, over the enrolment id."""
+    return (Enrolment.id * VARIANT_MULTIPLIER + step_salt(step_id)) % total
+
+
+def variant_columns(step: SendStep) -> tuple[ColumnElement[str], ColumnElement[str | None]]:
+    """(template, variant) per row: a CASE over the weighted buckets, as pick_variant does."""
+    spec = step.send
+    if spec.template is not None:
+        return literal(spec.template), literal(None)
+    bucket = variant_bucket_sql(step.id, sum(v.weight for v in spec.variants))
+    bounds, upper = [], 0
+    for variant in spec.variants:
+        upper += variant.weight
+        bounds.append((bucket < upper, variant))
+    template = case(*[(test, v.template) for test, v in bounds])
+    name = case(*[(test, v.name) for test, v in bounds])
+    return template, name
+
+
+def queue(
+    session: Session, loaded: Loaded, step: SendStep, ready: ColumnElement[bool], now: datetime
+) -> int:
+    """INSERT … SELECT one outbox row per ready enrolment; returns the rows queued."""
+    spec = step.send
+    due = send_time(now, loaded.journey, zone=loaded.zone, transactional=spec.transactional)
+    template, variant = variant_columns(step)
+    # The latest consent row and any suppression are joined once per row by id (max(id)
+    # comes from a covering index), so both CASEs below read plain columns: correlated
+    # lookups inside each CASE would run twice per row.
+    consent = aliased(Consent)
+    no_consent: ColumnElement[bool] = literal(False)
+    if spec.consent is not None:
+        no_consent = or_(consent.granted.is_(None), consent.granted.is_(False))
+    block = aliased(Suppression)
+    latest_consent = (
+        select(func.max(Consent.id))
+        .where(Consent.supporter_id == Enrolment.supporter_id, Consent.purpose == spec.consent)
+        .scalar_subquery()
+    )
+    any_block = (
+        select(func.max(Suppression.id))
+        .where(Suppression.supporter_id == Enrolment.supporter_id)
+        .scalar_subquery()
+    )
+    blocked = block.id.is_not(None)
+    later = "quiet-hours" if due > now else None
+    status = case((no_consent, "suppressed"), (blocked, "suppressed"), else_="queued")
+    reason = case(
+        (no_consent, f"no-consent:{spec.consent}"),
+        (blocked, "unsubscribed"),
+        else_=literal(later),
+    )
+    source = select(Enrolment).outerjoin(block, block.id == any_block)
+    if spec.consent is not None:
+        source = source.outerjoin(consent, consent.id == latest_consent)
+    rows = source.with_only_columns(
+        Enrolment.id,
+        literal(step.id),
+        Enrolment.supporter_id,
+        literal(loaded.journey.id),
+        literal(loaded.version_id),
+        template,
+        variant,
+        literal(spec.transactional),
+        status,
+        reason,
+        literal(due, OutboxMessage.due_at.type),
+        literal(now, OutboxMessage.created_at.type),
+        maintain_column_froms=True,
+    ).where(ready)
+    columns = [
+        "enrolment_id",
+        "step_id",
+        "supporter_id",
+        "journey_id",
+        "journey_version_id",
+        "template",
+        "variant",
+        "transactional",
+        "status",
+        "reason",
+        "due_at",
+        "created_at",
+    ]
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert_(OutboxMessage)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=list(KEY_COLUMNS))
+        # SQLAlchemy only keeps UPDATE/DELETE row counts unless asked (psycopg gives -1).
+        .execution_options(preserve_rowcount=True)
+    )
+    queued = session.connection().execute(statement).rowcount
+    return queued
+
+
+def defer(session: Session, step_id: str, due: datetime, capped: Mapping[int, datetime]) -> None:
+    """Apply the frequency cap's deferrals to rows `queue` wrote (one executemany)."""
+    if not capped:
+        return
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
+    session.connection().execute(
+        update(table)
+        .where(
+            table.c.enrolment_id == bindparam("eid"),
+            table.c.step_id == step_id,
+            table.c.status == "queued",
+            table.c.due_at == due,
+        )
+        .values(due_at=bindparam("deferred"), reason="frequency-cap"),
+        [{"eid": eid, "deferred": deferred} for eid, deferred in capped.items()],
+    )
+
+
+def cap_deferrals(
+    session: Session, loaded: Loaded, ready: ColumnElement[bool], due: datetime
+) -> dict[int, datetime]:
+    """enrolment id -> deferred due time, for the ready enrolments the frequency cap holds.
+
+    Read before any row of the step is queued, so that those rows are not "other" emails.
+
+    Driven from the supporters' other campaign emails near `due` (usually few), joined to
+    the ready enrolments; the decision is the pure rule's (`cap_delay`). Every row one
+    `queue` call writes has the same due time, so the window is a pair of constants (no
+    date arithmetic in SQL, on which the dialects disagree)."""
+    limit = loaded.journey.frequency_cap
+    assert limit is not None
+    other = aliased(OutboxMessage)
+    pairs = session.execute(
+        select(Enrolment.id, other.due_at)
+        .select_from(other)
+        .join(Enrolment, Enrolment.supporter_id == other.supporter_id)
+        .where(
+            other.status.in_(("queued", "sent")),
+            other.due_at > due - limit.period,
+            other.due_at <= due + limit.period,
+            other.transactional.is_(False),
+            other.enrolment_id != Enrolment.id,
+            ready,
+        )
+    ).all()
+    nearby: dict[int, list[datetime]] = defaultdict(list)
+    for enrolment_id, other_due in pairs:
+        nearby[enrolment_id].append(other_due)
+    found = {}
+    for enrolment_id, others in nearby.items():
+        deferred = cap_delay(loaded.journey, tuple(others), due)
+        if deferred is not None:
+            found[enrolment_id] = deferred
+    return found
+
+
+def for_supporter(session: Session, supporter_id: int) -> list[OutboxRead]:
+    rows = session.execute(
+        select(
+            OutboxMessage.id,
+            OutboxMessage.journey_id,
+            OutboxMessage.step_id,
+            OutboxMessage.template,
+            OutboxMessage.variant,
+            OutboxMessage.status,
+            OutboxMessage.reason,
+            OutboxMessage.due_at,
+            OutboxMessage.sent_at,
+        )
+        .where(of_supporter(supporter_id))
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+    ).all()
+    return [OutboxRead(*row) for row in rows]

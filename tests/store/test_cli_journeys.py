@@ -1,0 +1,103 @@
+"""The journey commands from the shell: validate, tick, explain, segments, simulate."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.config import get_settings
+from engine.store import journeys, migrate, petitions
+from engine.store.db import make_engine, make_sessionmaker
+from engine.store.files import read
+from tests.store.journey_helpers import ROOT, sign
+
+runner = CliRunner()
+SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the declared files and an empty migrated SQLite database."""
+    for folder in ("journeys", "segments"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    url = f"sqlite:///{tmp_path / 'var' / 'mobilise.db'}"
+    monkeypatch.setenv("MOBILISE_DATABASE_URL", url)
+    monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    migrate.upgrade(url)
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_validate_accepts_the_seed_files(project: Path) -> None:
+    result = runner.invoke(app, ["validate"])
+
+    assert result.exit_code == 0, result.output
+    assert "ok: 1 journey(s), 6 segment(s)" in result.output
+
+
+def test_validate_prints_file_and_line_and_exits_1(project: Path) -> None:
+    seed = project / "journeys" / "stop-reconnaissance-faciale.yaml"
+    seed.write_text(seed.read_text().replace("consent: updates", "consent: nouvelles"))
+
+    result = runner.invoke(app, ["validate"])
+
+    assert result.exit_code == 1
+    assert f"{seed}:38: journey 'stop-reconnaissance-faciale': unknown consent purpose" in (
+        result.output
+    )
+
+
+def test_tick_then_explain_tells_why_an_email_was_not_sent(project: Path) -> None:
+    declared = read(project)
+    engine = make_engine(get_settings().database_url)
+    with make_sessionmaker(engine).begin() as session:
+        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
+        journeys.sync_journeys(session, declared.campaigns, SIGNED)
+        sign(session, petition.id, SIGNED, {"carol": (False, False)})
+    engine.dispose()
+
+    ticked = runner.invoke(app, ["tick", "--now", "2026-05-13T11:30:00"])
+    runner.invoke(app, ["tick", "--now", "2026-06-13T11:30:00+02:00"])
+    explained = runner.invoke(app, ["explain", "carol@example.org"])
+
+    assert ticked.exit_code == 0, ticked.output
+    assert "queued    stop-reconnaissance-faciale/thanked: 1" in ticked.output
+    assert explained.exit_code == 0, explained.output
+    assert "email 'thanked' (thanked) queued" in explained.output
+    assert "email 'update' (update) suppressed — no consent to updates" in explained.output
+
+
+def test_segments_prints_each_size(project: Path) -> None:
+    result = runner.invoke(app, ["segments"])
+
+    assert result.exit_code == 0, result.output
+    assert "donors" in result.output
+
+
+def test_simulate_prints_sends_per_day_and_step(project: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "stop-reconnaissance-faciale",
+            "--supporters",
+            "40",
+            "--days",
+            "5",
+            "--already",
+            "139990",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "thanked" in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("total")]
+    assert lines
+    assert lines[0].split()[1] == "40"
