@@ -45,3 +45,10 @@ def sessions() -> Iterator[sessionmaker[Session]]:
         yield make_sessionmaker(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One transaction on the configured database, committed when the block ends."""
+    with sessions() as factory, factory.begin() as session:
+        yield session

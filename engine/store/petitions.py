@@ -73,21 +73,23 @@ def _not_found(slug: str) -> NotFound:
     )
 
 
-def facts(session: Session, slug: str) -> PetitionFacts:
-    """One query: the petition's id, consent versions and next milestone."""
+def facts(session: Session, slug: str | int) -> PetitionFacts:
+    """One query: the petition's id, consent versions and next milestone (by slug or id)."""
     next_threshold = (
         select(func.min(Milestone.threshold))
         .where(Milestone.petition_id == Petition.id, Milestone.reached_at.is_(None))
         .scalar_subquery()
     )
     row = session.execute(
-        select(Petition.id, Petition.consent_wordings, next_threshold).where(Petition.slug == slug)
+        select(Petition.id, Petition.slug, Petition.consent_wordings, next_threshold).where(
+            Petition.id == slug if isinstance(slug, int) else Petition.slug == slug
+        )
     ).one_or_none()
     if row is None:
-        raise _not_found(slug)
-    petition_id, wordings, threshold = row
+        raise _not_found(str(slug))
+    petition_id, found_slug, wordings, threshold = row
     versions = {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
-    return PetitionFacts(petition_id, slug, versions, threshold)
+    return PetitionFacts(petition_id, found_slug, versions, threshold)
 
 
 def read(session: Session, slug: str) -> PetitionRead:

@@ -18,14 +18,14 @@ from tests.factories import petition_def, unique
 
 
 @pytest.fixture
-def slug(db_engine: Engine, now: datetime) -> str:
-    with make_sessionmaker(db_engine).begin() as session:
+def slug(committed_engine: Engine, now: datetime) -> str:
+    with make_sessionmaker(committed_engine).begin() as session:
         return petitions.upsert(session, petition_def(milestones=(2,)), now=now).slug
 
 
 @pytest.fixture
-def client(db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=db_url, sign_batch_wait_ms=0))
+def client(committed_url: str) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=committed_url, sign_batch_wait_ms=0))
     with TestClient(app) as client:
         yield client
 
@@ -35,7 +35,7 @@ def test_health_says_the_database_answers(client: TestClient) -> None:
 
 
 def test_the_same_email_spelled_three_ways_is_one_signature(
-    client: TestClient, slug: str, db_engine: Engine
+    client: TestClient, slug: str, committed_engine: Engine
 ) -> None:
     local = unique("zoe")
     spellings = [
@@ -52,7 +52,7 @@ def test_the_same_email_spelled_three_ways_is_one_signature(
     assert len({a.text for a in answers}) == 1  # nothing tells a repeat signer apart
     petition = client.get(f"/api/petitions/{slug}").json()
     assert petition["count"] == 1
-    with make_sessionmaker(db_engine)() as session:
+    with make_sessionmaker(committed_engine)() as session:
         assert (
             session.scalar(
                 select(func.count())
@@ -64,7 +64,7 @@ def test_the_same_email_spelled_three_ways_is_one_signature(
 
 
 def test_the_html_form_maps_checkboxes_to_consent_purposes(
-    client: TestClient, slug: str, db_engine: Engine
+    client: TestClient, slug: str, committed_engine: Engine
 ) -> None:
     email = f"{unique('form')}@example.fr"
 
@@ -80,7 +80,7 @@ def test_the_html_form_maps_checkboxes_to_consent_purposes(
 
     assert answer.status_code == 200
     assert "Merci" in answer.text
-    with make_sessionmaker(db_engine)() as session:
+    with make_sessionmaker(committed_engine)() as session:
         supporter = session.scalars(select(Supporter).where(Supporter.email == email)).one()
         assert (supporter.first_name, supporter.departement) == ("<b>Zoé</b>", "2B")
         consents = session.execute(
@@ -129,11 +129,11 @@ def test_an_unknown_petition_is_a_404(client: TestClient) -> None:
 
 
 def test_a_signature_is_committed_before_the_answer(
-    client: TestClient, slug: str, db_engine: Engine
+    client: TestClient, slug: str, committed_engine: Engine
 ) -> None:
     email = f"{unique('durable')}@example.fr"
     client.post(f"/api/petitions/{slug}/signatures", json={"email": email})
-    with make_sessionmaker(db_engine)() as session:
+    with make_sessionmaker(committed_engine)() as session:
         assert (
             session.scalar(
                 select(func.count())

@@ -36,16 +36,18 @@ def _sign(
     engine.dispose()
 
 
-def test_concurrent_signers_cross_a_threshold_exactly_once(db_url: str, db_engine: Engine) -> None:
+def test_concurrent_signers_cross_a_threshold_exactly_once(
+    committed_url: str, committed_engine: Engine
+) -> None:
     now = datetime(2026, 5, 13, tzinfo=UTC)
-    with make_sessionmaker(db_engine).begin() as session:
+    with make_sessionmaker(committed_engine).begin() as session:
         petition = petitions.upsert(session, petition_def(milestones=(150, 301, 400)), now=now)
         petition_id, slug = petition.id, petition.slug
     domain = unique("c") + ".org"
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(PROCESSES)
     workers = [
-        context.Process(target=_sign, args=(db_url, slug, domain, w, start))
+        context.Process(target=_sign, args=(committed_url, slug, domain, w, start))
         for w in range(PROCESSES)
     ]
 
@@ -56,7 +58,7 @@ def test_concurrent_signers_cross_a_threshold_exactly_once(db_url: str, db_engin
 
     assert [p.exitcode for p in workers] == [0] * PROCESSES
     total = PROCESSES * BATCHES * BATCH
-    with make_sessionmaker(db_engine)() as session:
+    with make_sessionmaker(committed_engine)() as session:
         assert petitions.read(session, slug).count == total
         seqs = session.scalars(
             select(Signature.seq).where(Signature.petition_id == petition_id)

@@ -21,8 +21,8 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
-def sessions(db_engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(db_engine)
+def sessions(committed_engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(committed_engine)
 
 
 @pytest.fixture
