@@ -55,3 +55,15 @@ def test_a_body_lists_text_before_html_and_skips_empty_parts(now: datetime) -> N
     body = sendgrid_requests.body([thank_you(1, text="")], now=now)
     assert [c["type"] for c in body["content"]] == ["text/html"]
     assert sendgrid_requests.encoded_size(body) > 1000
+
+
+def test_substitution_size_is_counted_in_utf8_bytes(now: datetime) -> None:
+    # given substitutions just under and just over 10,000 bytes of two-byte characters
+    under = thank_you(1, substitutions={"-x-": "é" * 4990})
+    over = thank_you(2, substitutions={"-x-": "é" * 5000})
+    # when checked  # then only the one over the limit is rendered instead
+    checked_under = sendgrid_requests.precheck(under, now=now)
+    checked_over = sendgrid_requests.precheck(over, now=now)
+    assert checked_under == under
+    assert not isinstance(checked_over, Permanent)
+    assert getattr(checked_over, "substitutions", None) == {}
