@@ -87,6 +87,8 @@ class Recorded:
 class FakeSendGrid:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     validate: bool = True
+    keep_bodies: bool = True  # False for the bench: a long run would hold every body
+    accepted_personalisations: int = 0
     bad_addresses: set[str] = field(default_factory=set)
     bad_address_field: bool = True  # name the personalisation in the 400, as SendGrid does
     faults: deque[Fault] = field(default_factory=deque)
@@ -202,10 +204,13 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 self._answer(400, errors)
                 return
             message_id = fake.new_message_id()
+            kept = body if fake.keep_bodies else {}
             if isinstance(fault, Reset | Delay) and not fault.processed:
-                fake.requests.append(Recorded(body, 0, None, []))
+                fake.requests.append(Recorded(kept, 0, None, []))
             else:
-                fake.requests.append(Recorded(body, 202, message_id, []))
+                fake.requests.append(Recorded(kept, 202, message_id, []))
+                with fake._lock:
+                    fake.accepted_personalisations += len(body["personalizations"])
             if isinstance(fault, Reset):
                 # SO_LINGER 0: close() sends RST, as a dropped connection would.
                 self.connection.setsockopt(

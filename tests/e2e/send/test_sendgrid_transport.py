@@ -22,6 +22,8 @@ from tests.fakes.sendgrid_server import API_KEY, Delay, FakeSendGrid, Reply, Res
 
 
 def _transport(server: FakeSendGrid, now: datetime, **options: Any) -> SendGridTransport:
+    """One request at a time unless a test asks for more, so that faults land predictably."""
+    options.setdefault("concurrency", 1)
     return SendGridTransport(API_KEY, host=server.url, clock=lambda: now, **options)
 
 
@@ -38,13 +40,16 @@ def test_a_large_batch_goes_in_requests_of_1000(
     # given 2,500 thank-you emails of one template version and variant
     messages = [thank_you(i) for i in range(2500)]
     # when they are sent
-    results = _transport(sendgrid_server, now).send(messages)
+    transport = _transport(sendgrid_server, now, concurrency=3)
+    results = transport.send(messages)
+    transport.close()
     # then three schema-valid requests carry them all, each accepted with its X-Message-Id
-    assert [len(r.body["personalizations"]) for r in sendgrid_server.requests] == [1000, 1000, 500]
+    sizes = sorted(len(r.body["personalizations"]) for r in sendgrid_server.requests)
+    assert sizes == [500, 1000, 1000]
     assert all(isinstance(r, Accepted) for r in results)
     provider_ids = {r.x_message_id for r in sendgrid_server.requests}
     assert {r.provider_id for r in results if isinstance(r, Accepted)} == provider_ids
-    assert sendgrid_server.accepted_message_ids() == [m.message_id for m in messages]
+    assert sorted(sendgrid_server.accepted_message_ids()) == [m.message_id for m in messages]
 
 
 def test_a_request_carries_content_once_and_recipients_apart(
@@ -181,6 +186,22 @@ def test_429_is_transient_until_the_rate_limit_resets(
     assert all(isinstance(r, Transient) and r.retry_after == until for r in results)
     assert [r.attempted for r in results if isinstance(r, Transient)] == [True] * 5 + [False] * 5
     assert sendgrid_server.accepted == []
+
+
+def test_a_halt_spares_the_requests_already_in_flight(
+    sendgrid_server: FakeSendGrid, now: datetime
+) -> None:
+    # given three requests in flight at once, one of which is rate-limited
+    sendgrid_server.faults.append(Reply(429))
+    transport = _transport(sendgrid_server, now, batch_size=2, concurrency=3)
+    # when five requests' worth is sent
+    results = transport.send([thank_you(i) for i in range(10)])
+    transport.close()
+    # then the two in-flight neighbours are accepted and the last two requests wait
+    assert _states(results) == {"accepted": 4, "transient": 6}
+    untried = [r for r in results if isinstance(r, Transient) and not r.attempted]
+    assert len(untried) == 4
+    assert len(sendgrid_server.accepted) == 2
 
 
 def test_5xx_is_transient(sendgrid_server: FakeSendGrid, now: datetime) -> None:
