@@ -124,3 +124,17 @@ def test_an_unreachable_relay_is_transient(now: datetime) -> None:
         port = probe.getsockname()[1]
     transport = SmtpTransport("127.0.0.1", port, timeout=2, clock=lambda: now)
     assert [r.state for r in transport.send([thank_you(1)])] == ["transient"]
+
+
+def test_a_relay_that_never_greets_times_out_as_transient(now: datetime) -> None:
+    # given a socket that accepts connections and never says a word
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        transport = SmtpTransport(
+            "127.0.0.1", silent.getsockname()[1], timeout=0.3, clock=lambda: now
+        )
+        # when a message is sent  # then the explicit timeout ends the wait
+        [result] = transport.send([thank_you(1)])
+    assert isinstance(result, Transient)
+    assert result.attempted is False
