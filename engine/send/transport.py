@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import ClassVar, Literal, Protocol
 
 from engine.errors import Invalid
@@ -81,6 +82,9 @@ class OutgoingMessage:
     reply_to: Address | None = None
 
     def __post_init__(self) -> None:
+        # Read-only copies: a message handed to a transport cannot change under it.
+        for name in ("headers", "custom_args", "substitutions"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         if not is_opaque_id(self.message_id):
             raise Invalid(
                 f"message id {self.message_id!r} is not an opaque id",

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from engine.send.files import FileTransport
-from engine.send.transport import Accepted
+from engine.send.transport import Accepted, Address
 from tests.fakes.messages import thank_you
 
 
@@ -68,3 +68,17 @@ def test_unwritable_outbox_is_a_transient_failure(tmp_path: Path, now: datetime)
     results = transport.send([thank_you(1), thank_you(2)])
     # then every message fails transiently instead of raising
     assert [r.state for r in results] == ["transient", "transient"]
+
+
+def test_non_ascii_names_and_subjects_survive_the_round_trip(tmp_path: Path, now: datetime) -> None:
+    message = thank_you(
+        1,
+        to=Address("zoe@example.net", "Zoë Müller, «Visages»"),
+        subject="Déjà 140 000 signatures — merci -first_name- !",
+    )
+    FileTransport(tmp_path, clock=lambda: now).send([message])
+    parsed = _read(tmp_path / "msg-0000001.eml")
+    assert parsed["To"].addresses[0].display_name == "Zoë Müller, «Visages»"
+    assert parsed["To"].addresses[0].addr_spec == "zoe@example.net"
+    assert parsed["Subject"] == "Déjà 140 000 signatures — merci Prénom1 !"
+    assert (tmp_path / "msg-0000001.eml").read_bytes().isascii()

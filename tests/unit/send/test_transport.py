@@ -78,3 +78,12 @@ def test_memory_transport_keeps_messages_and_returns_scripted_outcomes() -> None
 
 def test_address_defaults_to_no_display_name() -> None:
     assert Address("a@example.org").name == ""
+
+
+def test_a_message_cannot_change_after_it_is_built() -> None:
+    headers = {"X-Test": "1"}
+    message = thank_you(1, headers=headers)
+    headers["X-Test"] = "2"
+    assert message.headers["X-Test"] == "1"
+    with pytest.raises(TypeError):
+        message.headers["X-Test"] = "3"  # type: ignore[index]
