@@ -34,7 +34,7 @@ def build(message: OutgoingMessage, *, now: datetime) -> EmailMessage:
     email["Subject"] = subject
     email["Date"] = format_datetime(message.send_at or now)
     email["Message-ID"] = message_id_header(message)
-    for name, value in message.headers.items():
+    for name, value in message.all_headers.items():
         email[name] = value
     if message.categories:
         email["X-Mobilise-Categories"] = ", ".join(message.categories)

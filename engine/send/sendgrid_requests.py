@@ -138,8 +138,7 @@ def _address(address: Address) -> dict[str, str]:
 
 def personalisation(message: OutgoingMessage, *, now: datetime) -> dict[str, Any]:
     entry: dict[str, Any] = {"to": [_address(message.to)], "custom_args": message.all_custom_args}
-    if message.headers:
-        entry["headers"] = dict(message.headers)
+    entry["headers"] = message.all_headers
     if message.substitutions:
         entry["substitutions"] = dict(message.substitutions)
     if message.send_at is not None and message.send_at > now:

@@ -107,6 +107,13 @@ class OutgoingMessage:
             raise Invalid("send_at must carry a time zone", field="send_at")
 
     @property
+    def all_headers(self) -> dict[str, str]:
+        """The headers as sent: every email names its message (DESIGN.md), whatever made it."""
+        if any(name.lower() == "x-mobilise-message" for name in self.headers):
+            return dict(self.headers)
+        return {**self.headers, "X-Mobilise-Message": self.message_id}
+
+    @property
     def all_custom_args(self) -> dict[str, str]:
         """The custom_args as sent: the message id always rides along."""
         return {**self.custom_args, "mobilise_message_id": self.message_id}

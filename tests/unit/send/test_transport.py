@@ -87,3 +87,11 @@ def test_a_message_cannot_change_after_it_is_built() -> None:
     assert message.headers["X-Test"] == "1"
     with pytest.raises(TypeError):
         message.headers["X-Test"] = "3"  # type: ignore[index]
+
+
+def test_every_message_names_itself_in_a_header() -> None:
+    bare = thank_you(4, headers={})
+    assert bare.all_headers == {"X-Mobilise-Message": "msg-0000004"}
+    assert thank_you(4).all_headers["X-Mobilise-Message"] == "msg-0000004"
+    custom = thank_you(4, headers={"x-mobilise-message": "other"})
+    assert custom.all_headers == {"x-mobilise-message": "other"}
