@@ -128,13 +128,17 @@ class OutgoingMessage:
 
 
 def apply_substitutions(template: str, substitutions: Mapping[str, str]) -> str:
-    """Replace each tag by its value, longest tag first, as plain text (no escaping).
+    """Replace each tag by its value in one pass, longest tag first, as plain text.
 
-    Tags should be delimited (`-first_name-`) so that one is never part of a value.
+    One pass: a value that happens to contain a tag (a supporter named `-click_url-`)
+    is left as written. Tags should be delimited (`-first_name-`). No escaping: the
+    renderer gives HTML-escaped values under their own tags.
     """
-    for tag in sorted(substitutions, key=len, reverse=True):
-        template = template.replace(tag, substitutions[tag])
-    return template
+    if not substitutions:
+        return template
+    tags = sorted(substitutions, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(tag) for tag in tags))
+    return pattern.sub(lambda found: substitutions[found.group(0)], template)
 
 
 # Results: exactly one per message, in the order the messages were given.

@@ -95,3 +95,10 @@ def test_every_message_names_itself_in_a_header() -> None:
     assert thank_you(4).all_headers["X-Mobilise-Message"] == "msg-0000004"
     custom = thank_you(4, headers={"x-mobilise-message": "other"})
     assert custom.all_headers == {"x-mobilise-message": "other"}
+
+
+def test_a_value_containing_a_tag_is_not_expanded_again() -> None:
+    subs = {"-first_name-": "-click_url-", "-click_url-": "https://x.example/c/1"}
+    assert apply_substitutions("-first_name- / -click_url-", subs) == (
+        "-click_url- / https://x.example/c/1"
+    )
