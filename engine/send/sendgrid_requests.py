@@ -69,7 +69,7 @@ def precheck(message: OutgoingMessage, *, now: datetime) -> OutgoingMessage | Se
         len(c) > 255 for c in message.categories
     ):
         return Permanent(message.message_id, "more than 10 categories or one over 255 chars")
-    if _over(message.substitutions, MAX_SUBSTITUTION_BYTES):
+    if _over(message.wire_substitutions, MAX_SUBSTITUTION_BYTES):
         # Too large to ride as substitutions: send it rendered, in a request of its own.
         subject, html, text = message.rendered()
         message = dataclasses.replace(
@@ -140,7 +140,7 @@ def personalisation(message: OutgoingMessage, *, now: datetime) -> dict[str, Any
     entry: dict[str, Any] = {"to": [_address(message.to)], "custom_args": message.all_custom_args}
     entry["headers"] = message.all_headers
     if message.substitutions:
-        entry["substitutions"] = dict(message.substitutions)
+        entry["substitutions"] = message.wire_substitutions
     if message.send_at is not None and message.send_at > now:
         entry["send_at"] = int(message.send_at.timestamp())
     return entry
