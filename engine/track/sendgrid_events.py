@@ -100,6 +100,8 @@ class ProviderEvent:
     url: str | None = None
     categories: tuple[str, ...] = ()
     asm_group_id: int | None = None
+    # An open fetched by a privacy proxy (Apple Mail Privacy Protection), not a reader.
+    machine_open: bool = False
 
     @property
     def provider_request_id(self) -> str | None:
@@ -223,6 +225,7 @@ def parse_event(item: Any) -> ProviderEvent:
         url=_text(item.get("url")),
         categories=tuple(str(c) for c in categories),
         asm_group_id=asm_group_id if isinstance(asm_group_id, int) else None,
+        machine_open=item.get("sg_machine_open") is True,
     )
 
 

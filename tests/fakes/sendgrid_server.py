@@ -94,7 +94,7 @@ class FakeSendGrid:
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     url: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _ids: Iterator[int] = field(default_factory=itertools.count)
 
@@ -108,6 +108,19 @@ class FakeSendGrid:
             for r in self.accepted
             for p in r.body["personalizations"]
         ]
+
+    def record(self, recorded: Recorded) -> None:
+        with self._lock:
+            self.requests.append(recorded)
+            if recorded.status == 202:
+                self.accepted_personalisations += len(recorded.body.get("personalizations", []))
+            self._lock.notify_all()
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Block until `count` requests are recorded (a client may give up before that)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(f"{len(self.requests)} requests recorded, {count} expected")
 
     def next_fault(self) -> Fault | None:
         with self._lock:
@@ -200,17 +213,17 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 return
             errors = fake.check(body)
             if errors:
-                fake.requests.append(Recorded(body, 400, None, errors))
+                fake.record(Recorded(body, 400, None, errors))
                 self._answer(400, errors)
                 return
             message_id = fake.new_message_id()
-            kept = body if fake.keep_bodies else {}
+            kept = body if fake.keep_bodies else {"personalizations": body["personalizations"]}
             if isinstance(fault, Reset | Delay) and not fault.processed:
-                fake.requests.append(Recorded(kept, 0, None, []))
+                fake.record(Recorded(kept, 0, None, []))
             else:
-                fake.requests.append(Recorded(kept, 202, message_id, []))
-                with fake._lock:
-                    fake.accepted_personalisations += len(body["personalizations"])
+                fake.record(Recorded(kept, 202, message_id, []))
+            if not fake.keep_bodies:
+                kept.clear()
             if isinstance(fault, Reset):
                 # SO_LINGER 0: close() sends RST, as a dropped connection would.
                 self.connection.setsockopt(

@@ -23,7 +23,9 @@ def test_a_timed_out_request_is_settled_by_its_events_not_resent(
         API_KEY, host=sendgrid_server.url, clock=lambda: now, timeout=0.3, batch_size=2
     )
     first = transport.send([thank_you(1), thank_you(2)])
+    sendgrid_server.wait_for_requests(1)
     second = transport.send([thank_you(3), thank_you(4)])
+    sendgrid_server.wait_for_requests(2)
     assert all(isinstance(r, Ambiguous) for r in first + second)
     since = {r.message_id: now for r in first + second}
 

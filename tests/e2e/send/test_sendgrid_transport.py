@@ -242,6 +242,7 @@ def test_a_timeout_after_sending_is_ambiguous(sendgrid_server: FakeSendGrid, now
     # when two requests' worth is sent with a short timeout
     transport = _transport(sendgrid_server, now, batch_size=2, timeout=0.3)
     results = transport.send([thank_you(i) for i in range(4)])
+    sendgrid_server.wait_for_requests(1)
     # then the first two are ambiguous (SendGrid did take them), the rest was not offered
     assert [r.state for r in results] == ["ambiguous", "ambiguous", "transient", "transient"]
     assert isinstance(results[0], Ambiguous)

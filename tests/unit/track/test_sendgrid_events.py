@@ -258,3 +258,8 @@ def test_unreadable_items_are_reported_and_the_rest_kept() -> None:
 def test_a_body_that_is_not_a_json_array_is_invalid(body: bytes) -> None:
     with pytest.raises(Invalid):
         sendgrid_events.parse(body)
+
+
+def test_privacy_proxy_opens_are_flagged() -> None:
+    assert _event("open", sg_machine_open=True).machine_open is True
+    assert _event("open").machine_open is False
