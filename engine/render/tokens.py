@@ -1,0 +1,138 @@
+"""Short signed tokens for click and unsubscribe URLs.
+
+A token carries the ids it stands for and a truncated HMAC-SHA256 of them, so the
+public endpoints can trust it without a lookup and nobody can mint one for another
+message. It never carries an email address: URLs end up in logs and referrers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+from functools import lru_cache
+from typing import Any
+
+# 96 bits of MAC: forging one needs ~2^95 online guesses, and the URL stays short
+# (click tokens are 30 characters).
+_MAC_BYTES = 12
+# One tag byte per kind inside the MAC input, so a click token can never be replayed
+# as an unsubscribe token (or the other way round) even if the payloads collide.
+_CLICK = b"c"
+_UNSUBSCRIBE = b"u"
+_CLICK_PAYLOAD = struct.Struct(">QH")
+_UNSUBSCRIBE_PAYLOAD = struct.Struct(">Q")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+class _Hmac:
+    """HMAC-SHA256 (RFC 2104) with the padded-key states hashed once per secret.
+
+    `hmac.digest` re-derives them on every call; copying the two prepared states
+    costs a third of that, and a bulk send signs several links per email.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        block = hashlib.sha256().block_size
+        key = hashlib.sha256(secret).digest() if len(secret) > block else secret
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        return self.finish(self._inner, message)
+
+    def inner_after(self, prefix: bytes) -> Any:
+        """The inner state having absorbed `prefix`, to sign several suffixes of it."""
+        inner = self._inner.copy()
+        inner.update(prefix)
+        return inner
+
+    def finish(self, inner_state: Any, message: bytes) -> bytes:
+        inner = inner_state.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+@lru_cache(maxsize=8)
+def _hmac_for(secret: bytes) -> _Hmac:
+    return _Hmac(secret)
+
+
+def _mac(secret: str | bytes, kind: bytes, payload: bytes) -> bytes:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return _hmac_for(key).digest(kind + payload)[:_MAC_BYTES]
+
+
+def _encode(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+def _decode(token: str, size: int) -> bytes | None:
+    # Length first: it rejects junk cheaply and keeps the padding arithmetic exact.
+    if len(token) != -(-size * 4 // 3) or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # Canonical form only: two spellings of one token would count as two clicks.
+    return raw if len(raw) == size and _encode(raw) == token else None
+
+
+def click_token(secret: str | bytes, message_id: int, position: int) -> str:
+    """The token for link `position` (0-based) of message `message_id`."""
+    payload = _CLICK_PAYLOAD.pack(message_id, position)
+    return _encode(payload + _mac(secret, _CLICK, payload))
+
+
+def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
+    """The tokens of links 0..count-1 of one message: `click_token` for each, faster.
+
+    Bulk rendering signs every link of every email; hashing the message id into the
+    inner state once and reusing it for each position saves a quarter of the work.
+    """
+    key = secret.encode() if isinstance(secret, str) else secret
+    signer = _hmac_for(key)
+    prefix = message_id.to_bytes(8, "big")
+    inner = signer.inner_after(_CLICK + prefix)
+    tokens: list[str] = []
+    for position in range(count):
+        suffix = position.to_bytes(2, "big")
+        mac = signer.finish(inner, suffix)[:_MAC_BYTES]
+        tokens.append(_encode(prefix + suffix + mac))
+    return tokens
+
+
+def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
+    """(message_id, position), or None for a malformed or forged token."""
+    raw = _decode(token, _CLICK_PAYLOAD.size + _MAC_BYTES)
+    if raw is None:
+        return None
+    payload, mac = raw[: _CLICK_PAYLOAD.size], raw[_CLICK_PAYLOAD.size :]
+    if not hmac.compare_digest(mac, _mac(secret, _CLICK, payload)):
+        return None
+    message_id, position = _CLICK_PAYLOAD.unpack(payload)
+    return message_id, position
+
+
+def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
+    """The token of the one-click unsubscribe URL of message `message_id`."""
+    payload = _UNSUBSCRIBE_PAYLOAD.pack(message_id)
+    return _encode(payload + _mac(secret, _UNSUBSCRIBE, payload))
+
+
+def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
+    """The message id, or None for a malformed or forged token."""
+    raw = _decode(token, _UNSUBSCRIBE_PAYLOAD.size + _MAC_BYTES)
+    if raw is None:
+        return None
+    payload, mac = raw[: _UNSUBSCRIBE_PAYLOAD.size], raw[_UNSUBSCRIBE_PAYLOAD.size :]
+    if not hmac.compare_digest(mac, _mac(secret, _UNSUBSCRIBE, payload)):
+        return None
+    (message_id,) = _UNSUBSCRIBE_PAYLOAD.unpack(payload)
+    return int(message_id)
