@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import db, petitions, server
+from engine.cli import db, petitions, preview, server
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(db.app, name="db")
@@ -12,6 +12,7 @@ app.add_typer(petitions.import_app, name="import")
 app.command("sync")(petitions.sync)
 app.command("run")(server.run)
 app.command("worker")(server.worker)
+app.command("preview")(preview.preview)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from mjml import mjml_to_html
 
 from engine.errors import Invalid, Problem
 from engine.render import links as links_
-from engine.render import sandbox, tokens
+from engine.render import mjml_check, sandbox, tokens
 from engine.render.messages import RenderedEmail, email_headers
 from engine.render.placeholders import link_variable, protect
 from engine.render.sources import TemplateSource
@@ -94,6 +94,7 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
     """Compile one template version; raise Invalid with every problem found."""
     problems: list[Problem] = []
     trees = _check_jinja(source, problems)
+    problems.extend(mjml_check.check(source))
     if problems:
         raise Invalid(f"template {source.name!r} is invalid", problems=problems)
     protected = protect(source.mjml)

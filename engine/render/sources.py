@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from engine.errors import Invalid, Problem
+from engine.errors import Invalid, NotFound, Problem
 from engine.render.asks import DEFAULT_TAX_REDUCTION
 
 _INCLUDE = re.compile(r'^\s*<mj-include\s+path="(?P<path>[^"]+)"\s*/>\s*$')
@@ -59,7 +59,7 @@ def load_source(directory: Path, name: str) -> TemplateSource:
     """Read `<directory>/<name>.mjml`; raise Invalid with every problem found."""
     path = directory / f"{name}.mjml"
     if not path.is_file():
-        raise Invalid(f"no template {name!r} in {directory}", hint="see docs/templates.md")
+        raise NotFound(f"no template {name!r} in {directory}", hint="see docs/templates.md")
     return parse_source(path.read_text(encoding="utf-8"), name=name, path=str(path), root=directory)
 
 
