@@ -9,6 +9,7 @@ never runs per recipient: `CompileCache` keeps one compiled template per version
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,8 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
     )
 
 
+# Spaces, tabs and everything str.splitlines() breaks on.
+_LINE_BREAKS = re.compile(r"[ \t\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 # Flattened once: a plain dict, where the environment keeps a ChainMap.
 _GLOBALS = dict(sandbox.HTML.globals)
 
@@ -213,4 +216,5 @@ def _line_of(text: str, needle: str) -> int:
 def _one_line(text: str) -> str:
     # Subjects and preheaders become headers and hidden text: a newline from a
     # supporter's name must not start a new header line.
-    return " ".join(text.split())
+    # Not str.split(): that would also eat the no-break spaces of "140 000".
+    return _LINE_BREAKS.sub(" ", text).strip(" ")

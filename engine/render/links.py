@@ -1,6 +1,6 @@
 """Find the links of a compiled template and make them tracked.
 
-Every `href` in the compiled HTML (Outlook conditional comments included) must be
+Every `<a href>` in the compiled HTML (Outlook conditional comments included) must be
 one of: an absolute http(s) URL, which is tracked (replaced by a placeholder that
 becomes `{base_url}/c/{token}` per recipient, its position being its index in
 `links`); `mailto:`, `tel:` or `#…`, left alone; or exactly `{{ unsubscribe_url }}`
@@ -19,6 +19,8 @@ from engine.render.placeholders import Protected
 
 # Engine-made URLs a template may use as a whole href (see the module docstring).
 ACTION_URLS = frozenset({"unsubscribe_url", "confirm_url"})
+# Only anchors are links a person clicks: `<link href>` loads a web font or stylesheet.
+_ANCHOR = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF = re.compile(r"""(\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _UNTRACKED = ("mailto:", "tel:", "#")
 
@@ -66,4 +68,7 @@ def track(compiled: str, protected: Protected) -> TrackedHtml:
             issues.append(LinkIssue(f"link {url!r} is not an absolute http(s) URL", raw))
         return match[0]
 
-    return TrackedHtml(_HREF.sub(replace, compiled), tuple(links), tuple(issues))
+    def replace_in_anchor(anchor: re.Match[str]) -> str:
+        return _HREF.sub(replace, anchor[0])
+
+    return TrackedHtml(_ANCHOR.sub(replace_in_anchor, compiled), tuple(links), tuple(issues))

@@ -33,8 +33,9 @@ def validate_templates(directory: Path) -> list[Problem]:
         except Invalid as exc:
             problems.extend(exc.problems)
             continue
-        problems.extend(_unknown_variables(compiled))
-        problems.extend(_sample_render(compiled))
+        unknown = _unknown_variables(compiled)
+        # Sample data has no value for an unknown variable: rendering would only repeat it.
+        problems.extend(unknown or _sample_render(compiled))
     return problems
 
 
