@@ -111,7 +111,9 @@ def main() -> None:
 
     naive_mjml = per_email(naive_mjml_per_recipient, args.naive_sample)
     naive_text = per_email(naive_text_per_recipient, args.naive_sample)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"compile once (MJML + links + text + Jinja): {compile_seconds * 1000:.1f} ms")
     print(
@@ -119,7 +121,10 @@ def main() -> None:
         f"{rate:,.0f} emails/s, {wall / args.recipients * 1e6:.1f} µs/email, "
         f"{size / args.recipients / 1024:.1f} KiB HTML+text/email"
     )
-    for label, seconds in (("MJML per recipient", naive_mjml), ("html2text per recipient", naive_text)):
+    for label, seconds in (
+        ("MJML per recipient", naive_mjml),
+        ("html2text per recipient", naive_text),
+    ):
         print(
             f"naive, {label}: {seconds * 1e6:,.0f} µs/email, {1 / seconds:,.0f} emails/s, "
             f"{seconds * args.recipients / 60:,.1f} min for {args.recipients:,} "

@@ -139,8 +139,8 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
     )
 
 
-# Spaces, tabs and everything str.splitlines() breaks on.
-_LINE_BREAKS = re.compile(r"[ \t\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# Tabs and everything str.splitlines() breaks on.
+_LINE_BREAKS = re.compile(r"[\t\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 # Flattened once: a plain dict, where the environment keeps a ChainMap.
 _GLOBALS = dict(sandbox.HTML.globals)
 
@@ -214,7 +214,9 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def _one_line(text: str) -> str:
-    # Subjects and preheaders become headers and hidden text: a newline from a
-    # supporter's name must not start a new header line.
-    # Not str.split(): that would also eat the no-break spaces of "140 000".
+    # Subjects and preheaders become headers and hidden text: a line break from a
+    # supporter's name must not start a new header line. Not str.split(): that would
+    # also eat the no-break spaces of "140 000".
+    if _LINE_BREAKS.search(text) is None:
+        return text.strip(" ")
     return _LINE_BREAKS.sub(" ", text).strip(" ")

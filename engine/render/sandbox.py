@@ -47,11 +47,17 @@ FILTERS = {
 GLOBALS = {"ask_ladder": asks.ask_ladder}
 
 
+def _blank_none(value: object) -> object:
+    return "" if value is None else value
+
+
 def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
         autoescape=autoescape,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        # A missing value from the database prints as nothing, never "Bonjour None".
+        finalize=_blank_none,
         # `{% set %}` and `{% if %}` on lines of their own leave no blank lines behind.
         trim_blocks=True,
         lstrip_blocks=True,

@@ -110,14 +110,8 @@ def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
 
 def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
     """(message_id, position), or None for a malformed or forged token."""
-    raw = _decode(token, _CLICK_PAYLOAD.size + _MAC_BYTES)
-    if raw is None:
-        return None
-    payload, mac = raw[: _CLICK_PAYLOAD.size], raw[_CLICK_PAYLOAD.size :]
-    if not hmac.compare_digest(mac, _mac(secret, _CLICK, payload)):
-        return None
-    message_id, position = _CLICK_PAYLOAD.unpack(payload)
-    return message_id, position
+    ids = _read(secret, token, _CLICK, _CLICK_PAYLOAD)
+    return None if ids is None else (ids[0], ids[1])
 
 
 def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
@@ -128,11 +122,18 @@ def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
 
 def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
     """The message id, or None for a malformed or forged token."""
-    raw = _decode(token, _UNSUBSCRIBE_PAYLOAD.size + _MAC_BYTES)
+    ids = _read(secret, token, _UNSUBSCRIBE, _UNSUBSCRIBE_PAYLOAD)
+    return None if ids is None else ids[0]
+
+
+def _read(
+    secret: str | bytes, token: str, kind: bytes, layout: struct.Struct
+) -> tuple[int, ...] | None:
+    raw = _decode(token, layout.size + _MAC_BYTES)
     if raw is None:
         return None
-    payload, mac = raw[: _UNSUBSCRIBE_PAYLOAD.size], raw[_UNSUBSCRIBE_PAYLOAD.size :]
-    if not hmac.compare_digest(mac, _mac(secret, _UNSUBSCRIBE, payload)):
+    payload, mac = raw[: layout.size], raw[layout.size :]
+    # Constant-time: a timing difference would let a forger find the MAC byte by byte.
+    if not hmac.compare_digest(mac, _mac(secret, kind, payload)):
         return None
-    (message_id,) = _UNSUBSCRIBE_PAYLOAD.unpack(payload)
-    return int(message_id)
+    return tuple(int(value) for value in layout.unpack(payload))

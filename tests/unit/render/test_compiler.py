@@ -268,3 +268,10 @@ def test_plain_text_is_derived_without_the_preheader(make_source: Make) -> None:
     assert "Aperçu caché" in email.html
     assert email.preheader == "Aperçu caché"
     assert email.text == "Premier paragraphe.\n\nSecond.\n"
+
+
+def test_a_missing_value_prints_as_nothing(make_source: Make) -> None:
+    compiled = compile_template(make_source("<mj-text>Bonjour {{ first_name }}.</mj-text>"))
+    email = compiled.render({"first_name": None}, **RENDER)
+    assert "Bonjour ." in email.text
+    assert "None" not in email.html + email.text + email.subject
