@@ -25,6 +25,7 @@ _UNSUBSCRIBE = b"u"
 _CLICK_PAYLOAD = struct.Struct(">QH")
 _UNSUBSCRIBE_PAYLOAD = struct.Struct(">Q")
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_CLICK_CHARS = -(-(_CLICK_PAYLOAD.size + _MAC_BYTES) * 4 // 3)
 
 
 class _Hmac:
@@ -39,7 +40,7 @@ class _Hmac:
         key = hashlib.sha256(secret).digest() if len(secret) > block else secret
         key = key.ljust(block, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def digest(self, message: bytes) -> bytes:
         return self.finish(self._inner, message)
@@ -53,7 +54,7 @@ class _Hmac:
     def finish(self, inner_state: Any, message: bytes) -> bytes:
         inner = inner_state.copy()
         inner.update(message)
-        outer = self._outer.copy()
+        outer = self.outer.copy()
         outer.update(inner.digest())
         return outer.digest()
 
@@ -93,18 +94,26 @@ def click_token(secret: str | bytes, message_id: int, position: int) -> str:
 def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
     """The tokens of links 0..count-1 of one message: `click_token` for each, faster.
 
-    Bulk rendering signs every link of every email; hashing the message id into the
-    inner state once and reusing it for each position saves a quarter of the work.
+    Bulk rendering signs every link of every email, and this is a third of the time
+    of a render: the message id is hashed into the inner state once for all
+    positions, and the loop is inlined (no method calls, no struct, no rstrip).
     """
     key = secret.encode() if isinstance(secret, str) else secret
     signer = _hmac_for(key)
     prefix = message_id.to_bytes(8, "big")
     inner = signer.inner_after(_CLICK + prefix)
+    outer = signer.outer
     tokens: list[str] = []
     for position in range(count):
         suffix = position.to_bytes(2, "big")
-        mac = signer.finish(inner, suffix)[:_MAC_BYTES]
-        tokens.append(_encode(prefix + suffix + mac))
+        inner_position = inner.copy()
+        inner_position.update(suffix)
+        mac = outer.copy()
+        mac.update(inner_position.digest())
+        raw = prefix + suffix + mac.digest()[:_MAC_BYTES]
+        # 22 bytes are 30 base64 characters and 2 of padding.
+        encoded = binascii.b2a_base64(raw, newline=False)[:_CLICK_CHARS]
+        tokens.append(encoded.translate(_URLSAFE).decode())
     return tokens
 
 
