@@ -68,6 +68,6 @@ def _supporter_context(email: str) -> dict[str, object]:
 
 
 def _headers_and_text(email: RenderedEmail) -> str:
-    headers = [f"Subject: {email.subject}", f"X-Preheader: {email.preheader}"]
+    headers = [f"Subject: {email.subject}", f"Preheader: {email.preheader}"]
     headers += [f"{name}: {value}" for name, value in email.headers.items()]
     return "\n".join([*headers, "", email.text])

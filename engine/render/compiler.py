@@ -69,7 +69,7 @@ class CompiledTemplate:
         preheader = (
             _one_line(_render(self.preheader_template, values))
             if self.preheader_template is not None
-            else self.source.preheader
+            else _one_line(self.source.preheader)
         )
         values["subject"] = subject
         values["preheader"] = preheader
