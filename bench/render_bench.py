@@ -11,6 +11,7 @@ small sample and extrapolated, for the ratio. Results go in bench/README.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import time
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import html2text
+from jinja2 import Template
 from mjml import mjml_to_html
 
 from engine.render import sandbox, variables
 from engine.render.compiler import CompileCache, CompiledTemplate
 from engine.render.library import TemplateLibrary
-from engine.render.text import plain_text
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 SECRET = "bench-secret-key-of-a-realistic-length-0123456789"
@@ -61,13 +62,21 @@ def render_all(template: CompiledTemplate, recipients: list[dict[str, Any]]) -> 
 
 
 def naive_mjml_per_recipient(template: CompiledTemplate, context: dict[str, Any]) -> None:
-    """Personalise the MJML source, then compile it: what 'compile once' avoids."""
+    """Personalise the MJML source, then compile it to HTML: what 'compile once' avoids.
+
+    Generous to the naive path: the Jinja template over the MJML is compiled once
+    (cached below), and no text part is derived.
+    """
     values = {**variables.sample_context(), **context, "unsubscribe_url": BASE_URL}
     values.update(dict.fromkeys(template.link_variables, BASE_URL))
     values.update(subject="s", preheader="p", tax_reduction=template.source.tax_reduction)
-    mjml = sandbox.HTML.from_string(template.source.mjml).render(values)
-    html = mjml_to_html(mjml, keep_comments=False).html
-    plain_text(html)
+    mjml = _mjml_jinja(template.source.mjml).render(values)
+    mjml_to_html(mjml, keep_comments=False)
+
+
+@functools.cache
+def _mjml_jinja(source: str) -> Template:
+    return sandbox.HTML.from_string(source)
 
 
 def naive_text_per_recipient(template: CompiledTemplate, context: dict[str, Any]) -> None:
@@ -128,8 +137,8 @@ def main() -> None:
         f"{size / args.recipients / 1024:.1f} KiB HTML+text/email"
     )
     for label, seconds in (
-        ("MJML per recipient", naive_mjml),
-        ("html2text per recipient", naive_text),
+        ("MJML compiled per recipient", naive_mjml),
+        ("html2text run per recipient", naive_text),
     ):
         print(
             f"naive, {label}: {seconds * 1e6:,.0f} µs/email, {1 / seconds:,.0f} emails/s, "
