@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.render import asks
 
@@ -58,3 +60,11 @@ def test_ladders_ascend_strictly(last_gift: int) -> None:
     assert len(ladder) == 3
     assert ladder[0] < ladder[1] < ladder[2]
     assert ladder[0] >= min(Decimal(last_gift), Decimal(10))
+
+
+@given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal(100_000), places=2))
+def test_every_ladder_ascends_in_round_amounts(last_gift: Decimal) -> None:
+    ladder = asks.ask_ladder(last_gift)
+    assert ladder[0] < ladder[1] < ladder[2]
+    assert all(rung % 5 == 0 for rung in ladder)
+    assert ladder[0] >= min(last_gift, Decimal(10))

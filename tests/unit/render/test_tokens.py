@@ -7,6 +7,8 @@ import hmac
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.render import tokens
 
@@ -94,3 +96,17 @@ def test_no_email_address_inside() -> None:
     assert raw is not None
     assert struct.unpack(">QH", raw[:10]) == (31, 1)
     assert b"@" not in raw[:10]
+
+
+@given(
+    message_id=st.integers(min_value=0, max_value=2**64 - 1),
+    position=st.integers(min_value=0, max_value=2**16 - 1),
+)
+def test_every_id_round_trips(message_id: int, position: int) -> None:
+    assert tokens.read_click_token(SECRET, tokens.click_token(SECRET, message_id, position)) == (
+        message_id,
+        position,
+    )
+    assert tokens.read_unsubscribe_token(SECRET, tokens.unsubscribe_token(SECRET, message_id)) == (
+        message_id
+    )
