@@ -2,7 +2,18 @@
 
 A token carries the ids it stands for and a truncated HMAC-SHA256 of them, so the
 public endpoints can trust it without a lookup and nobody can mint one for another
-message. It never carries an email address: URLs end up in logs and referrers.
+message or another link. It never carries an email address: URLs end up in logs
+and referrers.
+
+Layouts (big-endian, then base64url without padding):
+- click: message id (8 bytes) | position (2) | 12-byte tag, 30 characters. One
+  HMAC-SHA256 over (b"c", message id, position // 2) gives 32 bytes: bytes 0-11 are
+  the tag of the even position of the pair, bytes 12-23 the tag of the odd one. Each
+  tag is a truncation of a MAC over the pair, in a window fixed by the position, so
+  knowing one link's tag says nothing of its neighbour's; and a bulk send, which
+  signs every link of every email, computes half as many HMACs.
+- unsubscribe: message id (8) | HMAC-SHA256(b"u", message id) truncated to 12, 27
+  characters.
 """
 
 from __future__ import annotations
@@ -11,43 +22,40 @@ import base64
 import binascii
 import hashlib
 import hmac
-import struct
 from functools import lru_cache
 from typing import Any
 
-# 96 bits of MAC: forging one needs ~2^95 online guesses, and the URL stays short
-# (click tokens are 30 characters).
-_MAC_BYTES = 12
-# One tag byte per kind inside the MAC input, so a click token can never be replayed
-# as an unsubscribe token (or the other way round) even if the payloads collide.
+# 96 bits of tag: forging one needs ~2^95 online guesses, and the URL stays short.
+_TAG_BYTES = 12
+# A kind byte inside the MAC input: a click token is never an unsubscribe token.
 _CLICK = b"c"
 _UNSUBSCRIBE = b"u"
-_CLICK_PAYLOAD = struct.Struct(">QH")
-_UNSUBSCRIBE_PAYLOAD = struct.Struct(">Q")
+_CLICK_BYTES = 8 + 2 + _TAG_BYTES
+_UNSUBSCRIBE_BYTES = 8 + _TAG_BYTES
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-_CLICK_CHARS = -(-(_CLICK_PAYLOAD.size + _MAC_BYTES) * 4 // 3)
+_CLICK_CHARS = -(-_CLICK_BYTES * 4 // 3)
 
 
 class _Hmac:
     """HMAC-SHA256 (RFC 2104) with the padded-key states hashed once per secret.
 
     `hmac.digest` re-derives them on every call; copying the two prepared states
-    costs a third of that, and a bulk send signs several links per email.
+    costs a third of that.
     """
 
     def __init__(self, secret: bytes) -> None:
         block = hashlib.sha256().block_size
         key = hashlib.sha256(secret).digest() if len(secret) > block else secret
         key = key.ljust(block, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def digest(self, message: bytes) -> bytes:
-        return self.finish(self._inner, message)
+        return self.finish(self.inner, message)
 
     def inner_after(self, prefix: bytes) -> Any:
         """The inner state having absorbed `prefix`, to sign several suffixes of it."""
-        inner = self._inner.copy()
+        inner = self.inner.copy()
         inner.update(prefix)
         return inner
 
@@ -60,13 +68,20 @@ class _Hmac:
 
 
 @lru_cache(maxsize=8)
-def _hmac_for(secret: bytes) -> _Hmac:
-    return _Hmac(secret)
+def _hmac_for(secret: str | bytes) -> _Hmac:
+    return _Hmac(secret.encode() if isinstance(secret, str) else secret)
 
 
-def _mac(secret: str | bytes, kind: bytes, payload: bytes) -> bytes:
-    key = secret.encode() if isinstance(secret, str) else secret
-    return _hmac_for(key).digest(kind + payload)[:_MAC_BYTES]
+def _click_tag(secret: str | bytes, message_id: int, position: int) -> bytes:
+    pair_mac = _hmac_for(secret).digest(
+        _CLICK + message_id.to_bytes(8, "big") + (position // 2).to_bytes(2, "big")
+    )
+    start = (position % 2) * _TAG_BYTES
+    return pair_mac[start : start + _TAG_BYTES]
+
+
+def _unsubscribe_tag(secret: str | bytes, message_id: int) -> bytes:
+    return _hmac_for(secret).digest(_UNSUBSCRIBE + message_id.to_bytes(8, "big"))[:_TAG_BYTES]
 
 
 def _encode(raw: bytes) -> str:
@@ -86,31 +101,34 @@ def _decode(token: str, size: int) -> bytes | None:
 
 
 def click_token(secret: str | bytes, message_id: int, position: int) -> str:
-    """The token for link `position` (0-based) of message `message_id`."""
-    payload = _CLICK_PAYLOAD.pack(message_id, position)
-    return _encode(payload + _mac(secret, _CLICK, payload))
+    """The token for link `position` (0-based, < 65,536) of message `message_id`."""
+    ids = message_id.to_bytes(8, "big") + position.to_bytes(2, "big")
+    return _encode(ids + _click_tag(secret, message_id, position))
 
 
 def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
     """The tokens of links 0..count-1 of one message: `click_token` for each, faster.
 
-    Bulk rendering signs every link of every email, and this is a third of the time
-    of a render: the message id is hashed into the inner state once for all
-    positions, and the loop is inlined (no method calls, no struct, no rstrip).
+    Bulk rendering spends a third of its time here: the message id is absorbed into
+    the inner state once for all pairs, each pair's HMAC serves two links, and the
+    loop is inlined (no method calls, no rstrip).
     """
-    key = secret.encode() if isinstance(secret, str) else secret
-    signer = _hmac_for(key)
+    signer = _hmac_for(secret)
     prefix = message_id.to_bytes(8, "big")
     inner = signer.inner_after(_CLICK + prefix)
     outer = signer.outer
     tokens: list[str] = []
     for position in range(count):
-        suffix = position.to_bytes(2, "big")
-        inner_position = inner.copy()
-        inner_position.update(suffix)
-        mac = outer.copy()
-        mac.update(inner_position.digest())
-        raw = prefix + suffix + mac.digest()[:_MAC_BYTES]
+        if position % 2 == 0:
+            inner_pair = inner.copy()
+            inner_pair.update((position // 2).to_bytes(2, "big"))
+            mac = outer.copy()
+            mac.update(inner_pair.digest())
+            pair_mac = mac.digest()
+            tag = pair_mac[:_TAG_BYTES]
+        else:
+            tag = pair_mac[_TAG_BYTES : 2 * _TAG_BYTES]
+        raw = prefix + position.to_bytes(2, "big") + tag
         # 22 bytes are 30 base64 characters and 2 of padding.
         encoded = binascii.b2a_base64(raw, newline=False)[:_CLICK_CHARS]
         tokens.append(encoded.translate(_URLSAFE).decode())
@@ -119,30 +137,27 @@ def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
 
 def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
     """(message_id, position), or None for a malformed or forged token."""
-    ids = _read(secret, token, _CLICK, _CLICK_PAYLOAD)
-    return None if ids is None else (ids[0], ids[1])
+    raw = _decode(token, _CLICK_BYTES)
+    if raw is None:
+        return None
+    message_id, position = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:10], "big")
+    # Constant-time: a timing difference would let a forger find the tag byte by byte.
+    if not hmac.compare_digest(raw[10:], _click_tag(secret, message_id, position)):
+        return None
+    return message_id, position
 
 
 def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
     """The token of the one-click unsubscribe URL of message `message_id`."""
-    payload = _UNSUBSCRIBE_PAYLOAD.pack(message_id)
-    return _encode(payload + _mac(secret, _UNSUBSCRIBE, payload))
+    return _encode(message_id.to_bytes(8, "big") + _unsubscribe_tag(secret, message_id))
 
 
 def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
     """The message id, or None for a malformed or forged token."""
-    ids = _read(secret, token, _UNSUBSCRIBE, _UNSUBSCRIBE_PAYLOAD)
-    return None if ids is None else ids[0]
-
-
-def _read(
-    secret: str | bytes, token: str, kind: bytes, layout: struct.Struct
-) -> tuple[int, ...] | None:
-    raw = _decode(token, layout.size + _MAC_BYTES)
+    raw = _decode(token, _UNSUBSCRIBE_BYTES)
     if raw is None:
         return None
-    payload, mac = raw[: layout.size], raw[layout.size :]
-    # Constant-time: a timing difference would let a forger find the MAC byte by byte.
-    if not hmac.compare_digest(mac, _mac(secret, kind, payload)):
+    message_id = int.from_bytes(raw[:8], "big")
+    if not hmac.compare_digest(raw[8:], _unsubscribe_tag(secret, message_id)):
         return None
-    return tuple(int(value) for value in layout.unpack(payload))
+    return message_id

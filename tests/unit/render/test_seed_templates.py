@@ -122,3 +122,15 @@ def test_the_ask_links_are_static_and_tracked(library: TemplateLibrary) -> None:
     assert [u for u in links if "palier" in u] == [
         f"https://dons.example.org/stop-reconnaissance-faciale?palier={i}" for i in (1, 2, 3)
     ]
+
+
+def test_the_library_compiles_each_version_once() -> None:
+    # Given a fresh library, when one template is fetched and rendered 100 times
+    library = TemplateLibrary(Path(__file__).resolve().parents[3] / "templates" / "email")
+    for message_id in range(100):
+        library.get("thanked").render(
+            {"first_name": "A"}, message_id=message_id, journey="j", step="thanked",
+            base_url=BASE_URL, secret=SECRET,
+        )  # fmt: skip
+    # Then MJML, html2text and the Jinja compiler ran once, for the one version
+    assert (library.cache.compiles, library.cache.hits) == (1, 99)

@@ -30,13 +30,24 @@ def test_unsubscribe_token_round_trips() -> None:
     assert tokens.read_unsubscribe_token(SECRET, token) == 2**63 - 1
 
 
-def test_the_mac_is_hmac_sha256_of_the_ids() -> None:
-    # Given the documented construction (tag byte, big-endian ids, 12-byte MAC)
-    payload = struct.pack(">QH", 42, 3)
-    expected = hmac.digest(SECRET.encode(), b"c" + payload, hashlib.sha256)[:12]
-    # When a token is made, then its tail is that MAC
-    raw = tokens._decode(tokens.click_token(SECRET, 42, 3), 22)
-    assert raw == payload + expected
+@pytest.mark.parametrize(("position", "window"), [(6, slice(0, 12)), (7, slice(12, 24))])
+def test_the_tag_is_a_window_of_hmac_sha256_over_the_pair(position: int, window: slice) -> None:
+    # Given the documented construction: one HMAC per pair of positions, the even
+    # position taking bytes 0-11 and the odd one bytes 12-23
+    pair = struct.pack(">QH", 42, position // 2)
+    pair_mac = hmac.digest(SECRET.encode(), b"c" + pair, hashlib.sha256)
+    # When a token is made, then it is the ids followed by that window
+    raw = tokens._decode(tokens.click_token(SECRET, 42, position), 22)
+    assert raw == struct.pack(">QH", 42, position) + pair_mac[window]
+
+
+def test_a_neighbours_tag_does_not_verify() -> None:
+    # Given the token of link 6, when its position is changed to 7 (same pair)
+    raw = tokens._decode(tokens.click_token(SECRET, 42, 6), 22)
+    assert raw is not None
+    forged = tokens._encode(raw[:8] + (7).to_bytes(2, "big") + raw[10:])
+    # Then it is refused: link 7's tag is the other window of the pair's MAC
+    assert tokens.read_click_token(SECRET, forged) is None
 
 
 def test_batch_tokens_equal_single_tokens() -> None:
