@@ -22,6 +22,7 @@ from engine.errors import Invalid, NotFound, Problem
 from engine.render.asks import DEFAULT_TAX_REDUCTION
 
 _INCLUDE = re.compile(r'^\s*<mj-include\s+path="(?P<path>[^"]+)"\s*/>\s*$')
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _FRONT_KEYS = {"subject", "preheader", "transactional", "tax_reduction"}
 
 Origin = tuple[str, int]
@@ -58,7 +59,8 @@ class TemplateSource:
 def load_source(directory: Path, name: str) -> TemplateSource:
     """Read `<directory>/<name>.mjml`; raise Invalid with every problem found."""
     path = directory / f"{name}.mjml"
-    if not path.is_file():
+    # A name is a file stem, never a path: the dashboard passes names from requests.
+    if not _NAME.match(name) or not path.is_file():
         raise NotFound(f"no template {name!r} in {directory}", hint="see docs/templates.md")
     return parse_source(path.read_text(encoding="utf-8"), name=name, path=str(path), root=directory)
 

@@ -6,6 +6,7 @@ import re
 from typing import TypedDict
 
 import pytest
+from jinja2 import TemplateError, UndefinedError
 
 from engine.errors import Invalid
 from engine.render import tokens
@@ -80,8 +81,6 @@ def test_unsafe_attribute_access_is_refused_with_its_line(
 def test_the_sandbox_also_refuses_at_render_time(make_source: Make) -> None:
     # Even a construct the static scan cannot see (an attribute name built at run
     # time) is stopped by the sandbox itself.
-    from jinja2 import TemplateError
-
     compiled = compile_template(
         make_source("<mj-text>{{ first_name|attr('__class__') }}</mj-text>")
     )
@@ -190,8 +189,6 @@ def test_header_arguments_must_be_single_lines(make_source: Make) -> None:
 
 
 def test_a_missing_variable_is_an_error_not_a_blank(make_source: Make) -> None:
-    from jinja2 import UndefinedError
-
     compiled = compile_template(make_source("<mj-text>{{ signature_count }}</mj-text>"))
     assert compiled.variables == {"first_name", "signature_count"}
     with pytest.raises(UndefinedError):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from engine.errors import NotFound
+from engine.render.sources import load_source
 from engine.render.validation import validate_templates
 from tests.unit.render.conftest import mjml
 
@@ -78,3 +82,10 @@ def test_html_over_102_kb_is_reported(tmp_path: Path) -> None:
 
 def test_a_missing_directory_is_one_problem(tmp_path: Path) -> None:
     assert messages(tmp_path / "nope") == [f"no templates directory {tmp_path / 'nope'}"]
+
+
+def test_a_template_name_is_never_a_path(tmp_path: Path) -> None:
+    write(tmp_path, "secret.mjml", "---\nsubject: x\n---\n")
+    (tmp_path / "templates").mkdir()
+    with pytest.raises(NotFound):
+        load_source(tmp_path / "templates", "../secret")
