@@ -15,6 +15,8 @@ import html2text
 # previews read it from the HTML, and in the text part it would repeat the opening.
 _PREHEADER = re.compile(r'<div style="display:none;[^"]*">.*?</div>', re.DOTALL)
 _BLANK_LINES = re.compile(r"\n[ \t]*(\n[ \t]*)+\n")
+# MJML pads button labels with newlines, which html2text keeps: "[ Signer ][1]".
+_PADDED_LABEL = re.compile(r"\[[ \t]+([^\[\]\n]*?)[ \t]+\](?=\[\d+\])")
 
 
 def plain_text(compiled_html: str) -> str:
@@ -28,5 +30,6 @@ def plain_text(compiled_html: str) -> str:
     # Links as numbered references: the sentence reads cleanly, URLs gather below it.
     converter.inline_links = False
     text = converter.handle(_PREHEADER.sub("", compiled_html, count=1))
+    text = _PADDED_LABEL.sub(r"[\1]", text)
     lines = [line.rstrip() for line in text.splitlines()]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
