@@ -146,7 +146,11 @@ _GLOBALS = dict(sandbox.HTML.globals)
 
 
 class CompileCache:
-    """Compiled templates by version (content hash): each version compiles once."""
+    """Compiled templates by version (content hash): each version compiles once.
+
+    Unbounded on purpose: a process sees a handful of versions (one per edit), and
+    evicting one still in use would recompile it in the middle of a bulk send.
+    """
 
     def __init__(self) -> None:
         self._compiled: dict[str, CompiledTemplate] = {}
