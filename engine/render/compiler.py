@@ -133,7 +133,7 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         preheader_template=(
             sandbox.TEXT.from_string(source.preheader) if "{" in source.preheader else None
         ),
-        html_template=sandbox.HTML.from_string(html_source),
+        html_template=sandbox.html_template(html_source),
         text_template=sandbox.TEXT.from_string(text_source),
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
     )

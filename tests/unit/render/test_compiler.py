@@ -7,9 +7,10 @@ from typing import TypedDict
 
 import pytest
 from jinja2 import TemplateError, UndefinedError
+from markupsafe import Markup
 
 from engine.errors import Invalid
-from engine.render import tokens
+from engine.render import sandbox, tokens
 from engine.render.compiler import CompileCache, compile_template
 from tests.unit.render.conftest import BASE_URL, SECRET, Make
 
@@ -272,3 +273,23 @@ def test_a_missing_value_prints_as_nothing(make_source: Make) -> None:
     email = compiled.render({"first_name": None}, **RENDER)
     assert "Bonjour ." in email.text
     assert "None" not in email.html + email.text + email.subject
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<script>alert('x')</script>",
+        'a "quoted" & <b>bold</b>',
+        "{{ 7*7 }}",
+        42,
+        Markup("<i>ok</i>"),
+    ],
+)
+def test_fast_escaping_matches_jinja_autoescape(value: object) -> None:
+    # Given the same HTML template compiled plainly and with the renderer's escaping
+    source = '<p title="{{ value }}">{{ value }}</p>'
+    plain = sandbox.HTML.from_string(source).render(value=value)
+    # When both render a hostile or safe value, then the output is the same
+    # (markupsafe writes &#39; and &#34;, the standard library &#x27; and &quot;)
+    expected = plain.replace("&#39;", "&#x27;").replace("&#34;", "&quot;")
+    assert sandbox.html_template(source).render(value=value) == expected
