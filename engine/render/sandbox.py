@@ -19,6 +19,15 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.render import asks, french
 
+try:
+    # The C function markupsafe.escape itself calls (markupsafe is pinned for it).
+    from markupsafe._speedups import _escape_inner as _escape_str
+except ImportError:  # a build without the C extension
+
+    def _escape_str(s: str, /) -> str:
+        return html.escape(s)
+
+
 # What the renderer provides to every template on top of the caller's context.
 PROVIDED = frozenset({"subject", "preheader", "unsubscribe_url", "tax_reduction"})
 
@@ -77,16 +86,16 @@ def _escape(value: object) -> str:
 
     An autoescaping template calls this on every `{{ }}`; building the `Markup`
     (a Python-level str subclass) cost twice the escaping itself and a third of an
-    email's HTML render, for a value that is only ever joined into one str. Same
-    characters escaped (`& < > " '`), and objects with `__html__` (`|safe`, Markup)
-    pass through as they do in markupsafe.
+    email's HTML render, for a value that is only ever joined into one str. The same
+    escaper runs, and objects with `__html__` (`|safe`, Markup) pass through as they
+    do in markupsafe.
     """
     if type(value) is str:
-        return html.escape(value)
+        return _escape_str(value)
     to_html = getattr(value, "__html__", None)
     if to_html is not None:
         return str(to_html())
-    return html.escape(str(value))
+    return _escape_str(str(value))
 
 
 def html_template(source: str) -> Template:
