@@ -46,19 +46,31 @@ def contexts(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def render_all(template: CompiledTemplate, recipients: list[dict[str, Any]]) -> int:
+BATCH = 1000
+
+
+def render_all(template: CompiledTemplate, recipients: list[dict[str, Any]]) -> tuple[int, float]:
+    """Render every recipient; (bytes of HTML + text, CPU seconds of the best batch).
+
+    The best 1,000-email batch estimates the rate on an idle core: on a shared
+    machine other processes only ever slow a batch down (caches, frequency).
+    """
     size = 0
-    for message_id, context in enumerate(recipients, start=1):
-        email = template.render(
-            context,
-            message_id=message_id,
-            journey="stop-reconnaissance-faciale",
-            step="update",
-            base_url=BASE_URL,
-            secret=SECRET,
-        )
-        size += len(email.html) + len(email.text)
-    return size
+    best = float("inf")
+    for first in range(0, len(recipients), BATCH):
+        started = time.thread_time()
+        for message_id, context in enumerate(recipients[first : first + BATCH], start=first + 1):
+            email = template.render(
+                context,
+                message_id=message_id,
+                journey="stop-reconnaissance-faciale",
+                step="update",
+                base_url=BASE_URL,
+                secret=SECRET,
+            )
+            size += len(email.html) + len(email.text)
+        best = min(best, (time.thread_time() - started) / min(BATCH, len(recipients) - first))
+    return size, best
 
 
 def naive_mjml_per_recipient(template: CompiledTemplate, context: dict[str, Any]) -> None:
@@ -115,11 +127,13 @@ def main() -> None:
 
     # Best of N: the machine is shared, and other processes only ever slow a run down.
     runs = []
+    best_batch = float("inf")
     for _ in range(args.repeat):
         wall = time.perf_counter()
         cpu = time.process_time()
-        size = render_all(template, recipients)
+        size, best = render_all(template, recipients)
         runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+        best_batch = min(best_batch, best)
     wall, cpu = min(runs)
     rate = args.recipients / wall
 
@@ -135,6 +149,10 @@ def main() -> None:
         f"{cpu:.2f} s CPU, {rate:,.0f} emails/s wall, {args.recipients / cpu:,.0f} emails/s CPU, "
         f"{wall / args.recipients * 1e6:.1f} µs/email, "
         f"{size / args.recipients / 1024:.1f} KiB HTML+text/email"
+    )
+    print(
+        f"best batch of {BATCH:,} (CPU time): {best_batch * 1e6:.1f} µs/email, "
+        f"{1 / best_batch:,.0f} emails/s"
     )
     for label, seconds in (
         ("MJML compiled per recipient", naive_mjml),
