@@ -201,9 +201,7 @@ def _render(template: Template, values: dict[str, Any]) -> str:
     of the time of a whole email; `values` already holds the globals templates may
     call, and the four templates of one email share it.
     """
-    context = new_context(
-        template.environment, template.name, template.blocks, values, shared=True, globals=_GLOBALS
-    )
+    context = new_context(template.environment, template.name, template.blocks, values, shared=True)
     try:
         rendered: str = template.environment.concat(template.root_render_func(context))
         return rendered
