@@ -192,7 +192,8 @@ def test_webhook_events_move_state_forward_only_and_suppress_bounces(
     assert then.status_code == 200  # type: ignore[attr-defined]
     with make_sessionmaker(committed_engine)() as session:
         row = session.get(OutboxMessage, message_id)
-        assert row is not None and row.delivery == "bounce"
+        assert row is not None
+        assert row.delivery == "bounce"
         assert session.scalars(
             select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
         ).all() == ["bounce"]
