@@ -13,6 +13,7 @@ message simply has no substitutions.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,6 +136,19 @@ class OutgoingMessage:
     @property
     def wire_substitutions(self) -> dict[str, str]:
         return self._wire[2]
+
+    def with_content(
+        self, subject: str, html: str, text: str, substitutions: Mapping[str, str]
+    ) -> OutgoingMessage:
+        """The same message with other content (no re-validation: ids and headers stay)."""
+        twin = copy.copy(self)
+        wire = dict(substitutions)
+        object.__setattr__(twin, "subject", subject)
+        object.__setattr__(twin, "html", html)
+        object.__setattr__(twin, "text", text)
+        object.__setattr__(twin, "substitutions", MappingProxyType(wire))
+        object.__setattr__(twin, "_wire", (self._wire[0], self._wire[1], wire))
+        return twin
 
     def rendered(self) -> tuple[str, str, str]:
         """Subject, html and text with this recipient's substitutions applied."""
