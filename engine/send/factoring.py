@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from engine.send.transport import OutgoingMessage
 
 MAX_SUBSTITUTION_BYTES = 10_000
-SAMPLE = 64  # messages the skeleton is learnt from, spread over the group
+SAMPLE = 16  # messages the skeleton is learnt from, spread over the group
 # A marker that rendered email does not contain; checked per message all the same.
 _MARKERS = ("%%mbz", "%%mbq", "%%mbx")
 # Values end at these: quotes, angle brackets, whitespace and URL/query separators.
@@ -37,8 +37,15 @@ _FIELDS = ("subject", "html", "text")
 _CUTS = ("\n", "<", "\n")
 # What a captured value may contain, so that no group can run past its neighbour.
 _TOKEN_VALUE = f"([^{_SEPARATORS}]*)"
-_SEPARATOR_VALUE = f"([{_SEPARATORS}]*)"
+# Separators too, minus each field's cut, so that a value never eats the next chunk.
+_SEPARATOR_VALUE = (
+    "([ \\t\\r\\f\\v\"'<>=&;,()/?#:.]*)",
+    "([\\s\"'>=&;,()/?#:.]*)",
+    "([ \\t\\r\\f\\v\"'<>=&;,()/?#:.]*)",
+)
 _CHUNK_VALUE = ("([^\n]*)", "([^<]*)", "([^\n]*)")
+# A field as steps: literal text to compare in place, or a pattern for one varying chunk.
+Program = tuple[str | re.Pattern[str], ...]
 
 Chunks = tuple[list[str], list[str], list[str]]
 
@@ -46,7 +53,7 @@ Chunks = tuple[list[str], list[str], list[str]]
 @dataclass(frozen=True)
 class _Skeleton:
     fields: tuple[str, str, str]
-    patterns: tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]
+    programs: tuple[Program, Program, Program]
     tags: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # per field, in order
 
 
@@ -87,9 +94,18 @@ def _factor_around(result: list[OutgoingMessage], positions: list[int]) -> list[
         return positions[1:]
     matched: list[tuple[int, dict[str, str]]] = []
     others: list[int] = []
+    # A marker could only come from the values (the literal runs are the reference's,
+    # which has none) or, with a '%' beside a tag, across a value and its neighbour.
+    literal_percent = any(
+        "%" in step for program in skeleton.programs for step in program if isinstance(step, str)
+    )
     for position in positions:
         values = _match(result[position], skeleton)
-        if values is None or _contains(result[position], marker):
+        if values is None:
+            others.append(position)
+        elif (literal_percent or any("%" in v for v in values.values())) and _contains(
+            result[position], marker
+        ):
             others.append(position)
         else:
             matched.append((position, values))
@@ -104,13 +120,33 @@ def _factor_around(result: list[OutgoingMessage], positions: list[int]) -> list[
 
 
 def _match(message: OutgoingMessage, skeleton: _Skeleton) -> dict[str, str] | None:
+    """The message's values for the skeleton's tags, or None when it does not fit."""
     values: dict[str, str] = {}
     for f, name in enumerate(_FIELDS):
-        found = skeleton.patterns[f].fullmatch(getattr(message, name))
+        found = _run(skeleton.programs[f], getattr(message, name))
         if found is None:
             return None
-        values.update(zip(skeleton.tags[f], found.groups(), strict=True))
+        values.update(zip(skeleton.tags[f], found, strict=True))
     return values
+
+
+def _run(program: Program, text: str) -> list[str] | None:
+    # Literal runs are compared in place (memcmp, no copy); only the few varying
+    # chunks go through a regular expression, anchored where the literal ended.
+    position = 0
+    found: list[str] = []
+    for step in program:
+        if isinstance(step, str):
+            if not text.startswith(step, position):
+                return None
+            position += len(step)
+        else:
+            match = step.match(text, position)
+            if match is None:
+                return None
+            found.extend(match.groups())
+            position = match.end()
+    return found if position == len(text) else None
 
 
 def _learn(sample: list[OutgoingMessage], marker: str) -> _Skeleton | None:
@@ -123,7 +159,7 @@ def _learn(sample: list[OutgoingMessage], marker: str) -> _Skeleton | None:
     if len(aligned) < 2:
         return None
     fields: list[str] = []
-    patterns: list[re.Pattern[str]] = []
+    programs: list[Program] = []
     tags: list[tuple[str, ...]] = []
     count = 0
     for f in range(3):
@@ -131,7 +167,7 @@ def _learn(sample: list[OutgoingMessage], marker: str) -> _Skeleton | None:
             {i for chunks in aligned[1:] for i, c in enumerate(chunks[f]) if c != reference[f][i]}
         )
         skeleton = list(reference[f])
-        pattern = [re.escape(chunk) for chunk in reference[f]]
+        patterns: dict[int, str] = {}
         field_tags: list[str] = []
         for i in varying:
             ref_tokens = _TOKENS.split(reference[f][i])
@@ -146,20 +182,37 @@ def _learn(sample: list[OutgoingMessage], marker: str) -> _Skeleton | None:
                     count += 1
                     field_tags.append(tag)
                     ref_tokens[k] = tag
-                    parts[k] = _SEPARATOR_VALUE if k % 2 else _TOKEN_VALUE
+                    parts[k] = _SEPARATOR_VALUE[f] if k % 2 else _TOKEN_VALUE
                 skeleton[i] = "".join(ref_tokens)
-                pattern[i] = "".join(parts)
+                patterns[i] = "".join(parts)
             else:
                 tag = f"{marker}{count}%%"
                 count += 1
                 field_tags.append(tag)
                 skeleton[i] = tag
-                pattern[i] = _CHUNK_VALUE[f]
+                patterns[i] = _CHUNK_VALUE[f]
         fields.append(_CUTS[f].join(skeleton))
-        patterns.append(re.compile(re.escape(_CUTS[f]).join(pattern), re.DOTALL))
+        programs.append(_program(reference[f], patterns, _CUTS[f]))
         tags.append(tuple(field_tags))
     return _Skeleton(
         (fields[0], fields[1], fields[2]),
-        (patterns[0], patterns[1], patterns[2]),
+        (programs[0], programs[1], programs[2]),
         (tags[0], tags[1], tags[2]),
     )
+
+
+def _program(chunks: list[str], patterns: dict[int, str], cut: str) -> Program:
+    """Steps for one field: literal runs between the varying chunks' patterns."""
+    steps: list[str | re.Pattern[str]] = []
+    literal: list[str] = []
+    for i, chunk in enumerate(chunks):
+        if i:
+            literal.append(cut)
+        if i in patterns:
+            steps.append("".join(literal))
+            literal = []
+            steps.append(re.compile(patterns[i]))
+        else:
+            literal.append(chunk)
+    steps.append("".join(literal))
+    return tuple(step for step in steps if step != "")
