@@ -78,6 +78,15 @@ def _chunks(message: OutgoingMessage) -> Chunks:
     )
 
 
+def _fits(values: dict[str, str]) -> bool:
+    """Within SendGrid's bytes for substitutions (encoding only when in doubt)."""
+    characters = len("".join(values)) + len("".join(values.values()))
+    if characters * 4 <= MAX_SUBSTITUTION_BYTES:
+        return True  # a character takes at most 4 bytes
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
+    return size <= MAX_SUBSTITUTION_BYTES
+
+
 def _contains(message: OutgoingMessage, marker: str) -> bool:
     return any(marker in getattr(message, name) for name in _FIELDS)
 
@@ -103,7 +112,7 @@ def _factor_around(result: list[OutgoingMessage], positions: list[int]) -> list[
         values = _match(result[position], skeleton)
         if values is None:
             others.append(position)
-        elif (literal_percent or any("%" in v for v in values.values())) and _contains(
+        elif (literal_percent or "%" in "".join(values.values())) and _contains(
             result[position], marker
         ):
             others.append(position)
@@ -113,8 +122,7 @@ def _factor_around(result: list[OutgoingMessage], positions: list[int]) -> list[
         return [p for p in positions if p != first]
     subject, html, text = skeleton.fields
     for position, values in matched:
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
-        if size <= MAX_SUBSTITUTION_BYTES:
+        if _fits(values):
             result[position] = result[position].with_content(subject, html, text, values)
     return others
 

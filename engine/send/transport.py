@@ -13,7 +13,6 @@ message simply has no substitutions.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,7 +140,8 @@ class OutgoingMessage:
         self, subject: str, html: str, text: str, substitutions: Mapping[str, str]
     ) -> OutgoingMessage:
         """The same message with other content (no re-validation: ids and headers stay)."""
-        twin = copy.copy(self)
+        twin = object.__new__(OutgoingMessage)
+        twin.__dict__.update(self.__dict__)
         wire = dict(substitutions)
         object.__setattr__(twin, "subject", subject)
         object.__setattr__(twin, "html", html)
