@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from engine.api import health, petitions
+from engine.api import health, petitions, tracking, webhooks
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
 from engine.intake.signing import SigningQueue
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(petitions.router)
+    app.include_router(tracking.router)
+    app.include_router(webhooks.router)
     return app
 
 

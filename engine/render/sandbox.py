@@ -67,7 +67,8 @@ def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         # A missing value from the database prints as nothing, never "Bonjour None".
-        finalize=_blank_none,
+        # (HTML templates get this from `_escape`, which every output goes through.)
+        finalize=None if autoescape else _blank_none,
         # `{% set %}` and `{% if %}` on lines of their own leave no blank lines behind.
         trim_blocks=True,
         lstrip_blocks=True,
@@ -87,11 +88,13 @@ def _escape(value: object) -> str:
     An autoescaping template calls this on every `{{ }}`; building the `Markup`
     (a Python-level str subclass) cost twice the escaping itself and a third of an
     email's HTML render, for a value that is only ever joined into one str. The same
-    escaper runs, and objects with `__html__` (`|safe`, Markup) pass through as they
-    do in markupsafe.
+    escaper runs, objects with `__html__` (`|safe`, Markup) pass through as they do
+    in markupsafe, and None prints as nothing.
     """
     if type(value) is str:
         return _escape_str(value)
+    if value is None:
+        return ""
     to_html = getattr(value, "__html__", None)
     if to_html is not None:
         return str(to_html())

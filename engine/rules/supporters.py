@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
@@ -30,3 +31,9 @@ def clean_name(raw: str | None, limit: int = 100) -> str | None:
         return None
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     return name[:limit] or None
+
+
+def email_hash(email: str) -> str:
+    """What a suppression keeps of an address: it survives erasure of the supporter, so an
+    erased person who bounced or complained is still never emailed again."""
+    return hashlib.sha256(email.encode()).hexdigest()

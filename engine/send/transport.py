@@ -136,6 +136,20 @@ class OutgoingMessage:
     def wire_substitutions(self) -> dict[str, str]:
         return self._wire[2]
 
+    def with_content(
+        self, subject: str, html: str, text: str, substitutions: Mapping[str, str]
+    ) -> OutgoingMessage:
+        """The same message with other content (no re-validation: ids and headers stay)."""
+        twin = object.__new__(OutgoingMessage)
+        twin.__dict__.update(self.__dict__)
+        wire = dict(substitutions)
+        object.__setattr__(twin, "subject", subject)
+        object.__setattr__(twin, "html", html)
+        object.__setattr__(twin, "text", text)
+        object.__setattr__(twin, "substitutions", MappingProxyType(wire))
+        object.__setattr__(twin, "_wire", (self._wire[0], self._wire[1], wire))
+        return twin
+
     def rendered(self) -> tuple[str, str, str]:
         """Subject, html and text with this recipient's substitutions applied."""
         return (

@@ -1,4 +1,4 @@
-"""Tracked links per template version: a click token's position resolves only to these."""
+"""Tracked links per template version: a click only ever redirects to a stored URL."""
 
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.store.models import Link
+from engine.store.models import Link, OutboxMessage
 
 
 def remember(session: Session, template: str, version: str, urls: Sequence[str]) -> None:
-    """Store a version's links; a version already stored is left as it is (idempotent)."""
+    """Store a version's links once; calling again for the same version changes nothing."""
     if not urls:
         return
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     rows = [
-        {"template": template, "version": version, "position": position, "url": url}
-        for position, url in enumerate(urls)
+        {"template": template, "version": version, "position": i, "url": url}
+        for i, url in enumerate(urls)
     ]
-    session.connection().execute(
+    session.execute(
         insert_(Link)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["template", "version", "position"])
@@ -30,9 +29,22 @@ def remember(session: Session, template: str, version: str, urls: Sequence[str])
 
 
 def target(session: Session, template: str, version: str, position: int) -> str | None:
-    """The stored URL of one link of one template version, or None."""
     return session.scalar(
         select(Link.url).where(
             Link.template == template, Link.version == version, Link.position == position
         )
     )
+
+
+def target_of_message(session: Session, message_id: int, position: int) -> tuple[str, int] | None:
+    """The URL behind link `position` of a sent message, and the message's supporter."""
+    row = session.execute(
+        select(Link.url, OutboxMessage.supporter_id)
+        .join(
+            Link,
+            (Link.template == OutboxMessage.template)
+            & (Link.version == OutboxMessage.template_version),
+        )
+        .where(OutboxMessage.id == message_id, Link.position == position)
+    ).first()
+    return (row[0], row[1]) if row else None

@@ -65,3 +65,25 @@ def test_importing_into_an_unknown_petition_exits_1_with_a_hint(project: Path) -
     assert result.exit_code == 1
     assert "no petition 'nope'" in result.output
     assert "mobilise sync" in result.output
+
+
+def test_validate_checks_journeys_against_the_shipped_templates(
+    project: Path, project_dir: Path
+) -> None:
+    shutil.copytree(project_dir / "segments", project / "segments")
+    shutil.copytree(project_dir / "templates", project / "templates")
+    runner = CliRunner()
+
+    shipped = runner.invoke(app, ["validate"])
+    (project / "templates" / "email" / "update.mjml").write_text(
+        (project_dir / "templates" / "email" / "update.mjml")
+        .read_text(encoding="utf-8")
+        .replace("{{ milestone | number }}", "{{ palier_inconnu }}"),
+        encoding="utf-8",
+    )
+    broken = runner.invoke(app, ["validate"])
+
+    assert shipped.exit_code == 0, shipped.output
+    assert broken.exit_code == 1
+    assert "palier_inconnu" in broken.output
+    assert "stop-reconnaissance-faciale.yaml:" in broken.output

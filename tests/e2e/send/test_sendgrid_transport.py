@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +14,11 @@ from engine.send.transport import (
     Accepted,
     Address,
     Ambiguous,
+    OutgoingMessage,
     Permanent,
     SendResult,
     Transient,
+    apply_substitutions,
 )
 from tests.fakes.messages import thank_you
 from tests.fakes.sendgrid_server import API_KEY, Delay, FakeSendGrid, Reply, Reset
@@ -266,3 +269,28 @@ def test_a_refused_connection_is_transient_because_nothing_left(now: datetime) -
     [result] = transport.send([thank_you(1)])
     assert isinstance(result, Transient)
     assert result.reason.startswith("not sent")
+
+
+def test_messages_rendered_per_recipient_still_share_requests(
+    sendgrid_server: FakeSendGrid, now: datetime
+) -> None:
+    # given 300 thank-yous rendered per recipient, as the render stage hands them over
+    def rendered(index: int) -> OutgoingMessage:
+        skeleton = thank_you(index)
+        subject, html, text = skeleton.rendered()
+        return dataclasses.replace(
+            skeleton, subject=subject, html=html, text=text, substitutions={}
+        )
+
+    messages = [rendered(i) for i in range(300)]
+    # when they are sent
+    results = _transport(sendgrid_server, now).send(messages)
+    # then one request carries them, and SendGrid's substitution gives each one its text
+    assert _states(results) == {"accepted": 300}
+    [request] = sendgrid_server.requests
+    plain, html = (part["value"] for part in request.body["content"])
+    for message, personalisation in zip(messages, request.body["personalizations"], strict=True):
+        substitutions = personalisation["substitutions"]
+        assert apply_substitutions(request.body["subject"], substitutions) == message.subject
+        assert apply_substitutions(html, substitutions) == message.html
+        assert apply_substitutions(plain, substitutions) == message.text
