@@ -12,6 +12,7 @@ lease is over) or settled. Nothing here commits: the dispatcher pass owns transa
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from engine.store.models import OutboxMessage
 
 # Reasons are stored in a VARCHAR(80): provider texts are cut to fit.
 REASON_LENGTH = 80
+# Ids per IN list: well under SQLite's 32,766 bound parameters.
+ID_CHUNK = 5000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -40,7 +43,6 @@ class Claimed:
     variant: str | None
     transactional: bool
     attempts: int  # this claim included
-    due_at: datetime
 
 
 @dataclass(frozen=True)
@@ -100,59 +102,65 @@ def claim(session: Session, *, worker_id: str, now: datetime, limit: int) -> lis
             table.c.variant,
             table.c.transactional,
             table.c.attempts,
-            table.c.due_at,
         )
     )
     rows = session.connection().execute(statement).all()
     claimed = [Claimed(*row) for row in rows]
-    claimed.sort(key=lambda c: (c.due_at, c.id))
+    claimed.sort(key=lambda c: c.id)
     return claimed
 
 
 def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> int:
-    """Write the outcomes of this worker's claims (one executemany); returns rows changed.
+    """Write the outcomes of this worker's claims; returns the rows changed.
 
-    Only rows still `sending` under this worker's name change: a claim recovered by
-    another worker after its lease ran out is theirs now."""
-    if not outcomes:
-        return 0
+    Outcomes that differ only by row id share one `UPDATE … WHERE id IN (…)`: a batch
+    accepted by SendGrid is one statement per request (one provider id each), where an
+    executemany would cost a round trip of parameters per row. Only rows still `sending`
+    under this worker's name change: a claim recovered by another worker after its lease
+    ran out is theirs now."""
+    groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    for o in outcomes:
+        key = (
+            o.status,
+            cut(o.reason),
+            o.due_at,
+            o.provider_id,
+            o.template_version,
+            o.sent_at,
+            o.attempts_delta,
+        )
+        groups[key].append(o.id)
     table = _table()
-    statement = (
-        update(table)
-        .where(
-            table.c.id == bindparam("oid"),
-            table.c.status == "sending",
-            table.c.claimed_by == worker_id,
-        )
-        .values(
-            status=bindparam("new_status"),
-            reason=bindparam("new_reason"),
-            due_at=func.coalesce(bindparam("new_due", type_=table.c.due_at.type), table.c.due_at),
-            provider_id=func.coalesce(bindparam("new_provider"), table.c.provider_id),
-            template_version=func.coalesce(bindparam("new_version"), table.c.template_version),
-            sent_at=bindparam("new_sent", type_=table.c.sent_at.type),
-            attempts=table.c.attempts + bindparam("delta"),
-            # Ambiguous rows keep the claim time: it is when the doubt began.
-            claimed_by=bindparam("new_claimed_by"),
-        )
-        .execution_options(preserve_rowcount=True)
-    )
-    parameters = [
-        {
-            "oid": o.id,
-            "new_status": o.status,
-            "new_reason": cut(o.reason),
-            "new_due": o.due_at,
-            "new_provider": o.provider_id,
-            "new_version": o.template_version,
-            "new_sent": o.sent_at,
-            "delta": o.attempts_delta,
-            "new_claimed_by": worker_id if o.status == "ambiguous" else None,
+    changed = 0
+    for (status, reason, due_at, provider, version, sent_at, delta), ids in groups.items():
+        values: dict[str, object] = {
+            "status": status,
+            "reason": reason,
+            "sent_at": sent_at,
+            # Ambiguous rows keep their claim: its time is when the doubt began.
+            "claimed_by": worker_id if status == "ambiguous" else None,
         }
-        for o in outcomes
-    ]
-    result = session.connection().execute(statement, parameters)
-    return max(result.rowcount, 0)
+        if due_at is not None:
+            values["due_at"] = due_at
+        if provider is not None:
+            values["provider_id"] = provider
+        if version is not None:
+            values["template_version"] = version
+        if delta:
+            values["attempts"] = table.c.attempts + delta
+        for chunk in range(0, len(ids), ID_CHUNK):
+            statement = (
+                update(table)
+                .where(
+                    table.c.id.in_(ids[chunk : chunk + ID_CHUNK]),
+                    table.c.status == "sending",
+                    table.c.claimed_by == worker_id,
+                )
+                .values(values)
+                .execution_options(preserve_rowcount=True)
+            )
+            changed += max(session.connection().execute(statement).rowcount, 0)
+    return changed
 
 
 def cut(reason: str | None) -> str | None:

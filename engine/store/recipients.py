@@ -76,12 +76,13 @@ def load(
             Supporter.email,
             Supporter.first_name,
             Supporter.last_name,
-            Supporter.restricted_at,
-            Supporter.erased_at,
+            # Booleans from SQL: no timestamp to parse per row.
+            Supporter.restricted_at.is_not(None),
+            Supporter.erased_at.is_not(None),
         ).where(Supporter.id.in_(ids))
     ):
         found.people[row[0]] = Person(
-            row[0], row[1], row[2] or "", row[3] or "", row[4] is not None, row[5] is not None
+            row[0], row[1], row[2] or "", row[3] or "", bool(row[4]), bool(row[5])
         )
     if purposes:
         # The latest row per (supporter, purpose) is in force: max(id) from the covering
