@@ -7,8 +7,6 @@ days overdue, it is held until `mobilise outbox approve`.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,44 +17,35 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.config import get_settings
 from engine.scheduler import Passes, scheduler
-from engine.store import journeys, migrate, petitions
+from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.files import read
 from engine.store.models import OutboxMessage
 from tests.store.dispatch_helpers import queue_step
-from tests.store.journey_helpers import ROOT, sign
+from tests.store.journey_helpers import sign
 
 runner = CliRunner()
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for folder in ("journeys", "segments", "templates"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    url = f"sqlite:///{tmp_path / 'var' / 'mobilise.db'}"
-    monkeypatch.setenv("MOBILISE_DATABASE_URL", url)
-    monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
-    monkeypatch.setenv("MOBILISE_TRANSPORT", "file")
-    monkeypatch.setenv("MOBILISE_OUTBOX_DIR", str(tmp_path / "var" / "outbox"))
-    get_settings.cache_clear()
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    declared = read(tmp_path)
+def signed(project: Path) -> Path:
+    """The project's database holds the seed campaign and one signer, Alice."""
+    engine = make_engine(get_settings().database_url)
+    declared = read(project)
     with make_sessionmaker(engine).begin() as session:
         petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
         journeys.sync_journeys(session, declared.campaigns, SIGNED)
         sign(session, petition.id, SIGNED, {"alice": (True, True)})
     engine.dispose()
-    yield tmp_path
-    get_settings.cache_clear()
+    return project
 
 
-def test_tick_sends_and_a_far_overdue_step_waits_for_approval(project: Path) -> None:
+def test_tick_sends_and_a_far_overdue_step_waits_for_approval(signed: Path) -> None:
     ticked = runner.invoke(app, ["tick", "--now", SIGNED.isoformat()])
     assert ticked.exit_code == 0, ticked.output
     assert "  sent      1" in ticked.output
-    assert len(list((project / "var" / "outbox").glob("*.eml"))) == 1
+    assert len(list((signed / "var" / "outbox").glob("*.eml"))) == 1
 
     # given an update queued for a day the server was down
     engine = make_engine(get_settings().database_url)
@@ -77,7 +66,7 @@ def test_tick_sends_and_a_far_overdue_step_waits_for_approval(project: Path) -> 
     engine.dispose()
 
 
-def test_the_scheduler_runs_the_journey_and_dispatch_passes(project: Path) -> None:
+def test_the_scheduler_runs_the_journey_and_dispatch_passes(signed: Path) -> None:
     engine = make_engine(get_settings().database_url)
     passes = Passes(get_settings(), make_sessionmaker(engine), worker_id="test")
     jobs = scheduler(passes, blocking=False)
