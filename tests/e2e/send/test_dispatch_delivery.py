@@ -1,4 +1,4 @@
-"""The dispatch pass through real transports: `.eml` files and the local SendGrid server.
+"""The dispatch pass through real transports: `.eml` files, SMTP and the local SendGrid.
 
 Given the seed campaign and signers, when the dispatcher sends through the file transport
 or the SDK to the schema-validating SendGrid stand-in (with faults injected), then every
@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 from engine.send.dispatcher import SendingRefused
 from engine.send.files import FileTransport
 from engine.send.sendgrid_api import SendGridTransport
+from engine.send.smtp import SmtpTransport
 from engine.store.models import OutboxMessage
 from engine.store.passes import tick
 from tests.fakes.sendgrid_server import API_KEY, Delay, FakeSendGrid, Reply
+from tests.fakes.smtp_server import running_smtp_server, self_signed_certificate
 from tests.store.dispatch_helpers import run
 from tests.store.journey_helpers import seed, sign, supporter_id
 
@@ -172,3 +174,28 @@ def test_a_timeout_after_sending_waits_for_events_and_never_doubles(
     received = sendgrid_server.accepted_message_ids()
     assert sorted(received) == sorted(set(received))
     assert len(received) == 2
+
+
+def test_the_seed_thank_you_over_smtp_with_starttls(session: Session, tmp_path: Path) -> None:
+    # given an SMTP relay offering STARTTLS, and two signers, one refused by the relay
+    certificate = self_signed_certificate(tmp_path)
+    signers(session, "alice", "refuse-bob")
+    with running_smtp_server(certificate) as server:
+        transport = SmtpTransport(
+            server.host,
+            server.port,
+            starttls="required",
+            tls_context=certificate.client_context(),
+            timeout=5,
+            clock=lambda: SIGNED,
+        )
+        # when the dispatcher sends through it
+        run(session, transport, SIGNED)
+        received = server.handler.received
+    # then Alice's email arrived over TLS with its headers, and Bob's failed alone
+    assert [r.rcpt_tos for r in received] == [["alice@example.org"]]
+    assert received[0].tls
+    assert received[0].message["X-Mobilise-Step"] == "thanked"
+    found = states(session)
+    assert found.pop(str(supporter_id(session, "refuse-bob"))) == "failed"
+    assert set(found.values()) == {"sent"}
