@@ -23,9 +23,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.send import sendgrid_requests
+from engine.send.sendgrid_requests import MAX_SUBSTITUTION_BYTES
 from engine.send.transport import OutgoingMessage
 
-MAX_SUBSTITUTION_BYTES = 10_000
 SAMPLE = 16  # messages the skeleton is learnt from, spread over the group
 # A marker that rendered email does not contain; checked per message all the same.
 _MARKERS = ("%%mbz", "%%mbq", "%%mbx")
@@ -78,15 +79,6 @@ def _chunks(message: OutgoingMessage) -> Chunks:
     )
 
 
-def _fits(values: dict[str, str]) -> bool:
-    """Within SendGrid's bytes for substitutions (encoding only when in doubt)."""
-    characters = len("".join(values)) + len("".join(values.values()))
-    if characters * 4 <= MAX_SUBSTITUTION_BYTES:
-        return True  # a character takes at most 4 bytes
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
-    return size <= MAX_SUBSTITUTION_BYTES
-
-
 def _contains(message: OutgoingMessage, marker: str) -> bool:
     return any(marker in getattr(message, name) for name in _FIELDS)
 
@@ -122,7 +114,7 @@ def _factor_around(result: list[OutgoingMessage], positions: list[int]) -> list[
         return [p for p in positions if p != first]
     subject, html, text = skeleton.fields
     for position, values in matched:
-        if _fits(values):
+        if not sendgrid_requests.exceeds(values, MAX_SUBSTITUTION_BYTES):
             result[position] = result[position].with_content(subject, html, text, values)
     return others
 
