@@ -4,17 +4,18 @@ The renderer runs Jinja per recipient, so each message arrives with its own subj
 HTML and text. SendGrid takes content once per request, so sending them as they are
 would cost one request per recipient. Messages of one template version and variant
 differ in a few places only (a name, link tokens, an amount). This module learns
-those places from a sample of the group (chunk by chunk, then token by token), writes
-a skeleton with a tag at each, and compiles it into a regular expression whose groups
-cannot cross a delimiter. Each message then costs one match per field, in C: a match
-gives its substitutions, and the skeleton is shared (the same string objects) by all.
+those places from a sample of the group (chunk by chunk, then token by token) and
+writes a skeleton with a tag at each. Each message is then matched against it: the
+literal runs between tags are compared in place, and each varying chunk goes through
+a small pattern whose groups cannot cross a delimiter. A match gives the message's
+substitutions, and the skeleton is shared (the same string objects) by all.
 
 Exact by construction: a full match means the skeleton's literal parts and the
 captured values concatenate to the message's text, so SendGrid's substitution gives it
 back byte for byte. Messages that do not match (a conditional block shown to some
-recipients only) are factored again around a reference of their own; values too large
-for SendGrid's 10,000 bytes, or text containing the tag marker, leave a message as it
-was (sent alone).
+recipients only) are factored again around a reference of their own, for a few rounds;
+values too large for SendGrid's 10,000 bytes, or text containing the tag marker, leave
+a message as it was (sent alone).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.send.sendgrid_requests import MAX_SUBSTITUTION_BYTES
 from engine.send.transport import OutgoingMessage
 
 SAMPLE = 16  # messages the skeleton is learnt from, spread over the group
+MAX_ROUNDS = 8  # skeletons per group; past that, messages go as they are
 # A marker that rendered email does not contain; checked per message all the same.
 _MARKERS = ("%%mbz", "%%mbq", "%%mbx")
 # Values end at these: quotes, angle brackets, whitespace and URL/query separators.
@@ -66,7 +68,9 @@ def factor(messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
     """
     result = list(messages)
     remaining = [i for i, m in enumerate(messages) if not m.substitutions]
-    while len(remaining) > 1:
+    for _ in range(MAX_ROUNDS):
+        if len(remaining) < 2:
+            break
         remaining = _factor_around(result, remaining)
     return result
 
