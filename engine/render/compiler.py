@@ -199,7 +199,7 @@ def _render(template: Template, values: dict[str, Any]) -> str:
 
     That merge walks a ChainMap of the environment's globals (twice) and cost a third
     of the time of a whole email; `values` already holds the globals templates may
-    call, and the four templates of one email share it.
+    call, and the templates of one email (subject, preheader, HTML, text) share it.
     """
     # What jinja2.runtime.new_context(..., shared=True) builds, minus a call layer.
     environment = template.environment
