@@ -29,7 +29,11 @@ CATALOGUE: dict[str, Variable] = {
             "Interdire la reconnaissance faciale en France",
         ),
         Variable("signature_count", "the petition's live signature count (int)", 140_213),
-        Variable("milestone", "the milestone just reached (int), for updates", 140_000),
+        Variable(
+            "milestone",
+            "the milestone just reached (int); None when an update goes out on a timeout",
+            140_000,
+        ),
         Variable(
             "last_gift",
             "the supporter's last one-off gift in euros (Decimal), None if never",

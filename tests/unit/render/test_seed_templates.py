@@ -73,7 +73,16 @@ def test_the_update_shows_the_live_count(library: TemplateLibrary) -> None:
     )  # fmt: skip
     assert email.subject == f"Nous sommes 141{NBSP}207 : merci Léa !"
     assert f"141{NBSP}207 signatures" in email.text
-    assert f"140{NBSP}000 signatures" in email.text
+    assert f"dépasser les 140{NBSP}000 signatures" in email.text
+
+
+def test_an_update_sent_on_a_timeout_names_no_milestone(library: TemplateLibrary) -> None:
+    email = library.get("update").render(
+        {"first_name": "Léa", "signature_count": 131_000, "milestone": None},
+        message_id=1, journey="j", step="update", base_url=BASE_URL, secret=SECRET,
+    )  # fmt: skip
+    assert "dépasser" not in email.text
+    assert "Chaque signature, dont la vôtre" in email.text
 
 
 def test_the_additional_ask_is_sized_from_the_last_gift(library: TemplateLibrary) -> None:
