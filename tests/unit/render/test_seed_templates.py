@@ -97,6 +97,15 @@ def test_the_additional_ask_is_sized_from_the_last_gift(library: TemplateLibrary
     assert f"réduction d'impôt de 66{NBSP}%" in email.text
 
 
+def test_the_additional_ask_survives_a_missing_last_gift(library: TemplateLibrary) -> None:
+    email = library.get("ask-additional").render(
+        {"first_name": "Léa", "last_gift": None},
+        message_id=1, journey="j", step="ask-additional", base_url=BASE_URL, secret=SECRET,
+    )  # fmt: skip
+    assert "Vous avez déjà soutenu Vigie Libertés. C'est grâce" in email.text
+    assert f"Je donne 15{NBSP}€" in email.text
+
+
 def test_the_first_ask_uses_the_default_ladder(library: TemplateLibrary) -> None:
     email = library.get("ask-first").render(
         {"first_name": "", "signature_count": 140_000},
