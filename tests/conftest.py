@@ -31,6 +31,35 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def postgresql_scratch_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_scratch_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('scratch') / 'mobilise.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def committed_url(request: pytest.FixtureRequest) -> str:
+    """A second migrated database per backend, for tests that must commit (imports, HTTP,
+    several processes). Tests on `db_url` roll back and may count every row they see."""
+    url: str = request.getfixturevalue(f"{request.param}_scratch_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def committed_engine(committed_url: str) -> Iterator[Engine]:
+    engine = make_engine(committed_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def db_url(request: pytest.FixtureRequest) -> str:
     """A migrated database URL, once per backend."""

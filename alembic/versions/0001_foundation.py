@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('slug', sa.String(length=100), nullable=False),
     sa.Column('title', sa.String(length=300), nullable=False),
     sa.Column('signature_count', sa.Integer(), nullable=False),
+    sa.Column('consent_wordings', sa.JSON(), nullable=False),
     sa.Column('created_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_petitions')),
     sa.UniqueConstraint('slug', name=op.f('uq_petitions_slug'))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from engine.api import health
+from engine.api import health, petitions, tracking, webhooks
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
+from engine.intake.signing import SigningQueue
 from engine.store.db import make_engine, make_sessionmaker
 
 
@@ -19,15 +21,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
 
+    sessions = make_sessionmaker(engine)
+    signing = SigningQueue(
+        sessions,
+        clock=lambda: datetime.now(UTC),
+        max_batch=settings.sign_batch_max,
+        wait_s=settings.sign_batch_wait_ms / 1000,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        signing.start()
         yield
+        await signing.stop()
         engine.dispose()
 
     app = FastAPI(title="Mobilise", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = make_sessionmaker(engine)
+    app.state.sessions = sessions
+    app.state.signing = signing
 
     @app.exception_handler(MobiliseError)
     async def _domain_error(_request: Request, exc: MobiliseError) -> JSONResponse:
@@ -42,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"error": "invalid input", "problems": problems}, status_code=422)
 
     app.include_router(health.router)
+    app.include_router(petitions.router)
+    app.include_router(tracking.router)
+    app.include_router(webhooks.router)
     return app
 
 

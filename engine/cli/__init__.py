@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import db, journeys, petitions, server, simulate
+from engine.cli import db, journeys, petitions, preview, server, simulate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(db.app, name="db")
@@ -17,6 +17,7 @@ app.command("tick")(journeys.tick)
 app.command("simulate")(simulate.simulate)
 app.command("explain")(journeys.explain)
 app.command("segments")(journeys.segments)
+app.command("preview")(preview.preview)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import typer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
@@ -38,10 +38,17 @@ def settings() -> Settings:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
+def sessions() -> Iterator[sessionmaker[Session]]:
+    """A session factory on the configured database; callers own their transactions."""
     engine = make_engine(settings().database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
-            yield session
+        yield make_sessionmaker(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """One transaction on the configured database, committed when the block ends."""
+    with sessions() as factory, factory.begin() as session:
+        yield session

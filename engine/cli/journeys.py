@@ -11,6 +11,8 @@ import typer
 
 from engine.cli.common import reports_errors, settings, transaction
 from engine.errors import Invalid
+from engine.render.library import TemplateLibrary
+from engine.render.validation import validate_templates
 from engine.store import files, passes
 from engine.store import segments as segment_sql
 from engine.store import timeline as timelines
@@ -28,7 +30,23 @@ def known_templates(root: Path) -> frozenset[str] | None:
 
 
 def load(root: Path, paths: list[Path] | None = None) -> files.Declared:
-    return files.read(root, templates=known_templates(root), paths=paths)
+    """The declared files, checked against the templates: names and the variables each uses
+    (a template that does not compile is reported by `validate_templates`, not here)."""
+    directory = root / "templates" / "email"
+    names = known_templates(root)
+    variables = _template_variables(directory) if names else None
+    return files.read(root, templates=names, template_variables=variables, paths=paths)
+
+
+def _template_variables(directory: Path) -> dict[str, frozenset[str]]:
+    library = TemplateLibrary(directory)
+    found: dict[str, frozenset[str]] = {}
+    for name in library.names():
+        try:
+            found[name] = library.get(name).variables
+        except Invalid:
+            continue
+    return found
 
 
 def parse_now(text: str | None) -> datetime:
@@ -49,9 +67,10 @@ def validate(
     """Check journeys and segments; print `file:line: message` per problem, exit 1 if any."""
     root = settings().project_dir
     declared = load(root, paths or None)
-    for problem in declared.problems:
+    problems = [*declared.problems, *validate_templates(root / "templates" / "email")]
+    for problem in problems:
         typer.echo(str(problem), err=True)
-    if declared.problems:
+    if problems:
         raise typer.Exit(1)
     typer.echo(f"ok: {len(declared.journeys)} journey(s), {len(declared.segments)} segment(s)")
 

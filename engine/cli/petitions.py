@@ -1,10 +1,72 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 import typer
+
+from engine.cli.common import reports_errors, sessions, settings
+from engine.cli.journeys import load
+from engine.errors import Invalid
+from engine.intake.definitions import refuse_duplicate_petitions
+from engine.intake.imports import import_signatures
+from engine.store import journeys, petitions
+from engine.store import signatures as signature_store
 
 import_app = typer.Typer(no_args_is_help=True, help="Import signatures and donations from CSV.")
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@reports_errors
 def sync() -> None:
-    """Load journeys/, segments/ and templates/email/ into the database as new versions."""
-    typer.echo("sync: nothing yet")
+    """Load journeys/, segments/ and templates/email/ into the database as new versions.
+
+    Everything is validated first (as `mobilise validate`): nothing invalid is stored,
+    and all of it is stored in one transaction or none."""
+    declared = load(settings().project_dir)
+    if declared.problems:
+        raise Invalid(
+            f"{len(declared.problems)} problem(s) in the declared files",
+            problems=declared.problems,
+            hint="run `mobilise validate`",
+        )
+    refuse_duplicate_petitions(declared.campaigns)
+    now = utcnow()
+    with sessions() as factory, factory.begin() as session:
+        for campaign in declared.campaigns:
+            petition = petitions.upsert(session, campaign.petition, now=now)
+            signature_store.check_milestones(
+                session, petition_id=petition.id, count=petition.signature_count, now=now
+            )
+            typer.echo(f"petition {petition.slug}: {petition.signature_count} signatures")
+        for result in journeys.sync_journeys(session, declared.campaigns, now):
+            state = "new version" if result.created else "unchanged"
+            typer.echo(f"journey {result.journey_id}: version {result.version} ({state})")
+
+
+@import_app.command("signatures")
+@reports_errors
+def signatures(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file"),
+    petition: str = typer.Option(..., "--petition", help="petition slug"),
+    enrol: bool = typer.Option(False, "--enrol", help="imported signers enter journeys"),
+    rejects: Path | None = typer.Option(
+        None, help="where rejected rows go (default FILE.rejects.csv)"
+    ),
+) -> None:
+    """Import signatures; rejected rows go to a CSV with line number and reason."""
+    with sessions() as factory:
+        report = import_signatures(
+            factory,
+            slug=petition,
+            path=file,
+            now=utcnow,
+            zone=ZoneInfo(settings().timezone),
+            enrol=enrol,
+            rejects_path=rejects,
+        )
+    typer.echo(report.summary())

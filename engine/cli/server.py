@@ -24,6 +24,8 @@ def run(
         port=port,
         workers=workers,
         log_level="warning",
+        loop="uvloop",
+        http="httptools",
     )
 
 

@@ -25,6 +25,7 @@ from engine.cli.journeys import load, parse_now
 from engine.errors import Invalid, NotFound
 from engine.rules.conditions import Condition
 from engine.rules.geo import place_of
+from engine.rules.signers import SignatureRow
 from engine.store import donations, journeys, migrate, passes, petitions, signatures
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
@@ -77,12 +78,12 @@ def signers(
     return found
 
 
-def _rows(batch: list[Signer], first_line: int) -> list[signatures.SignatureRow]:
+def _rows(batch: list[Signer], first_line: int) -> list[SignatureRow]:
     rows = []
     for offset, s in enumerate(batch):
         place = place_of(s.postal_code)
         rows.append(
-            signatures.SignatureRow(
+            SignatureRow(
                 line=first_line + offset,
                 email=s.email,
                 first_name=None,
@@ -92,7 +93,7 @@ def _rows(batch: list[Signer], first_line: int) -> list[signatures.SignatureRow]
                 region=place.region if place else None,
                 paper_key=None,
                 signed_at=s.signed_at,
-                consents={"updates": (s.updates, "sim"), "fundraising": (s.fundraising, "sim")},
+                consents={"updates": s.updates, "fundraising": s.fundraising},
             )
         )
     return rows
@@ -175,7 +176,7 @@ def _run(
                 pending = pending[len(batch) :]
                 signatures.record(
                     session,
-                    petition_id=pid,
+                    petition=petitions.facts(session, pid),
                     rows=_rows(batch, line),
                     now=now,
                     source="sim",

@@ -1,1 +1,6 @@
-"""render stage."""
+"""render stage: MJML templates compiled once per version, personalised per recipient.
+
+`library.TemplateLibrary` loads and caches templates, `compiler.CompiledTemplate.render`
+makes a `messages.RenderedEmail`, `tokens` signs click and unsubscribe URLs, and
+`validation.validate_templates` reports problems. See docs/templates.md.
+"""

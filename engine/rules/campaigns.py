@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from engine.errors import Problem
 from engine.rules.sources import load_model
 
+MAX_CONSENT_PURPOSES = 4
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -35,6 +36,16 @@ class PetitionDef(Strict):
     def _slug(cls, value: str) -> str:
         if not SLUG.match(value):
             raise ValueError("use lower-case letters, digits and hyphens, e.g. stop-surveillance")
+        return value
+
+    @field_validator("consents")
+    @classmethod
+    def _consents(cls, value: dict[str, ConsentPurpose]) -> dict[str, ConsentPurpose]:
+        if len(value) > MAX_CONSENT_PURPOSES:
+            raise ValueError(f"at most {MAX_CONSENT_PURPOSES} consent purposes per petition")
+        for purpose in value:
+            if not SLUG.match(purpose.replace("_", "-")):
+                raise ValueError(f"consent purpose '{purpose}': use lower-case letters")
         return value
 
     @field_validator("milestones")

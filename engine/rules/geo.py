@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _REGIONS: dict[str, tuple[str, ...]] = {
     "Auvergne-Rhône-Alpes": (
@@ -66,6 +67,7 @@ def departement_of(postal_code: str) -> str | None:
     return dept if dept in REGION_OF else None
 
 
+@lru_cache(maxsize=16384)  # ~6,000 postal codes exist: imports hit the cache
 def place_of(raw: str) -> Place | None:
     """`None` when the code is not a French postal code (5 digits of a known département)."""
     code = raw.strip().replace(" ", "")

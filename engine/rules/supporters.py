@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 # Pragmatic address check: one @, no spaces, a dotted domain, sane lengths. The provider's
 # bounce is the final judge; this catches typos and garbage at the door.
@@ -23,8 +25,15 @@ def normalise_email(raw: str) -> str | None:
     return email
 
 
+@lru_cache(maxsize=65536)  # first names repeat a lot
 def clean_name(raw: str | None, limit: int = 100) -> str | None:
     if raw is None:
         return None
     name = " ".join(unicodedata.normalize("NFC", raw).split())
     return name[:limit] or None
+
+
+def email_hash(email: str) -> str:
+    """What a suppression keeps of an address: it survives erasure of the supporter, so an
+    erased person who bounced or complained is still never emailed again."""
+    return hashlib.sha256(email.encode()).hexdigest()

@@ -41,6 +41,7 @@ PROVIDED_ALWAYS = frozenset(
         "petition_title",
         "signature_count",
         "milestones",
+        "milestone",
         "unsubscribe_url",
         "journey",
         "step",

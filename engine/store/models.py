@@ -73,6 +73,8 @@ class Petition(Base):
     title: Mapped[str] = mapped_column(String(300))
     # Exact count, bumped in the same statement batch that inserts signatures.
     signature_count: Mapped[int] = mapped_column(Integer, default=0)
+    # purpose -> {"version": ..., "wording": ...}: what the signer ticked, as declared.
+    consent_wordings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
 
@@ -215,6 +217,18 @@ class OutboxMessage(Base):
     due_at: Mapped[datetime]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # --- dispatch: written by engine/send, never by the advance pass
+    # The template version (content hash) rendered: clicks resolve against its links.
+    template_version: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A claim is a lease: a worker that dies mid-batch leaves rows a later pass can see.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    # Latest provider event applied (processed, delivered, bounce, ...) and its time, so
+    # that late or repeated webhook events never move a message backwards.
+    delivery: Mapped[str | None] = mapped_column(String(20))
+    delivery_at: Mapped[datetime | None]
 
 
 class Donation(Base):
@@ -263,3 +277,15 @@ class Click(Base):
         ForeignKey("supporters.id", ondelete="SET NULL")
     )
     clicked_at: Mapped[datetime]
+
+
+class Link(Base):
+    """The tracked URLs of one template version: a click redirects only to these."""
+
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("template", "version", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)

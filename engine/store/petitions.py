@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.rules.campaigns import PetitionDef
 from engine.store.models import Milestone, Petition
+
+
+@dataclass(frozen=True)
+class PetitionFacts:
+    """What recording a signature needs, read once per batch."""
+
+    id: int
+    slug: str
+    consent_versions: dict[str, str]  # purpose -> wording version
+    next_threshold: int | None  # the lowest milestone not yet reached
 
 
 @dataclass(frozen=True)
@@ -32,11 +42,19 @@ def upsert(session: Session, definition: PetitionDef, *, now: datetime) -> Petit
     petition = session.scalar(select(Petition).where(Petition.slug == definition.slug))
     if petition is None:
         petition = Petition(
-            slug=definition.slug, title=definition.title, signature_count=0, created_at=now
+            slug=definition.slug,
+            title=definition.title,
+            signature_count=0,
+            consent_wordings={},
+            created_at=now,
         )
         session.add(petition)
         session.flush()
     petition.title = definition.title
+    petition.consent_wordings = {
+        purpose: {"version": c.version, "wording": c.wording}
+        for purpose, c in definition.consents.items()
+    }
     known = set(
         session.scalars(select(Milestone.threshold).where(Milestone.petition_id == petition.id))
     )
@@ -47,22 +65,37 @@ def upsert(session: Session, definition: PetitionDef, *, now: datetime) -> Petit
     return petition
 
 
-def get_id(session: Session, slug: str) -> int:
-    petition_id = session.scalar(select(Petition.id).where(Petition.slug == slug))
-    if petition_id is None:
-        raise NotFound(
-            f"no petition '{slug}'",
-            field="slug",
-            hint="declare it in journeys/*.yaml and run `mobilise sync`",
+def _not_found(slug: str) -> NotFound:
+    return NotFound(
+        f"no petition '{slug}'",
+        field="slug",
+        hint="declare it in journeys/*.yaml and run `mobilise sync`",
+    )
+
+
+def facts(session: Session, slug: str | int) -> PetitionFacts:
+    """One query: the petition's id, consent versions and next milestone (by slug or id)."""
+    next_threshold = (
+        select(func.min(Milestone.threshold))
+        .where(Milestone.petition_id == Petition.id, Milestone.reached_at.is_(None))
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(Petition.id, Petition.slug, Petition.consent_wordings, next_threshold).where(
+            Petition.id == slug if isinstance(slug, int) else Petition.slug == slug
         )
-    return petition_id
+    ).one_or_none()
+    if row is None:
+        raise _not_found(str(slug))
+    petition_id, found_slug, wordings, threshold = row
+    versions = {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
+    return PetitionFacts(petition_id, found_slug, versions, threshold)
 
 
 def read(session: Session, slug: str) -> PetitionRead:
     petition = session.scalar(select(Petition).where(Petition.slug == slug))
     if petition is None:
-        get_id(session, slug)
-        raise AssertionError("unreachable")
+        raise _not_found(slug)
     rows = session.execute(
         select(Milestone.threshold, Milestone.reached_at)
         .where(Milestone.petition_id == petition.id)

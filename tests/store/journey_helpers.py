@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.rules.geo import place_of
+from engine.rules.signers import SignatureRow
 from engine.store import journeys, petitions, signatures
 from engine.store.files import Declared, read
 from engine.store.models import Enrolment, OutboxMessage, Supporter
@@ -38,7 +39,7 @@ def sign(
     """people: local part -> (consents to updates, consents to fundraising)."""
     place = place_of(postal_code)
     rows = [
-        signatures.SignatureRow(
+        SignatureRow(
             line=i + 1,
             email=f"{name}@example.org",
             first_name=name.title(),
@@ -48,15 +49,17 @@ def sign(
             region=place.region if place else None,
             paper_key=None,
             signed_at=now,
-            consents={"updates": (updates, "v1"), "fundraising": (fundraising, "v1")},
+            consents={"updates": updates, "fundraising": fundraising},
         )
         for i, (name, (updates, fundraising)) in enumerate(people.items())
     ]
-    # signatures.py remembers its temporary tables per connection, but on SQLite a rolled-back
-    # test transaction drops them: forget the flag so that they are created again.
-    session.connection().info.pop("signature_staging", None)
     signatures.record(
-        session, petition_id=petition_id, rows=rows, now=now, source="web", enrol=enrol
+        session,
+        petition=petitions.facts(session, petition_id),
+        rows=rows,
+        now=now,
+        source="web",
+        enrol=enrol,
     )
 
 

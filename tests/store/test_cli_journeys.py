@@ -24,7 +24,7 @@ SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the declared files and an empty migrated SQLite database."""
-    for folder in ("journeys", "segments"):
+    for folder in ("journeys", "segments", "templates"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     url = f"sqlite:///{tmp_path / 'var' / 'mobilise.db'}"
     monkeypatch.setenv("MOBILISE_DATABASE_URL", url)

@@ -1,0 +1,88 @@
+"""Shared bench plumbing: a fresh database on either backend, timing, the machine line."""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from engine.rules.campaigns import ConsentPurpose, PetitionDef
+from engine.store import migrate, petitions
+from engine.store.db import make_engine, make_sessionmaker, normalise_url
+
+PG_SERVER = os.environ.get(
+    "MOBILISE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SLUG = "bench-petition"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+@contextmanager
+def fresh_database(backend: str) -> Iterator[str]:
+    """A migrated database holding one petition `bench-petition`; dropped afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{folder}/bench.db"
+            _prepare(url)
+            yield url
+        return
+    server = create_engine(normalise_url(PG_SERVER), isolation_level="AUTOCOMMIT")
+    name = f"mobilise_bench_{secrets.token_hex(4)}"
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(normalise_url(PG_SERVER)).set(database=name).render_as_string(False)
+    try:
+        _prepare(url)
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def _prepare(url: str) -> None:
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as session:
+        petitions.upsert(
+            session,
+            PetitionDef(
+                slug=SLUG,
+                title="Bench",
+                milestones=[100_000, 140_000, 200_000],
+                consents={
+                    "updates": ConsentPurpose(version="v1", wording="w"),
+                    "fundraising": ConsentPurpose(version="v1", wording="w"),
+                },
+            ),
+            now=datetime.now(UTC),
+        )
+    engine.dispose()
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,152 @@
+"""Signing over HTTP: two server processes on PostgreSQL, load from wrk on loopback.
+
+    apt-get install wrk   # Debian's package
+    .venv/bin/python -m bench.signing_bench [--seconds 15] [--connections 64]
+
+Runs twice: with group commit (the default) and with one commit per request
+(MOBILISE_SIGN_BATCH_MAX=1), and prints requests/s, p50 and p99 from wrk's histogram, then
+checks the petition count equals the number of 2xx answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import SLUG, fresh_database, machine
+from engine.store import petitions
+from engine.store.db import make_engine, make_sessionmaker
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def ms(value: str, unit: str) -> float:
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    found = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", output)
+        found[f"p{pct}"] = ms(match.group(1), match.group(2)) if match else float("nan")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    found["errors"] = float(non2xx.group(1)) if non2xx else 0.0
+    found["requests"] = float(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return found
+
+
+def run(
+    url: str, *, batch_max: int, seconds: int, connections: int, workers: int
+) -> dict[str, float]:
+    port = free_port()
+    env = {**os.environ, "MOBILISE_DATABASE_URL": url, "MOBILISE_SIGN_BATCH_MAX": str(batch_max)}
+    if batch_max == 1:
+        env["MOBILISE_SIGN_BATCH_WAIT_MS"] = "0"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-scheduler",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base)
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(HERE / "signing.lua"),
+                f"{base}/api/petitions/{SLUG}/signatures",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 30,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return parse_wrk(out)
+
+
+def count(url: str) -> int:
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        value = petitions.read(session, SLUG).count
+    engine.dispose()
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--backend", default="postgresql")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    print(
+        f"machine: {machine()}; {args.workers} server processes, wrk -t2 "
+        f"-c{args.connections} -d{args.seconds}s, backend {args.backend}"
+    )
+    for label, batch_max in (("group commit", 256), ("one commit per request", 1)):
+        with fresh_database(args.backend) as url:
+            result = run(
+                url,
+                batch_max=batch_max,
+                seconds=args.seconds,
+                connections=args.connections,
+                workers=args.workers,
+            )
+            counted = count(url)
+        print(
+            f"{label}: {result['rps']:.0f} signatures/s, p50 {result['p50']:.1f} ms, "
+            f"p99 {result['p99']:.1f} ms, non-2xx {result['errors']:.0f}, "
+            f"count {counted} for {result['requests']:.0f} requests"
+        )
+
+
+if __name__ == "__main__":
+    main()

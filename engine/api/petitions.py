@@ -1,0 +1,145 @@
+"""Public petition endpoints: sign (JSON or HTML form) and read the count."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.api.deps import AppSettings, DbSession
+from engine.errors import Invalid, Problem
+from engine.intake.signing import SigningQueue
+from engine.rules.signers import RowError, parse_signer
+from engine.store import petitions
+
+router = APIRouter(prefix="/api/petitions", tags=["petitions"])
+PetitionSlug = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,100}$")]
+
+
+class SignatureCreate(BaseModel):
+    """A signature from the petition form. Consents map to the petition's purposes."""
+
+    model_config = ConfigDict(extra="ignore")
+    email: str = Field(max_length=320)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=10)
+    consents: dict[str, bool] = Field(default_factory=dict)
+
+
+class MilestoneRead(BaseModel):
+    threshold: int
+    reached_at: datetime | None
+
+
+class PetitionRead(BaseModel):
+    slug: str
+    title: str
+    count: int
+    milestones: list[MilestoneRead]
+
+
+_SIGN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": SignatureCreate.model_json_schema()},
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "email": {"type": "string"},
+                        "first_name": {"type": "string"},
+                        "last_name": {"type": "string"},
+                        "postal_code": {"type": "string"},
+                        "consent_updates": {"type": "string"},
+                        "consent_fundraising": {"type": "string"},
+                    },
+                }
+            },
+        },
+        "required": True,
+    }
+}
+
+
+async def _form_or_json(request: Request) -> tuple[SignatureCreate, bool]:
+    """The same fields from a JSON body or an HTML form (checkboxes `consent_<purpose>`)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        consents = {
+            k.removeprefix("consent_"): v.strip().lower() in ("on", "yes", "oui", "1", "true")
+            for k, v in fields.items()
+            if k.startswith("consent_")
+        }
+        return SignatureCreate.model_validate({**fields, "consents": consents}), True
+    return SignatureCreate.model_validate_json(await request.body()), False
+
+
+@router.post(
+    "/{slug}/signatures",
+    status_code=202,
+    openapi_extra=_SIGN_BODY,
+    responses={422: {"description": "invalid field"}, 404: {"description": "unknown"}},
+)
+async def sign(slug: PetitionSlug, request: Request, settings: AppSettings) -> Response:
+    """Sign. The answer is the same whether or not this email had already signed."""
+    try:
+        body, is_form = await _form_or_json(request)
+    except ValidationError as exc:
+        problems = [
+            Problem(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}",
+                field=".".join(map(str, e["loc"])) or None,
+            )
+            for e in exc.errors()
+        ]
+        raise Invalid(problems[0].message, problems=problems) from None
+    now = datetime.now(UTC)
+    values = {
+        "email": body.email,
+        "first_name": body.first_name or "",
+        "last_name": body.last_name or "",
+        "postal_code": body.postal_code or "",
+    }
+    values |= {f"consent_{p}": "yes" if g else "no" for p, g in body.consents.items()}
+    try:
+        row = parse_signer(
+            values, line=1, now=now, zone=ZoneInfo(settings.timezone), purposes=body.consents.keys()
+        )
+    except RowError as exc:
+        raise Invalid(str(exc), field=exc.field) from None
+    if row is None or row.email is None:
+        raise Invalid("email: an email address is required", field="email")
+    queue: SigningQueue = request.app.state.signing
+    await queue.sign(slug, row)
+    if is_form:
+        return HTMLResponse(_THANKS.format(slug=escape(slug)), status_code=200)
+    return JSONResponse({"status": "received", "petition": slug}, status_code=202)
+
+
+@router.get("/{slug}", response_model=PetitionRead)
+def read(slug: PetitionSlug, session: DbSession) -> PetitionRead:
+    """The exact count and the milestones, with the time each was reached."""
+    petition = petitions.read(session, slug)
+    return PetitionRead(
+        slug=petition.slug,
+        title=petition.title,
+        count=petition.count,
+        milestones=[
+            MilestoneRead(threshold=m.threshold, reached_at=m.reached_at)
+            for m in petition.milestones
+        ],
+    )
+
+
+_THANKS = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<title>Merci</title></head><body><main><h1>Merci pour votre signature</h1>
+<p>Votre signature pour « {slug} » est enregistrée. Un courriel de confirmation vous
+est envoyé.</p></main></body></html>"""

@@ -1,0 +1,94 @@
+"""Public tracking endpoints: click redirects and one-click unsubscribe (RFC 8058).
+
+Neither sets a cookie. The unsubscribe page asks before acting: mail scanners fetch
+every link in an email, so a GET must never unsubscribe anyone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from engine.api.deps import AppSettings, get_sessions
+from engine.render import tokens
+from engine.store import clicks, links, suppressions
+
+router = APIRouter(tags=["tracking"])
+
+_NOT_FOUND = HTMLResponse(
+    '<!doctype html><html lang="fr"><title>Lien inconnu</title>'
+    "<p>Ce lien n'existe pas ou a expiré.</p></html>",
+    status_code=404,
+)
+
+
+@router.get(
+    "/c/{token}",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={404: {"description": "unknown or forged token"}},
+)
+def click(token: str, request: Request, settings: AppSettings) -> Response:
+    """Record the click, then redirect to the URL stored for that message's link."""
+    found = tokens.read_click_token(settings.secret_key, token)
+    if found is None:
+        return _NOT_FOUND
+    message_id, position = found
+    with get_sessions(request).begin() as session:
+        target = links.target_of_message(session, message_id, position)
+        if target is None:
+            return _NOT_FOUND
+        url, supporter_id = target
+        clicks.record(
+            session,
+            message_id=message_id,
+            position=position,
+            supporter_id=supporter_id,
+            now=datetime.now(UTC),
+        )
+    return RedirectResponse(url, status_code=302)
+
+
+@router.get(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "unknown or forged token"}},
+)
+def unsubscribe_page(token: str, settings: AppSettings) -> Response:
+    """Ask for confirmation; unsubscribes nobody by itself."""
+    if tokens.read_unsubscribe_token(settings.secret_key, token) is None:
+        return _NOT_FOUND
+    return HTMLResponse(_CONFIRM.format(token=escape(token)))
+
+
+@router.post(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "unknown or forged token"}},
+)
+def unsubscribe(token: str, request: Request, settings: AppSettings) -> Response:
+    """RFC 8058 one-click (`List-Unsubscribe=One-Click`, urlencoded or multipart) or the
+    confirmation form: either way the address is suppressed before the next dispatch."""
+    message_id = tokens.read_unsubscribe_token(settings.secret_key, token)
+    if message_id is None:
+        return _NOT_FOUND
+    with get_sessions(request).begin() as session:
+        if not suppressions.unsubscribe_message(session, message_id, now=datetime.now(UTC)):
+            return _NOT_FOUND
+    return HTMLResponse(_DONE)
+
+
+_CONFIRM = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<title>Se désinscrire</title></head><body><main>
+<h1>Ne plus recevoir nos courriels ?</h1>
+<form method="post" action="/u/{token}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Confirmer la désinscription</button></form>
+</main></body></html>"""
+_DONE = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<title>Désinscription confirmée</title></head><body><main>
+<h1>C'est fait.</h1><p>Vous ne recevrez plus nos courriels de campagne.</p>
+</main></body></html>"""

@@ -1,0 +1,99 @@
+"""Reading CSV exports as people make them: BOM or not, comma or semicolon, line numbers kept."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from engine.errors import Invalid, Problem
+from engine.rules.tabular import map_headers, safe_cell
+
+
+class CsvRow(NamedTuple):
+    line: int  # the physical line where the record starts (1 = header)
+    values: dict[str, str]
+    raw: list[str]
+
+
+def _dialect(sample: str) -> str:
+    header = sample.splitlines()[0] if sample else ""
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def read_rows(
+    path: Path, columns: Mapping[str, str], *, required_any: Sequence[str]
+) -> tuple[list[str], list[str], Iterator[CsvRow]]:
+    """Headers, unknown headers, and a lazy iterator of rows (constant memory)."""
+    handle = path.open(encoding="utf-8-sig", newline="")
+    try:
+        sample = handle.read(8192)
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=_dialect(sample))
+        headers = next(reader, [])
+    except UnicodeDecodeError as exc:
+        handle.close()
+        raise Invalid(
+            f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})",
+            hint="export the file as UTF-8 (with or without BOM)",
+        ) from None
+    mapping, unknown = map_headers(headers, columns)
+    if not any(name in mapping.values() for name in required_any):
+        handle.close()
+        raise Invalid(
+            f"{path}:1: none of the columns {', '.join(required_any)} found",
+            problems=[
+                Problem(
+                    f"none of the columns {', '.join(required_any)} found",
+                    file=str(path),
+                    line=1,
+                    hint="headers: " + ", ".join(headers),
+                )
+            ],
+        )
+    return headers, unknown, _iterate(handle, reader, mapping)
+
+
+def _iterate(
+    handle: IO[str], reader: Iterator[list[str]], mapping: dict[int, str]
+) -> Iterator[CsvRow]:
+    with handle:
+        start = 2
+        pairs = list(mapping.items())
+        width = max(mapping) + 1 if mapping else 0
+        for raw in reader:
+            cells = raw if len(raw) >= width else raw + [""] * (width - len(raw))
+            yield CsvRow(start, {name: cells[i] for i, name in pairs}, raw)
+            start = reader.line_num + 1  # type: ignore[attr-defined]
+
+
+class RejectsWriter:
+    """`line, field, reason` and the original cells, formula-safe; created on first reject."""
+
+    def __init__(self, path: Path, headers: Sequence[str]) -> None:
+        self.path = path
+        self.headers = list(headers)
+        self.count = 0
+        self._handle: IO[str] | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def write(self, row: CsvRow, field: str, reason: str) -> None:
+        if self._handle is None:
+            self._handle = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.DictWriter(
+                self._handle, fieldnames=["line", "field", "reason", *self.headers]
+            )
+            self._writer.writeheader()
+        assert self._writer is not None
+        cells = {
+            h: safe_cell(row.raw[i] if i < len(row.raw) else "") for i, h in enumerate(self.headers)
+        }
+        self._writer.writerow(
+            {**cells, "line": row.line, "field": field, "reason": safe_cell(reason)}
+        )
+        self.count += 1
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()

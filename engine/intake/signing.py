@@ -1,0 +1,119 @@
+"""Web signatures with group commit: requests that arrive together share one transaction.
+
+Each API process runs one consumer. While it writes a batch, new requests queue; the next
+batch takes them all. Under load, batches grow and commits per signature fall; at rest a
+signature waits at most `wait_s` before its batch starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import anyio.to_thread
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import MobiliseError
+from engine.rules.signers import SignatureRow
+from engine.store import petitions, signatures
+
+
+@dataclass
+class _Pending:
+    slug: str
+    row: SignatureRow
+    done: asyncio.Future[None]
+
+
+class SigningQueue:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime],
+        max_batch: int = 256,
+        wait_s: float = 0.002,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._max_batch = max_batch
+        self._wait_s = wait_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._consume())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def sign(self, slug: str, row: SignatureRow) -> None:
+        """Returns once the signature is committed; raises the domain error if any."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(slug, row, done))
+        await done
+
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            if self._wait_s:
+                await asyncio.sleep(self._wait_s)  # let concurrent requests join the batch
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            results = await anyio.to_thread.run_sync(self._write_or_isolate, batch)
+            for pending, error in zip(batch, results, strict=True):
+                if pending.done.done():
+                    continue
+                if error is None:
+                    pending.done.set_result(None)
+                else:
+                    pending.done.set_exception(error)
+
+    def _write_or_isolate(self, batch: list[_Pending]) -> list[Exception | None]:
+        try:
+            return self._write(batch)
+        except Exception:
+            if len(batch) == 1:
+                raise
+        # One bad request must not fail its neighbours: retry them one by one.
+        results: list[Exception | None] = []
+        for pending in batch:
+            try:
+                results += self._write([pending])
+            except Exception as exc:  # reported to that request alone
+                results.append(exc)
+        return results
+
+    def _write(self, batch: list[_Pending]) -> list[Exception | None]:
+        now = self._clock()
+        results: list[Exception | None] = [None] * len(batch)
+        by_slug: dict[str, dict[str, SignatureRow]] = {}
+        with self._sessions.begin() as session:
+            for index, pending in enumerate(batch):
+                rows = by_slug.setdefault(pending.slug, {})
+                # Same signer twice in one batch: one row, both requests answered alike.
+                rows.setdefault(pending.row.key, pending.row._replace(line=index + 1))
+            for slug, rows in by_slug.items():
+                try:
+                    petition = petitions.facts(session, slug)
+                except MobiliseError as exc:
+                    for index, pending in enumerate(batch):
+                        if pending.slug == slug:
+                            results[index] = exc
+                    continue
+                signatures.record(
+                    session,
+                    petition=petition,
+                    rows=list(rows.values()),
+                    now=now,
+                    source="web",
+                    enrol=True,
+                )
+        return results

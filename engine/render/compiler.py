@@ -1,0 +1,224 @@
+"""Compile a template version once; render it per recipient with Jinja2 only.
+
+Compilation: Jinja constructs swapped for placeholders → MJML → links found and
+replaced by tracked placeholders → plain text derived → constructs put back → two
+Jinja templates (HTML, autoescaped; text). Rendering: sign the link tokens, run the
+Jinja templates, add the headers. Compilation is the slow part (milliseconds) and
+never runs per recipient: `CompileCache` keeps one compiled template per version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
+from jinja2.runtime import new_context
+from mjml import mjml_to_html
+
+from engine.errors import Invalid, Problem
+from engine.render import links as links_
+from engine.render import mjml_check, sandbox, tokens
+from engine.render.messages import RenderedEmail, email_headers
+from engine.render.placeholders import link_variable, protect
+from engine.render.sources import TemplateSource
+from engine.render.text import plain_text
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    name: str
+    version: str
+    transactional: bool
+    # The tracked URLs, in order: a click token's position indexes this tuple. Store
+    # it with the version: the redirect must only ever go to these.
+    links: tuple[str, ...]
+    # Context variables the caller must provide (the renderer adds `sandbox.PROVIDED`).
+    variables: frozenset[str]
+    source: TemplateSource = field(repr=False, compare=False)
+    subject_template: Template = field(repr=False, compare=False)
+    # None when the preheader has no Jinja: most don't, and a render costs ~3 µs.
+    preheader_template: Template | None = field(repr=False, compare=False)
+    html_template: Template = field(repr=False, compare=False)
+    text_template: Template = field(repr=False, compare=False)
+    link_variables: tuple[str, ...] = field(repr=False, compare=False)
+
+    def render(
+        self,
+        context: Mapping[str, Any],
+        *,
+        message_id: int,
+        journey: str,
+        step: str,
+        base_url: str,
+        secret: str | bytes,
+    ) -> RenderedEmail:
+        """One recipient's email. Raises jinja2 errors if `context` lacks a variable."""
+        base = base_url.rstrip("/")
+        unsubscribe = f"{base}/u/{tokens.unsubscribe_token(secret, message_id)}"
+        values = dict(_GLOBALS)
+        values.update(context)
+        values.setdefault("tax_reduction", self.source.tax_reduction)
+        values["unsubscribe_url"] = unsubscribe
+        click = f"{base}/c/"
+        tokens_ = tokens.click_tokens(secret, message_id, len(self.links))
+        values.update(zip(self.link_variables, [click + token for token in tokens_], strict=True))
+        subject = _one_line(_render(self.subject_template, values))
+        preheader = (
+            _one_line(_render(self.preheader_template, values))
+            if self.preheader_template is not None
+            else _one_line(self.source.preheader)
+        )
+        values["subject"] = subject
+        values["preheader"] = preheader
+        return RenderedEmail(
+            subject=subject,
+            preheader=preheader,
+            html=_render(self.html_template, values),
+            text=_render(self.text_template, values),
+            headers=email_headers(
+                message_id=message_id,
+                journey=journey,
+                step=step,
+                unsubscribe_url=None if self.transactional else unsubscribe,
+            ),
+            template=self.name,
+            version=self.version,
+            message_id=message_id,
+            transactional=self.transactional,
+        )
+
+
+def compile_template(source: TemplateSource) -> CompiledTemplate:
+    """Compile one template version; raise Invalid with every problem found."""
+    problems: list[Problem] = []
+    trees = _check_jinja(source, problems)
+    problems.extend(mjml_check.check(source))
+    if problems:
+        raise Invalid(f"template {source.name!r} is invalid", problems=problems)
+    protected = protect(source.mjml)
+    try:
+        compiled = mjml_to_html(protected.text, keep_comments=False).html
+    except Exception as exc:  # mjml-python raises bare ValueError/AssertionError/KeyError
+        problems.append(Problem(f"MJML: {exc}", file=source.path))
+        raise Invalid(f"template {source.name!r} is invalid", problems=problems) from exc
+    for construct in protected.constructs:
+        if construct.placeholder not in compiled:
+            problems.append(
+                source.problem(
+                    f"{construct.source} is dropped by MJML",
+                    construct.line,
+                    hint="put Jinja inside <mj-text>, <mj-button> or <mj-raw>, not between"
+                    " sections or columns",
+                )
+            )
+    tracked = links_.track(compiled, protected)
+    for issue in tracked.issues:
+        problems.append(source.problem(issue.message, _line_of(source.mjml, issue.needle)))
+    if problems:
+        raise Invalid(f"template {source.name!r} is invalid", problems=problems)
+    html_source = protected.restore(tracked.html)
+    text_source = protected.restore(plain_text(tracked.html))
+    used = set().union(*(meta.find_undeclared_variables(tree) for tree in trees))
+    return CompiledTemplate(
+        name=source.name,
+        version=source.version,
+        transactional=source.transactional,
+        links=tracked.links,
+        variables=frozenset(used - sandbox.PROVIDED - set(sandbox.GLOBALS)),
+        source=source,
+        subject_template=sandbox.TEXT.from_string(source.subject),
+        preheader_template=(
+            sandbox.TEXT.from_string(source.preheader) if "{" in source.preheader else None
+        ),
+        html_template=sandbox.html_template(html_source),
+        text_template=sandbox.TEXT.from_string(text_source),
+        link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
+    )
+
+
+# Tabs and everything str.splitlines() breaks on.
+_LINE_BREAKS = re.compile(r"[\t\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# Flattened once: a plain dict, where the environment keeps a ChainMap.
+_GLOBALS = dict(sandbox.HTML.globals)
+
+
+class CompileCache:
+    """Compiled templates by version (content hash): each version compiles once.
+
+    Unbounded on purpose: a process sees a handful of versions (one per edit), and
+    evicting one still in use would recompile it in the middle of a bulk send.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, CompiledTemplate] = {}
+        self.compiles = 0
+        self.hits = 0
+
+    def get(self, source: TemplateSource) -> CompiledTemplate:
+        found = self._compiled.get(source.version)
+        if found is not None:
+            self.hits += 1
+            return found
+        compiled = compile_template(source)
+        self.compiles += 1
+        self._compiled[source.version] = compiled
+        return compiled
+
+
+def _check_jinja(source: TemplateSource, problems: list[Problem]) -> list[nodes.Template]:
+    """Parse subject, preheader and body; report syntax errors and unsafe constructs."""
+
+    def front(key: str) -> Callable[[int], tuple[str, int]]:
+        return lambda _line: source.keys.get(key, (source.path, 1))
+
+    parts = [
+        (source.subject, front("subject")),
+        (source.preheader, front("preheader")),
+        (source.mjml, source.origin),
+    ]
+    trees: list[nodes.Template] = []
+    for text, locate in parts:
+        try:
+            tree = sandbox.HTML.parse(text)
+        except TemplateSyntaxError as exc:
+            file, line = locate(exc.lineno)
+            problems.append(Problem(f"Jinja: {exc.message}", file=file, line=line))
+            continue
+        for line, reason in sandbox.unsafe_nodes(tree):
+            file, at = locate(line)
+            problems.append(Problem(reason, file=file, line=at))
+        trees.append(tree)
+    return trees
+
+
+def _render(template: Template, values: dict[str, Any]) -> str:
+    """`Template.render` without its per-call merge of the globals into the context.
+
+    That merge walks a ChainMap of the environment's globals (twice) and cost a third
+    of the time of a whole email; `values` already holds the globals templates may
+    call, and the four templates of one email share it.
+    """
+    context = new_context(template.environment, template.name, template.blocks, values, shared=True)
+    try:
+        rendered: str = template.environment.concat(template.root_render_func(context))
+        return rendered
+    except Exception:
+        template.environment.handle_exception()
+        raise  # handle_exception always raises; this keeps mypy and readers sure of it
+
+
+def _line_of(text: str, needle: str) -> int:
+    index = text.find(needle)
+    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+
+
+def _one_line(text: str) -> str:
+    # Subjects and preheaders become headers and hidden text: a line break from a
+    # supporter's name must not start a new header line. Not str.split(): that would
+    # also eat the no-break spaces of "140 000".
+    if _LINE_BREAKS.search(text) is None:
+        return text.strip(" ")
+    return _LINE_BREAKS.sub(" ", text).strip(" ")

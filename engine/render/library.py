@@ -1,0 +1,34 @@
+"""The templates of a directory (`templates/email/`), each compiled once per version.
+
+Reading a template re-reads its files and hashes them (cheap: a few kilobytes) and
+only a new version compiles. A bulk send calls `get` once and renders many times.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.render.compiler import CompileCache, CompiledTemplate
+from engine.render.sources import load_source
+
+
+class TemplateLibrary:
+    def __init__(self, directory: Path, cache: CompileCache | None = None) -> None:
+        self.directory = directory
+        self.cache = cache if cache is not None else CompileCache()
+
+    def names(self) -> list[str]:
+        """Template names (file stems); partials live in sub-folders and are not listed."""
+        return template_names(self.directory)
+
+    def get(self, name: str) -> CompiledTemplate:
+        """The compiled current version of `name`; raises Invalid if it has problems."""
+        return self.cache.get(load_source(self.directory, name))
+
+    def variables(self) -> dict[str, frozenset[str]]:
+        """For each template, the context variables it needs."""
+        return {name: self.get(name).variables for name in self.names()}
+
+
+def template_names(directory: Path) -> list[str]:
+    return sorted(path.stem for path in directory.glob("*.mjml") if path.is_file())

@@ -1,0 +1,43 @@
+"""What rendering produces: one personalised email, ready for any transport."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# RFC 8058: with this header a provider may unsubscribe by POSTing to the
+# List-Unsubscribe URL, without a person ever opening the page.
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    # Ours only (no From/To/Date): the send stage adds the envelope.
+    headers: Mapping[str, str]
+    template: str
+    version: str
+    message_id: int
+    transactional: bool
+
+
+def email_headers(
+    *, message_id: int, journey: str, step: str, unsubscribe_url: str | None
+) -> dict[str, str]:
+    """X-Mobilise-* on every email; List-Unsubscribe only when a URL is given."""
+    for name, value in (("journey", journey), ("step", step)):
+        # A newline in a header value would let it write headers of its own.
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{name} must be a single line, got {value!r}")
+    headers = {
+        "X-Mobilise-Journey": journey,
+        "X-Mobilise-Step": step,
+        "X-Mobilise-Message": str(message_id),
+    }
+    if unsubscribe_url is not None:
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = ONE_CLICK
+    return headers

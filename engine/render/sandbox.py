@@ -1,0 +1,141 @@
+"""The Jinja2 sandbox every template runs in, and the static checks made before it.
+
+Sandboxed (no `__class__` walks, no mutating lists), strict (an unknown variable is
+an error, not an empty string) and, for HTML, autoescaped: a supporter called
+`<script>` or `{{ 7*7 }}` is shown as typed. The text environment does not escape:
+in a plain-text part `<` is just a character.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, nodes, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from engine.render import asks, french
+
+try:
+    # The C function markupsafe.escape itself calls (markupsafe is pinned for it).
+    from markupsafe._speedups import _escape_inner as _escape_str
+except ImportError:  # a build without the C extension
+
+    def _escape_str(s: str, /) -> str:
+        return html.escape(s)
+
+
+# What the renderer provides to every template on top of the caller's context.
+PROVIDED = frozenset({"subject", "preheader", "unsubscribe_url", "tax_reduction"})
+
+
+@pass_context
+def _after_tax(context: Context, amount: Decimal | int, reduction: Any = None) -> Decimal:
+    rate = reduction if reduction is not None else context.get("tax_reduction")
+    rate = asks.DEFAULT_TAX_REDUCTION if rate is None else Decimal(str(rate))
+    return asks.after_tax(Decimal(str(amount)), rate)
+
+
+def _percent(rate: Decimal | float) -> str:
+    return f"{french.number(Decimal(str(rate)) * 100)}\u00a0%"
+
+
+def _money(value: Any, currency: str = "EUR", cents: bool = True) -> str:
+    return french.money(value, currency, cents=cents)
+
+
+FILTERS = {
+    "number": french.number,
+    "money": _money,
+    "date": french.long_date,
+    "after_tax": _after_tax,
+    "percent": _percent,
+}
+GLOBALS = {"ask_ladder": asks.ask_ladder}
+
+
+def _blank_none(value: object) -> object:
+    return "" if value is None else value
+
+
+def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        # A missing value from the database prints as nothing, never "Bonjour None".
+        # (HTML templates get this from `_escape`, which every output goes through.)
+        finalize=None if autoescape else _blank_none,
+        # `{% set %}` and `{% if %}` on lines of their own leave no blank lines behind.
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals.update(GLOBALS)
+    return env
+
+
+HTML = _environment(autoescape=True)
+TEXT = _environment(autoescape=False)
+
+
+def _escape(value: object) -> str:
+    """markupsafe.escape without wrapping its result in `Markup`.
+
+    An autoescaping template calls this on every `{{ }}`; building the `Markup`
+    (a Python-level str subclass) cost twice the escaping itself and a third of an
+    email's HTML render, for a value that is only ever joined into one str. The same
+    escaper runs, objects with `__html__` (`|safe`, Markup) pass through as they do
+    in markupsafe, and None prints as nothing.
+    """
+    if type(value) is str:
+        return _escape_str(value)
+    if value is None:
+        return ""
+    to_html = getattr(value, "__html__", None)
+    if to_html is not None:
+        return str(to_html())
+    return _escape_str(str(value))
+
+
+def html_template(source: str) -> Template:
+    """`HTML.from_string(source)`, with output escaping by `_escape`."""
+    template = HTML.from_string(source)
+    # The compiled template's module imported `escape` by name from jinja2.runtime;
+    # rebinding it in that module's namespace changes this template only.
+    namespace: dict[str, object] = template.root_render_func.__globals__
+    namespace["escape"] = _escape
+    return template
+
+
+_UNSAFE_NAMES = frozenset({"mro", "gi_frame", "gi_code", "cr_frame", "f_globals", "func_globals"})
+_COMPOSITION = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
+
+
+def unsafe_nodes(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    """(line, reason) for each construct the sandbox would refuse or we reserve.
+
+    The sandbox already blocks these at render time; finding them in the syntax tree
+    lets `mobilise validate` say where, before any email is sent.
+    """
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, *_COMPOSITION)):
+        if isinstance(node, _COMPOSITION):
+            yield node.lineno, "templates compose with <mj-include>, not Jinja include/import"
+        elif isinstance(node, nodes.Name) and node.name.startswith("_"):
+            yield node.lineno, f"names starting with '_' are reserved ({node.name})"
+        elif isinstance(node, nodes.Getattr) and _unsafe(node.attr):
+            yield node.lineno, f"access to attribute {node.attr!r} is not allowed"
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+            and _unsafe(node.arg.value)
+        ):
+            yield node.lineno, f"access to attribute {node.arg.value!r} is not allowed"
+
+
+def _unsafe(attribute: str) -> bool:
+    return attribute.startswith("_") or attribute in _UNSAFE_NAMES

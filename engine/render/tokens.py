@@ -1,0 +1,163 @@
+"""Short signed tokens for click and unsubscribe URLs.
+
+A token carries the ids it stands for and a truncated HMAC-SHA256 of them, so the
+public endpoints can trust it without a lookup and nobody can mint one for another
+message or another link. It never carries an email address: URLs end up in logs
+and referrers.
+
+Layouts (big-endian, then base64url without padding):
+- click: message id (8 bytes) | position (2) | 12-byte tag, 30 characters. One
+  HMAC-SHA256 over (b"c", message id, position // 2) gives 32 bytes: bytes 0-11 are
+  the tag of the even position of the pair, bytes 12-23 the tag of the odd one. Each
+  tag is a truncation of a MAC over the pair, in a window fixed by the position, so
+  knowing one link's tag says nothing of its neighbour's; and a bulk send, which
+  signs every link of every email, computes half as many HMACs.
+- unsubscribe: message id (8) | HMAC-SHA256(b"u", message id) truncated to 12, 27
+  characters.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from functools import lru_cache
+from typing import Any
+
+# 96 bits of tag: forging one needs ~2^95 online guesses, and the URL stays short.
+_TAG_BYTES = 12
+# A kind byte inside the MAC input: a click token is never an unsubscribe token.
+_CLICK = b"c"
+_UNSUBSCRIBE = b"u"
+_CLICK_BYTES = 8 + 2 + _TAG_BYTES
+_UNSUBSCRIBE_BYTES = 8 + _TAG_BYTES
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_CLICK_CHARS = -(-_CLICK_BYTES * 4 // 3)
+
+
+class _Hmac:
+    """HMAC-SHA256 (RFC 2104) with the padded-key states hashed once per secret.
+
+    `hmac.digest` re-derives them on every call; copying the two prepared states
+    costs a third of that.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        block = hashlib.sha256().block_size
+        key = hashlib.sha256(secret).digest() if len(secret) > block else secret
+        key = key.ljust(block, b"\0")
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        return self.finish(self.inner, message)
+
+    def inner_after(self, prefix: bytes) -> Any:
+        """The inner state having absorbed `prefix`, to sign several suffixes of it."""
+        inner = self.inner.copy()
+        inner.update(prefix)
+        return inner
+
+    def finish(self, inner_state: Any, message: bytes) -> bytes:
+        inner = inner_state.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+@lru_cache(maxsize=8)
+def _hmac_for(secret: str | bytes) -> _Hmac:
+    return _Hmac(secret.encode() if isinstance(secret, str) else secret)
+
+
+def _click_tag(secret: str | bytes, message_id: int, position: int) -> bytes:
+    pair_mac = _hmac_for(secret).digest(
+        _CLICK + message_id.to_bytes(8, "big") + (position // 2).to_bytes(2, "big")
+    )
+    start = (position % 2) * _TAG_BYTES
+    return pair_mac[start : start + _TAG_BYTES]
+
+
+def _unsubscribe_tag(secret: str | bytes, message_id: int) -> bytes:
+    return _hmac_for(secret).digest(_UNSUBSCRIBE + message_id.to_bytes(8, "big"))[:_TAG_BYTES]
+
+
+def _encode(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+def _decode(token: str, size: int) -> bytes | None:
+    # Length first: it rejects junk cheaply and keeps the padding arithmetic exact.
+    if len(token) != -(-size * 4 // 3) or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # Canonical form only: two spellings of one token would count as two clicks.
+    return raw if len(raw) == size and _encode(raw) == token else None
+
+
+def click_token(secret: str | bytes, message_id: int, position: int) -> str:
+    """The token for link `position` (0-based, < 65,536) of message `message_id`."""
+    ids = message_id.to_bytes(8, "big") + position.to_bytes(2, "big")
+    return _encode(ids + _click_tag(secret, message_id, position))
+
+
+def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
+    """The tokens of links 0..count-1 of one message: `click_token` for each, faster.
+
+    Bulk rendering spends a third of its time here: the message id is absorbed into
+    the inner state once for all pairs, each pair's HMAC serves two links, and the
+    loop is inlined (no method calls, no rstrip).
+    """
+    signer = _hmac_for(secret)
+    prefix = message_id.to_bytes(8, "big")
+    inner = signer.inner_after(_CLICK + prefix)
+    outer = signer.outer
+    tokens: list[str] = []
+    for position in range(count):
+        if position % 2 == 0:
+            inner_pair = inner.copy()
+            inner_pair.update((position // 2).to_bytes(2, "big"))
+            mac = outer.copy()
+            mac.update(inner_pair.digest())
+            pair_mac = mac.digest()
+            tag = pair_mac[:_TAG_BYTES]
+        else:
+            tag = pair_mac[_TAG_BYTES : 2 * _TAG_BYTES]
+        raw = prefix + position.to_bytes(2, "big") + tag
+        # 22 bytes are 30 base64 characters and 2 of padding.
+        encoded = binascii.b2a_base64(raw, newline=False)[:_CLICK_CHARS]
+        tokens.append(encoded.translate(_URLSAFE).decode())
+    return tokens
+
+
+def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
+    """(message_id, position), or None for a malformed or forged token."""
+    raw = _decode(token, _CLICK_BYTES)
+    if raw is None:
+        return None
+    message_id, position = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:10], "big")
+    # Constant-time: a timing difference would let a forger find the tag byte by byte.
+    if not hmac.compare_digest(raw[10:], _click_tag(secret, message_id, position)):
+        return None
+    return message_id, position
+
+
+def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
+    """The token of the one-click unsubscribe URL of message `message_id`."""
+    return _encode(message_id.to_bytes(8, "big") + _unsubscribe_tag(secret, message_id))
+
+
+def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
+    """The message id, or None for a malformed or forged token."""
+    raw = _decode(token, _UNSUBSCRIBE_BYTES)
+    if raw is None:
+        return None
+    message_id = int.from_bytes(raw[:8], "big")
+    if not hmac.compare_digest(raw[8:], _unsubscribe_tag(secret, message_id)):
+        return None
+    return message_id

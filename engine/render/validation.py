@@ -1,0 +1,94 @@
+"""`validate_templates`: every problem of every template, as `file:line: message`.
+
+Compiling finds syntax, structure, sandbox and link problems; this adds what only a
+render shows (a filter fed the wrong type, a sandbox refusal at run time, the size
+limit) by rendering each template once with the catalogue's sample values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import TemplateError, nodes
+
+from engine.errors import Invalid, Problem
+from engine.render import sandbox, variables
+from engine.render.compiler import CompiledTemplate, compile_template
+from engine.render.library import template_names
+from engine.render.sources import TemplateSource, load_source
+
+# Gmail clips messages whose HTML is larger than about 102 KB, hiding the end of the
+# email, unsubscribe link and postal address included.
+MAX_HTML_BYTES = 102 * 1024
+
+
+def validate_templates(directory: Path) -> list[Problem]:
+    """Problems of every template in `directory`; an empty list means all are fine."""
+    if not directory.is_dir():
+        return [Problem(f"no templates directory {directory}")]
+    problems: list[Problem] = []
+    for name in template_names(directory):
+        try:
+            compiled = compile_template(load_source(directory, name))
+        except Invalid as exc:
+            problems.extend(exc.problems)
+            continue
+        unknown = _unknown_variables(compiled)
+        # Sample data has no value for an unknown variable: rendering would only repeat it.
+        problems.extend(unknown or _sample_render(compiled))
+    return problems
+
+
+def _unknown_variables(compiled: CompiledTemplate) -> list[Problem]:
+    unknown = sorted(compiled.variables - set(variables.CATALOGUE))
+    known = ", ".join(sorted(variables.CATALOGUE))
+    return [
+        Problem(
+            f"unknown variable {name!r}",
+            *_first_use(compiled.source, name),
+            hint=f"templates can use {known}",
+        )
+        for name in unknown
+    ]
+
+
+def _first_use(source: TemplateSource, name: str) -> tuple[str, int]:
+    for key in ("subject", "preheader"):
+        if name in _names(getattr(source, key)):
+            return source.keys.get(key, (source.path, 1))
+    lines = _names(source.mjml).get(name)
+    return source.origin(lines) if lines else (source.path, 1)
+
+
+def _names(text: str) -> dict[str, int]:
+    """First line of each variable read in `text`."""
+    found: dict[str, int] = {}
+    for node in sandbox.HTML.parse(text).find_all(nodes.Name):
+        if node.ctx == "load":
+            found.setdefault(node.name, node.lineno)
+    return found
+
+
+def _sample_render(compiled: CompiledTemplate) -> list[Problem]:
+    context = variables.sample_context()
+    try:
+        email = compiled.render(
+            context,
+            message_id=1,
+            journey="validate",
+            step=compiled.name,
+            base_url="https://mobilise.example.org",
+            secret="validate",
+        )
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        message = f"rendering with sample data fails: {type(exc).__name__}: {exc}"
+        return [Problem(message, file=compiled.source.path)]
+    size = len(email.html.encode())
+    if size > MAX_HTML_BYTES:
+        return [
+            Problem(
+                f"HTML is {size:,} bytes, over the {MAX_HTML_BYTES:,} at which Gmail clips",
+                file=compiled.source.path,
+            )
+        ]
+    return []

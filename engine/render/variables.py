@@ -1,0 +1,49 @@
+"""The variables templates may use, what they mean, and sample values for previews.
+
+A template using a name outside this catalogue is refused by `mobilise validate`:
+the engine could not fill it in. Journey validation compares a step's template
+variables (`CompiledTemplate.variables`) with what the step can provide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    description: str
+    sample: object
+
+
+CATALOGUE: dict[str, Variable] = {
+    v.name: v
+    for v in (
+        Variable("first_name", "the supporter's first name, '' when unknown", "Camille"),
+        Variable("last_name", "the supporter's last name, '' when unknown", "Martin"),
+        Variable(
+            "petition_title",
+            "the petition's title",
+            "Interdire la reconnaissance faciale en France",
+        ),
+        Variable("signature_count", "the petition's live signature count (int)", 140_213),
+        Variable("milestone", "the milestone just reached (int), for updates", 140_000),
+        Variable(
+            "last_gift",
+            "the supporter's last one-off gift in euros (Decimal), None if never",
+            Decimal("20"),
+        ),
+        Variable(
+            "confirm_url",
+            "signed double opt-in confirmation URL, made by the engine (never tracked)",
+            "https://www.example.org/confirmer/exemple",
+        ),
+    )
+}
+
+
+def sample_context() -> dict[str, object]:
+    """Every catalogued variable with its sample value."""
+    return {name: variable.sample for name, variable in CATALOGUE.items()}

@@ -1,0 +1,96 @@
+"""CSV cells: header aliases (English and French), yes/no values, dates, and safe output."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+
+def header_key(raw: str) -> str:
+    """`Code postal`, `code_postal` and ` CODE-POSTAL ` all become `code postal`."""
+    text = unicodedata.normalize("NFKD", raw.strip().lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(re.split(r"[\s_\-]+", text)).strip()
+
+
+def alias_table(aliases: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Map every accepted header spelling to its canonical column name."""
+    table: dict[str, str] = {}
+    for canonical, spellings in aliases.items():
+        for spelling in (canonical, *spellings):
+            table[header_key(spelling)] = canonical
+    return table
+
+
+def map_headers(
+    headers: Sequence[str], table: Mapping[str, str]
+) -> tuple[dict[int, str], list[str]]:
+    """Column index -> canonical name, and the headers nobody knows (ignored, reported)."""
+    mapped: dict[int, str] = {}
+    unknown: list[str] = []
+    for index, raw in enumerate(headers):
+        canonical = table.get(header_key(raw))
+        if canonical is None and header_key(raw).startswith(("consent ", "consentement ")):
+            canonical = "consent_" + header_key(raw).split(" ", 1)[1].replace(" ", "_")
+        if canonical is None or canonical in mapped.values():
+            if raw.strip():
+                unknown.append(raw)
+            continue
+        mapped[index] = canonical
+    return mapped, unknown
+
+
+_YES = {"yes", "y", "oui", "o", "1", "true", "vrai", "x"}
+_NO = {"no", "n", "non", "0", "false", "faux"}
+
+
+@lru_cache(maxsize=256)
+def parse_flag(raw: str) -> bool | None:
+    """yes/no, oui/non, 1/0, true/false; empty means "not asked" (None)."""
+    value = raw.strip().lower()
+    if not value:
+        return None
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise ValueError(f"'{raw}' is not yes/no (oui/non, 1/0, true/false)")
+
+
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+@lru_cache(maxsize=65536)  # exports repeat dates (paper sheets: one per day)
+def parse_timestamp(raw: str, zone: ZoneInfo) -> datetime | None:
+    """ISO 8601 or French `dd/mm/yyyy [hh:mm[:ss]]` (naive: the campaign's zone), in UTC."""
+    value = raw.strip()
+    if not value:
+        return None
+    match = _DMY.match(value)
+    try:
+        if match:
+            d, m, y, hh, mm, ss = match.groups()
+            parsed = datetime.combine(
+                date(int(y), int(m), int(d)), time(int(hh or 0), int(mm or 0), int(ss or 0))
+            )
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"'{raw}' is not a date (use 2024-05-13, 2024-05-13T18:30 or 13/05/2024)"
+        ) from None
+    # Returned in UTC: comparing aware datetimes of one tzinfo skips the zone lookups.
+    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """Neutralise spreadsheet formulas (CSV injection): prefix with a quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text

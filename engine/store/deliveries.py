@@ -1,0 +1,167 @@
+"""Provider events applied to messages: stored once, state moved forward only, suppressions.
+
+SendGrid retries a batch for 24 hours and repeats events even after a 2xx, and events
+arrive out of order. Each event is appended to `events` under its own key (duplicates are
+dropped by the UNIQUE source key); only the new ones move message states, and only when
+they rank above what the message already has (`engine.track` decides, this module writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, cast
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from engine.store.models import Event, OutboxMessage
+from engine.store.suppressions import SuppressionCreate, add_many
+
+
+class DeliveryEvent(Protocol):
+    """What a provider event must tell (engine.track.sendgrid_events.ProviderEvent fits)."""
+
+    @property
+    def event(self) -> str: ...
+    @property
+    def dedup_key(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def mobilise_message_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+@dataclass
+class Applied:
+    stored: int = 0
+    duplicates: int = 0
+    unknown_messages: int = 0
+    state_changes: int = 0
+    suppressions: int = 0
+    new_keys: list[str] = field(default_factory=list)
+
+
+def _message_id(event: DeliveryEvent) -> int | None:
+    raw = event.mobilise_message_id
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def apply(
+    session: Session,
+    events: Sequence[DeliveryEvent],
+    *,
+    provider: str,
+    now: datetime,
+    supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
+    suppression_reason: Callable[[DeliveryEvent], str | None],
+) -> Applied:
+    """Store a webhook batch. Does not commit: the caller answers 2xx only after commit."""
+    result = Applied()
+    if not events:
+        return result
+    ids = {i for i in map(_message_id, events) if i is not None}
+    owners = (
+        dict(
+            session.execute(
+                select(OutboxMessage.id, OutboxMessage.supporter_id).where(
+                    OutboxMessage.id.in_(ids)
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    rows = []
+    seen: set[str] = set()
+    for event in events:
+        key = f"{provider}:{event.dedup_key}"
+        if key in seen:
+            continue
+        seen.add(key)
+        message_id = _message_id(event)
+        # No address in the payload: the message id leads to the supporter.
+        rows.append(
+            {
+                "kind": f"{provider}.{event.event}",
+                "source_key": key,
+                "occurred_at": event.occurred_at,
+                "recorded_at": now,
+                "supporter_id": owners.get(message_id) if message_id else None,
+                "petition_id": None,
+                "payload": {"message_id": message_id, "reason": event.reason},
+            }
+        )
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert_(Event)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["source_key"])
+        .returning(Event.source_key)
+    )
+    new_keys = set(session.scalars(statement).all())
+    result.stored = len(new_keys)
+    result.duplicates = len(events) - len(new_keys)
+    result.new_keys = sorted(new_keys)
+    fresh = [e for e in events if f"{provider}:{e.dedup_key}" in new_keys]
+    result.unknown_messages = sum(1 for e in fresh if _message_id(e) not in owners)
+    result.state_changes = _move_states(session, fresh, owners, supersedes)
+    suppressions = [
+        SuppressionCreate(
+            reason=reason,
+            occurred_at=e.occurred_at,
+            email=e.email,
+            supporter_id=owners.get(_message_id(e) or -1),
+        )
+        for e in fresh
+        if (reason := suppression_reason(e)) is not None
+    ]
+    result.suppressions = add_many(session, suppressions, now=now)
+    return result
+
+
+def _move_states(
+    session: Session,
+    events: Sequence[DeliveryEvent],
+    owners: dict[int, int],
+    supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
+) -> int:
+    ids = [i for e in events if (i := _message_id(e)) in owners]
+    if not ids:
+        return 0
+    current = {
+        mid: (state, at)
+        for mid, state, at in session.execute(
+            select(OutboxMessage.id, OutboxMessage.delivery, OutboxMessage.delivery_at).where(
+                OutboxMessage.id.in_(ids)
+            )
+        )
+    }
+    changed: set[int] = set()
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        mid = _message_id(event)
+        if mid is not None and mid in current and supersedes(event, *current[mid]):
+            current[mid] = (event.event, event.occurred_at)
+            changed.add(mid)
+    if changed:
+        session.execute(
+            _SET_DELIVERY,
+            [{"mid": mid, "state": current[mid][0], "at": current[mid][1]} for mid in changed],
+        )
+    return len(changed)
+
+
+# Core, not ORM: an executemany UPDATE keyed by a bound id, one round trip for the batch.
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_SET_DELIVERY = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("mid"))
+    .values(delivery=bindparam("state"), delivery_at=bindparam("at"))
+)

@@ -1,0 +1,89 @@
+"""The `mobilise` command from a user's seat: upgrade, sync, import, errors as file:line."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.config import get_settings
+
+
+@pytest.fixture
+def project(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for folder in ("journeys", "segments", "templates"):
+        shutil.copytree(project_dir / folder, tmp_path / folder)
+    monkeypatch.setenv("MOBILISE_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'm.db'}")
+    monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_upgrade_sync_and_import_from_a_fresh_directory(project: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    synced = runner.invoke(app, ["sync"])
+    assert synced.exit_code == 0, synced.output
+    assert "stop-reconnaissance-faciale" in synced.output
+    sheet = project / "sheet.csv"
+    sheet.write_text("email;prenom\na@example.fr;A\nnope;B\n;Papier\n", encoding="utf-8")
+
+    imported = runner.invoke(
+        app, ["import", "signatures", "--petition", "stop-reconnaissance-faciale", str(sheet)]
+    )
+
+    assert imported.exit_code == 0, imported.output
+    assert "imported 1 / duplicates 0 / paper 1 / rejected 1" in imported.output
+    assert (project / "sheet.rejects.csv").exists()
+
+
+def test_an_invalid_campaign_file_fails_sync_with_file_and_line(project: Path) -> None:
+    (project / "journeys" / "broken.yaml").write_text(
+        "campaign: x\npetition:\n  slug: Not A Slug\n  title: T\n", encoding="utf-8"
+    )
+    runner = CliRunner()
+    runner.invoke(app, ["db", "upgrade"])
+
+    result = runner.invoke(app, ["sync"])
+
+    assert result.exit_code == 1
+    assert "journeys/broken.yaml:3: " in result.output
+    assert "petition.slug" in result.output
+
+
+def test_importing_into_an_unknown_petition_exits_1_with_a_hint(project: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["db", "upgrade"])
+    sheet = project / "s.csv"
+    sheet.write_text("email\na@example.fr\n", encoding="utf-8")
+
+    result = runner.invoke(app, ["import", "signatures", "--petition", "nope", str(sheet)])
+
+    assert result.exit_code == 1
+    assert "no petition 'nope'" in result.output
+    assert "mobilise sync" in result.output
+
+
+def test_validate_checks_journeys_against_the_shipped_templates(
+    project: Path, project_dir: Path
+) -> None:
+    runner = CliRunner()
+
+    shipped = runner.invoke(app, ["validate"])
+    (project / "templates" / "email" / "update.mjml").write_text(
+        (project_dir / "templates" / "email" / "update.mjml")
+        .read_text(encoding="utf-8")
+        .replace("{{ milestone | number }}", "{{ palier_inconnu }}"),
+        encoding="utf-8",
+    )
+    broken = runner.invoke(app, ["validate"])
+
+    assert shipped.exit_code == 0, shipped.output
+    assert broken.exit_code == 1
+    assert "palier_inconnu" in broken.output
+    assert "stop-reconnaissance-faciale.yaml:" in broken.output

@@ -1,0 +1,243 @@
+"""Clicks, one-click unsubscribe and the SendGrid webhook, over HTTP on both databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from engine.api.app import create_app
+from engine.config import Settings
+from engine.render import tokens
+from engine.rules.supporters import email_hash
+from engine.store import links
+from engine.store.db import make_sessionmaker
+from engine.store.models import Click, Event, OutboxMessage, Supporter, Suppression
+from tests.factories import unique
+from tests.fakes.event_webhook import EventSigner
+
+SECRET = "test-secret"
+SIGNER = EventSigner()
+
+
+@pytest.fixture
+def client(committed_url: str) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=committed_url, secret_key=SECRET, sendgrid_webhook_public_key=SIGNER.public_key
+    )
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def message(committed_engine: Engine) -> tuple[int, str]:
+    """A sent message of template `update` version `v1`, with two stored links."""
+    now = datetime.now(UTC)
+    email = f"{unique('reader')}@example.fr"
+    with make_sessionmaker(committed_engine).begin() as session:
+        supporter = Supporter(email=email, locale="fr", created_at=now)
+        session.add(supporter)
+        session.flush()
+        row = OutboxMessage(
+            enrolment_id=supporter.id,
+            step_id="update",
+            supporter_id=supporter.id,
+            journey_id="j",
+            journey_version_id=1,
+            template="update",
+            variant=None,
+            transactional=False,
+            status="sent",
+            due_at=now,
+            created_at=now,
+            sent_at=now,
+            template_version="v1",
+            attempts=1,
+        )
+        session.add(row)
+        session.flush()
+        links.remember(session, "update", "v1", ["https://example.org/a", "https://example.org/b"])
+        return row.id, email
+
+
+def test_a_click_is_recorded_and_redirected_to_the_stored_url(
+    client: TestClient, message: tuple[int, str], committed_engine: Engine
+) -> None:
+    message_id, _ = message
+
+    answer = client.get(f"/c/{tokens.click_token(SECRET, message_id, 1)}")
+
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "https://example.org/b"
+    assert "set-cookie" not in answer.headers
+    with make_sessionmaker(committed_engine)() as session:
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Click).where(Click.message_id == message_id)
+            )
+            == 1
+        )
+
+
+@pytest.mark.parametrize("token", ["forged-token", "AAAAAAAAAAAAAAAAAAAA"])
+def test_a_forged_click_token_is_a_404(client: TestClient, token: str) -> None:
+    assert client.get(f"/c/{token}").status_code == 404
+
+
+def test_a_link_position_the_version_does_not_have_is_a_404(
+    client: TestClient, message: tuple[int, str]
+) -> None:
+    message_id, _ = message
+    assert client.get(f"/c/{tokens.click_token(SECRET, message_id, 7)}").status_code == 404
+
+
+def test_the_unsubscribe_page_asks_and_unsubscribes_nobody(
+    client: TestClient, message: tuple[int, str], committed_engine: Engine
+) -> None:
+    message_id, email = message
+
+    page = client.get(f"/u/{tokens.unsubscribe_token(SECRET, message_id)}")
+
+    assert page.status_code == 200
+    assert '<form method="post"' in page.text
+    with make_sessionmaker(committed_engine)() as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Suppression)
+                .where(Suppression.email_hash == email_hash(email))
+            )
+            == 0
+        )
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_one_click_unsubscribe_is_immediate_and_idempotent(
+    client: TestClient, message: tuple[int, str], committed_engine: Engine, multipart: bool
+) -> None:
+    message_id, email = message
+    url = f"/u/{tokens.unsubscribe_token(SECRET, message_id)}"
+    body = {"List-Unsubscribe": "One-Click"}
+
+    answers = [
+        client.post(url, files={k: (None, v) for k, v in body.items()})
+        if multipart
+        else client.post(url, data=body)
+        for _ in range(2)
+    ]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert all("location" not in a.headers and "set-cookie" not in a.headers for a in answers)
+    with make_sessionmaker(committed_engine)() as session:
+        reasons = session.scalars(
+            select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
+        ).all()
+        assert reasons == ["unsubscribe"]
+
+
+def test_a_forged_unsubscribe_token_is_a_404(client: TestClient) -> None:
+    assert client.post("/u/not-a-token", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+
+
+def _post_events(
+    client: TestClient, events: list[dict[str, object]], at: datetime | None = None
+) -> object:
+    body = json.dumps(events).encode()
+    headers = SIGNER.headers(body, at or datetime.now(UTC))
+    return client.post(
+        "/webhooks/sendgrid", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
+
+
+def _event(
+    kind: str, message_id: int, email: str, at: datetime, **extra: object
+) -> dict[str, object]:
+    return {
+        "email": email,
+        "timestamp": int(at.timestamp()),
+        "event": kind,
+        "sg_event_id": unique("ev"),
+        "sg_message_id": "abc.filter.0",
+        "mobilise_message_id": str(message_id),
+        **extra,
+    }
+
+
+def test_webhook_events_move_state_forward_only_and_suppress_bounces(
+    client: TestClient, message: tuple[int, str], committed_engine: Engine
+) -> None:
+    message_id, email = message
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    delivered = _event("delivered", message_id, email, t0 + timedelta(seconds=10))
+    late_processed = _event("processed", message_id, email, t0)
+    bounce = _event(
+        "bounce",
+        message_id,
+        email,
+        t0 + timedelta(seconds=20),
+        type="bounce",
+        reason="550 no such user",
+    )
+
+    first = _post_events(client, [delivered, late_processed])
+    again = _post_events(client, [delivered, late_processed])  # SendGrid retries
+    then = _post_events(client, [bounce])
+
+    assert first.json() == {"stored": 2, "duplicates": 0, "skipped": 0}  # type: ignore[attr-defined]
+    assert again.json()["duplicates"] == 2  # type: ignore[attr-defined]
+    assert then.status_code == 200  # type: ignore[attr-defined]
+    with make_sessionmaker(committed_engine)() as session:
+        row = session.get(OutboxMessage, message_id)
+        assert row is not None
+        assert row.delivery == "bounce"
+        assert session.scalars(
+            select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
+        ).all() == ["bounce"]
+        stored = session.scalars(
+            select(Event.payload).where(
+                Event.kind.like("sendgrid.%"), Event.supporter_id == row.supporter_id
+            )
+        ).all()
+        assert len(stored) == 3
+        assert all(email not in json.dumps(p) for p in stored)  # no address kept in events
+
+
+def test_webhook_events_for_unknown_messages_are_accepted(client: TestClient) -> None:
+    answer = _post_events(
+        client, [_event("delivered", 999_999_999, "x@example.fr", datetime.now(UTC))]
+    )
+    assert answer.status_code == 200  # type: ignore[attr-defined]
+
+
+def test_unsigned_or_stale_webhooks_are_refused(
+    client: TestClient, message: tuple[int, str]
+) -> None:
+    message_id, email = message
+    body = json.dumps([_event("delivered", message_id, email, datetime.now(UTC))]).encode()
+
+    unsigned = client.post("/webhooks/sendgrid", content=body)
+    stale = _post_events(
+        client,
+        [_event("delivered", message_id, email, datetime.now(UTC))],
+        at=datetime.now(UTC) - timedelta(hours=1),
+    )
+    tampered = client.post(
+        "/webhooks/sendgrid", content=body + b" ", headers=SIGNER.headers(body, datetime.now(UTC))
+    )
+
+    assert [unsigned.status_code, stale.status_code, tampered.status_code] == [401, 401, 401]  # type: ignore[attr-defined]
+
+
+def test_a_webhook_batch_is_answered_5xx_when_the_database_is_down() -> None:
+    settings = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/none",
+        sendgrid_webhook_public_key=SIGNER.public_key,
+    )
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = _post_events(client, [_event("delivered", 1, "x@example.fr", datetime.now(UTC))])
+    assert answer.status_code >= 500  # type: ignore[attr-defined]

@@ -1,0 +1,55 @@
+"""Factories: the smallest valid things, with unique names so tests never collide."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from engine.rules.campaigns import ConsentPurpose, PetitionDef
+from engine.rules.signers import SignatureRow
+from engine.store import petitions
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def petition_def(milestones: tuple[int, ...] = (), slug: str | None = None) -> PetitionDef:
+    return PetitionDef(
+        slug=slug or unique("petition"),
+        title="Interdire la reconnaissance faciale",
+        milestones=list(milestones),
+        consents={
+            "updates": ConsentPurpose(version="v1", wording="Nouvelles de la campagne"),
+            "fundraising": ConsentPurpose(version="v2", wording="Appels aux dons"),
+        },
+    )
+
+
+def make_petition(session: Session, now: datetime, milestones: tuple[int, ...] = ()) -> str:
+    return petitions.upsert(session, petition_def(milestones), now=now).slug
+
+
+def signer(
+    line: int,
+    *,
+    email: str | None = None,
+    domain: str = "example.org",
+    signed_at: datetime,
+    consents: dict[str, bool] | None = None,
+    paper_key: str | None = None,
+) -> SignatureRow:
+    return SignatureRow(
+        line=line,
+        email=email if email is not None else (None if paper_key else f"s{line}@{domain}"),
+        first_name="Camille",
+        last_name="Martin",
+        postal_code="75011",
+        departement="75",
+        region="Île-de-France",
+        paper_key=paper_key,
+        signed_at=signed_at,
+        consents=consents or {},
+    )

@@ -1,0 +1,109 @@
+"""`mobilise import signatures`, on SQLite and PostgreSQL (each batch commits)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import Invalid
+from engine.intake.imports import ImportReport, import_signatures
+from engine.store import petitions
+from engine.store.db import make_sessionmaker
+from tests.factories import petition_def, unique
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture
+def sessions(committed_engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(committed_engine)
+
+
+@pytest.fixture
+def slug(sessions: sessionmaker[Session], now: datetime) -> str:
+    with sessions.begin() as session:
+        return petitions.upsert(session, petition_def(milestones=(3,)), now=now).slug
+
+
+def run_import(
+    sessions: sessionmaker[Session], slug: str, path: Path, now: datetime, batch_size: int = 2
+) -> ImportReport:
+    return import_signatures(
+        sessions, slug=slug, path=path, now=lambda: now, zone=PARIS, batch_size=batch_size
+    )
+
+
+def test_a_french_export_imports_and_bad_rows_go_to_rejects(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    domain = unique("d") + ".fr"
+    path = tmp_path / "feuilles.csv"
+    path.write_text(
+        "Courriel;Prénom;Nom;Code postal;Date de signature;consentement nouvelles\n"
+        f"anne@{domain};Anne;Durand;13001;13/05/2024;oui\n"  # line 2
+        f"pas-une-adresse;Bob;Petit;75011;;\n"  # line 3: bad email
+        f"ANNE@{domain.upper()} ;Anne;Durand;13001;;non\n"  # line 4: same signer
+        f";Jeanne;Papier;20000;14/05/2024;\n"  # line 5: paper signature (Corsica)
+        f'carl@{domain};"Carl\nMulti";Ligne;99999;;\n'  # lines 6-7: bad postal code
+        f"dora@{domain};Dora;Date;69001;31/02/2024;\n"  # line 8: bad date
+        f"=cmd@{domain};Eve;Formule;33000;2024-05-15T10:00:00;1\n"  # line 9
+        "\n"
+        f"fred@{domain};Fred;;97411;;\n",  # line 11: La Réunion
+        encoding="utf-8-sig",
+    )
+
+    report = run_import(sessions, slug, path, now)
+
+    o = report.outcome
+    assert (o.imported, o.duplicates, o.paper, report.rejected) == (3, 1, 1, 3)
+    assert o.milestones == [3]
+    assert report.rejects_file is not None
+    with report.rejects_file.open(encoding="utf-8") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [(r["line"], r["field"]) for r in rejects] == [
+        ("3", "email"),
+        ("6", "postal_code"),
+        ("8", "signed_at"),
+    ]
+    with sessions() as session:
+        assert petitions.read(session, slug).count == 4
+
+    again = run_import(sessions, slug, path, now)
+
+    assert (again.outcome.imported, again.outcome.paper) == (0, 0)
+    assert again.outcome.duplicates == 5
+    with sessions() as session:
+        assert petitions.read(session, slug).count == 4
+
+
+def test_rejects_neutralise_spreadsheet_formulas(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text('email,first_name\n=HYPERLINK("x"),Zoé\n', encoding="utf-8")
+
+    report = run_import(sessions, slug, path, now)
+
+    assert report.rejects_file is not None
+    text = report.rejects_file.read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text
+    assert "\n=HYPERLINK" not in text
+
+
+def test_a_file_without_known_columns_is_refused_with_its_headers(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    path = tmp_path / "wrong.csv"
+    path.write_text("colour,size\nred,2\n", encoding="utf-8")
+
+    with pytest.raises(Invalid) as refused:
+        run_import(sessions, slug, path, now)
+
+    assert "wrong.csv:1" in str(refused.value.problems[0])
+    assert "colour" in (refused.value.problems[0].hint or "")

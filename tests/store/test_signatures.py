@@ -1,0 +1,155 @@
+"""Recording signatures, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.rules.signers import SignatureRow
+from engine.store import petitions, signatures
+from engine.store.models import Consent, Event, Milestone, Petition, Signature, Supporter
+from tests.factories import make_petition, signer, unique
+
+
+def record(
+    session: Session, slug: str, rows: list[SignatureRow], now: datetime
+) -> signatures.Outcome:
+    return signatures.record(
+        session,
+        petition=petitions.facts(session, slug),
+        rows=rows,
+        now=now,
+        source="web",
+        enrol=True,
+    )
+
+
+def test_a_batch_creates_supporters_and_ranked_signatures(session: Session, now: datetime) -> None:
+    slug = make_petition(session, now)
+    pid = petitions.facts(session, slug).id
+    domain = unique("d") + ".org"
+    rows = [signer(i, domain=domain, signed_at=now) for i in range(1, 6)]
+
+    outcome = record(session, slug, rows, now)
+
+    assert (outcome.imported, outcome.duplicates, outcome.paper) == (5, 0, 0)
+    seqs = session.scalars(
+        select(Signature.seq).where(Signature.petition_id == pid).order_by(Signature.seq)
+    ).all()
+    assert seqs == [1, 2, 3, 4, 5]
+    assert session.get(Petition, pid).signature_count == 5  # type: ignore[union-attr]
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Supporter).where(Supporter.email.like(f"%@{domain}"))
+        )
+        == 5
+    )
+
+
+def test_signing_twice_is_one_signature_and_one_supporter(session: Session, now: datetime) -> None:
+    slug = make_petition(session, now)
+    pid = petitions.facts(session, slug).id
+    email = f"{unique('x')}@example.org"
+    record(session, slug, [signer(1, email=email, signed_at=now)], now)
+
+    again = record(session, slug, [signer(1, email=email, signed_at=now)], now)
+
+    assert (again.imported, again.duplicates) == (0, 1)
+    assert petitions.read(session, session.get(Petition, pid).slug).count == 1  # type: ignore[union-attr]
+    assert (
+        session.scalar(select(func.count()).select_from(Supporter).where(Supporter.email == email))
+        == 1
+    )
+
+
+def test_paper_signatures_count_but_create_no_supporter(session: Session, now: datetime) -> None:
+    slug = make_petition(session, now)
+    pid = petitions.facts(session, slug).id
+    rows = [
+        signer(1, signed_at=now, paper_key=unique("k")),
+        signer(2, signed_at=now, paper_key=unique("k")),
+    ]
+
+    outcome = record(session, slug, rows, now)
+    again = record(session, slug, rows, now)
+
+    assert (outcome.paper, again.paper, again.duplicates) == (2, 0, 2)
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(Signature)
+            .where(Signature.petition_id == pid, Signature.supporter_id.is_(None))
+        )
+        == 2
+    )
+
+
+def test_consent_is_recorded_per_purpose_with_the_wording_version(
+    session: Session, now: datetime
+) -> None:
+    slug = make_petition(session, now)
+    row = signer(
+        1,
+        domain=unique("d") + ".org",
+        signed_at=now,
+        consents={"updates": True, "fundraising": False},
+    )
+
+    record(session, slug, [row], now)
+    record(session, slug, [row], now)  # a replay records nothing twice
+
+    consents = session.execute(
+        select(Consent.purpose, Consent.granted, Consent.wording_version, Consent.source)
+        .join(Supporter, Supporter.id == Consent.supporter_id)
+        .where(Supporter.email == row.email)
+        .order_by(Consent.purpose)
+    ).all()
+    assert [tuple(c) for c in consents] == [
+        ("fundraising", False, "v2", "signature:web"),
+        ("updates", True, "v1", "signature:web"),
+    ]
+
+
+def test_a_milestone_is_reached_once_by_the_crossing_signature(
+    session: Session, now: datetime
+) -> None:
+    slug = make_petition(session, now, milestones=(3, 5, 100))
+    pid = petitions.facts(session, slug).id
+    domain = unique("d") + ".org"
+
+    first = record(session, slug, [signer(i, domain=domain, signed_at=now) for i in (1, 2)], now)
+    second = record(
+        session, slug, [signer(i, domain=domain, signed_at=now) for i in (3, 4, 5)], now
+    )
+    third = record(session, slug, [signer(6, domain=domain, signed_at=now)], now)
+
+    assert (first.milestones, second.milestones, third.milestones) == ([], [3, 5], [])
+    reached = session.execute(
+        select(Milestone.threshold, Signature.seq, Milestone.reached_at)
+        .join(Signature, Signature.id == Milestone.signature_id)
+        .where(Milestone.petition_id == pid)
+        .order_by(Milestone.threshold)
+    ).all()
+    assert [(t, s) for t, s, _ in reached] == [(3, 3), (5, 5)]
+    kinds = session.scalars(select(Event.kind).where(Event.petition_id == pid)).all()
+    assert kinds == ["milestone.reached", "milestone.reached"]
+
+
+def test_a_milestone_declared_after_the_fact_is_reached_at_the_next_check(
+    session: Session, now: datetime
+) -> None:
+    slug = make_petition(session, now)
+    pid = petitions.facts(session, slug).id
+    domain = unique("d") + ".org"
+    record(session, slug, [signer(i, domain=domain, signed_at=now) for i in (1, 2, 3)], now)
+    petition = session.get(Petition, pid)
+    assert petition is not None
+    session.add(Milestone(petition_id=pid, threshold=2))
+    session.flush()
+
+    reached = signatures.check_milestones(session, petition_id=pid, count=3, now=now)
+
+    assert reached == [2]
+    assert signatures.check_milestones(session, petition_id=pid, count=3, now=now) == []

@@ -1,0 +1,43 @@
+"""Helpers to write small templates inline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.render.sources import TemplateSource, parse_source
+
+SECRET = "render-test-secret"
+BASE_URL = "https://m.example.org"
+
+Make = Callable[..., TemplateSource]
+
+
+def mjml(body: str, *, head: str = "") -> str:
+    """A minimal valid MJML document around `body` (mj-column content)."""
+    return (
+        '<mjml lang="fr">\n'
+        f"<mj-head><mj-title>{{{{ subject }}}}</mj-title>{head}</mj-head>\n"
+        "<mj-body>\n<mj-section>\n<mj-column>\n"
+        f"{body}\n"
+        "</mj-column>\n</mj-section>\n</mj-body>\n</mjml>\n"
+    )
+
+
+@pytest.fixture
+def make_source(tmp_path: Path) -> Make:
+    def make(
+        body: str,
+        *,
+        subject: str = "Bonjour {{ first_name }}",
+        front: str = "",
+        raw: str | None = None,
+        name: str = "t",
+    ) -> TemplateSource:
+        text = raw if raw is not None else f"---\nsubject: {subject!r}\n{front}---\n{mjml(body)}"
+        (tmp_path / f"{name}.mjml").write_text(text, encoding="utf-8")
+        return parse_source(text, name=name, path=f"{name}.mjml", root=tmp_path)
+
+    return make
