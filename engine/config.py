@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     # Group-commit window for web signatures: requests arriving within it share one transaction.
     sign_batch_max: int = 256
     sign_batch_wait_ms: float = 2.0
+    # --- dispatch (engine/send/dispatcher.py, docs/operations.md)
+    from_email: str = "campagnes@example.org"
+    from_name: str = "Mobilise"
+    hourly_limit: int | None = None  # emails per rolling hour, all workers together
+    overdue_after_hours: float = 24.0  # later than this, a step waits for approval
+    ambiguity_wait_minutes: float = 30.0  # SendGrid events awaited before a resend
+    lease_minutes: float = 10.0  # a claim older than this belongs to a dead worker
+    # Run the periodic passes inside the API process (`mobilise run` turns it on).
+    scheduler: bool = False
+    dispatch_every_s: float = 10.0
+    journeys_every_s: float = 60.0
 
 
 @lru_cache(maxsize=1)

@@ -1,1 +1,158 @@
-"""APScheduler wiring of the periodic passes (the passes themselves take `now`)."""
+"""APScheduler wiring of the periodic passes (the passes themselves take `now`).
+
+`Passes` holds the plain functions: the journey pass (enrol, advance; milestones are
+marked as signatures arrive and `wait_until: milestone` is read by the advance, so the
+milestone check is part of it) and the dispatch pass. `mobilise tick --now` calls them
+once; the scheduler calls them on a timer with the wall clock.
+
+Several workers and API processes may run these at once, each with its own scheduler:
+that is safe by construction, not by coordination. The outbox key (enrolment, step) is
+UNIQUE, the advance moves rows off the step it read, and dispatch claims rows with
+`FOR UPDATE SKIP LOCKED` (engine/store/claims.py), so two schedulers never send one
+step twice; they only share the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.config import Settings
+from engine.errors import Invalid
+from engine.render.library import TemplateLibrary
+from engine.rules.conditions import Condition
+from engine.send import transports
+from engine.send.compose import Envelope
+from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
+from engine.send.retries import RetryPolicy
+from engine.send.transport import Address, Transport
+from engine.store import files, passes
+from engine.store.enrolments import Summary
+
+log = logging.getLogger("mobilise.scheduler")
+
+
+def worker_name() -> str:
+    """Host and process: enough to tell, in `claimed_by`, who held a claim."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def policy_from(settings: Settings) -> Policy:
+    return Policy(
+        envelope=Envelope(
+            sender=Address(settings.from_email, settings.from_name),
+            base_url=settings.base_url,
+            secret=settings.secret_key,
+        ),
+        retry=RetryPolicy(),
+        lease=timedelta(minutes=settings.lease_minutes),
+        overdue_after=timedelta(hours=settings.overdue_after_hours),
+        ambiguity_wait=timedelta(minutes=settings.ambiguity_wait_minutes),
+        hourly_limit=settings.hourly_limit,
+    )
+
+
+@dataclass
+class Passes:
+    """The periodic jobs on one database, as plain functions of `now`."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    worker_id: str = field(default_factory=worker_name)
+    transport_override: Transport | None = None
+    # Jitter for retry backoff: several workers must not come back in step.
+    rng: random.Random = field(default_factory=random.Random)
+
+    @cached_property
+    def transport(self) -> Transport:
+        return self.transport_override or transports.from_settings(self.settings)
+
+    @cached_property
+    def library(self) -> TemplateLibrary:
+        return TemplateLibrary(self.settings.project_dir / "templates" / "email")
+
+    @cached_property
+    def policy(self) -> Policy:
+        return policy_from(self.settings)
+
+    def segments(self) -> dict[str, Condition]:
+        declared = files.read(self.settings.project_dir)
+        if declared.problems:
+            raise Invalid(
+                "the declared files have problems",
+                problems=declared.problems,
+                hint="run `mobilise validate`",
+            )
+        return declared.conditions
+
+    def journeys(self, now: datetime) -> Summary:
+        segments = self.segments()
+        with self.sessions.begin() as session:
+            return passes.tick(session, now=now, segments=segments)
+
+    def dispatch(self, now: datetime) -> Report:
+        return dispatch(
+            self.sessions.begin,
+            transport=self.transport,
+            library=self.library,
+            policy=self.policy,
+            now=now,
+            worker_id=self.worker_id,
+            jitter=self.rng.random,
+        )
+
+    def tick(self, now: datetime) -> tuple[Summary, Report]:
+        """Every periodic job once, in order, at `now`."""
+        return self.journeys(now), self.dispatch(now)
+
+
+def _guarded(name: str, job: Any) -> Any:
+    def run() -> None:
+        try:
+            job(datetime.now(UTC))
+        except SendingRefused as exc:
+            # Nothing was lost (the batch is queued again); the operator must act.
+            log.critical("ALERT %s stopped: %s", name, exc.message)
+        except Exception:
+            log.exception("%s pass failed; the next run will try again", name)
+
+    return run
+
+
+def scheduler(passes_: Passes, *, blocking: bool) -> Any:
+    """A scheduler running the passes: blocking for `mobilise worker`, else background."""
+    if blocking:
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        chosen: Any = BlockingScheduler(timezone=UTC)
+    else:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        chosen = BackgroundScheduler(timezone=UTC)
+    settings = passes_.settings
+    # One instance of each job at a time in this process, and missed runs coalesced:
+    # a pass catches up on everything due anyway, running it twice in a row is waste.
+    options = {"max_instances": 1, "coalesce": True, "next_run_time": datetime.now(UTC)}
+    chosen.add_job(
+        _guarded("journeys", passes_.journeys),
+        "interval",
+        seconds=settings.journeys_every_s,
+        id="journeys",
+        **options,
+    )
+    chosen.add_job(
+        _guarded("dispatch", passes_.dispatch),
+        "interval",
+        seconds=settings.dispatch_every_s,
+        id="dispatch",
+        **options,
+    )
+    return chosen

@@ -14,6 +14,7 @@ from engine.api import health, petitions, tracking, webhooks
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
 from engine.intake.signing import SigningQueue
+from engine.scheduler import Passes, scheduler
 from engine.store.db import make_engine, make_sessionmaker
 
 
@@ -32,7 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing.start()
+        # Each API process may run its own: claims keep it one send per step (scheduler.py).
+        jobs = scheduler(Passes(settings, sessions), blocking=False) if settings.scheduler else None
+        if jobs is not None:
+            jobs.start()
         yield
+        if jobs is not None:
+            jobs.shutdown()
         await signing.stop()
         engine.dispose()
 

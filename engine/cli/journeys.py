@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from engine.cli import outbox
 from engine.cli.common import reports_errors, settings, transaction
 from engine.errors import Invalid
 from engine.render.library import TemplateLibrary
@@ -79,7 +80,7 @@ def validate(
 def tick(
     now: str = typer.Option(None, help="The instant of the pass (ISO 8601; default: now)."),
 ) -> None:
-    """Run one deterministic pass of the journey engine at that instant."""
+    """Run one deterministic pass of every periodic job (journeys, dispatch) at that instant."""
     moment = parse_now(now)
     declared = load(settings().project_dir)
     if declared.problems:
@@ -98,6 +99,7 @@ def tick(
     for reason, count in sorted(summary.exited.items()):
         typer.echo(f"  exited    {reason}: {count}")
     typer.echo(f"  moved     {summary.moved}")
+    outbox.print_report(outbox.dispatch_now(moment))
 
 
 @reports_errors

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import logging
+import os
+
 import typer
 import uvicorn
 
-from engine.cli.common import settings
+from engine.cli.common import sessions, settings
+from engine.config import get_settings
+from engine.scheduler import Passes, scheduler
 
 
 def run(
@@ -17,6 +22,9 @@ def run(
     if config.env == "production" and config.secret_key.startswith("dev-only"):
         typer.echo("error: set MOBILISE_SECRET_KEY in production", err=True)
         raise typer.Exit(1)
+    # Read by every server process's lifespan (engine/api/app.py).
+    os.environ["MOBILISE_SCHEDULER"] = "0" if no_scheduler else "1"
+    get_settings.cache_clear()
     uvicorn.run(
         "engine.api.app:create_default_app",
         factory=True,
@@ -31,5 +39,10 @@ def run(
 
 def worker() -> None:
     """Run the periodic passes alone (start several on PostgreSQL)."""
-    typer.echo("error: the scheduler arrives with the journey engine", err=True)
-    raise typer.Exit(1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with sessions() as factory:
+        jobs = scheduler(Passes(settings(), factory), blocking=True)
+        try:
+            jobs.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass

@@ -28,6 +28,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.copytree(ROOT / folder, tmp_path / folder)
     url = f"sqlite:///{tmp_path / 'var' / 'mobilise.db'}"
     monkeypatch.setenv("MOBILISE_DATABASE_URL", url)
+    # `tick` dispatches too: emails go to .eml files in the test's own folder.
+    monkeypatch.setenv("MOBILISE_TRANSPORT", "file")
+    monkeypatch.setenv("MOBILISE_OUTBOX_DIR", str(tmp_path / "var" / "outbox"))
     monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
     get_settings.cache_clear()
     migrate.upgrade(url)
@@ -70,7 +73,9 @@ def test_tick_then_explain_tells_why_an_email_was_not_sent(project: Path) -> Non
     assert ticked.exit_code == 0, ticked.output
     assert "queued    stop-reconnaissance-faciale/thanked: 1" in ticked.output
     assert explained.exit_code == 0, explained.output
-    assert "email 'thanked' (thanked) queued" in explained.output
+    assert "  sent      1" in ticked.output
+    assert "email 'thanked' (thanked) sent" in explained.output
+    assert len(list((project / "var" / "outbox").glob("*.eml"))) == 1
     assert "email 'update' (update) suppressed — no consent to updates" in explained.output
 
 

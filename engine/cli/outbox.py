@@ -1,0 +1,53 @@
+"""`mobilise outbox status | approve` and the dispatch half of `mobilise tick`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from engine.cli.common import reports_errors, sessions, settings, transaction
+from engine.scheduler import Passes
+from engine.send.dispatcher import Report
+from engine.store import claims
+
+app = typer.Typer(no_args_is_help=True, help="The outbox: what is queued, held, sent.")
+
+
+def dispatch_now(now: datetime) -> Report:
+    """One dispatch pass at `now` with the configured transport (what `tick` runs)."""
+    with sessions() as factory:
+        return Passes(settings(), factory).dispatch(now)
+
+
+def print_report(report: Report) -> None:
+    if report.recovered:
+        typer.echo(f"  recovered {report.recovered} claim(s) of stopped workers")
+    if report.held:
+        typer.echo(f"  held      {report.held} overdue (approve: `mobilise outbox approve`)")
+    for status, count in sorted(report.outcomes.items()):
+        typer.echo(f"  {status:<9} {count}")
+
+
+@app.command("status")
+@reports_errors
+def status() -> None:
+    """Messages per journey, step and status."""
+    with transaction() as session:
+        rows = claims.summary(session)
+    if not rows:
+        typer.echo("the outbox is empty")
+    for journey, step, state, count in rows:
+        typer.echo(f"{journey:<32} {step:<20} {state:<11} {count:>9}")
+
+
+@app.command("approve")
+@reports_errors
+def approve(
+    journey: str = typer.Option(None, "--journey", help="Only this journey's held messages."),
+    step: str = typer.Option(None, "--step", help="Only this step's held messages."),
+) -> None:
+    """Queue held (far overdue) messages again, due now: the next dispatch sends them."""
+    with transaction() as session:
+        count = claims.approve(session, now=datetime.now(UTC), journey_id=journey, step_id=step)
+    typer.echo(f"approved {count} held message(s)")

@@ -1,0 +1,65 @@
+"""A claimed outbox row, rendered for its recipient and wrapped for any transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.render.compiler import CompiledTemplate
+from engine.send.transport import Address, OutgoingMessage
+from engine.store.claims import Claimed
+from engine.store.recipients import Person, Recipients
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What every message of an installation shares."""
+
+    sender: Address
+    base_url: str
+    secret: str
+    reply_to: Address | None = None
+
+
+def context(row: Claimed, person: Person, facts: Recipients) -> dict[str, Any]:
+    """The template variables (engine.render.variables) this recipient fills in."""
+    petition = facts.petitions.get(row.journey_version_id)
+    return {
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "petition_title": petition.title if petition else "",
+        "signature_count": petition.signature_count if petition else 0,
+        "milestone": petition.milestone if petition else None,
+        "last_gift": facts.last_gift.get(row.supporter_id),
+    }
+
+
+def message(
+    row: Claimed, person: Person, facts: Recipients, compiled: CompiledTemplate, env: Envelope
+) -> OutgoingMessage:
+    """Raises jinja2 errors when the template needs what the engine cannot give."""
+    assert person.email is not None
+    email = compiled.render(
+        context(row, person, facts),
+        message_id=row.id,
+        journey=row.journey_id,
+        step=row.step_id,
+        base_url=env.base_url,
+        secret=env.secret,
+    )
+    name = " ".join(part for part in (person.first_name, person.last_name) if part)
+    return OutgoingMessage(
+        message_id=str(row.id),
+        to=Address(person.email, name),
+        sender=env.sender,
+        reply_to=env.reply_to,
+        subject=email.subject,
+        html=email.html,
+        text=email.text,
+        headers=email.headers,
+        categories=(f"journey:{row.journey_id}", f"step:{row.step_id}"),
+        # Opaque ids only: SendGrid keeps custom_args with its event data.
+        custom_args={"mobilise_journey": row.journey_id, "mobilise_step": row.step_id},
+        template_version=compiled.version,
+        variant=row.variant or "",
+    )

@@ -1,0 +1,334 @@
+"""The dispatch pass: claim due outbox rows, look again, render, send, record.
+
+Three transactions per batch, so that a crash at any point neither loses nor doubles a
+message:
+1. claim (rows become `sending` under this worker's name) and the last look (consent,
+   suppression, erasure → `suppressed`; quiet hours, frequency cap → queued later),
+   committed before anything leaves;
+2. no transaction while rendering and while the transport talks to the provider;
+3. the results: sent with the provider id, retried later with backoff, failed with the
+   reason, or ambiguous (SendGrid: the request left, no answer came).
+A worker killed between 1 and 3 leaves `sending` rows that a later pass recovers once
+their lease is over (engine.store.claims.recover_stale).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from jinja2 import TemplateError
+from sqlalchemy.orm import Session
+
+from engine.errors import Invalid, MobiliseError
+from engine.render.compiler import CompiledTemplate
+from engine.render.library import TemplateLibrary
+from engine.send import ambiguity, compose, gate
+from engine.send.compose import Envelope
+from engine.send.retries import RetryPolicy
+from engine.send.transport import (
+    Accepted,
+    Ambiguous,
+    AuthFailed,
+    OutgoingMessage,
+    Permanent,
+    SendResult,
+    Transient,
+    Transport,
+)
+from engine.store import claims, journeys, links, recipients
+from engine.store.claims import Claimed, Outcome
+from engine.store.journeys import Loaded
+
+log = logging.getLogger("mobilise.dispatch")
+
+# `with transaction() as session:` commits at the end of the block.
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+class SendingRefused(MobiliseError):
+    """The provider refused our credentials: the pass stopped, the batch is queued again."""
+
+    status_code = 503
+
+
+@dataclass(frozen=True)
+class Policy:
+    envelope: Envelope
+    retry: RetryPolicy = RetryPolicy()
+    # A claim older than this belongs to a dead worker (longer than any batch can take).
+    lease: timedelta = timedelta(minutes=10)
+    # Steps later than this (downtime, a restore) wait for a manager's approval.
+    overdue_after: timedelta = timedelta(hours=24)
+    # How long an ambiguous SendGrid send waits for the provider's events.
+    ambiguity_wait: timedelta = ambiguity.DEFAULT_WAIT
+    # At most this many emails leave per rolling hour (None: no throttle).
+    hourly_limit: int | None = None
+    batch_size: int | None = None  # default: the transport's
+
+
+@dataclass
+class Report:
+    batches: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    recovered: int = 0
+    held: int = 0
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        self.outcomes.update(o.status for o in outcomes)
+
+
+@dataclass
+class _Pass:
+    transport: Transport
+    library: TemplateLibrary
+    policy: Policy
+    now: datetime
+    worker_id: str
+    jitter: Callable[[], float]
+    loaded: dict[int, Loaded] = field(default_factory=dict)
+    compiled: dict[str, CompiledTemplate | Invalid] = field(default_factory=dict)
+    remembered: set[str] = field(default_factory=set)
+
+
+def dispatch(
+    transaction: Transaction,
+    *,
+    transport: Transport,
+    library: TemplateLibrary,
+    policy: Policy,
+    now: datetime,
+    worker_id: str,
+    jitter: Callable[[], float],
+    max_batches: int | None = None,
+) -> Report:
+    """Send everything due at `now`, batch by batch; raises SendingRefused on 401/403."""
+    run = _Pass(transport, library, policy, now, worker_id, jitter)
+    report = Report()
+    with transaction() as session:
+        report.recovered = claims.recover_stale(
+            session,
+            now=now,
+            lease=policy.lease,
+            idempotent=not settles_by_events(transport),
+        )
+        _settle_ambiguous(session, policy, now)
+        report.held = claims.hold_overdue(session, now=now, overdue_after=policy.overdue_after)
+    size = policy.batch_size or transport.batch_size
+    while max_batches is None or report.batches < max_batches:
+        with transaction() as session:
+            limit = _throttled(session, policy, now, size)
+            claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)
+            if not claimed:
+                break
+            ready, decided = _look(run, session, claimed)
+            claims.record(session, decided, worker_id=worker_id)
+        report.batches += 1
+        report.add(decided)
+        messages, rows, failed = _render(run, ready)
+        if _new_versions(run, messages):
+            # Before anything leaves: a click may come back before the results are stored.
+            with transaction() as session:
+                _remember_links(run, session, messages)
+        results = transport.send(messages) if messages else []
+        outcomes, refused = _outcomes(run, rows, results)
+        with transaction() as session:
+            claims.record(session, failed + outcomes, worker_id=worker_id)
+        report.add(failed + outcomes)
+        if refused is not None:
+            log.error("dispatch stopped: %s", refused)
+            raise SendingRefused(refused, hint="check the API key or the relay credentials")
+    return report
+
+
+def settles_by_events(transport: Transport) -> bool:
+    """SendGrid reports what it took (events): an interrupted send waits for them.
+
+    The file transport is idempotent by message id, and SMTP has no event feed: their
+    interrupted sends are queued again (for SMTP a rare duplicate, which RFC 5321
+    prefers to a loss; docs/operations.md)."""
+    return transport.name == "sendgrid"
+
+
+def _settle_ambiguous(session: Session, policy: Policy, now: datetime) -> None:
+    rows = claims.ambiguous(session)
+    if not rows:
+        return
+    since = {str(i): at for i, at, _ in rows}
+    seen = {str(i) for i, _, event in rows if event}
+    settled = ambiguity.settle(since, seen, now=now, wait=policy.ambiguity_wait)
+    claims.settle_ambiguous(
+        session,
+        confirmed=[int(i) for i in settled.confirmed],
+        resend=[int(i) for i in settled.resend],
+        now=now,
+    )
+
+
+def _throttled(session: Session, policy: Policy, now: datetime, size: int) -> int:
+    if policy.hourly_limit is None:
+        return size
+    used = claims.sent_since(session, now - timedelta(hours=1))
+    # Rows past the limit stay queued (deferred, never dropped) until the hour rolls on.
+    return max(0, min(size, policy.hourly_limit - used))
+
+
+def _step_sends(loaded: Loaded) -> timedelta | None:
+    cap = loaded.journey.frequency_cap
+    return cap.period if cap is not None else None
+
+
+def _deferred(row: Claimed, due_at: datetime, reason: str) -> Outcome:
+    # A deferral is not an attempt: the claim's count is given back.
+    return Outcome(row.id, "queued", reason, due_at=due_at, attempts_delta=-1)
+
+
+@dataclass
+class _Ready:
+    row: Claimed
+    person: recipients.Person
+
+
+def _loaded_for(run: _Pass, session: Session, version_ids: set[int]) -> None:
+    for version_id in version_ids - run.loaded.keys():
+        run.loaded[version_id] = journeys.version_by_pk(session, version_id)
+
+
+def _look(
+    run: _Pass, session: Session, claimed: list[Claimed]
+) -> tuple[tuple[list[_Ready], recipients.Recipients], list[Outcome]]:
+    versions = {row.journey_version_id for row in claimed}
+    _loaded_for(run, session, versions)
+    purposes = {
+        purpose
+        for row in claimed
+        if (purpose := gate.consent_purpose(run.loaded[row.journey_version_id], row.step_id))
+    }
+    periods = [
+        p
+        for row in claimed
+        if not row.transactional
+        and (p := _step_sends(run.loaded[row.journey_version_id])) is not None
+    ]
+    facts = recipients.load(
+        session,
+        [row.supporter_id for row in claimed],
+        purposes=purposes,
+        version_ids=versions,
+        recent_since=run.now - max(periods) if periods else None,
+    )
+    ready: list[_Ready] = []
+    decided: list[Outcome] = []
+    let_through: dict[int, list[datetime]] = defaultdict(list)
+    for row in claimed:
+        loaded = run.loaded[row.journey_version_id]
+        verdict = gate.decide(
+            row, loaded, facts, now=run.now, sent_now=let_through[row.supporter_id]
+        )
+        if isinstance(verdict, gate.Never):
+            decided.append(Outcome(row.id, "suppressed", verdict.reason, attempts_delta=-1))
+        elif isinstance(verdict, gate.Later):
+            decided.append(_deferred(row, verdict.due_at, verdict.reason))
+        else:
+            if not row.transactional:
+                let_through[row.supporter_id].append(run.now)
+            ready.append(_Ready(row, facts.people[row.supporter_id]))
+    return (ready, facts), decided
+
+
+def _compiled(run: _Pass, template: str) -> CompiledTemplate | Invalid:
+    found = run.compiled.get(template)
+    if found is None:
+        try:
+            found = run.library.get(template)
+        except Invalid as exc:
+            found = exc
+        run.compiled[template] = found
+    return found
+
+
+def _render(
+    run: _Pass, batch: tuple[list[_Ready], recipients.Recipients]
+) -> tuple[list[OutgoingMessage], list[Claimed], list[Outcome]]:
+    ready, facts = batch
+    messages: list[OutgoingMessage] = []
+    rows: list[Claimed] = []
+    failed: list[Outcome] = []
+    # Grouped by template (and so by version and variant): the transport batches by it.
+    ready.sort(key=lambda r: (r.row.template, r.row.variant or "", r.row.id))
+    for item in ready:
+        compiled = _compiled(run, item.row.template)
+        if isinstance(compiled, Invalid):
+            failed.append(Outcome(item.row.id, "failed", f"template: {compiled.message}"))
+            continue
+        try:
+            message = compose.message(item.row, item.person, facts, compiled, run.policy.envelope)
+        except Exception as exc:
+            kind = (
+                "" if isinstance(exc, TemplateError | MobiliseError) else f"{type(exc).__name__} "
+            )
+            failed.append(Outcome(item.row.id, "failed", f"render: {kind}{exc}"))
+            continue
+        messages.append(message)
+        rows.append(item.row)
+    return messages, rows, failed
+
+
+def _outcomes(
+    run: _Pass, rows: list[Claimed], results: list[SendResult]
+) -> tuple[list[Outcome], str | None]:
+    outcomes: list[Outcome] = []
+    refused: str | None = None
+    versions = {r.id: run.compiled[r.template] for r in rows}
+    for row, result in zip(rows, results, strict=True):
+        compiled = versions[row.id]
+        version = compiled.version if isinstance(compiled, CompiledTemplate) else None
+        if isinstance(result, Accepted):
+            outcomes.append(
+                Outcome(
+                    row.id,
+                    "sent",
+                    provider_id=result.provider_id,
+                    template_version=version,
+                    sent_at=run.now,
+                )
+            )
+        elif isinstance(result, Transient):
+            outcomes.append(_retry(run, row, result))
+        elif isinstance(result, Permanent):
+            outcomes.append(Outcome(row.id, "failed", result.reason, template_version=version))
+        elif isinstance(result, Ambiguous):
+            outcomes.append(Outcome(row.id, "ambiguous", result.reason, template_version=version))
+        elif isinstance(result, AuthFailed):
+            refused = result.reason
+            outcomes.append(
+                Outcome(row.id, "queued", "auth-failed", due_at=run.now, attempts_delta=-1)
+            )
+    return outcomes, refused
+
+
+def _retry(run: _Pass, row: Claimed, result: Transient) -> Outcome:
+    attempts = row.attempts if result.attempted else row.attempts - 1
+    later = run.policy.retry.next_attempt(
+        result, attempts=attempts, now=run.now, jitter=run.jitter()
+    )
+    delta = 0 if result.attempted else -1
+    if later is None:
+        return Outcome(row.id, "failed", f"gave up: {result.reason}", attempts_delta=delta)
+    return Outcome(row.id, "queued", result.reason, due_at=later, attempts_delta=delta)
+
+
+def _new_versions(run: _Pass, messages: list[OutgoingMessage]) -> bool:
+    return any(m.template_version not in run.remembered for m in messages)
+
+
+def _remember_links(run: _Pass, session: Session, messages: list[OutgoingMessage]) -> None:
+    used = {m.template_version for m in messages} - run.remembered
+    for compiled in run.compiled.values():
+        if isinstance(compiled, CompiledTemplate) and compiled.version in used:
+            links.remember(session, compiled.name, compiled.version, compiled.links)
+    run.remembered |= used

@@ -1,0 +1,161 @@
+"""What the dispatcher must know about a claimed batch's recipients, read set-based.
+
+One query per kind of fact for the whole batch (supporters, latest consents, suppressions,
+last gifts, recent sends, petitions), never one per supporter: a batch is 1,000 rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.store.models import (
+    Consent,
+    Donation,
+    Enrolment,
+    JourneyVersion,
+    Milestone,
+    OutboxMessage,
+    Petition,
+    Supporter,
+    Suppression,
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    email: str | None
+    first_name: str
+    last_name: str
+    restricted: bool
+    erased: bool
+
+
+@dataclass(frozen=True)
+class PetitionFacts:
+    title: str
+    signature_count: int
+    milestone: int | None
+
+
+@dataclass
+class Recipients:
+    people: dict[int, Person] = field(default_factory=dict)
+    # (supporter, purpose) -> granted, from the latest row of each pair.
+    consents: dict[tuple[int, str], bool] = field(default_factory=dict)
+    suppressed: set[int] = field(default_factory=set)
+    last_gift: dict[int, Decimal] = field(default_factory=dict)
+    # supporter -> send times of campaign emails sent recently (frequency cap).
+    recent_sends: dict[int, list[datetime]] = field(default_factory=dict)
+    # journey version id -> its petition's facts.
+    petitions: dict[int, PetitionFacts] = field(default_factory=dict)
+
+
+def load(
+    session: Session,
+    supporter_ids: Collection[int],
+    *,
+    purposes: Collection[str],
+    version_ids: Collection[int],
+    recent_since: datetime | None,
+) -> Recipients:
+    ids = sorted(set(supporter_ids))
+    found = Recipients()
+    if not ids:
+        return found
+    for row in session.execute(
+        select(
+            Supporter.id,
+            Supporter.email,
+            Supporter.first_name,
+            Supporter.last_name,
+            # Booleans from SQL: no timestamp to parse per row.
+            Supporter.restricted_at.is_not(None),
+            Supporter.erased_at.is_not(None),
+        ).where(Supporter.id.in_(ids))
+    ):
+        found.people[row[0]] = Person(
+            row[0], row[1], row[2] or "", row[3] or "", bool(row[4]), bool(row[5])
+        )
+    if purposes:
+        # The latest row per (supporter, purpose) is in force: max(id) from the covering
+        # index (supporter_id, purpose, id), then the rows themselves.
+        latest = (
+            select(func.max(Consent.id))
+            .where(Consent.supporter_id.in_(ids), Consent.purpose.in_(sorted(purposes)))
+            .group_by(Consent.supporter_id, Consent.purpose)
+        )
+        for supporter_id, purpose, granted in session.execute(
+            select(Consent.supporter_id, Consent.purpose, Consent.granted).where(
+                Consent.id.in_(latest)
+            )
+        ):
+            found.consents[(supporter_id, purpose)] = bool(granted)
+    found.suppressed = {
+        supporter_id
+        for supporter_id in session.scalars(
+            select(Suppression.supporter_id).where(Suppression.supporter_id.in_(ids)).distinct()
+        )
+        if supporter_id is not None
+    }
+    last = (
+        select(Donation.supporter_id, func.max(Donation.donated_at).label("at"))
+        .where(Donation.supporter_id.in_(ids), Donation.frequency == "one-off")
+        .group_by(Donation.supporter_id)
+        .subquery()
+    )
+    for giver, cents in session.execute(
+        select(Donation.supporter_id, Donation.amount_cents).join(
+            last,
+            (last.c.supporter_id == Donation.supporter_id) & (last.c.at == Donation.donated_at),
+        )
+    ):
+        if giver is not None:
+            found.last_gift[giver] = Decimal(cents) / 100
+    if recent_since is not None:
+        recent: dict[int, list[datetime]] = defaultdict(list)
+        for supporter_id, sent_at in session.execute(
+            select(OutboxMessage.supporter_id, OutboxMessage.sent_at).where(
+                # Through enrolments: the outbox has no supporter index (see models).
+                OutboxMessage.enrolment_id.in_(
+                    select(Enrolment.id).where(Enrolment.supporter_id.in_(ids))
+                ),
+                OutboxMessage.status == "sent",
+                OutboxMessage.transactional.is_(False),
+                OutboxMessage.sent_at > recent_since,
+            )
+        ):
+            if sent_at is not None:
+                recent[supporter_id].append(sent_at)
+        found.recent_sends = dict(recent)
+    found.petitions = petitions(session, version_ids)
+    return found
+
+
+def petitions(session: Session, version_ids: Collection[int]) -> dict[int, PetitionFacts]:
+    if not version_ids:
+        return {}
+    reached = (
+        select(Milestone.petition_id, func.max(Milestone.threshold).label("threshold"))
+        .where(Milestone.reached_at.is_not(None))
+        .group_by(Milestone.petition_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(JourneyVersion.id, Petition.title, Petition.signature_count, reached.c.threshold)
+        .join(Petition, Petition.slug == JourneyVersion.petition_slug)
+        .outerjoin(reached, reached.c.petition_id == Petition.id)
+        .where(JourneyVersion.id.in_(sorted(set(version_ids))))
+    ).all()
+    return {vid: PetitionFacts(title, count, milestone) for vid, title, count, milestone in rows}
+
+
+def cap_window(period: timedelta | None, now: datetime) -> datetime | None:
+    return None if period is None else now - period
