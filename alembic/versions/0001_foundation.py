@@ -61,7 +61,6 @@ def upgrade() -> None:
     sa.Column('wording_version', sa.String(length=40), nullable=False),
     sa.Column('source', sa.String(length=80), nullable=False),
     sa.Column('recorded_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['supporter_id'], ['supporters.id'], name=op.f('fk_consents_supporter_id_supporters'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consents'))
     )
     with op.batch_alter_table('consents', schema=None) as batch_op:
@@ -94,8 +93,6 @@ def upgrade() -> None:
     sa.Column('recorded_at', engine.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('source', sa.String(length=20), nullable=False),
     sa.Column('enrol', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['petition_id'], ['petitions.id'], name=op.f('fk_signatures_petition_id_petitions')),
-    sa.ForeignKeyConstraint(['supporter_id'], ['supporters.id'], name=op.f('fk_signatures_supporter_id_supporters'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signatures')),
     sa.UniqueConstraint('petition_id', 'paper_key', name=op.f('uq_signatures_petition_id_paper_key')),
     sa.UniqueConstraint('petition_id', 'seq', name=op.f('uq_signatures_petition_id_seq')),

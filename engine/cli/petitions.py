@@ -7,9 +7,12 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli.common import reports_errors, sessions, settings
-from engine.intake.definitions import campaign_paths, load_campaigns
+from engine.cli.journeys import load
+from engine.errors import Invalid
+from engine.intake.definitions import refuse_duplicate_petitions
 from engine.intake.imports import import_signatures
-from engine.store import petitions
+from engine.store import journeys, petitions
+from engine.store import signatures as signature_store
 
 import_app = typer.Typer(no_args_is_help=True, help="Import signatures and donations from CSV.")
 
@@ -20,13 +23,29 @@ def utcnow() -> datetime:
 
 @reports_errors
 def sync() -> None:
-    """Load journeys/, segments/ and templates/email/ into the database as new versions."""
-    project = settings().project_dir.resolve()
-    campaigns = load_campaigns(campaign_paths(project), relative_to=project)
+    """Load journeys/, segments/ and templates/email/ into the database as new versions.
+
+    Everything is validated first (as `mobilise validate`): nothing invalid is stored,
+    and all of it is stored in one transaction or none."""
+    declared = load(settings().project_dir)
+    if declared.problems:
+        raise Invalid(
+            f"{len(declared.problems)} problem(s) in the declared files",
+            problems=declared.problems,
+            hint="run `mobilise validate`",
+        )
+    refuse_duplicate_petitions(declared.campaigns)
+    now = utcnow()
     with sessions() as factory, factory.begin() as session:
-        for loaded in campaigns:
-            petition = petitions.upsert(session, loaded.campaign.petition, now=utcnow())
+        for campaign in declared.campaigns:
+            petition = petitions.upsert(session, campaign.petition, now=now)
+            signature_store.check_milestones(
+                session, petition_id=petition.id, count=petition.signature_count, now=now
+            )
             typer.echo(f"petition {petition.slug}: {petition.signature_count} signatures")
+        for result in journeys.sync_journeys(session, declared.campaigns, now):
+            state = "new version" if result.created else "unchanged"
+            typer.echo(f"journey {result.journey_id}: version {result.version} ({state})")
 
 
 @import_app.command("signatures")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, meta, nodes
-from jinja2.runtime import new_context
 from mjml import mjml_to_html
 
 from engine.errors import Invalid, Problem
@@ -44,6 +43,7 @@ class CompiledTemplate:
     html_template: Template = field(repr=False, compare=False)
     text_template: Template = field(repr=False, compare=False)
     link_variables: tuple[str, ...] = field(repr=False, compare=False)
+    static_preheader: str = field(repr=False, compare=False)
 
     def render(
         self,
@@ -62,14 +62,13 @@ class CompiledTemplate:
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
         values["unsubscribe_url"] = unsubscribe
-        click = f"{base}/c/"
-        tokens_ = tokens.click_tokens(secret, message_id, len(self.links))
-        values.update(zip(self.link_variables, [click + token for token in tokens_], strict=True))
+        urls = tokens.click_tokens(secret, message_id, len(self.links), prefix=f"{base}/c/")
+        values.update(zip(self.link_variables, urls, strict=True))
         subject = _one_line(_render(self.subject_template, values))
         preheader = (
             _one_line(_render(self.preheader_template, values))
             if self.preheader_template is not None
-            else _one_line(self.source.preheader)
+            else self.static_preheader
         )
         values["subject"] = subject
         values["preheader"] = preheader
@@ -136,6 +135,7 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         html_template=sandbox.html_template(html_source),
         text_template=sandbox.TEXT.from_string(text_source),
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
+        static_preheader=_one_line(source.preheader),
     )
 
 
@@ -199,9 +199,11 @@ def _render(template: Template, values: dict[str, Any]) -> str:
 
     That merge walks a ChainMap of the environment's globals (twice) and cost a third
     of the time of a whole email; `values` already holds the globals templates may
-    call, and the four templates of one email share it.
+    call, and the templates of one email (subject, preheader, HTML, text) share it.
     """
-    context = new_context(template.environment, template.name, template.blocks, values, shared=True)
+    # What jinja2.runtime.new_context(..., shared=True) builds, minus a call layer.
+    environment = template.environment
+    context = environment.context_class(environment, values, template.name, template.blocks)
     try:
         rendered: str = template.environment.concat(template.root_render_func(context))
         return rendered

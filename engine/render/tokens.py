@@ -106,16 +106,20 @@ def click_token(secret: str | bytes, message_id: int, position: int) -> str:
     return _encode(ids + _click_tag(secret, message_id, position))
 
 
-def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
-    """The tokens of links 0..count-1 of one message: `click_token` for each, faster.
+def click_tokens(
+    secret: str | bytes, message_id: int, count: int, *, prefix: str = ""
+) -> list[str]:
+    """The tokens of links 0..count-1 of one message, each after `prefix` (a URL).
 
-    Bulk rendering spends a third of its time here: the message id is absorbed into
+    The same as `click_token` for each position, faster.
+
+    Bulk rendering spends a fifth of its time here: the message id is absorbed into
     the inner state once for all pairs, each pair's HMAC serves two links, and the
     loop is inlined (no method calls, no rstrip).
     """
     signer = _hmac_for(secret)
-    prefix = message_id.to_bytes(8, "big")
-    inner = signer.inner_after(_CLICK + prefix)
+    ids = message_id.to_bytes(8, "big")
+    inner = signer.inner_after(_CLICK + ids)
     outer = signer.outer
     tokens: list[str] = []
     for position in range(count):
@@ -128,10 +132,10 @@ def click_tokens(secret: str | bytes, message_id: int, count: int) -> list[str]:
             tag = pair_mac[:_TAG_BYTES]
         else:
             tag = pair_mac[_TAG_BYTES : 2 * _TAG_BYTES]
-        raw = prefix + position.to_bytes(2, "big") + tag
+        raw = ids + position.to_bytes(2, "big") + tag
         # 22 bytes are 30 base64 characters and 2 of padding.
         encoded = binascii.b2a_base64(raw, newline=False)[:_CLICK_CHARS]
-        tokens.append(encoded.translate(_URLSAFE).decode())
+        tokens.append(prefix + encoded.translate(_URLSAFE).decode())
     return tokens
 
 

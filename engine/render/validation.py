@@ -2,7 +2,8 @@
 
 Compiling finds syntax, structure, sandbox and link problems; this adds what only a
 render shows (a filter fed the wrong type, a sandbox refusal at run time, the size
-limit) by rendering each template once with the catalogue's sample values.
+limit) by rendering each template with the catalogue's sample values, and again as
+for a supporter with no name who never gave.
 """
 
 from __future__ import annotations
@@ -70,25 +71,28 @@ def _names(text: str) -> dict[str, int]:
 
 
 def _sample_render(compiled: CompiledTemplate) -> list[Problem]:
-    context = variables.sample_context()
-    try:
-        email = compiled.render(
-            context,
-            message_id=1,
-            journey="validate",
-            step=compiled.name,
-            base_url="https://mobilise.example.org",
-            secret="validate",
-        )
-    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
-        message = f"rendering with sample data fails: {type(exc).__name__}: {exc}"
-        return [Problem(message, file=compiled.source.path)]
-    size = len(email.html.encode())
-    if size > MAX_HTML_BYTES:
-        return [
-            Problem(
-                f"HTML is {size:,} bytes, over the {MAX_HTML_BYTES:,} at which Gmail clips",
-                file=compiled.source.path,
+    for label, context in (
+        ("sample data", variables.sample_context()),
+        ("no name and no gift", variables.sparse_context()),
+    ):
+        try:
+            email = compiled.render(
+                context,
+                message_id=1,
+                journey="validate",
+                step=compiled.name,
+                base_url="https://mobilise.example.org",
+                secret="validate",
             )
-        ]
+        except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            message = f"rendering with {label} fails: {type(exc).__name__}: {exc}"
+            return [Problem(message, file=compiled.source.path)]
+        size = len(email.html.encode())
+        if size > MAX_HTML_BYTES:
+            return [
+                Problem(
+                    f"HTML is {size:,} bytes, over the {MAX_HTML_BYTES:,} at which Gmail clips",
+                    file=compiled.source.path,
+                )
+            ]
     return []

@@ -10,30 +10,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+_SAME = object()
+
 
 @dataclass(frozen=True)
 class Variable:
     name: str
     description: str
     sample: object
+    # Its value for a supporter we know little about (no name, never gave): templates
+    # must render with it too. `_SAME`: the engine always knows this one.
+    sparse: object = _SAME
 
 
 CATALOGUE: dict[str, Variable] = {
     v.name: v
     for v in (
-        Variable("first_name", "the supporter's first name, '' when unknown", "Camille"),
-        Variable("last_name", "the supporter's last name, '' when unknown", "Martin"),
+        Variable("first_name", "the supporter's first name, '' when unknown", "Camille", ""),
+        Variable("last_name", "the supporter's last name, '' when unknown", "Martin", ""),
         Variable(
             "petition_title",
             "the petition's title",
             "Interdire la reconnaissance faciale en France",
         ),
         Variable("signature_count", "the petition's live signature count (int)", 140_213),
-        Variable("milestone", "the milestone just reached (int), for updates", 140_000),
+        Variable(
+            "milestone",
+            "the milestone just reached (int); None when an update goes out on a timeout",
+            140_000,
+            None,
+        ),
         Variable(
             "last_gift",
             "the supporter's last one-off gift in euros (Decimal), None if never",
             Decimal("20"),
+            None,
         ),
         Variable(
             "confirm_url",
@@ -47,3 +58,11 @@ CATALOGUE: dict[str, Variable] = {
 def sample_context() -> dict[str, object]:
     """Every catalogued variable with its sample value."""
     return {name: variable.sample for name, variable in CATALOGUE.items()}
+
+
+def sparse_context() -> dict[str, object]:
+    """Every catalogued variable as for a supporter we know little about."""
+    return {
+        name: variable.sample if variable.sparse is _SAME else variable.sparse
+        for name, variable in CATALOGUE.items()
+    }

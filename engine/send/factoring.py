@@ -4,17 +4,18 @@ The renderer runs Jinja per recipient, so each message arrives with its own subj
 HTML and text. SendGrid takes content once per request, so sending them as they are
 would cost one request per recipient. Messages of one template version and variant
 differ in a few places only (a name, link tokens, an amount). This module learns
-those places from a sample of the group (chunk by chunk, then token by token), writes
-a skeleton with a tag at each, and compiles it into a regular expression whose groups
-cannot cross a delimiter. Each message then costs one match per field, in C: a match
-gives its substitutions, and the skeleton is shared (the same string objects) by all.
+those places from a sample of the group (chunk by chunk, then token by token) and
+writes a skeleton with a tag at each. Each message is then matched against it: the
+literal runs between tags are compared in place, and each varying chunk goes through
+a small pattern whose groups cannot cross a delimiter. A match gives the message's
+substitutions, and the skeleton is shared (the same string objects) by all.
 
 Exact by construction: a full match means the skeleton's literal parts and the
 captured values concatenate to the message's text, so SendGrid's substitution gives it
 back byte for byte. Messages that do not match (a conditional block shown to some
-recipients only) are factored again around a reference of their own; values too large
-for SendGrid's 10,000 bytes, or text containing the tag marker, leave a message as it
-was (sent alone).
+recipients only) are factored again around a reference of their own, for a few rounds;
+values too large for SendGrid's 10,000 bytes, or text containing the tag marker, leave
+a message as it was (sent alone).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.send import sendgrid_requests
+from engine.send.sendgrid_requests import MAX_SUBSTITUTION_BYTES
 from engine.send.transport import OutgoingMessage
 
-MAX_SUBSTITUTION_BYTES = 10_000
 SAMPLE = 16  # messages the skeleton is learnt from, spread over the group
+MAX_ROUNDS = 8  # skeletons per group; past that, messages go as they are
 # A marker that rendered email does not contain; checked per message all the same.
 _MARKERS = ("%%mbz", "%%mbq", "%%mbx")
 # Values end at these: quotes, angle brackets, whitespace and URL/query separators.
@@ -65,7 +68,9 @@ def factor(messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
     """
     result = list(messages)
     remaining = [i for i, m in enumerate(messages) if not m.substitutions]
-    while len(remaining) > 1:
+    for _ in range(MAX_ROUNDS):
+        if len(remaining) < 2:
+            break
         remaining = _factor_around(result, remaining)
     return result
 
@@ -76,15 +81,6 @@ def _chunks(message: OutgoingMessage) -> Chunks:
         message.html.split(_CUTS[1]),
         message.text.split(_CUTS[2]),
     )
-
-
-def _fits(values: dict[str, str]) -> bool:
-    """Within SendGrid's bytes for substitutions (encoding only when in doubt)."""
-    characters = len("".join(values)) + len("".join(values.values()))
-    if characters * 4 <= MAX_SUBSTITUTION_BYTES:
-        return True  # a character takes at most 4 bytes
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
-    return size <= MAX_SUBSTITUTION_BYTES
 
 
 def _contains(message: OutgoingMessage, marker: str) -> bool:
@@ -122,7 +118,7 @@ def _factor_around(result: list[OutgoingMessage], positions: list[int]) -> list[
         return [p for p in positions if p != first]
     subject, html, text = skeleton.fields
     for position, values in matched:
-        if _fits(values):
+        if not sendgrid_requests.exceeds(values, MAX_SUBSTITUTION_BYTES):
             result[position] = result[position].with_content(subject, html, text, values)
     return others
 

@@ -161,7 +161,8 @@ class SendGridTransport:
             return None
         if status == 0 and not answer.left:
             reason = f"not sent: {answer.reason}"
-            return self._all(group, batch, results, lambda m: Transient(m, reason))
+            self._all(group, batch, results, lambda m: Transient(m, reason))
+            return lambda m: Transient(m, f"not offered: {reason}", None, False)
         if status == 0:
             reason = f"no answer after sending: {answer.reason}"
             self._all(group, batch, results, lambda m: Ambiguous(m, reason))

@@ -42,7 +42,7 @@ class PlannedRequest:
     positions: tuple[int, ...]
 
 
-def _over(mapping: Mapping[str, str], limit: int) -> bool:
+def exceeds(mapping: Mapping[str, str], limit: int) -> bool:
     """Whether keys and values exceed `limit` bytes in UTF-8 (encoding only when in doubt)."""
     characters = sum(map(len, mapping)) + sum(map(len, mapping.values()))
     if characters * 4 <= limit or characters > limit:
@@ -63,13 +63,13 @@ def precheck(message: OutgoingMessage, *, now: datetime) -> OutgoingMessage | Se
         return Permanent(message.message_id, "empty subject")
     if not (message.html or message.text):
         return Permanent(message.message_id, "neither html nor text content")
-    if _over(message.all_custom_args, MAX_CUSTOM_ARGS_BYTES):
+    if exceeds(message.all_custom_args, MAX_CUSTOM_ARGS_BYTES):
         return Permanent(message.message_id, "custom_args exceed 10,000 bytes")
     if len(set(message.categories)) > MAX_CATEGORIES or any(
         len(c) > 255 for c in message.categories
     ):
         return Permanent(message.message_id, "more than 10 categories or one over 255 chars")
-    if _over(message.wire_substitutions, MAX_SUBSTITUTION_BYTES):
+    if exceeds(message.wire_substitutions, MAX_SUBSTITUTION_BYTES):
         # Too large to ride as substitutions: send it rendered, in a request of its own.
         subject, html, text = message.rendered()
         message = dataclasses.replace(

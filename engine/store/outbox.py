@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -22,11 +23,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.sql import Select
 
 from engine.rules.journeys import SendStep
 from engine.rules.plan import VARIANT_MULTIPLIER, cap_delay, outbox_key, step_salt
@@ -82,6 +85,58 @@ def variant_columns(step: SendStep) -> tuple[ColumnElement[str], ColumnElement[s
     return template, name
 
 
+def _lookups(
+    dialect: str, purpose: str | None
+) -> tuple[Select[Any], ColumnElement[bool], ColumnElement[bool]]:
+    """(enrolments joined to their consent and suppression, no-consent test, blocked test).
+
+    Each lookup is joined once per row so that both CASEs of `queue` read plain columns
+    (a correlated lookup inside each CASE runs twice per row). The join's shape is the one
+    each database runs best, measured over a million rows: PostgreSQL takes a LATERAL
+    index probe (a join on max(id) became a hash join spilling to disk); SQLite has no
+    LATERAL and probes the primary key with the max(id) from a covering index."""
+    if dialect == "postgresql":
+        latest = (
+            select(Consent.granted)
+            .where(Consent.supporter_id == Enrolment.supporter_id, Consent.purpose == purpose)
+            .order_by(Consent.id.desc())
+            .limit(1)
+            .lateral("latest_consent")
+        )
+        block_ids = (
+            select(Suppression.id)
+            .where(Suppression.supporter_id == Enrolment.supporter_id)
+            .limit(1)
+            .lateral("any_block")
+        )
+        source = select(Enrolment).outerjoin(block_ids, true())
+        granted: ColumnElement[Any] | InstrumentedAttribute[Any] = latest.c.granted
+        block_id: ColumnElement[Any] | InstrumentedAttribute[Any] = block_ids.c.id
+        if purpose is not None:
+            source = source.outerjoin(latest, true())
+    else:
+        consent = aliased(Consent)
+        block = aliased(Suppression)
+        latest_id = (
+            select(func.max(Consent.id))
+            .where(Consent.supporter_id == Enrolment.supporter_id, Consent.purpose == purpose)
+            .scalar_subquery()
+        )
+        any_block = (
+            select(func.max(Suppression.id))
+            .where(Suppression.supporter_id == Enrolment.supporter_id)
+            .scalar_subquery()
+        )
+        source = select(Enrolment).outerjoin(block, block.id == any_block)
+        granted, block_id = consent.granted, block.id
+        if purpose is not None:
+            source = source.outerjoin(consent, consent.id == latest_id)
+    no_consent: ColumnElement[bool] = literal(False)
+    if purpose is not None:
+        no_consent = or_(granted.is_(None), granted.is_(False))
+    return source, no_consent, block_id.is_not(None)
+
+
 def queue(
     session: Session, loaded: Loaded, step: SendStep, ready: ColumnElement[bool], now: datetime
 ) -> int:
@@ -89,25 +144,8 @@ def queue(
     spec = step.send
     due = send_time(now, loaded.journey, zone=loaded.zone, transactional=spec.transactional)
     template, variant = variant_columns(step)
-    # The latest consent row and any suppression are joined once per row by id (max(id)
-    # comes from a covering index), so both CASEs below read plain columns: correlated
-    # lookups inside each CASE would run twice per row.
-    consent = aliased(Consent)
-    no_consent: ColumnElement[bool] = literal(False)
-    if spec.consent is not None:
-        no_consent = or_(consent.granted.is_(None), consent.granted.is_(False))
-    block = aliased(Suppression)
-    latest_consent = (
-        select(func.max(Consent.id))
-        .where(Consent.supporter_id == Enrolment.supporter_id, Consent.purpose == spec.consent)
-        .scalar_subquery()
-    )
-    any_block = (
-        select(func.max(Suppression.id))
-        .where(Suppression.supporter_id == Enrolment.supporter_id)
-        .scalar_subquery()
-    )
-    blocked = block.id.is_not(None)
+    dialect = session.get_bind().dialect.name
+    source, no_consent, blocked = _lookups(dialect, spec.consent)
     later = "quiet-hours" if due > now else None
     status = case((no_consent, "suppressed"), (blocked, "suppressed"), else_="queued")
     reason = case(
@@ -115,9 +153,6 @@ def queue(
         (blocked, "unsubscribed"),
         else_=literal(later),
     )
-    source = select(Enrolment).outerjoin(block, block.id == any_block)
-    if spec.consent is not None:
-        source = source.outerjoin(consent, consent.id == latest_consent)
     rows = source.with_only_columns(
         Enrolment.id,
         literal(step.id),
@@ -147,7 +182,6 @@ def queue(
         "due_at",
         "created_at",
     ]
-    dialect = session.get_bind().dialect.name
     insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert_(OutboxMessage)

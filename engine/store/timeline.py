@@ -97,7 +97,7 @@ def timeline(session: Session, supporter_id: int) -> list[Entry]:
             Entry(row.entered_at, f"entered journey '{row.journey_id}' (entry {row.entry})")
         )
         if row.state == "active":
-            due = f", next look at {row.due_at.isoformat()}" if row.due_at else ""
+            due = f", next look at {row.due_at:%Y-%m-%d %H:%M} UTC" if row.due_at else ""
             entries.append(Entry(row.step_at, f"  now at step '{row.step_id}'{due}"))
         elif row.exited_at is not None:
             entries.append(
@@ -111,6 +111,6 @@ def timeline(session: Session, supporter_id: int) -> list[Entry]:
         variant = f" variant {message.variant}" if message.variant else ""
         what = f"email '{message.step_id}' ({message.template}{variant}) {message.status}"
         if message.status in ("queued", "held"):
-            what += f", due {message.due_at.isoformat()}"
+            what += f", due {message.due_at:%Y-%m-%d %H:%M} UTC"
         entries.append(Entry(message.created_at, what, explain_reason(message.reason)))
     return sorted(entries, key=lambda e: e.at)

@@ -15,7 +15,8 @@ from engine.config import get_settings
 
 @pytest.fixture
 def project(tmp_path: Path, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    shutil.copytree(project_dir / "journeys", tmp_path / "journeys")
+    for folder in ("journeys", "segments", "templates"):
+        shutil.copytree(project_dir / folder, tmp_path / folder)
     monkeypatch.setenv("MOBILISE_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'm.db'}")
     monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
     get_settings.cache_clear()
@@ -51,7 +52,8 @@ def test_an_invalid_campaign_file_fails_sync_with_file_and_line(project: Path) -
     result = runner.invoke(app, ["sync"])
 
     assert result.exit_code == 1
-    assert "journeys/broken.yaml:3: petition.slug" in result.output
+    assert "journeys/broken.yaml:3: " in result.output
+    assert "petition.slug" in result.output
 
 
 def test_importing_into_an_unknown_petition_exits_1_with_a_hint(project: Path) -> None:
@@ -70,8 +72,6 @@ def test_importing_into_an_unknown_petition_exits_1_with_a_hint(project: Path) -
 def test_validate_checks_journeys_against_the_shipped_templates(
     project: Path, project_dir: Path
 ) -> None:
-    shutil.copytree(project_dir / "segments", project / "segments")
-    shutil.copytree(project_dir / "templates", project / "templates")
     runner = CliRunner()
 
     shipped = runner.invoke(app, ["validate"])

@@ -12,17 +12,26 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.config import get_settings
 from engine.render import tokens
+from engine.store import migrate
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Supporter
 
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module")
+def preview_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database of this module's own: its committed supporter stays out of others' way."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('preview') / 'mobilise.db'}"
+    migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture
 def configured(
-    monkeypatch: pytest.MonkeyPatch, sqlite_scratch_url: str, project_dir: Path
+    monkeypatch: pytest.MonkeyPatch, preview_db: str, project_dir: Path
 ) -> Iterator[None]:
-    monkeypatch.setenv("MOBILISE_DATABASE_URL", sqlite_scratch_url)
+    monkeypatch.setenv("MOBILISE_DATABASE_URL", preview_db)
     monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(project_dir))
     monkeypatch.setenv("MOBILISE_SECRET_KEY", "preview-secret")
     monkeypatch.setenv("MOBILISE_BASE_URL", "https://m.example.org")
@@ -58,9 +67,9 @@ def test_preview_writes_the_html_to_a_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("configured")
-def test_preview_with_a_real_supporter(sqlite_scratch_url: str, now: datetime) -> None:
+def test_preview_with_a_real_supporter(preview_db: str, now: datetime) -> None:
     # Given a supporter whose name is markup
-    engine = make_engine(sqlite_scratch_url)
+    engine = make_engine(preview_db)
     with make_sessionmaker(engine).begin() as session:
         session.add(
             Supporter(email="preview-zoe@example.org", first_name="<b>Zoé</b>", created_at=now)

@@ -153,3 +153,30 @@ def test_a_milestone_declared_after_the_fact_is_reached_at_the_next_check(
 
     assert reached == [2]
     assert signatures.check_milestones(session, petition_id=pid, count=3, now=now) == []
+
+
+def test_recorded_times_read_back_as_the_utc_instant_given(session: Session, now: datetime) -> None:
+    slug = make_petition(session, now)
+    row = signer(1, domain=unique("d") + ".org", signed_at=now)
+
+    record(session, slug, [row], now)
+
+    created, recorded = session.execute(
+        select(Supporter.created_at, Signature.recorded_at)
+        .join(Signature, Signature.supporter_id == Supporter.id)
+        .where(Supporter.email == row.email)
+    ).one()
+    assert created == now
+    assert recorded == now
+    # Stored in one text form on SQLite, so that comparisons between columns hold.
+    same = session.scalar(
+        select(func.count())
+        .select_from(Signature)
+        .where(
+            Signature.recorded_at == Signature.signed_at,
+            Signature.supporter_id.is_not(None),
+            Signature.recorded_at >= now,
+        )
+    )
+    assert same is not None
+    assert same >= 1

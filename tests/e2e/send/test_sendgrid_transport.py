@@ -265,10 +265,11 @@ def test_a_refused_connection_is_transient_because_nothing_left(now: datetime) -
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     transport = SendGridTransport(API_KEY, host=f"http://127.0.0.1:{port}", clock=lambda: now)
-    # when sent  # then the message is transient, safe to retry at once
-    [result] = transport.send([thank_you(1)])
-    assert isinstance(result, Transient)
-    assert result.reason.startswith("not sent")
+    # when two requests' worth is sent  # then all is transient, safe to retry at once
+    results = transport.send([thank_you(1), thank_you(2, to=thank_you(1).to)])
+    assert all(isinstance(r, Transient) for r in results)
+    assert results[0].reason.startswith("not sent")  # type: ignore[union-attr]
+    assert [r.attempted for r in results if isinstance(r, Transient)] == [True, False]
 
 
 def test_messages_rendered_per_recipient_still_share_requests(

@@ -73,7 +73,16 @@ def test_the_update_shows_the_live_count(library: TemplateLibrary) -> None:
     )  # fmt: skip
     assert email.subject == f"Nous sommes 141{NBSP}207 : merci Léa !"
     assert f"141{NBSP}207 signatures" in email.text
-    assert f"140{NBSP}000 signatures" in email.text
+    assert f"dépasser les 140{NBSP}000 signatures" in email.text
+
+
+def test_an_update_sent_on_a_timeout_names_no_milestone(library: TemplateLibrary) -> None:
+    email = library.get("update").render(
+        {"first_name": "Léa", "signature_count": 131_000, "milestone": None},
+        message_id=1, journey="j", step="update", base_url=BASE_URL, secret=SECRET,
+    )  # fmt: skip
+    assert "dépasser" not in email.text
+    assert "Chaque signature, dont la vôtre" in email.text
 
 
 def test_the_additional_ask_is_sized_from_the_last_gift(library: TemplateLibrary) -> None:
@@ -86,6 +95,15 @@ def test_the_additional_ask_is_sized_from_the_last_gift(library: TemplateLibrary
     assert f"Je donne 30{NBSP}€ (soit 10,20{NBSP}€ après impôt)" in email.text
     assert f"Je donne 40{NBSP}€ (soit 13,60{NBSP}€ après impôt)" in email.text
     assert f"réduction d'impôt de 66{NBSP}%" in email.text
+
+
+def test_the_additional_ask_survives_a_missing_last_gift(library: TemplateLibrary) -> None:
+    email = library.get("ask-additional").render(
+        {"first_name": "Léa", "last_gift": None},
+        message_id=1, journey="j", step="ask-additional", base_url=BASE_URL, secret=SECRET,
+    )  # fmt: skip
+    assert "Vous avez déjà soutenu Vigie Libertés. C'est grâce" in email.text
+    assert f"Je donne 15{NBSP}€" in email.text
 
 
 def test_the_first_ask_uses_the_default_ladder(library: TemplateLibrary) -> None:

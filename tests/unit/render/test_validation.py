@@ -89,3 +89,11 @@ def test_a_template_name_is_never_a_path(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     with pytest.raises(NotFound):
         load_source(tmp_path / "templates", "../secret")
+
+
+def test_a_template_that_fails_without_a_gift_is_reported(tmp_path: Path) -> None:
+    # `money` on a missing last gift only fails for supporters who never gave
+    body = "<mj-text>{{ last_gift | money }}</mj-text>"
+    path = write(tmp_path, "t.mjml", f"---\nsubject: Bonjour\n---\n{mjml(body)}")
+    [problem] = messages(tmp_path)
+    assert problem.startswith(f"{path}: rendering with no name and no gift fails")

@@ -83,3 +83,12 @@ def test_factoring_never_changes_what_a_recipient_reads(values: list[tuple[str, 
         assert (
             sum(len(k.encode()) + len(v.encode()) for k, v in after.substitutions.items()) <= 10_000
         )
+
+
+def test_messages_that_share_nothing_are_left_as_they_are() -> None:
+    # given messages whose structures all differ (each has its own number of lines)
+    messages = [_rendered(thank_you(i, text="ligne\n" * i)) for i in range(1, 30)]
+    # when factored  # then the rounds stop and every message still reads the same
+    factored = factoring.factor(messages)
+    for before, after in zip(messages, factored, strict=True):
+        assert after.rendered() == (before.subject, before.html, before.text)
