@@ -140,19 +140,23 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Any:
     settings = passes_.settings
     # One instance of each job at a time in this process, and missed runs coalesced:
     # a pass catches up on everything due anyway, running it twice in a row is waste.
-    options = {"max_instances": 1, "coalesce": True, "next_run_time": datetime.now(UTC)}
+    options = {"max_instances": 1, "coalesce": True}
+    start = datetime.now(UTC)
     chosen.add_job(
         _guarded("journeys", passes_.journeys),
         "interval",
         seconds=settings.journeys_every_s,
         id="journeys",
+        next_run_time=start,
         **options,
     )
+    # A second later: the first dispatch sends what the first journey pass queued.
     chosen.add_job(
         _guarded("dispatch", passes_.dispatch),
         "interval",
         seconds=settings.dispatch_every_s,
         id="dispatch",
+        next_run_time=start + timedelta(seconds=1),
         **options,
     )
     return chosen
