@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,8 +29,7 @@ from engine.store.models import (
 )
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(NamedTuple):  # a tuple: one is built per recipient
     id: int
     email: str | None
     first_name: str
