@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs = scheduler(Passes(settings, sessions), blocking=False) if settings.scheduler else None
         if jobs is not None:
             jobs.start()
+        app.state.scheduler = jobs
         yield
         if jobs is not None:
             jobs.shutdown()

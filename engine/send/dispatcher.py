@@ -142,6 +142,10 @@ def dispatch(
         if refused is not None:
             log.error("dispatch stopped: %s", refused)
             raise SendingRefused(refused, hint="check the API key or the relay credentials")
+        if any(isinstance(r, Transient) and not r.attempted for r in results):
+            # The transport stopped offering (429, 5xx, a timeout): the provider is
+            # struggling, so the rest of the queue waits for the next pass.
+            break
     return report
 
 
@@ -203,11 +207,12 @@ def _look(
 ) -> tuple[tuple[list[_Ready], recipients.Recipients], list[Outcome]]:
     versions = {row.journey_version_id for row in claimed}
     _loaded_for(run, session, versions)
-    purposes = {
-        purpose
-        for row in claimed
-        if (purpose := gate.consent_purpose(run.loaded[row.journey_version_id], row.step_id))
+    # Once per step, not per row: a batch is usually one or two steps.
+    purpose_of = {
+        key: gate.consent_purpose(run.loaded[key[0]], key[1])
+        for key in {(row.journey_version_id, row.step_id) for row in claimed}
     }
+    purposes = {purpose for purpose in purpose_of.values() if purpose is not None}
     periods = [
         p
         for row in claimed
@@ -227,7 +232,12 @@ def _look(
     for row in claimed:
         loaded = run.loaded[row.journey_version_id]
         verdict = gate.decide(
-            row, loaded, facts, now=run.now, sent_now=let_through[row.supporter_id]
+            row,
+            loaded,
+            facts,
+            purpose=purpose_of[(row.journey_version_id, row.step_id)],
+            now=run.now,
+            sent_now=let_through[row.supporter_id],
         )
         if isinstance(verdict, gate.Never):
             decided.append(Outcome(row.id, "suppressed", verdict.reason, attempts_delta=-1))

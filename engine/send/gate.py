@@ -46,9 +46,16 @@ def consent_purpose(loaded: Loaded, step_id: str) -> str | None:
 
 
 def decide(
-    row: Claimed, loaded: Loaded, facts: Recipients, *, now: datetime, sent_now: list[datetime]
+    row: Claimed,
+    loaded: Loaded,
+    facts: Recipients,
+    *,
+    purpose: str | None,
+    now: datetime,
+    sent_now: list[datetime],
 ) -> Verdict:
-    """`sent_now`: this supporter's campaign emails already let through in this batch."""
+    """`purpose`: the step's consent (`consent_purpose`); `sent_now`: this supporter's
+    campaign emails already let through in this batch."""
     person = facts.people.get(row.supporter_id)
     if person is None or person.erased:
         return Never("erased")
@@ -60,7 +67,6 @@ def decide(
         return Never("unsubscribed")
     if row.transactional:
         return Go()
-    purpose = consent_purpose(loaded, row.step_id)
     if purpose is not None and not facts.consents.get((row.supporter_id, purpose), False):
         return Never(f"no-consent:{purpose}")
     journey = loaded.journey

@@ -74,17 +74,24 @@ def claim(session: Session, *, worker_id: str, now: datetime, limit: int) -> lis
         .order_by(OutboxMessage.due_at)
         .limit(limit)
     )
+    table = _table()
+    statement = update(table)
     if session.get_bind().dialect.name == "postgresql":
         # FOR UPDATE SKIP LOCKED: concurrent workers each lock a disjoint set of rows
         # instead of queueing behind one another's locks, and a row another worker is
-        # claiming right now is simply not seen. The outer UPDATE re-checks `status`, so a
-        # row claimed and committed in between is not taken twice. SQLite has a single
-        # writer (BEGIN IMMEDIATE, engine/store/db.py): the plain subquery is enough.
-        due = due.with_for_update(skip_locked=True)
-    table = _table()
+        # claiming right now is simply not seen. In a CTE joined by UPDATE … FROM, not
+        # `id IN (subquery)`: the planner may run such a subquery more than once (a
+        # semi-join rescan), each run skipping what the last one locked, and so claim
+        # more than `limit` rows. The outer UPDATE re-checks `status`, so a row claimed
+        # and committed in between is not taken twice.
+        locked = due.with_for_update(skip_locked=True).cte("due")
+        statement = statement.where(table.c.id == locked.c.id)
+    else:
+        # SQLite has a single writer (BEGIN IMMEDIATE, engine/store/db.py): a plain
+        # subquery is enough.
+        statement = statement.where(table.c.id.in_(due.scalar_subquery()))
     statement = (
-        update(table)
-        .where(table.c.id.in_(due.scalar_subquery()), table.c.status == "queued")
+        statement.where(table.c.status == "queued")
         .values(
             status="sending",
             claimed_by=worker_id,

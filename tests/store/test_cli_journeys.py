@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
-from engine.store import journeys, migrate, petitions
+from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.files import read
-from tests.store.journey_helpers import ROOT, sign
+from tests.store.journey_helpers import sign
 
 runner = CliRunner()
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of the declared files and an empty migrated SQLite database."""
-    for folder in ("journeys", "segments", "templates"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    url = f"sqlite:///{tmp_path / 'var' / 'mobilise.db'}"
-    monkeypatch.setenv("MOBILISE_DATABASE_URL", url)
-    # `tick` dispatches too: emails go to .eml files in the test's own folder.
-    monkeypatch.setenv("MOBILISE_TRANSPORT", "file")
-    monkeypatch.setenv("MOBILISE_OUTBOX_DIR", str(tmp_path / "var" / "outbox"))
-    monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    migrate.upgrade(url)
-    yield tmp_path
-    get_settings.cache_clear()
 
 
 def test_validate_accepts_the_seed_files(project: Path) -> None:

@@ -300,3 +300,17 @@ def test_a_dead_sendgrid_workers_claim_waits_for_events(session: Session) -> Non
     assert row_of(session, claimed[0].id).status == "sent"
     assert row_of(session, claimed[1].id).status == "sent"
     assert [m.message_id for m in transport.sent] == [str(claimed[1].id)]
+
+
+def test_the_hourly_throttle_defers_the_rest_to_the_next_hour(session: Session) -> None:
+    signed(session, {"alice": (True, True), "bob": (True, True), "carol": (True, True)})
+    policy = Policy(envelope=ENVELOPE, hourly_limit=2)
+    transport = MemoryTransport()
+
+    run(session, transport, SIGNED, policy=policy)
+    run(session, transport, SIGNED + timedelta(minutes=30), policy=policy)
+
+    assert statuses(session) == {"queued": 1, "sent": 2}
+    run(session, transport, SIGNED + timedelta(hours=1, minutes=1), policy=policy)
+    assert statuses(session) == {"sent": 3}
+    assert len(transport.sent) == 3

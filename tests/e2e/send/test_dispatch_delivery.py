@@ -1,4 +1,4 @@
-"""The dispatch pass through real transports: `.eml` files and the local SendGrid server.
+"""The dispatch pass through real transports: `.eml` files, SMTP and the local SendGrid.
 
 Given the seed campaign and signers, when the dispatcher sends through the file transport
 or the SDK to the schema-validating SendGrid stand-in (with faults injected), then every
@@ -14,15 +14,17 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.send.dispatcher import SendingRefused
 from engine.send.files import FileTransport
 from engine.send.sendgrid_api import SendGridTransport
+from engine.send.smtp import SmtpTransport
 from engine.store.models import OutboxMessage
 from engine.store.passes import tick
-from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid, Reply
+from tests.fakes.sendgrid_server import API_KEY, Delay, FakeSendGrid, Reply
+from tests.fakes.smtp_server import running_smtp_server, self_signed_certificate
 from tests.store.dispatch_helpers import run
 from tests.store.journey_helpers import seed, sign, supporter_id
 
@@ -144,3 +146,56 @@ def test_a_401_stops_the_pass_and_loses_nothing(
     assert sendgrid_server.accepted_message_ids() == []
     run(session, sendgrid(sendgrid_server, SIGNED), SIGNED + timedelta(minutes=1))
     assert set(states(session).values()) == {"sent"}
+
+
+def test_a_timeout_after_sending_waits_for_events_and_never_doubles(
+    session: Session, sendgrid_server: FakeSendGrid
+) -> None:
+    # given a request SendGrid takes but answers too late for the client
+    signers(session, "alice", "bob")
+    sendgrid_server.faults.append(Delay(1.5, processed=True))
+    impatient = SendGridTransport(
+        API_KEY, host=sendgrid_server.url, clock=lambda: SIGNED, timeout=0.3
+    )
+
+    run(session, impatient, SIGNED)
+
+    assert "ambiguous" in states(session).values()
+    assert "sending" not in states(session).values()
+    # when the event webhook reports what SendGrid processed, and the wait is over
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([int(i) for i in sendgrid_server.accepted_message_ids()]))
+        .values(delivery="processed", delivery_at=SIGNED)
+    )
+    run(session, sendgrid(sendgrid_server, SIGNED), SIGNED + timedelta(minutes=31))
+    # then every message is sent, and none reached SendGrid twice
+    assert set(states(session).values()) == {"sent"}
+    received = sendgrid_server.accepted_message_ids()
+    assert sorted(received) == sorted(set(received))
+    assert len(received) == 2
+
+
+def test_the_seed_thank_you_over_smtp_with_starttls(session: Session, tmp_path: Path) -> None:
+    # given an SMTP relay offering STARTTLS, and two signers, one refused by the relay
+    certificate = self_signed_certificate(tmp_path)
+    signers(session, "alice", "refuse-bob")
+    with running_smtp_server(certificate) as server:
+        transport = SmtpTransport(
+            server.host,
+            server.port,
+            starttls="required",
+            tls_context=certificate.client_context(),
+            timeout=5,
+            clock=lambda: SIGNED,
+        )
+        # when the dispatcher sends through it
+        run(session, transport, SIGNED)
+        received = server.handler.received
+    # then Alice's email arrived over TLS with its headers, and Bob's failed alone
+    assert [r.rcpt_tos for r in received] == [["alice@example.org"]]
+    assert received[0].tls
+    assert received[0].message["X-Mobilise-Step"] == "thanked"
+    found = states(session)
+    assert found.pop(str(supporter_id(session, "refuse-bob"))) == "failed"
+    assert set(found.values()) == {"sent"}

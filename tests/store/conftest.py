@@ -1,0 +1,30 @@
+"""Fixtures of the store tests that run `mobilise` commands."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config import get_settings
+from engine.store import migrate
+from tests.store.journey_helpers import ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the declared files and an empty migrated SQLite database; `tick`
+    dispatches too, so emails go to `.eml` files in the test's own folder."""
+    for folder in ("journeys", "segments", "templates"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    url = f"sqlite:///{tmp_path / 'var' / 'mobilise.db'}"
+    monkeypatch.setenv("MOBILISE_DATABASE_URL", url)
+    monkeypatch.setenv("MOBILISE_TRANSPORT", "file")
+    monkeypatch.setenv("MOBILISE_OUTBOX_DIR", str(tmp_path / "var" / "outbox"))
+    monkeypatch.setenv("MOBILISE_PROJECT_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    migrate.upgrade(url)
+    yield tmp_path
+    get_settings.cache_clear()

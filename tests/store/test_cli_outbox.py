@@ -1,0 +1,78 @@
+"""`mobilise tick` dispatches, `mobilise outbox status | approve`, and the scheduler's jobs.
+
+Given the seed campaign in a project folder with its own SQLite database, when a signer
+is ticked in, then the thank-you is written as an `.eml`; when the dispatcher finds a step
+days overdue, it is held until `mobilise outbox approve`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.config import get_settings
+from engine.scheduler import Passes, scheduler
+from engine.store import journeys, petitions
+from engine.store.db import make_engine, make_sessionmaker
+from engine.store.files import read
+from engine.store.models import OutboxMessage
+from tests.store.dispatch_helpers import queue_step
+from tests.store.journey_helpers import sign
+
+runner = CliRunner()
+SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def signed(project: Path) -> Path:
+    """The project's database holds the seed campaign and one signer, Alice."""
+    engine = make_engine(get_settings().database_url)
+    declared = read(project)
+    with make_sessionmaker(engine).begin() as session:
+        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
+        journeys.sync_journeys(session, declared.campaigns, SIGNED)
+        sign(session, petition.id, SIGNED, {"alice": (True, True)})
+    engine.dispose()
+    return project
+
+
+def test_tick_sends_and_a_far_overdue_step_waits_for_approval(signed: Path) -> None:
+    ticked = runner.invoke(app, ["tick", "--now", SIGNED.isoformat()])
+    assert ticked.exit_code == 0, ticked.output
+    assert "  sent      1" in ticked.output
+    assert len(list((signed / "var" / "outbox").glob("*.eml"))) == 1
+
+    # given an update queued for a day the server was down
+    engine = make_engine(get_settings().database_url)
+    with make_sessionmaker(engine).begin() as session:
+        update = queue_step(session, "alice", "update", due_at=SIGNED + timedelta(days=7))
+    late = SIGNED + timedelta(days=10)
+    held = runner.invoke(app, ["tick", "--now", late.isoformat()])
+    status = runner.invoke(app, ["outbox", "status"])
+    approved = runner.invoke(app, ["outbox", "approve", "--step", "update"])
+
+    assert "held      1 overdue" in held.output
+    assert "update" in status.output
+    assert "held" in status.output
+    assert approved.output.strip() == "approved 1 held message(s)"
+    with make_sessionmaker(engine).begin() as session:
+        row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == update)).one()
+        assert (row.status, row.reason) == ("queued", "approved")
+    engine.dispose()
+
+
+def test_the_scheduler_runs_the_journey_and_dispatch_passes(signed: Path) -> None:
+    engine = make_engine(get_settings().database_url)
+    passes = Passes(get_settings(), make_sessionmaker(engine), worker_id="test")
+    jobs = scheduler(passes, blocking=False)
+
+    assert sorted(job.id for job in jobs.get_jobs()) == ["dispatch", "journeys"]
+    summary, report = passes.tick(SIGNED)
+    assert summary.enrolled == {"stop-reconnaissance-faciale": 1}
+    assert report.outcomes == {"sent": 1}
+    engine.dispose()
