@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,31 +18,43 @@ from tests.backends import fresh_postgres_database
 BACKENDS = ["sqlite", "postgresql"]
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
+@contextmanager
+def _migrated_postgres() -> Iterator[str]:
     with fresh_postgres_database() as url:
         migrate.upgrade(url)
         yield url
 
 
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'mobilise.db'}"
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory, folder: str) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp(folder) / 'mobilise.db'}"
     migrate.upgrade(url)
     return url
 
 
 @pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    with _migrated_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _migrated_sqlite(tmp_path_factory, "db")
+
+
+@pytest.fixture(scope="session")
 def postgresql_scratch_url() -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        migrate.upgrade(url)
+    with _migrated_postgres() as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def sqlite_scratch_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('scratch') / 'mobilise.db'}"
-    migrate.upgrade(url)
+    return _migrated_sqlite(tmp_path_factory, "scratch")
+
+
+def _backend_url(request: pytest.FixtureRequest, suffix: str) -> str:
+    url: str = request.getfixturevalue(f"{request.param}{suffix}")
     return url
 
 
@@ -49,8 +62,7 @@ def sqlite_scratch_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def committed_url(request: pytest.FixtureRequest) -> str:
     """A second migrated database per backend, for tests that must commit (imports, HTTP,
     several processes). Tests on `db_url` roll back and may count every row they see."""
-    url: str = request.getfixturevalue(f"{request.param}_scratch_url")
-    return url
+    return _backend_url(request, "_scratch_url")
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +75,7 @@ def committed_engine(committed_url: str) -> Iterator[Engine]:
 @pytest.fixture(scope="session", params=BACKENDS)
 def db_url(request: pytest.FixtureRequest) -> str:
     """A migrated database URL, once per backend."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
+    return _backend_url(request, "_url")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -22,9 +22,19 @@ def _dialect(sample: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
+def read_headers(
+    path: Path, columns: Mapping[str, str], *, required_any: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The header line and the headers nobody knows; Invalid if no required column."""
+    headers, unknown, rows = read_rows(path, columns, required_any=required_any)
+    next(rows, None)  # enter the generator so that closing it closes the file
+    rows.close()
+    return headers, unknown
+
+
 def read_rows(
     path: Path, columns: Mapping[str, str], *, required_any: Sequence[str]
-) -> tuple[list[str], list[str], Iterator[CsvRow]]:
+) -> tuple[list[str], list[str], Generator[CsvRow]]:
     """Headers, unknown headers, and a lazy iterator of rows (constant memory)."""
     handle = path.open(encoding="utf-8-sig", newline="")
     try:
@@ -57,7 +67,7 @@ def read_rows(
 
 def _iterate(
     handle: IO[str], reader: Iterator[list[str]], mapping: dict[int, str]
-) -> Iterator[CsvRow]:
+) -> Generator[CsvRow]:
     with handle:
         start = 2
         pairs = list(mapping.items())
