@@ -37,7 +37,6 @@ def run_import(
     path: Path,
     now: datetime,
     batch_size: int = 2,
-    parallel: bool = False,
 ) -> ImportReport:
     return import_signatures(
         sessions,
@@ -46,13 +45,11 @@ def run_import(
         now=lambda: now,
         zone=PARIS,
         batch_size=batch_size,
-        parallel=parallel,
     )
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "parser-process"])
 def test_a_french_export_imports_and_bad_rows_go_to_rejects(
-    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path, parallel: bool
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
 ) -> None:
     domain = unique("d") + ".fr"
     path = tmp_path / "feuilles.csv"
@@ -70,7 +67,7 @@ def test_a_french_export_imports_and_bad_rows_go_to_rejects(
         encoding="utf-8-sig",
     )
 
-    report = run_import(sessions, slug, path, now, parallel=parallel)
+    report = run_import(sessions, slug, path, now)
 
     o = report.outcome
     assert (o.imported, o.duplicates, o.paper, report.rejected) == (3, 1, 1, 3)
@@ -86,7 +83,7 @@ def test_a_french_export_imports_and_bad_rows_go_to_rejects(
     with sessions() as session:
         assert petitions.read(session, slug).count == 4
 
-    again = run_import(sessions, slug, path, now, parallel=parallel)
+    again = run_import(sessions, slug, path, now)
 
     assert (again.outcome.imported, again.outcome.paper) == (0, 0)
     assert again.outcome.duplicates == 5
