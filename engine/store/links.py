@@ -28,14 +28,6 @@ def remember(session: Session, template: str, version: str, urls: Sequence[str])
     )
 
 
-def target(session: Session, template: str, version: str, position: int) -> str | None:
-    return session.scalar(
-        select(Link.url).where(
-            Link.template == template, Link.version == version, Link.position == position
-        )
-    )
-
-
 def target_of_message(session: Session, message_id: int, position: int) -> tuple[str, int] | None:
     """The URL behind link `position` of a sent message, and the message's supporter."""
     row = session.execute(

@@ -75,15 +75,6 @@ def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datet
     return len(fresh)
 
 
-def is_suppressed(session: Session, email: str) -> bool:
-    return (
-        session.scalar(
-            select(Suppression.id).where(Suppression.email_hash == email_hash(email)).limit(1)
-        )
-        is not None
-    )
-
-
 def unsubscribe_message(session: Session, message_id: int, *, now: datetime) -> bool:
     """Unsubscribe the supporter a message went to; False if no such message. Idempotent."""
     supporter_id = session.scalar(
