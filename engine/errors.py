@@ -66,3 +66,7 @@ class Forbidden(MobiliseError):
 
 class Unauthorized(MobiliseError):
     status_code = 401
+
+
+class Unavailable(MobiliseError):
+    status_code = 503

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from engine.api import health, petitions, tracking, webhooks
 from engine.config import Settings, get_settings
@@ -53,6 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(MobiliseError)
     async def _domain_error(_request: Request, exc: MobiliseError) -> JSONResponse:
         return JSONResponse(exc.as_json(), status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        # Nothing was stored: callers (browsers, SendGrid's webhook) may simply retry.
+        return JSONResponse(
+            {"error": "database unavailable, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,7 +15,7 @@ from datetime import datetime
 import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import MobiliseError
+from engine.errors import MobiliseError, Unavailable
 from engine.rules.signers import SignatureRow
 from engine.store import petitions, signatures
 
@@ -35,11 +35,13 @@ class SigningQueue:
         clock: Callable[[], datetime],
         max_batch: int = 256,
         wait_s: float = 0.002,
+        timeout_s: float = 30.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._max_batch = max_batch
         self._wait_s = wait_s
+        self._timeout_s = timeout_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -58,7 +60,14 @@ class SigningQueue:
         """Returns once the signature is committed; raises the domain error if any."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(slug, row, done))
-        await done
+        try:
+            # Never wait forever: a stuck database answers 503, and the browser may retry.
+            await asyncio.wait_for(asyncio.shield(done), self._timeout_s)
+        except TimeoutError:
+            raise Unavailable(
+                "the signature could not be stored in time; try again",
+                hint="the database is slow or unreachable",
+            ) from None
 
     async def _consume(self) -> None:
         while True:
@@ -67,7 +76,10 @@ class SigningQueue:
                 await asyncio.sleep(self._wait_s)  # let concurrent requests join the batch
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            results = await anyio.to_thread.run_sync(self._write_or_isolate, batch)
+            try:
+                results = await anyio.to_thread.run_sync(self._write_or_isolate, batch)
+            except Exception as exc:  # the consumer must outlive any failure
+                results = [exc] * len(batch)
             for pending, error in zip(batch, results, strict=True):
                 if pending.done.done():
                     continue
@@ -79,9 +91,9 @@ class SigningQueue:
     def _write_or_isolate(self, batch: list[_Pending]) -> list[Exception | None]:
         try:
             return self._write(batch)
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
-                raise
+                return [exc]
         # One bad request must not fail its neighbours: retry them one by one.
         results: list[Exception | None] = []
         for pending in batch:

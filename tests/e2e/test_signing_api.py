@@ -143,3 +143,26 @@ def test_a_signature_is_committed_before_the_answer(
             )
             == 1
         )
+
+
+def test_signing_while_the_database_is_down_is_a_503_and_the_queue_survives() -> None:
+    app = create_app(
+        Settings(
+            database_url="postgresql://postgres@127.0.0.1:1/none",
+            sign_batch_wait_ms=0,
+            scheduler=False,
+        )
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers = [
+            client.post(
+                "/api/petitions/any-petition/signatures",
+                json={"email": f"{unique('down')}@example.fr"},
+            )
+            for _ in range(2)
+        ]  # the second proves the writer is still running
+
+    assert [a.status_code for a in answers] == [503, 503]
+    # Both were answered by the writer (not by the wait's timeout): it survived the first.
+    assert all(a.json()["error"].startswith("database unavailable") for a in answers)
+    assert answers[0].headers["retry-after"] == "5"
