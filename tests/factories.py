@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.campaigns import ConsentPurpose, PetitionDef
 from engine.rules.signers import SignatureRow
-from engine.store import petitions
+from engine.store import petitions, signatures
 
 
 def unique(prefix: str) -> str:
@@ -52,4 +52,23 @@ def signer(
         paper_key=paper_key,
         signed_at=signed_at,
         consents=consents or {},
+    )
+
+
+def record_signers(
+    session: Session,
+    petition: str | int,
+    rows: list[SignatureRow],
+    now: datetime,
+    *,
+    enrol: bool = True,
+) -> signatures.Outcome:
+    """Record web signatures for a petition given by slug or id."""
+    return signatures.record(
+        session,
+        petition=petitions.facts(session, petition),
+        rows=rows,
+        now=now,
+        source="web",
+        enrol=enrol,
     )

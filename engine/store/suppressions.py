@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from engine.rules.supporters import email_hash
@@ -27,25 +27,16 @@ def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datet
     if not items:
         return 0
     emails = {i.email for i in items if i.email}
-    by_email = (
-        dict(
-            session.execute(
-                select(Supporter.email, Supporter.id).where(Supporter.email.in_(emails))
-            ).all()
-        )
-        if emails
-        else {}
-    )
     ids = {i.supporter_id for i in items if i.supporter_id is not None}
-    email_of = (
-        dict(
-            session.execute(
-                select(Supporter.id, Supporter.email).where(Supporter.id.in_(ids))
-            ).all()
+    # One lookup serves both directions: the address of a known supporter, the supporter
+    # of a known address.
+    known_people = session.execute(
+        select(Supporter.id, Supporter.email).where(
+            or_(Supporter.email.in_(emails), Supporter.id.in_(ids))
         )
-        if ids
-        else {}
-    )
+    ).all()
+    by_email = {email: sid for sid, email in known_people if email}
+    email_of = {sid: email for sid, email in known_people}
     wanted: dict[tuple[str, str], dict[str, object]] = {}
     for item in items:
         supporter_id = item.supporter_id or by_email.get(item.email or "")

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from engine.rules.geo import place_of
 from engine.rules.signers import SignatureRow
-from engine.store import journeys, petitions, signatures
+from engine.store import journeys, petitions
 from engine.store.files import Declared, read
 from engine.store.models import Enrolment, OutboxMessage, Supporter
+from tests.factories import record_signers
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "stop-reconnaissance-faciale"
@@ -53,14 +54,7 @@ def sign(
         )
         for i, (name, (updates, fundraising)) in enumerate(people.items())
     ]
-    signatures.record(
-        session,
-        petition=petitions.facts(session, petition_id),
-        rows=rows,
-        now=now,
-        source="web",
-        enrol=enrol,
-    )
+    record_signers(session, petition_id, rows, now, enrol=enrol)
 
 
 def supporter_id(session: Session, name: str) -> int:

@@ -7,23 +7,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.rules.signers import SignatureRow
 from engine.store import petitions, signatures
 from engine.store.models import Consent, Event, Milestone, Petition, Signature, Supporter
-from tests.factories import make_petition, signer, unique
-
-
-def record(
-    session: Session, slug: str, rows: list[SignatureRow], now: datetime
-) -> signatures.Outcome:
-    return signatures.record(
-        session,
-        petition=petitions.facts(session, slug),
-        rows=rows,
-        now=now,
-        source="web",
-        enrol=True,
-    )
+from tests.factories import make_petition, record_signers, signer, unique
 
 
 def test_a_batch_creates_supporters_and_ranked_signatures(session: Session, now: datetime) -> None:
@@ -32,7 +18,7 @@ def test_a_batch_creates_supporters_and_ranked_signatures(session: Session, now:
     domain = unique("d") + ".org"
     rows = [signer(i, domain=domain, signed_at=now) for i in range(1, 6)]
 
-    outcome = record(session, slug, rows, now)
+    outcome = record_signers(session, slug, rows, now)
 
     assert (outcome.imported, outcome.duplicates, outcome.paper) == (5, 0, 0)
     seqs = session.scalars(
@@ -52,9 +38,9 @@ def test_signing_twice_is_one_signature_and_one_supporter(session: Session, now:
     slug = make_petition(session, now)
     pid = petitions.facts(session, slug).id
     email = f"{unique('x')}@example.org"
-    record(session, slug, [signer(1, email=email, signed_at=now)], now)
+    record_signers(session, slug, [signer(1, email=email, signed_at=now)], now)
 
-    again = record(session, slug, [signer(1, email=email, signed_at=now)], now)
+    again = record_signers(session, slug, [signer(1, email=email, signed_at=now)], now)
 
     assert (again.imported, again.duplicates) == (0, 1)
     assert petitions.read(session, session.get(Petition, pid).slug).count == 1  # type: ignore[union-attr]
@@ -72,8 +58,8 @@ def test_paper_signatures_count_but_create_no_supporter(session: Session, now: d
         signer(2, signed_at=now, paper_key=unique("k")),
     ]
 
-    outcome = record(session, slug, rows, now)
-    again = record(session, slug, rows, now)
+    outcome = record_signers(session, slug, rows, now)
+    again = record_signers(session, slug, rows, now)
 
     assert (outcome.paper, again.paper, again.duplicates) == (2, 0, 2)
     assert (
@@ -97,8 +83,8 @@ def test_consent_is_recorded_per_purpose_with_the_wording_version(
         consents={"updates": True, "fundraising": False},
     )
 
-    record(session, slug, [row], now)
-    record(session, slug, [row], now)  # a replay records nothing twice
+    record_signers(session, slug, [row], now)
+    record_signers(session, slug, [row], now)  # a replay records nothing twice
 
     consents = session.execute(
         select(Consent.purpose, Consent.granted, Consent.wording_version, Consent.source)
@@ -119,11 +105,13 @@ def test_a_milestone_is_reached_once_by_the_crossing_signature(
     pid = petitions.facts(session, slug).id
     domain = unique("d") + ".org"
 
-    first = record(session, slug, [signer(i, domain=domain, signed_at=now) for i in (1, 2)], now)
-    second = record(
+    first = record_signers(
+        session, slug, [signer(i, domain=domain, signed_at=now) for i in (1, 2)], now
+    )
+    second = record_signers(
         session, slug, [signer(i, domain=domain, signed_at=now) for i in (3, 4, 5)], now
     )
-    third = record(session, slug, [signer(6, domain=domain, signed_at=now)], now)
+    third = record_signers(session, slug, [signer(6, domain=domain, signed_at=now)], now)
 
     assert (first.milestones, second.milestones, third.milestones) == ([], [3, 5], [])
     reached = session.execute(
@@ -143,7 +131,7 @@ def test_a_milestone_declared_after_the_fact_is_reached_at_the_next_check(
     slug = make_petition(session, now)
     pid = petitions.facts(session, slug).id
     domain = unique("d") + ".org"
-    record(session, slug, [signer(i, domain=domain, signed_at=now) for i in (1, 2, 3)], now)
+    record_signers(session, slug, [signer(i, domain=domain, signed_at=now) for i in (1, 2, 3)], now)
     petition = session.get(Petition, pid)
     assert petition is not None
     session.add(Milestone(petition_id=pid, threshold=2))
@@ -159,7 +147,7 @@ def test_recorded_times_read_back_as_the_utc_instant_given(session: Session, now
     slug = make_petition(session, now)
     row = signer(1, domain=unique("d") + ".org", signed_at=now)
 
-    record(session, slug, [row], now)
+    record_signers(session, slug, [row], now)
 
     created, recorded = session.execute(
         select(Supporter.created_at, Signature.recorded_at)
