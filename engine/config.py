@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Europe/Paris"
     donations_webhook_secret: str = ""
+    # How long a dashboard sign-in lasts; revoking the key ends it at once.
+    staff_session_hours: float = 12.0
     env: Literal["development", "production", "test"] = "development"
     # Where the declared campaign files live (journeys/, segments/, templates/email/).
     project_dir: Path = Path(".")

@@ -6,8 +6,9 @@ turns them into `file:line: message` lines and exit code 1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Problem:
 
 class MobiliseError(Exception):
     status_code = 400
+    # Extra response headers (e.g. WWW-Authenticate on a 401).
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(
         self,

@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 
-from engine.api import health, petitions, tracking, webhooks
+from engine.api import dashboard, health, petitions, templates, tracking, webhooks
+from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
 from engine.intake.signing import SigningQueue
+from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
 from engine.store.db import make_engine, make_sessionmaker
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = _wall_clock
+) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
 
     sessions = make_sessionmaker(engine)
     signing = SigningQueue(
         sessions,
-        clock=lambda: datetime.now(UTC),
+        clock=clock,
         max_batch=settings.sign_batch_max,
         wait_s=settings.sign_batch_wait_ms / 1000,
     )
@@ -50,10 +59,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.signing = signing
+    app.state.clock = clock
+    # One compile cache for the process: each template version compiles once.
+    app.state.templates = TemplateLibrary(settings.project_dir / "templates" / "email")
 
     @app.exception_handler(MobiliseError)
-    async def _domain_error(_request: Request, exc: MobiliseError) -> JSONResponse:
-        return JSONResponse(exc.as_json(), status_code=exc.status_code)
+    async def _domain_error(request: Request, exc: MobiliseError) -> Response:
+        if request.url.path.startswith("/dashboard"):
+            return dashboard.error_page(request, exc)
+        return JSONResponse(exc.as_json(), status_code=exc.status_code, headers=dict(exc.headers))
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(_request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/dashboard/login?next={quote(exc.next_path)}", status_code=303)
 
     @app.exception_handler(OperationalError)
     async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:
@@ -76,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(petitions.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
+    app.include_router(templates.router)
+    app.include_router(dashboard.router)
     return app
 
 

@@ -96,6 +96,18 @@ def read(session: Session, slug: str) -> PetitionRead:
     petition = session.scalar(select(Petition).where(Petition.slug == slug))
     if petition is None:
         raise _not_found(slug)
+    return _read(session, petition)
+
+
+def read_all(session: Session) -> list[PetitionRead]:
+    """Every petition with its milestones, by slug (a handful: one query each is fine)."""
+    return [
+        _read(session, petition)
+        for petition in session.scalars(select(Petition).order_by(Petition.slug))
+    ]
+
+
+def _read(session: Session, petition: Petition) -> PetitionRead:
     rows = session.execute(
         select(Milestone.threshold, Milestone.reached_at)
         .where(Milestone.petition_id == petition.id)

@@ -1,0 +1,166 @@
+"""The staff dashboard: Jinja2 pages behind a sign-in with an API key.
+
+For now: the petitions with their counts and milestones, and the preview of every email
+template (the same rendering as `mobilise preview`), with sample data or a real supporter's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from engine.api import staff
+from engine.api.deps import AppSettings, DbSession
+from engine.api.staff import COOKIE, Fundraiser, Manager
+from engine.errors import MobiliseError
+from engine.render import french
+from engine.render.library import TemplateLibrary
+from engine.render.messages import RenderedEmail
+from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, render_preview
+from engine.rules.staff import Role
+from engine.store import apikeys, petitions, supporters
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+pages = Jinja2Templates(directory=Path(__file__).parent / "pages")
+pages.env.filters["number"] = french.number
+
+# The email under preview is shown in a sandboxed iframe (no scripts, no same origin), and
+# the pages load nothing from elsewhere but the email's own images.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+        "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _page(
+    request: Request, name: str, context: dict[str, object], status_code: int = 200
+) -> HTMLResponse:
+    response = pages.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def error_page(request: Request, exc: MobiliseError) -> HTMLResponse:
+    """A domain error met on a dashboard page, as a page rather than JSON."""
+    return _page(request, "error.html", {"error": exc}, status_code=exc.status_code)
+
+
+def login_page(request: Request, next_path: str, problem: str = "", status: int = 200) -> Response:
+    return _page(request, "login.html", {"next": next_path, "problem": problem}, status)
+
+
+def _safe_next(path: str) -> str:
+    # Only ever back into the dashboard: never an open redirect to another site.
+    return path if path.startswith("/dashboard") and not path.startswith("//") else "/dashboard"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/dashboard") -> Response:
+    return login_page(request, _safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    settings: AppSettings,
+    session: DbSession,
+    key: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/dashboard",
+) -> Response:
+    found = apikeys.authenticate(session, key.strip())
+    if found is None:
+        return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        staff.session_cookie(request, settings, found),
+        max_age=int(settings.staff_session_hours * 3600),
+        path="/dashboard",
+        httponly=True,
+        samesite="strict",
+        secure=settings.base_url.startswith("https://"),
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+def _library(request: Request) -> TemplateLibrary:
+    library: TemplateLibrary = request.app.state.templates
+    return library
+
+
+@router.get("")
+def overview(request: Request, session: DbSession, who: Fundraiser) -> Response:
+    return _page(
+        request,
+        "overview.html",
+        {
+            "who": who,
+            "petitions": petitions.read_all(session),
+            "templates": _library(request).names() if who.role.allows(Role.manager) else [],
+        },
+    )
+
+
+def _preview_page(
+    request: Request, who: apikeys.Staff, email: RenderedEmail, supporter: str = ""
+) -> Response:
+    size = len(email.html.encode())
+    return _page(
+        request,
+        "preview.html",
+        {
+            "who": who,
+            "email": email,
+            "headers": header_lines(email),
+            "supporter": supporter,
+            "templates": _library(request).names(),
+            "size_kb": size / 1024,
+            "clipped": size > GMAIL_CLIP_BYTES,
+            "clip_kb": GMAIL_CLIP_BYTES // 1024,
+        },
+    )
+
+
+@router.get("/templates/{name}")
+def preview_sample(request: Request, settings: AppSettings, who: Manager, name: str) -> Response:
+    email = render_preview(
+        _library(request), name, base_url=settings.base_url, secret=settings.secret_key
+    )
+    return _preview_page(request, who, email)
+
+
+# A supporter's address travels in a POST body, never in a URL (URLs end up in logs).
+@router.post("/templates/{name}")
+def preview_supporter(
+    request: Request,
+    settings: AppSettings,
+    session: DbSession,
+    who: Manager,
+    name: str,
+    supporter: Annotated[str, Form()],
+) -> Response:
+    person = supporters.preview_facts(session, supporter)
+    email = render_preview(
+        _library(request),
+        name,
+        person=person,
+        base_url=settings.base_url,
+        secret=settings.secret_key,
+    )
+    return _preview_page(request, who, email, supporter)

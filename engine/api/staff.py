@@ -1,0 +1,111 @@
+"""Who is calling. Staff sign in to the dashboard with their API key, which buys a signed
+cookie naming the key (never the key itself); API clients send the key as a Bearer token.
+Either way the key is looked up on every request, so revoking it locks its holder out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from types import MappingProxyType
+from typing import Annotated
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, TimestampSigner
+
+from engine.api.deps import AppSettings, DbSession
+from engine.config import Settings
+from engine.errors import Forbidden, Unauthorized
+from engine.rules.staff import Role
+from engine.store import apikeys
+from engine.store.apikeys import Staff
+
+COOKIE = "mobilise_staff"
+_SALT = "mobilise.staff-session"
+
+
+class SignInRequired(Exception):
+    """A dashboard page was asked for without a valid sign-in: answer with the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class _Signer(TimestampSigner):
+    """itsdangerous' timestamped signer on the application's clock (tests inject time)."""
+
+    def __init__(self, secret: str, clock: Callable[[], datetime]) -> None:
+        super().__init__(secret, salt=_SALT)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock().timestamp())
+
+
+def _signer(request: Request, settings: Settings) -> _Signer:
+    return _Signer(settings.secret_key, request.app.state.clock)
+
+
+def session_cookie(request: Request, settings: Settings, staff: Staff) -> str:
+    return _signer(request, settings).sign(str(staff.key_id)).decode()
+
+
+def _signed_in(request: Request, settings: Settings, session: DbSession) -> Staff | None:
+    value = request.cookies.get(COOKIE)
+    if not value:
+        return None
+    try:
+        key_id = _signer(request, settings).unsign(
+            value, max_age=int(settings.staff_session_hours * 3600)
+        )
+    except BadSignature:  # forged, from another secret, or expired
+        return None
+    return apikeys.active(session, int(key_id))
+
+
+class KeyRequired(Unauthorized):
+    headers = MappingProxyType({"WWW-Authenticate": 'Bearer realm="mobilise"'})
+
+
+def _denied(staff: Staff, required: Role) -> Forbidden:
+    return Forbidden(
+        f"this needs the {required.name} role; your key has the {staff.role.name} role",
+        hint="ask an admin for a key with that role (`mobilise apikey create`)",
+    )
+
+
+def dashboard_staff(required: Role) -> Callable[..., Staff]:
+    """Dependency: the signed-in staff member, or the login page; 403 below `required`."""
+
+    def dependency(request: Request, settings: AppSettings, session: DbSession) -> Staff:
+        staff = _signed_in(request, settings, session)
+        if staff is None:
+            raise SignInRequired(request.url.path)
+        if not staff.role.allows(required):
+            raise _denied(staff, required)
+        return staff
+
+    return dependency
+
+
+def api_staff(required: Role) -> Callable[..., Staff]:
+    """Dependency: the holder of the Bearer key, 401 without a valid one, 403 below `required`."""
+
+    def dependency(request: Request, session: DbSession) -> Staff:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        staff = apikeys.authenticate(session, key.strip()) if scheme.lower() == "bearer" else None
+        if staff is None:
+            raise KeyRequired(
+                "an API key is required",
+                hint="send `Authorization: Bearer <key>`; `mobilise apikey create` makes one",
+            )
+        if not staff.role.allows(required):
+            raise _denied(staff, required)
+        return staff
+
+    return dependency
+
+
+Manager = Annotated[Staff, Depends(dashboard_staff(Role.manager))]
+Fundraiser = Annotated[Staff, Depends(dashboard_staff(Role.fundraiser))]
+ApiManager = Annotated[Staff, Depends(api_staff(Role.manager))]

@@ -1,0 +1,29 @@
+"""Looking up one supporter by address, for the people who run campaigns (previews)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import NotFound
+from engine.rules.supporters import normalise_email
+from engine.store import recipients
+from engine.store.models import Supporter
+
+
+def preview_facts(session: Session, email: str) -> dict[str, object]:
+    """The facts a template may use about this supporter, read as the dispatcher reads them."""
+    supporter_id = session.scalar(
+        select(Supporter.id).where(Supporter.email == normalise_email(email))
+    )
+    if supporter_id is None:
+        raise NotFound(
+            "no supporter with that address", field="supporter", hint="check the address"
+        )
+    facts = recipients.load(session, [supporter_id], purposes=(), version_ids=(), recent_since=None)
+    person = facts.people[supporter_id]
+    return {
+        "first_name": person.first_name,
+        "last_name": person.last_name,
+        "last_gift": facts.last_gift.get(supporter_id),
+    }
