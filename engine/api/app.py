@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse({"error": "invalid input", "problems": problems}, status_code=422)
 
+    app.add_middleware(petitions.SigningFastPath)
     app.include_router(health.router)
     app.include_router(petitions.router)
     app.include_router(tracking.router)
