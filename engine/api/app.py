@@ -45,7 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await signing.stop()
         engine.dispose()
 
-    app = FastAPI(title="Mobilise", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Mobilise",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Mobilise exports no OpenTelemetry data; left on, FastAPI looks for a configured
+        # provider in the environment on every request (a quarter of a signature's CPU in
+        # the route, bench/README.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
