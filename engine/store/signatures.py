@@ -243,15 +243,13 @@ _REACH_COUNTED = _reach_milestones(_BEFORE)  # after `_SET_COUNT`: the count wit
 
 
 # Below this many rows, PostgreSQL reads the batch from arrays bound to each statement
-# rather than from the staging table: a temporary table has no statistics (autovacuum never
-# sees it), and guessing thousands of rows the planner hashed all of `supporters` and of the
-# petition's signatures for a web batch of fifteen (15 ms at 20,000 signatures, and
-# growing). Arrays also spare the COPY and the emptying: three round trips fewer a batch.
+# rather than from the staging table (sparing the COPY and the emptying), and by index
+# probes only: the one right plan for a batch this small. Left to itself on a young
+# database (no statistics yet; a temporary table never has any), the planner hashed or
+# rescanned all of `supporters` and of the petition's signatures for every batch, and the
+# prepared statements kept that plan (bench/README.md: 10.9 -> 2.4 ms a batch of 15).
+# The planner settings hold for the batch's statements only.
 _INLINE_MAX = _ANALYZE_ABOVE
-# A batch this small is always best read by index probes, one per row; but on a young
-# database (no statistics yet) the planner guessed tiny tables and hashed or rescanned all of
-# `supporters` and of the petition's signatures for each batch, and a prepared statement
-# keeps such a plan. Within the batch's statements only, it may not.
 _PLANNER = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin", "enable_material")
 _PROBE_ONLY = _sql("SELECT " + ", ".join(f"set_config('{p}', 'off', true)" for p in _PLANNER))
 # Back to PostgreSQL's defaults, which Mobilise never changes (reading `pg_settings` for
