@@ -106,10 +106,25 @@ def run(
             check=True,
             timeout=seconds + 30,
         ).stdout
+        cpu = [cpu_seconds(pid) for pid in worker_pids(server.pid)]
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return parse_wrk(out)
+    return parse_wrk(out) | {f"cpu{i}": seconds for i, seconds in enumerate(cpu)}
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The server processes (uvicorn's children, less multiprocessing's helper)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    if not children.exists():
+        return []
+    pids = [int(p) for p in children.read_text().split()]
+    return [p for p in pids if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def count(url: str) -> int:
@@ -155,6 +170,13 @@ def main() -> None:
             f"({'exact' if exact(counted, result, args.connections) else 'WRONG'}), "
             f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         )
+        # Both processes accept on one socket: wrk's connections may not split evenly.
+        split = [result[k] for k in sorted(result) if k.startswith("cpu")]
+        if split and counted:
+            print(
+                f"  server CPU {1000 * sum(split) / counted:.2f} ms a signature, "
+                f"by process {' / '.join(f'{s:.1f} s' for s in split)}"
+            )
         if not exact(counted, result, args.connections):
             sys.exit("the count does not match the answers")
 

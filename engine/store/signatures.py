@@ -7,6 +7,7 @@ No statement here runs once per signer.
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections.abc import Sequence
@@ -204,7 +205,8 @@ _NEW_PAPER = _sql(
 )
 
 
-def _new_consents(purposes: Sequence[str]) -> str:
+@functools.cache
+def _new_consents(purposes: tuple[str, ...]) -> TextClause:
     # Consent travels with the signature it was given on: only the batch's new signatures
     # record it, so a re-import records nothing twice. One statement for every purpose: the
     # staging row and its signature are looked up once, not once per purpose.
@@ -213,7 +215,7 @@ def _new_consents(purposes: Sequence[str]) -> str:
         f"SELECT {i} AS slot, :purpose_{i} AS purpose, :version_{i} AS version"
         for i in range(len(purposes))
     )
-    return (
+    return _sql(
         "INSERT INTO consents (supporter_id, purpose, granted, wording_version, source,"
         " recorded_at) "
         "SELECT supporter_id, purpose, granted, version, :label, signed_at FROM ("
@@ -383,7 +385,7 @@ def record(
             )
         }
         labels = {"pid": pid, "label": f"signature:{source}"}
-        steps["consents"] = staged(_sql(_new_consents(purposes)), labels | choices)
+        steps["consents"] = staged(_new_consents(tuple(purposes)), labels | choices)
     steps["count"] = (_SET_COUNT, {"pid": pid})
     # Always checked (one indexed statement in the same round trip), so that milestones
     # never depend on how fresh the caller's petition facts are.
