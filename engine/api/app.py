@@ -54,7 +54,15 @@ def create_app(
         await signing.stop()
         engine.dispose()
 
-    app = FastAPI(title="Mobilise", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Mobilise",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Mobilise exports no OpenTelemetry data; left on, FastAPI looks for a configured
+        # provider in the environment on every request (a quarter of a signature's CPU in
+        # the route, bench/README.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
@@ -90,6 +98,7 @@ def create_app(
         ]
         return JSONResponse({"error": "invalid input", "problems": problems}, status_code=422)
 
+    app.add_middleware(petitions.SigningFastPath)
     app.include_router(health.router)
     app.include_router(petitions.router)
     app.include_router(tracking.router)

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from html import escape
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from engine.api.deps import AppSettings, DbSession
+from engine.api.deps import DbSession
+from engine.config import Settings
 from engine.errors import Invalid, Problem
 from engine.intake.signing import SigningQueue
 from engine.rules.signers import RowError, parse_signer
 from engine.store import petitions
 
 router = APIRouter(prefix="/api/petitions", tags=["petitions"])
-PetitionSlug = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,100}$")]
+_SLUG_PATTERN = r"^[a-z0-9-]{1,100}$"
+PetitionSlug = Annotated[str, Path(pattern=_SLUG_PATTERN)]
 
 
 class SignatureCreate(BaseModel):
@@ -44,7 +51,15 @@ class PetitionRead(BaseModel):
     milestones: list[MilestoneRead]
 
 
-_SIGN_BODY: dict[str, Any] = {
+_SIGN_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "slug",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": _SLUG_PATTERN},
+        }
+    ],
     "requestBody": {
         "content": {
             "application/json": {"schema": SignatureCreate.model_json_schema()},
@@ -63,33 +78,48 @@ _SIGN_BODY: dict[str, Any] = {
             },
         },
         "required": True,
-    }
+    },
 }
+
+
+_SLUG = re.compile(_SLUG_PATTERN)
+_CHECKED = ("on", "yes", "oui", "1", "true")
 
 
 async def _form_or_json(request: Request) -> tuple[SignatureCreate, bool]:
     """The same fields from a JSON body or an HTML form (checkboxes `consent_<purpose>`)."""
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        consents = {
-            k.removeprefix("consent_"): v.strip().lower() in ("on", "yes", "oui", "1", "true")
-            for k, v in fields.items()
-            if k.startswith("consent_")
-        }
-        return SignatureCreate.model_validate({**fields, "consents": consents}), True
-    return SignatureCreate.model_validate_json(await request.body()), False
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        body = await request.body()
+        fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    elif content_type.startswith("multipart/form-data"):
+        async with request.form() as form:  # closes any uploaded file
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        return SignatureCreate.model_validate_json(await request.body()), False
+    consents = {
+        k.removeprefix("consent_"): v.strip().lower() in _CHECKED
+        for k, v in fields.items()
+        if k.startswith("consent_")
+    }
+    return SignatureCreate.model_validate({**fields, "consents": consents}), True
 
 
 @router.post(
     "/{slug}/signatures",
     status_code=202,
-    openapi_extra=_SIGN_BODY,
-    responses={422: {"description": "invalid field"}, 404: {"description": "unknown"}},
+    openapi_extra=_SIGN_OPENAPI,
+    responses={
+        202: {"description": "received"},
+        422: {"description": "invalid field"},
+        404: {"description": "unknown petition"},
+    },
 )
-async def sign(slug: PetitionSlug, request: Request, settings: AppSettings) -> Response:
+async def sign(request: Request) -> Response:
     """Sign. The answer is the same whether or not this email had already signed."""
+    slug: str = request.path_params["slug"]
+    if not _SLUG.match(slug):
+        raise Invalid("slug: lowercase letters, digits and hyphens", field="slug")
     try:
         body, is_form = await _form_or_json(request)
     except ValidationError as exc:
@@ -101,6 +131,7 @@ async def sign(slug: PetitionSlug, request: Request, settings: AppSettings) -> R
             for e in exc.errors()
         ]
         raise Invalid(problems[0].message, problems=problems) from None
+    settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
     values = {
         "email": body.email,
@@ -121,7 +152,49 @@ async def sign(slug: PetitionSlug, request: Request, settings: AppSettings) -> R
     await queue.sign(slug, row)
     if is_form:
         return HTMLResponse(_THANKS.format(slug=escape(slug)), status_code=200)
-    return JSONResponse({"status": "received", "petition": slug}, status_code=202)
+    return Response(_RECEIVED % slug.encode(), status_code=202, media_type="application/json")
+
+
+_RECEIVED = b'{"status":"received","petition":"%s"}'
+_SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
+_ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class SigningFastPath:
+    """ASGI middleware: serves `POST /api/petitions/{slug}/signatures` (declared above, and
+    so documented) without FastAPI's routing, dependency solving and per-route wrappers,
+    which cost twice the CPU of the signature itself (190 -> 107 us a request in process,
+    bench/README.md). Errors go to the application's own exception handlers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = (
+            _SIGN_PATH.match(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = {"slug": found.group(1)}
+        request = Request(scope, receive, send)
+        try:
+            response = await sign(request)
+        except ClientDisconnect:
+            return  # nobody to answer; nothing was queued
+        except Exception as exc:
+            handler = _handler_for(request, exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)
+
+
+def _handler_for(request: Request, exc: Exception) -> _ExceptionHandler | None:
+    handlers: dict[type[Exception], _ExceptionHandler] = request.app.exception_handlers
+    return next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
 
 
 @router.get("/{slug}", response_model=PetitionRead)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import MobiliseError, Unavailable
 from engine.rules.signers import SignatureRow
 from engine.store import petitions, signatures
+from engine.store.petitions import PetitionFacts
 
 
 @dataclass
@@ -36,12 +37,17 @@ class SigningQueue:
         max_batch: int = 256,
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
+        facts_ttl_s: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._max_batch = max_batch
         self._wait_s = wait_s
         self._timeout_s = timeout_s
+        # A petition's id and consent versions, read at most once a `facts_ttl_s` per
+        # process: a wording changed by `mobilise sync` is recorded within that delay.
+        self._facts_ttl_s = facts_ttl_s
+        self._facts: dict[str, tuple[datetime, PetitionFacts]] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -58,16 +64,16 @@ class SigningQueue:
 
     async def sign(self, slug: str, row: SignatureRow) -> None:
         """Returns once the signature is committed; raises the domain error if any."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(slug, row, done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.put_nowait(_Pending(slug, row, done))
+        # Never wait forever: a stuck database answers 503, and the browser may retry.
+        # (A timer on the future itself: `wait_for` costs a task and two futures a call.)
+        timer = loop.call_later(self._timeout_s, _expire, done)
         try:
-            # Never wait forever: a stuck database answers 503, and the browser may retry.
-            await asyncio.wait_for(asyncio.shield(done), self._timeout_s)
-        except TimeoutError:
-            raise Unavailable(
-                "the signature could not be stored in time; try again",
-                hint="the database is slow or unreachable",
-            ) from None
+            await done
+        finally:
+            timer.cancel()
 
     async def _consume(self) -> None:
         while True:
@@ -114,7 +120,7 @@ class SigningQueue:
                 rows.setdefault(pending.row.key, pending.row._replace(line=index + 1))
             for slug, rows in by_slug.items():
                 try:
-                    petition = petitions.facts(session, slug)
+                    petition = self._petition(session, slug, now)
                 except MobiliseError as exc:
                     for index, pending in enumerate(batch):
                         if pending.slug == slug:
@@ -129,3 +135,21 @@ class SigningQueue:
                     enrol=True,
                 )
         return results
+
+    def _petition(self, session: Session, slug: str, now: datetime) -> PetitionFacts:
+        cached = self._facts.get(slug)
+        if cached is not None and 0 <= (now - cached[0]).total_seconds() < self._facts_ttl_s:
+            return cached[1]
+        facts = petitions.facts(session, slug)
+        self._facts[slug] = (now, facts)
+        return facts
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(
+            Unavailable(
+                "the signature could not be stored in time; try again",
+                hint="the database is slow or unreachable",
+            )
+        )

@@ -89,6 +89,40 @@ def test_the_html_form_maps_checkboxes_to_consent_purposes(
         assert [tuple(c) for c in consents] == [("updates", True)]
 
 
+def test_a_multipart_form_is_read_like_an_urlencoded_one(
+    client: TestClient, slug: str, committed_engine: Engine
+) -> None:
+    email = f"{unique('multipart')}@example.fr"
+
+    answer = client.post(
+        f"/api/petitions/{slug}/signatures",
+        data={"email": email, "consent_updates": "oui"},
+        files={"ignored": ("note.txt", b"a file field is not a signer field")},
+    )
+
+    assert answer.status_code == 200
+    with make_sessionmaker(committed_engine)() as session:
+        granted = session.execute(
+            select(Consent.purpose, Consent.granted)
+            .join(Supporter, Supporter.id == Consent.supporter_id)
+            .where(Supporter.email == email)
+        ).all()
+        assert [tuple(c) for c in granted] == [("updates", True)]
+
+
+def test_the_signing_route_is_documented_with_both_bodies(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    operation = spec["paths"]["/api/petitions/{slug}/signatures"]["post"]
+
+    assert set(operation["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert [p["name"] for p in operation["parameters"]] == ["slug"]
+    assert {"202", "404", "422"} <= set(operation["responses"])
+
+
 def test_crossing_a_milestone_shows_when_it_was_reached(client: TestClient, slug: str) -> None:
     for name in ("a", "b", "c"):
         client.post(
@@ -109,6 +143,7 @@ def test_crossing_a_milestone_shows_when_it_was_reached(client: TestClient, slug
         ({"first_name": "Zoé"}, "email"),
         ({"email": "a@example.fr", "postal_code": "ABCDE"}, "postal_code"),
         ({"email": "a@example.fr", "consents": {"updates": "perhaps"}}, "consents.updates"),
+        ({"email": ["a@example.fr"]}, "email"),
     ],
 )
 def test_invalid_input_is_a_422_naming_the_field(
@@ -118,6 +153,19 @@ def test_invalid_input_is_a_422_naming_the_field(
 
     assert answer.status_code == 422
     assert answer.json()["problems"][0]["field"] == field
+
+
+def test_a_malformed_body_or_slug_is_a_422(client: TestClient, slug: str) -> None:
+    not_json = client.post(
+        f"/api/petitions/{slug}/signatures",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    bad_slug = client.post("/api/petitions/Not_A_Slug/signatures", json={"email": "a@example.fr"})
+
+    assert not_json.status_code == 422
+    assert bad_slug.status_code == 422
+    assert bad_slug.json()["problems"][0]["field"] == "slug"
 
 
 def test_an_unknown_petition_is_a_404(client: TestClient) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from engine.store import petitions, signatures
@@ -168,3 +169,50 @@ def test_recorded_times_read_back_as_the_utc_instant_given(session: Session, now
     )
     assert same is not None
     assert same >= 1
+
+
+@pytest.mark.parametrize("size", [3, 1_001], ids=["web batch", "bulk batch"])
+def test_web_and_bulk_batches_record_alike(session: Session, now: datetime, size: int) -> None:
+    # On PostgreSQL a small batch is bound as arrays and a large one goes through the
+    # staging table: both must rank, count and record consents the same way.
+    slug = make_petition(session, now, milestones=(size,))
+    pid = petitions.facts(session, slug).id
+    domain = unique("d") + ".org"
+    already = signer(1, domain=domain, signed_at=now)
+    record_signers(session, slug, [already], now)
+    rows = [
+        signer(i, domain=domain, signed_at=now, consents={"updates": i % 2 == 0})
+        for i in range(1, size)
+    ] + [signer(size, signed_at=now, paper_key=unique("k"))]
+
+    outcome = record_signers(session, slug, rows, now)
+
+    assert (outcome.imported, outcome.paper, outcome.duplicates) == (size - 2, 1, 1)
+    assert outcome.milestones == [size]
+    seqs = session.scalars(select(Signature.seq).where(Signature.petition_id == pid)).all()
+    assert sorted(seqs) == list(range(1, size + 1))
+    assert petitions.read(session, slug).count == size
+    granted = session.execute(
+        select(Consent.granted, func.count())
+        .join(Supporter, Supporter.id == Consent.supporter_id)
+        .where(Supporter.email.like(f"%@{domain}"))
+        .group_by(Consent.granted)
+        .order_by(Consent.granted)
+    ).all()
+    # The signer already recorded gave no consent then, and signing again records none.
+    new = range(2, size)
+    expected = {False: sum(i % 2 for i in new), True: sum(1 - i % 2 for i in new)}
+    assert {g: n for g, n in granted} == {g: n for g, n in expected.items() if n}
+
+
+def test_recording_leaves_the_planner_settings_as_they_were(
+    session: Session, now: datetime
+) -> None:
+    slug = make_petition(session, now)
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's")
+
+    record_signers(session, slug, [signer(1, domain=unique("d") + ".org", signed_at=now)], now)
+
+    assert session.execute(text("SHOW enable_seqscan")).scalar_one() == "on"
+    assert session.execute(text("SHOW enable_hashjoin")).scalar_one() == "on"

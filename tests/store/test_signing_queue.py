@@ -1,0 +1,103 @@
+"""The group-commit writer behind the signing route, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import cast
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import Unavailable
+from engine.intake.signing import SigningQueue
+from engine.rules.campaigns import ConsentPurpose
+from engine.store import petitions
+from engine.store.db import make_sessionmaker
+from engine.store.models import Consent, Supporter
+from tests.factories import petition_def, signer, unique
+
+
+def _wording_recorded(engine: Engine, email: str) -> str:
+    with make_sessionmaker(engine)() as session:
+        return session.execute(
+            select(Consent.wording_version)
+            .join(Supporter, Supporter.id == Consent.supporter_id)
+            .where(Supporter.email == email)
+        ).scalar_one()
+
+
+def test_petition_facts_are_read_again_once_they_expire(
+    committed_engine: Engine, now: datetime
+) -> None:
+    sessions = make_sessionmaker(committed_engine)
+    declared = petition_def()
+    with sessions.begin() as session:
+        slug = petitions.upsert(session, declared, now=now).slug
+    clock = [now]
+    emails = [f"{unique(name)}@example.org" for name in ("before", "cached", "expired")]
+
+    async def scenario() -> None:
+        queue = SigningQueue(sessions, clock=lambda: clock[0], wait_s=0, facts_ttl_s=1.0)
+        queue.start()
+        try:
+            await queue.sign(
+                slug, signer(1, email=emails[0], signed_at=now, consents={"updates": True})
+            )
+            with sessions.begin() as session:  # `mobilise sync` with a new wording
+                declared.consents["updates"] = ConsentPurpose(version="v9", wording="Nouveau")
+                petitions.upsert(session, declared, now=now)
+            clock[0] = now + timedelta(seconds=0.5)
+            await queue.sign(
+                slug, signer(1, email=emails[1], signed_at=now, consents={"updates": True})
+            )
+            clock[0] = now + timedelta(seconds=2)
+            await queue.sign(
+                slug, signer(1, email=emails[2], signed_at=now, consents={"updates": True})
+            )
+        finally:
+            await queue.stop()
+
+    asyncio.run(scenario())
+
+    assert [_wording_recorded(committed_engine, e) for e in emails] == ["v1", "v1", "v9"]
+
+
+class _StuckDatabase:
+    """A session factory whose transactions never start, like a database that hangs."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        self.release.wait(timeout=30)
+        raise ConnectionError("released")
+        yield cast(Session, None)  # pragma: no cover
+
+
+def test_a_stuck_database_answers_unavailable_within_the_timeout(now: datetime) -> None:
+    stuck = _StuckDatabase()
+
+    async def scenario() -> float:
+        queue = SigningQueue(
+            cast("sessionmaker[Session]", stuck), clock=lambda: now, wait_s=0, timeout_s=0.2
+        )
+        queue.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(Unavailable):
+                await queue.sign("any", signer(1, signed_at=now))
+            return time.monotonic() - started
+        finally:
+            stuck.release.set()
+            await queue.stop()
+
+    waited = asyncio.run(scenario())
+
+    assert waited < 2
