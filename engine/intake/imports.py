@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.intake.csvfiles import CsvRow, RejectsWriter, read_headers, read_rows
-from engine.rules.signers import SIGNATURE_COLUMNS, RowError, SignatureRow, parse_signer
+from engine.rules.signers import SIGNATURE_COLUMNS, RowError, SignatureRow, signer_parser
 from engine.rules.tabular import header_key
 from engine.store import petitions, signatures
 from engine.store.signatures import Outcome
@@ -72,22 +72,24 @@ class ParsedBatch:
 def parse_batches(
     path: Path, *, purposes: Collection[str], zone: ZoneInfo, now: datetime, batch_size: int
 ) -> Iterator[ParsedBatch]:
-    _, _, rows = read_rows(path, SIGNATURE_COLUMNS, required_any=_REQUIRED_ANY)
+    _, _, columns, rows = read_rows(path, SIGNATURE_COLUMNS, required_any=_REQUIRED_ANY)
+    parse = signer_parser(columns, now=now, zone=zone, purposes=purposes)
     batch: dict[str, SignatureRow] = {}
     rejects: list[tuple[CsvRow, str, str]] = []
     duplicates = 0
     for row in rows:
         try:
-            signer = parse_signer(row.values, line=row.line, now=now, zone=zone, purposes=purposes)
+            signer = parse(row.cells, row.line)
         except RowError as exc:
             rejects.append((row, exc.field, str(exc)))
             continue
         if signer is None:
             continue
-        if signer.key in batch:
+        key = signer.email or signer.key
+        if key in batch:
             duplicates += 1
             continue
-        batch[signer.key] = signer
+        batch[key] = signer
         if len(batch) >= batch_size:
             yield ParsedBatch(list(batch.values()), rejects, duplicates)
             batch, rejects, duplicates = {}, [], 0

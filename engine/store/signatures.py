@@ -8,7 +8,7 @@ No statement here runs once per signer.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +54,7 @@ staging = Table(
     *(Column(slot, Boolean) for slot in _SLOTS),
     prefixes=["TEMPORARY"],
 )
-_COLUMNS = ", ".join(c.name for c in staging.columns)
+_FIXED = len(staging.columns) - len(_SLOTS)  # the columns before the consent slots
 _ANALYZE_ABOVE = 1_000
 
 
@@ -110,39 +110,40 @@ def _staging_done(connection: Connection, rows: int) -> None:
         connection.exec_driver_sql(f"{verb} {staging.name}")
 
 
+def _sqlite_times() -> Callable[[datetime], str]:
+    """`_sqlite_time`, remembered for one batch: exports repeat their timestamps (a minute's
+    precision, paper sheets dated by the day)."""
+    known: dict[datetime, str] = {}
+
+    def stamp(value: datetime) -> str:
+        text = known.get(value)
+        if text is None:
+            text = known[value] = _sqlite_time(value)
+        return text
+
+    return stamp
+
+
 def _load_staging(
     connection: Connection, rows: Sequence[SignatureRow], purposes: Sequence[str]
 ) -> None:
-    """Bulk-load the batch below the ORM: COPY on PostgreSQL, executemany on SQLite."""
+    """Bulk-load the batch below the ORM: COPY on PostgreSQL, executemany on SQLite. Only
+    the consent slots the petition uses are written (the others stay NULL)."""
     sqlite = connection.dialect.name == "sqlite"
     _staging_ready(connection)
-    padding = (None,) * (MAX_CONSENT_PURPOSES - len(purposes))
-    staged = [
-        (
-            r.line,
-            r.email,
-            r.first_name,
-            r.last_name,
-            r.postal_code,
-            r.departement,
-            r.region,
-            r.paper_key,
-            _sqlite_time(r.signed_at) if sqlite else r.signed_at,
-            *(r.consents.get(p) for p in purposes),
-            *padding,
-        )
-        for r in rows
-    ]
+    names = ", ".join(c.name for c in staging.columns[: _FIXED + len(purposes)])
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if sqlite:
-            marks = ", ".join("?" * len(staging.columns))
-            cursor.executemany(f"INSERT INTO {staging.name} ({_COLUMNS}) VALUES ({marks})", staged)
+            stamp = _sqlite_times()
+            staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
+            marks = ", ".join("?" * (_FIXED + len(purposes)))
+            cursor.executemany(f"INSERT INTO {staging.name} ({names}) VALUES ({marks})", staged)
         else:
-            with cursor.copy(f"COPY {staging.name} ({_COLUMNS}) FROM STDIN") as copy:
-                for value in staged:
-                    copy.write_row(value)
-            if len(staged) > _ANALYZE_ABOVE:
+            with cursor.copy(f"COPY {staging.name} ({names}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row((*r[:9], *map(r.consents.get, purposes)))
+            if len(rows) > _ANALYZE_ABOVE:
                 # Temporary tables get no autovacuum statistics: without them the planner
                 # guesses nested loops and a 20,000-row batch takes seconds, not tenths.
                 cursor.execute(f"ANALYZE {staging.name}")
