@@ -8,10 +8,10 @@ No statement here runs once per signer.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
@@ -110,39 +111,47 @@ def _staging_done(connection: Connection, rows: int) -> None:
         connection.exec_driver_sql(f"{verb} {staging.name}")
 
 
-def _sqlite_times() -> Callable[[datetime], str]:
-    """`_sqlite_time`, remembered for one batch: exports repeat their timestamps (a minute's
-    precision, paper sheets dated by the day)."""
+class Staged(NamedTuple):
+    """A batch in the staging table's shape: plain tuples, cheap to pickle, so that an
+    import can build them in the process that parses the file."""
+
+    rows: list[tuple[Any, ...]]
+    emailed: bool  # some rows have an email
+    paper: bool  # some rows are paper signatures
+
+
+def stage(rows: Sequence[SignatureRow], purposes: Sequence[str], dialect: str) -> Staged:
+    """The staging rows of a batch: the consent slots of `purposes` (in this order) and the
+    timestamp as the backend reads it, formatted once per distinct value (exports repeat
+    their timestamps: a minute's precision, paper sheets dated by the day)."""
     known: dict[datetime, str] = {}
+    text = _sqlite_time if dialect == "sqlite" else datetime.isoformat
 
     def stamp(value: datetime) -> str:
-        text = known.get(value)
-        if text is None:
-            text = known[value] = _sqlite_time(value)
-        return text
+        found = known.get(value)
+        if found is None:
+            found = known[value] = text(value)
+        return found
 
-    return stamp
+    staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
+    emailed = sum(1 for r in rows if r.email is not None)
+    return Staged(staged, emailed > 0, emailed < len(rows))
 
 
-def _load_staging(
-    connection: Connection, rows: Sequence[SignatureRow], purposes: Sequence[str]
-) -> None:
+def _load_staging(connection: Connection, rows: list[tuple[Any, ...]], slots: int) -> None:
     """Bulk-load the batch below the ORM: COPY on PostgreSQL, executemany on SQLite. Only
     the consent slots the petition uses are written (the others stay NULL)."""
-    sqlite = connection.dialect.name == "sqlite"
     _staging_ready(connection)
-    names = ", ".join(c.name for c in staging.columns[: _FIXED + len(purposes)])
+    names = ", ".join(c.name for c in staging.columns[: _FIXED + slots])
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if sqlite:
-            stamp = _sqlite_times()
-            staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
-            marks = ", ".join("?" * (_FIXED + len(purposes)))
-            cursor.executemany(f"INSERT INTO {staging.name} ({names}) VALUES ({marks})", staged)
+        if connection.dialect.name == "sqlite":
+            marks = ", ".join("?" * (_FIXED + slots))
+            cursor.executemany(f"INSERT INTO {staging.name} ({names}) VALUES ({marks})", rows)
         else:
             with cursor.copy(f"COPY {staging.name} ({names}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row((*r[:9], *map(r.consents.get, purposes)))
+                for row in rows:
+                    copy.write_row(row)
             if len(rows) > _ANALYZE_ABOVE:
                 # Temporary tables get no autovacuum statistics: without them the planner
                 # guesses nested loops and a 20,000-row batch takes seconds, not tenths.
@@ -173,6 +182,18 @@ _NEW_SUPPORTERS = _sql(
     "SELECT email, first_name, last_name, postal_code, departement, region, 'fr', :now "
     "FROM signature_staging WHERE email IS NOT NULL ORDER BY email "
     "ON CONFLICT (email) DO NOTHING"
+)
+# An import on PostgreSQL inserts only the emails not yet known, without ON CONFLICT:
+# speculative insertion costs about 60 % more a row, and DO NOTHING on a known email costs
+# as much as an insert (measured on 140,000 rows: 2.0 s against 1.3 s new, 1.3 s against
+# 0.2 s known). A signer inserting one of these emails meanwhile makes it fail: see
+# `_insert_supporters`.
+_NEW_SUPPORTERS_BULK = _sql(
+    "INSERT INTO supporters (email, first_name, last_name, postal_code, departement, region,"
+    " locale, created_at) "
+    "SELECT email, first_name, last_name, postal_code, departement, region, 'fr', :now "
+    "FROM signature_staging st WHERE email IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM supporters x WHERE x.email = st.email) ORDER BY email"
 )
 # CROSS JOIN fixes SQLite's join order (the staging table drives, the unique indexes are
 # probed; the other way round is quadratic); PostgreSQL plans it as an inner join.
@@ -228,26 +249,43 @@ _REACH_MILESTONES = _sql(
 )
 
 
+def _insert_supporters(session: Session, now: datetime, *, bulk: bool) -> None:
+    connection = session.connection()
+    if bulk and connection.dialect.name != "sqlite":
+        # A durable commit per batch buys nothing here: a crash loses at most the last
+        # batches, and a re-run imports them again. (SQLite's writes are already NORMAL.)
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        try:
+            with session.begin_nested():
+                connection.execute(_NEW_SUPPORTERS_BULK, {"now": now})
+            return
+        except IntegrityError:
+            pass  # a signer came in meanwhile with one of these emails: the safe form
+    connection.execute(_NEW_SUPPORTERS, {"now": now})
+
+
 def record(
     session: Session,
     *,
     petition: PetitionFacts,
-    rows: Sequence[SignatureRow],
+    rows: Sequence[SignatureRow] | Staged,
     now: datetime,
     source: str,
     enrol: bool,
+    bulk: bool = False,
 ) -> Outcome:
     """Record a batch of validated rows, unique by `SignatureRow.key`. Does not commit.
 
     Statements that a batch cannot need are skipped: a web batch of a few signers costs
-    about eight round trips whatever its size."""
+    about eight round trips whatever its size. `bulk` (imports) chooses the statements that
+    are cheapest for large batches of mostly new signers."""
     purposes = sorted(petition.consent_versions)
-    has_email = any(r.email for r in rows)
-    has_paper = any(r.email is None for r in rows)
     connection = session.connection()
-    _load_staging(connection, rows, purposes)
+    batch = rows if isinstance(rows, Staged) else stage(rows, purposes, connection.dialect.name)
+    has_email, has_paper = batch.emailed, batch.paper
+    _load_staging(connection, batch.rows, len(purposes))
     if has_email:
-        connection.execute(_NEW_SUPPORTERS, {"now": now})
+        _insert_supporters(session, now, bulk=bulk)
     base = connection.execute(_LOCK_PETITION, {"pid": petition.id}).scalar_one()
     params: dict[str, Any] = {"pid": petition.id, "now": now, "source": source, "enrol": enrol}
     emailed = connection.execute(_NEW_EMAILED, params | {"base": base}).rowcount if has_email else 0
@@ -256,7 +294,7 @@ def record(
         if has_paper
         else 0
     )
-    outcome = Outcome(imported=emailed, paper=paper, duplicates=len(rows) - emailed - paper)
+    outcome = Outcome(imported=emailed, paper=paper, duplicates=len(batch.rows) - emailed - paper)
     if emailed + paper:
         count = base + emailed + paper
         connection.execute(_SET_COUNT, {"pid": petition.id, "count": count})
@@ -275,7 +313,7 @@ def record(
             outcome.milestones = check_milestones(
                 session, petition_id=petition.id, count=count, now=now
             )
-    _staging_done(connection, len(rows))
+    _staging_done(connection, len(batch.rows))
     return outcome
 
 
