@@ -256,8 +256,8 @@ def _insert_supporters(session: Session, now: datetime, *, bulk: bool) -> None:
         # batches, and a re-run imports them again. (SQLite's writes are already NORMAL.)
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         try:
-            with session.begin_nested():
-                connection.execute(_NEW_SUPPORTERS_BULK, {"now": now})
+            with session.begin_nested():  # the SAVEPOINT is taken with the connection
+                session.connection().execute(_NEW_SUPPORTERS_BULK, {"now": now})
             return
         except IntegrityError:
             pass  # a signer came in meanwhile with one of these emails: the safe form
