@@ -56,6 +56,7 @@ staging = Table(
     prefixes=["TEMPORARY"],
 )
 _FIXED = len(staging.columns) - len(_SLOTS)  # the columns before the consent slots
+_PG_TYPES = ["int4", *["varchar"] * 7, "timestamptz", *["bool"] * len(_SLOTS)]
 _ANALYZE_ABOVE = 1_000
 
 
@@ -121,19 +122,22 @@ class Staged(NamedTuple):
 
 
 def stage(rows: Sequence[SignatureRow], purposes: Sequence[str], dialect: str) -> Staged:
-    """The staging rows of a batch: the consent slots of `purposes` (in this order) and the
-    timestamp as the backend reads it, formatted once per distinct value (exports repeat
-    their timestamps: a minute's precision, paper sheets dated by the day)."""
-    known: dict[datetime, str] = {}
-    text = _sqlite_time if dialect == "sqlite" else datetime.isoformat
+    """The staging rows of a batch, with the consent slots of `purposes` (in this order).
+    SQLite reads timestamps as text: each distinct one is formatted once (exports repeat
+    them: a minute's precision, paper sheets dated by the day)."""
+    staged: list[tuple[Any, ...]]
+    if dialect == "sqlite":
+        known: dict[datetime, str] = {}
 
-    def stamp(value: datetime) -> str:
-        found = known.get(value)
-        if found is None:
-            found = known[value] = text(value)
-        return found
+        def stamp(value: datetime) -> str:
+            text = known.get(value)
+            if text is None:
+                text = known[value] = _sqlite_time(value)
+            return text
 
-    staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
+        staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
+    else:
+        staged = [(*r[:9], *map(r.consents.get, purposes)) for r in rows]
     emailed = sum(1 for r in rows if r.email is not None)
     return Staged(staged, emailed > 0, emailed < len(rows))
 
@@ -149,13 +153,17 @@ def _load_staging(connection: Connection, rows: list[tuple[Any, ...]], slots: in
             marks = ", ".join("?" * (_FIXED + slots))
             cursor.executemany(f"INSERT INTO {staging.name} ({names}) VALUES ({marks})", rows)
         else:
-            with cursor.copy(f"COPY {staging.name} ({names}) FROM STDIN") as copy:
+            # Binary: the server parses no text (measured: half the time of a text COPY).
+            with cursor.copy(f"COPY {staging.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_PG_TYPES[: _FIXED + slots])
                 for row in rows:
                     copy.write_row(row)
             if len(rows) > _ANALYZE_ABOVE:
-                # Temporary tables get no autovacuum statistics: without them the planner
-                # guesses nested loops and a 20,000-row batch takes seconds, not tenths.
-                cursor.execute(f"ANALYZE {staging.name}")
+                # Temporary tables get no autovacuum statistics: without a row count the
+                # planner guesses nested loops and a 20,000-row batch takes seconds, not
+                # tenths. The count is what matters: analysing every column cost more than
+                # the COPY (0.3 s a batch, against 0.015 s for one column).
+                cursor.execute(f"ANALYZE {staging.name} (line)")
     finally:
         cursor.close()
 
@@ -255,6 +263,8 @@ def _insert_supporters(session: Session, now: datetime, *, bulk: bool) -> None:
         # A durable commit per batch buys nothing here: a crash loses at most the last
         # batches, and a re-run imports them again. (SQLite's writes are already NORMAL.)
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        # The hashes of a batch's joins then fit in memory rather than spilling to disk.
+        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         try:
             with session.begin_nested():  # the SAVEPOINT is taken with the connection
                 session.connection().execute(_NEW_SUPPORTERS_BULK, {"now": now})
