@@ -29,6 +29,8 @@ from engine.store import petitions, signatures
 from engine.store.signatures import Outcome, Staged
 
 BATCH = 20_000
+# The writer waits for the first batch with nothing to do: a smaller one starts it sooner.
+_FIRST_BATCH = 4_000
 _REQUIRED_ANY = ("email", "first_name", "last_name")
 R = TypeVar("R")
 
@@ -83,6 +85,7 @@ def parse_batches(
     batch: dict[str, SignatureRow] = {}
     rejects: list[tuple[CsvRow, str, str]] = []
     duplicates = 0
+    size = min(batch_size, _FIRST_BATCH)
     for row in rows:
         try:
             signer = parse(row.cells, row.line)
@@ -96,9 +99,9 @@ def parse_batches(
             duplicates += 1
             continue
         batch[key] = signer
-        if len(batch) >= batch_size:
+        if len(batch) >= size:
             yield ParsedBatch(list(batch.values()), rejects, duplicates)
-            batch, rejects, duplicates = {}, [], 0
+            batch, rejects, duplicates, size = {}, [], 0, batch_size
     if batch or rejects or duplicates:
         yield ParsedBatch(list(batch.values()), rejects, duplicates)
 
