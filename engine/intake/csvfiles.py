@@ -13,8 +13,9 @@ from engine.rules.tabular import map_headers, safe_cell
 
 class CsvRow(NamedTuple):
     line: int  # the physical line where the record starts (1 = header)
-    values: dict[str, str]
-    raw: list[str]
+    # The cells as read, padded to the mapped columns, then one empty cell more: position
+    # -1 stands for a column the file lacks.
+    cells: list[str]
 
 
 def _dialect(sample: str) -> str:
@@ -26,7 +27,7 @@ def read_headers(
     path: Path, columns: Mapping[str, str], *, required_any: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """The header line and the headers nobody knows; Invalid if no required column."""
-    headers, unknown, rows = read_rows(path, columns, required_any=required_any)
+    headers, unknown, _, rows = read_rows(path, columns, required_any=required_any)
     next(rows, None)  # enter the generator so that closing it closes the file
     rows.close()
     return headers, unknown
@@ -34,8 +35,9 @@ def read_headers(
 
 def read_rows(
     path: Path, columns: Mapping[str, str], *, required_any: Sequence[str]
-) -> tuple[list[str], list[str], Generator[CsvRow]]:
-    """Headers, unknown headers, and a lazy iterator of rows (constant memory)."""
+) -> tuple[list[str], list[str], dict[str, int], Generator[CsvRow]]:
+    """Headers, unknown headers, the position of each known column, and a lazy iterator of
+    rows (constant memory)."""
     handle = path.open(encoding="utf-8-sig", newline="")
     try:
         sample = handle.read(8192)
@@ -62,19 +64,18 @@ def read_rows(
                 )
             ],
         )
-    return headers, unknown, _iterate(handle, reader, mapping)
+    positions = {name: i for i, name in mapping.items()}
+    return headers, unknown, positions, _iterate(handle, reader, max(mapping, default=-1) + 1)
 
 
-def _iterate(
-    handle: IO[str], reader: Iterator[list[str]], mapping: dict[int, str]
-) -> Generator[CsvRow]:
+def _iterate(handle: IO[str], reader: Iterator[list[str]], width: int) -> Generator[CsvRow]:
     with handle:
         start = 2
-        pairs = list(mapping.items())
-        width = max(mapping) + 1 if mapping else 0
-        for raw in reader:
-            cells = raw if len(raw) >= width else raw + [""] * (width - len(raw))
-            yield CsvRow(start, {name: cells[i] for i, name in pairs}, raw)
+        for cells in reader:
+            if len(cells) < width:
+                cells += [""] * (width - len(cells))
+            cells.append("")
+            yield CsvRow(start, cells)
             start = reader.line_num + 1  # type: ignore[attr-defined]
 
 
@@ -97,7 +98,8 @@ class RejectsWriter:
             self._writer.writeheader()
         assert self._writer is not None
         cells = {
-            h: safe_cell(row.raw[i] if i < len(row.raw) else "") for i, h in enumerate(self.headers)
+            h: safe_cell(row.cells[i] if i < len(row.cells) else "")
+            for i, h in enumerate(self.headers)
         }
         self._writer.writerow(
             {**cells, "line": row.line, "field": field, "reason": safe_cell(reason)}

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid
 from engine.intake.imports import ImportReport, import_signatures
-from engine.store import petitions
+from engine.store import petitions, signatures
 from engine.store.db import make_sessionmaker
 from tests.factories import petition_def, unique
 
@@ -116,3 +116,48 @@ def test_a_file_without_known_columns_is_refused_with_its_headers(
 
     assert "wrong.csv:1" in str(refused.value.problems[0])
     assert "colour" in (refused.value.problems[0].hint or "")
+
+
+def test_an_unreadable_line_midway_stops_the_import_after_the_batches_before_it(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    # Given a file that stops being UTF-8 far below its first batches
+    domain = unique("d") + ".fr"
+    good = "".join(f"s{i}@{domain};Ann;Lee\n" for i in range(2_000))
+    path = tmp_path / "cut.csv"
+    path.write_bytes(f"email;first_name;last_name\n{good}".encode() + b"x\xff@y.fr;A;B\n")
+
+    # When it is imported (the file is parsed by another process)
+    with pytest.raises(UnicodeDecodeError):
+        run_import(sessions, slug, path, now, batch_size=100)
+
+    # Then the error reaches the caller, and what was recorded before it stays recorded
+    with sessions() as session:
+        assert 0 < petitions.read(session, slug).count < 2_000
+
+
+def test_a_supporter_inserted_meanwhile_falls_back_to_the_safe_insert(
+    sessions: sessionmaker[Session],
+    slug: str,
+    now: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a known supporter, and the bulk insert blind to it (as it is to a signer who
+    # commits between its check and its insert)
+    domain = unique("d") + ".fr"
+    first = tmp_path / "first.csv"
+    first.write_text(f"email\nknown@{domain}\n", encoding="utf-8")
+    run_import(sessions, slug, first, now)
+    blind = signatures._NEW_SUPPORTERS_BULK.text.split(" AND NOT EXISTS")[0]
+    monkeypatch.setattr(signatures, "_NEW_SUPPORTERS_BULK", signatures._sql(blind))
+    second = tmp_path / "second.csv"
+    second.write_text(f"email\nnew@{domain}\nknown@{domain}\nother@{domain}\n", encoding="utf-8")
+
+    # When a file with that supporter and new ones is imported
+    report = run_import(sessions, slug, second, now, batch_size=10)
+
+    # Then every new signer is recorded once, and the known one counted as a duplicate
+    assert (report.outcome.imported, report.outcome.duplicates) == (2, 1)
+    with sessions() as session:
+        assert petitions.read(session, slug).count == 3

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.rules.signers import SIGNATURE_COLUMNS, RowError, parse_signer
+from engine.rules.signers import SIGNATURE_COLUMNS, RowError, parse_signer, signer_parser
 from engine.rules.tabular import map_headers, parse_flag, parse_timestamp, safe_cell
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -104,3 +104,35 @@ def test_an_empty_row_is_skipped_and_consents_keep_declared_purposes() -> None:
     row = parse(email="a@b.fr", consent_updates="oui", consent_other="oui")
     assert row is not None
     assert row.consents == {"updates": True}
+
+
+def test_a_layout_reads_cells_by_position_and_lacking_columns_as_empty() -> None:
+    # Given a file whose columns come in another order, without postal code or date
+    parse = signer_parser(
+        {"consent_updates": 0, "last_name": 1, "email": 2},
+        now=NOW,
+        zone=PARIS,
+        purposes={"updates", "fundraising"},
+    )
+
+    # When a row is read (cells as read, then the empty cell that stands for the others)
+    row = parse(["oui", "Durand", " Anne@B.fr ", ""], 12)
+
+    # Then each value comes from its own column and the others are empty
+    assert row is not None
+    assert (row.line, row.email, row.last_name, row.first_name) == (12, "anne@b.fr", "Durand", None)
+    assert (row.postal_code, row.signed_at, row.consents) == (None, NOW, {"updates": True})
+
+
+def test_a_row_with_only_a_consent_the_petition_does_not_ask_is_refused_not_skipped() -> None:
+    # Given a layout with a consent column for a purpose the petition does not declare
+    parse = signer_parser(
+        {"email": 0, "consent_other": 1}, now=NOW, zone=PARIS, purposes={"updates"}
+    )
+
+    # When a row has nothing but that consent, or nothing at all
+    # Then the first is refused (it is not empty) and the second skipped
+    with pytest.raises(RowError) as refused:
+        parse(["", "oui", ""], 3)
+    assert refused.value.field == "email"
+    assert parse([" ", "", ""], 4) is None
