@@ -59,6 +59,7 @@ staging = Table(
     prefixes=["TEMPORARY"],
 )
 _FIXED = len(staging.columns) - len(_SLOTS)  # the columns before the consent slots
+# The staging columns for a binary COPY, in their order.
 _PG_TYPES = ["int4", *["varchar"] * 7, "timestamptz", *["bool"] * len(_SLOTS)]
 _ANALYZE_ABOVE = 1_000
 
