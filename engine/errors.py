@@ -73,3 +73,5 @@ class Unauthorized(MobiliseError):
 
 class Unavailable(MobiliseError):
     status_code = 503
+    # Nothing was stored: the caller may simply try again, a little later.
+    headers = MappingProxyType({"Retry-After": "5"})

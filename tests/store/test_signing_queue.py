@@ -91,8 +91,10 @@ def test_a_stuck_database_answers_unavailable_within_the_timeout(now: datetime) 
         queue.start()
         started = time.monotonic()
         try:
-            with pytest.raises(Unavailable):
+            with pytest.raises(Unavailable) as refused:
                 await queue.sign("any", signer(1, signed_at=now))
+            # Told when to try again, like every 503 (the API sends the header)
+            assert refused.value.headers["Retry-After"] == "5"
             return time.monotonic() - started
         finally:
             stuck.release.set()
