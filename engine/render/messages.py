@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # RFC 8058: with this header a provider may unsubscribe by POSTing to the
 # List-Unsubscribe URL, without a person ever opening the page.
@@ -22,6 +22,9 @@ class RenderedEmail:
     version: str
     message_id: int
     transactional: bool
+    # When not empty, subject, html and text are skeletons: tag → this recipient's value
+    # (engine.render.skeletons); replacing each tag by its value gives the email.
+    substitutions: Mapping[str, str] = field(default_factory=dict)
 
 
 def email_headers(

@@ -276,7 +276,14 @@ def _render(
             failed.append(Outcome(item.row.id, "failed", f"template: {compiled.message}"))
             continue
         try:
-            message = compose.message(item.row, item.person, facts, compiled, run.policy.envelope)
+            message = compose.message(
+                item.row,
+                item.person,
+                facts,
+                compiled,
+                run.policy.envelope,
+                skeleton=run.transport.substitutes,
+            )
         except Exception as exc:
             kind = (
                 "" if isinstance(exc, TemplateError | MobiliseError) else f"{type(exc).__name__} "

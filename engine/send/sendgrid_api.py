@@ -64,6 +64,7 @@ class _Answer:
 
 class SendGridTransport:
     name = "sendgrid"
+    substitutes = True
 
     def __init__(
         self,
