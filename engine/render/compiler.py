@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, meta, nodes
@@ -21,12 +20,10 @@ from mjml import mjml_to_html
 from engine.errors import Invalid, Problem
 from engine.render import links as links_
 from engine.render import mjml_check, sandbox, skeletons, tokens
-from engine.render.messages import RenderedEmail, email_headers
+from engine.render.messages import NO_SUBSTITUTIONS, RenderedEmail, email_headers
 from engine.render.placeholders import link_variable, protect
 from engine.render.sources import TemplateSource
 from engine.render.text import plain_text
-
-_NONE: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -120,13 +117,13 @@ class CompiledTemplate:
         self, context: Mapping[str, Any], message_id: int, base_url: str, secret: str | bytes
     ) -> tuple[dict[str, Any], str]:
         """What the templates see: globals, context, signed links, subject, preheader."""
-        base = base_url.rstrip("/")
-        unsubscribe = f"{base}/u/{tokens.unsubscribe_token(secret, message_id)}"
+        unsubscribe, urls = tokens.email_urls(
+            secret, message_id, len(self.links), base=base_url.rstrip("/")
+        )
         values = dict(_GLOBALS)
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
         values["unsubscribe_url"] = unsubscribe
-        urls = tokens.click_tokens(secret, message_id, len(self.links), prefix=f"{base}/c/")
         values.update(zip(self.link_variables, urls, strict=True))
         subject = _one_line(_render(self.subject_template, values))
         preheader = (
@@ -149,7 +146,7 @@ class CompiledTemplate:
         step: str,
         unsubscribe: str,
         subject: str | None = None,
-        substitutions: Mapping[str, str] = _NONE,
+        substitutions: Mapping[str, str] = NO_SUBSTITUTIONS,
     ) -> RenderedEmail:
         return RenderedEmail(
             subject=values["subject"] if subject is None else subject,
