@@ -240,7 +240,7 @@ class SendGridTransport:
         client = self._client.client.mail.send
         prepared = urllib.request.Request(
             client._build_url(None),
-            data=json.dumps(request).encode(),
+            data=sendgrid_requests.encode(request),
             headers={**client.request_headers, "Content-Type": "application/json"},
             method="POST",
         )
