@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,7 @@ def bench(count: int, backend: str, workers: int, batch: int) -> float:
         server.start()
         try:
             host = here.recv()
+            before = _children_cpu()
             started = time.perf_counter()
             processes = [
                 subprocess.Popen(
@@ -84,18 +86,28 @@ def bench(count: int, backend: str, workers: int, batch: int) -> float:
             for process in processes:
                 assert process.wait() == 0
             elapsed = time.perf_counter() - started
+            workers_cpu = _children_cpu() - before
             here.send("stop")
             requests, received = here.recv()
         finally:
             server.join(timeout=30)
+        server_cpu = _children_cpu() - before - workers_cpu
         states = counts(url)
     assert received == count, (received, count)
     assert states == {"sent": count}, states
     print(
         f"{backend}, {workers} worker(s), claims of {batch}: {count:,} emails in "
-        f"{elapsed:.1f} s ({count / elapsed:,.0f}/s, {requests} requests)"
+        f"{elapsed:.1f} s ({count / elapsed:,.0f}/s, {requests} requests); CPU: workers "
+        f"{workers_cpu:.1f} s ({workers_cpu / count * 1e6:.0f} µs an email), server "
+        f"{server_cpu:.1f} s; load average {os.getloadavg()[0]:.1f}"
     )
     return elapsed
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the children waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

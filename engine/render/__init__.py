@@ -1,6 +1,8 @@
 """render stage: MJML templates compiled once per version, personalised per recipient.
 
 `library.TemplateLibrary` loads and caches templates, `compiler.CompiledTemplate.render`
-makes a `messages.RenderedEmail`, `tokens` signs click and unsubscribe URLs, and
-`validation.validate_templates` reports problems. See docs/templates.md.
+makes a `messages.RenderedEmail` (`render_skeleton`: the same email as a skeleton shared
+with other recipients plus substitutions, see `skeletons`), `tokens` signs click and
+unsubscribe URLs, and `validation.validate_templates` reports problems. See
+docs/templates.md.
 """

@@ -19,8 +19,8 @@ from mjml import mjml_to_html
 
 from engine.errors import Invalid, Problem
 from engine.render import links as links_
-from engine.render import mjml_check, sandbox, tokens
-from engine.render.messages import RenderedEmail, email_headers
+from engine.render import mjml_check, sandbox, skeletons, tokens
+from engine.render.messages import NO_SUBSTITUTIONS, RenderedEmail, email_headers
 from engine.render.placeholders import link_variable, protect
 from engine.render.sources import TemplateSource
 from engine.render.text import plain_text
@@ -44,6 +44,8 @@ class CompiledTemplate:
     text_template: Template = field(repr=False, compare=False)
     link_variables: tuple[str, ...] = field(repr=False, compare=False)
     static_preheader: str = field(repr=False, compare=False)
+    html_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
+    text_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
 
     def render(
         self,
@@ -56,13 +58,72 @@ class CompiledTemplate:
         secret: str | bytes,
     ) -> RenderedEmail:
         """One recipient's email. Raises jinja2 errors if `context` lacks a variable."""
-        base = base_url.rstrip("/")
-        unsubscribe = f"{base}/u/{tokens.unsubscribe_token(secret, message_id)}"
+        values, unsubscribe = self._values(context, message_id, base_url, secret)
+        return self._email(
+            values,
+            _render(self.html_template, values),
+            _render(self.text_template, values),
+            message_id=message_id,
+            journey=journey,
+            step=step,
+            unsubscribe=unsubscribe,
+        )
+
+    def render_skeleton(
+        self,
+        context: Mapping[str, Any],
+        *,
+        message_id: int,
+        journey: str,
+        step: str,
+        base_url: str,
+        secret: str | bytes,
+    ) -> RenderedEmail:
+        """The same email as `render`, as a skeleton shared with other recipients plus
+        `substitutions` (engine.render.skeletons), for providers that substitute.
+
+        Falls back to the full render (no substitutions) when the values cannot be
+        carried safely as substitutions.
+        """
+        values, unsubscribe = self._values(context, message_id, base_url, secret)
+        subject = values["subject"]
+        distinct = {subject: 0}
+        html = self.html_skeletons.fill(skeletons.pieces(self.html_template, values), distinct)
+        text = self.text_skeletons.fill(skeletons.pieces(self.text_template, values), distinct)
+        substitutions = skeletons.substitutions(distinct)
+        # An empty subject goes as it is, for the transport to refuse.
+        if html is None or text is None or substitutions is None or not subject.strip():
+            return self.render(
+                context,
+                message_id=message_id,
+                journey=journey,
+                step=step,
+                base_url=base_url,
+                secret=secret,
+            )
+        return self._email(
+            values,
+            html,
+            text,
+            message_id=message_id,
+            journey=journey,
+            step=step,
+            unsubscribe=unsubscribe,
+            subject=skeletons.TAGS[0],
+            substitutions=substitutions,
+        )
+
+    def _values(
+        self, context: Mapping[str, Any], message_id: int, base_url: str, secret: str | bytes
+    ) -> tuple[dict[str, Any], str]:
+        """What the templates see: globals, context, signed links, subject, preheader."""
+        unsubscribe, urls = tokens.email_urls(
+            secret, message_id, len(self.links), base=base_url.rstrip("/")
+        )
         values = dict(_GLOBALS)
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
         values["unsubscribe_url"] = unsubscribe
-        urls = tokens.click_tokens(secret, message_id, len(self.links), prefix=f"{base}/c/")
         values.update(zip(self.link_variables, urls, strict=True))
         subject = _one_line(_render(self.subject_template, values))
         preheader = (
@@ -72,11 +133,26 @@ class CompiledTemplate:
         )
         values["subject"] = subject
         values["preheader"] = preheader
+        return values, unsubscribe
+
+    def _email(
+        self,
+        values: dict[str, Any],
+        html: str,
+        text: str,
+        *,
+        message_id: int,
+        journey: str,
+        step: str,
+        unsubscribe: str,
+        subject: str | None = None,
+        substitutions: Mapping[str, str] = NO_SUBSTITUTIONS,
+    ) -> RenderedEmail:
         return RenderedEmail(
-            subject=subject,
-            preheader=preheader,
-            html=_render(self.html_template, values),
-            text=_render(self.text_template, values),
+            subject=values["subject"] if subject is None else subject,
+            preheader=values["preheader"],
+            html=html,
+            text=text,
             headers=email_headers(
                 message_id=message_id,
                 journey=journey,
@@ -87,6 +163,7 @@ class CompiledTemplate:
             version=self.version,
             message_id=message_id,
             transactional=self.transactional,
+            substitutions=substitutions,
         )
 
 
@@ -121,6 +198,9 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
     html_source = protected.restore(tracked.html)
     text_source = protected.restore(plain_text(tracked.html))
     used = set().union(*(meta.find_undeclared_variables(tree) for tree in trees))
+    html_template = sandbox.html_template(html_source)
+    text_template = sandbox.TEXT.from_string(text_source)
+    static_preheader = _one_line(source.preheader)
     return CompiledTemplate(
         name=source.name,
         version=source.version,
@@ -132,10 +212,13 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         preheader_template=(
             sandbox.TEXT.from_string(source.preheader) if "{" in source.preheader else None
         ),
-        html_template=sandbox.html_template(html_source),
-        text_template=sandbox.TEXT.from_string(text_source),
+        html_template=html_template,
+        text_template=text_template,
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
-        static_preheader=_one_line(source.preheader),
+        static_preheader=static_preheader,
+        # The static preheader is the same object at every render: text, not a value.
+        html_skeletons=skeletons.Skeletons(html_template, also_static=(static_preheader,)),
+        text_skeletons=skeletons.Skeletons(text_template, also_static=(static_preheader,)),
     )
 
 

@@ -106,37 +106,53 @@ def click_token(secret: str | bytes, message_id: int, position: int) -> str:
     return _encode(ids + _click_tag(secret, message_id, position))
 
 
-def click_tokens(
-    secret: str | bytes, message_id: int, count: int, *, prefix: str = ""
-) -> list[str]:
-    """The tokens of links 0..count-1 of one message, each after `prefix` (a URL).
+# Raw tokens padded to whole base64 quanta, so that one encoding serves every token of an
+# email: base64 of `raw + zeros` starts with the unpadded encoding of `raw`.
+_CLICK_SLOT = 24  # 22 bytes + 2 zeros: 32 characters, the token is the first 30
+_UNSUBSCRIBE_SLOT = 21  # 20 bytes + 1 zero: 28 characters, the token is the first 27
+_UNSUBSCRIBE_CHARS = -(-_UNSUBSCRIBE_BYTES * 4 // 3)
 
-    The same as `click_token` for each position, faster.
 
-    Bulk rendering spends a fifth of its time here: the message id is absorbed into
-    the inner state once for all pairs, each pair's HMAC serves two links, and the
-    loop is inlined (no method calls, no rstrip).
+def email_urls(
+    secret: str | bytes, message_id: int, count: int, *, base: str
+) -> tuple[str, list[str]]:
+    """The unsubscribe URL and the URLs of links 0..count-1 of one message, under `base`.
+
+    The tokens of `unsubscribe_token` and `click_token`, faster: rendering signs
+    every link of every email, and one base64 encoding of all of them (each raw token
+    padded to whole base64 quanta) replaces one per token.
     """
     signer = _hmac_for(secret)
     ids = message_id.to_bytes(8, "big")
-    inner = signer.inner_after(_CLICK + ids)
     outer = signer.outer
-    tokens: list[str] = []
-    for position in range(count):
-        if position % 2 == 0:
-            inner_pair = inner.copy()
-            inner_pair.update((position // 2).to_bytes(2, "big"))
-            mac = outer.copy()
-            mac.update(inner_pair.digest())
-            pair_mac = mac.digest()
-            tag = pair_mac[:_TAG_BYTES]
-        else:
-            tag = pair_mac[_TAG_BYTES : 2 * _TAG_BYTES]
-        raw = ids + position.to_bytes(2, "big") + tag
-        # 22 bytes are 30 base64 characters and 2 of padding.
-        encoded = binascii.b2a_base64(raw, newline=False)[:_CLICK_CHARS]
-        tokens.append(prefix + encoded.translate(_URLSAFE).decode())
-    return tokens
+    inner = signer.inner.copy()
+    inner.update(_UNSUBSCRIBE + ids)
+    mac = outer.copy()
+    mac.update(inner.digest())
+    raw = [ids, mac.digest()[:_TAG_BYTES], b"\0"]
+    click_inner = signer.inner_after(_CLICK + ids)
+    for pair in range(0, count, 2):
+        inner = click_inner.copy()
+        inner.update((pair // 2).to_bytes(2, "big"))
+        mac = outer.copy()
+        mac.update(inner.digest())
+        pair_mac = mac.digest()
+        raw += (ids, pair.to_bytes(2, "big"), pair_mac[:_TAG_BYTES], b"\0\0")
+        if pair + 1 < count:
+            raw += (
+                ids,
+                (pair + 1).to_bytes(2, "big"),
+                pair_mac[_TAG_BYTES : 2 * _TAG_BYTES],
+                b"\0\0",
+            )
+    encoded = binascii.b2a_base64(b"".join(raw), newline=False).translate(_URLSAFE).decode()
+    unsubscribe = f"{base}/u/{encoded[:_UNSUBSCRIBE_CHARS]}"
+    click = f"{base}/c/"
+    start = _UNSUBSCRIBE_SLOT * 4 // 3
+    step = _CLICK_SLOT * 4 // 3
+    return unsubscribe, [
+        click + encoded[at : at + _CLICK_CHARS] for at in range(start, start + count * step, step)
+    ]
 
 
 def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:

@@ -35,11 +35,23 @@ def context(row: Claimed, person: Person, facts: Recipients) -> dict[str, Any]:
 
 
 def message(
-    row: Claimed, person: Person, facts: Recipients, compiled: CompiledTemplate, env: Envelope
+    row: Claimed,
+    person: Person,
+    facts: Recipients,
+    compiled: CompiledTemplate,
+    env: Envelope,
+    *,
+    skeleton: bool = False,
 ) -> OutgoingMessage:
-    """Raises jinja2 errors when the template needs what the engine cannot give."""
+    """Raises jinja2 errors when the template needs what the engine cannot give.
+
+    With `skeleton`, for transports that substitute (SendGrid), the content is shared
+    with the other recipients of the same render shape and this recipient's values
+    ride as substitutions (engine.render.skeletons).
+    """
     assert person.email is not None
-    email = compiled.render(
+    render = compiled.render_skeleton if skeleton else compiled.render
+    email = render(
         context(row, person, facts),
         message_id=row.id,
         journey=row.journey_id,
@@ -62,4 +74,5 @@ def message(
         custom_args={"mobilise_journey": row.journey_id, "mobilise_step": row.step_id},
         template_version=compiled.version,
         variant=row.variant or "",
+        substitutions=email.substitutions,
     )

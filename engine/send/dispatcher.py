@@ -119,14 +119,25 @@ def dispatch(
         _settle_ambiguous(session, policy, now)
         report.held = claims.hold_overdue(session, now=now, overdue_after=policy.overdue_after)
     size = policy.batch_size or transport.batch_size
+    # The results of a batch are written in the transaction that claims the next one
+    # (one commit a batch fewer). Losing them to a crash is the same as a crash before
+    # they were written: the rows stay `sending` until their lease is over.
+    pending: list[Outcome] = []
     while max_batches is None or report.batches < max_batches:
-        with transaction() as session:
-            limit = _throttled(session, policy, now, size)
-            claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)
-            if not claimed:
-                break
-            ready, decided = _look(run, session, claimed)
-            claims.record(session, decided, worker_id=worker_id)
+        carried, pending = pending, []
+        try:
+            with transaction() as session:
+                claims.record(session, carried, worker_id=worker_id)
+                limit = _throttled(session, policy, now, size)
+                claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)
+                if not claimed:
+                    break
+                ready, decided = _look(run, session, claimed)
+                claims.record(session, decided, worker_id=worker_id)
+        except Exception:
+            # Rolled back with the claim: the previous batch's results still go in.
+            _record_alone(transaction, carried, worker_id)
+            raise
         report.batches += 1
         report.add(decided)
         messages, rows, failed = _render(run, ready)
@@ -136,17 +147,25 @@ def dispatch(
                 _remember_links(run, session, messages)
         results = transport.send(messages) if messages else []
         outcomes, refused = _outcomes(run, rows, results)
-        with transaction() as session:
-            claims.record(session, failed + outcomes, worker_id=worker_id)
-        report.add(failed + outcomes)
+        pending = failed + outcomes
+        report.add(pending)
         if refused is not None:
+            _record_alone(transaction, pending, worker_id)
             log.error("dispatch stopped: %s", refused)
             raise SendingRefused(refused, hint="check the API key or the relay credentials")
         if any(isinstance(r, Transient) and not r.attempted for r in results):
             # The transport stopped offering (429, 5xx, a timeout): the provider is
             # struggling, so the rest of the queue waits for the next pass.
             break
+    _record_alone(transaction, pending, worker_id)
     return report
+
+
+def _record_alone(transaction: Transaction, outcomes: list[Outcome], worker_id: str) -> None:
+    """Write results that no further claim will carry."""
+    if outcomes:
+        with transaction() as session:
+            claims.record(session, outcomes, worker_id=worker_id)
 
 
 def settles_by_events(transport: Transport) -> bool:
@@ -276,7 +295,14 @@ def _render(
             failed.append(Outcome(item.row.id, "failed", f"template: {compiled.message}"))
             continue
         try:
-            message = compose.message(item.row, item.person, facts, compiled, run.policy.envelope)
+            message = compose.message(
+                item.row,
+                item.person,
+                facts,
+                compiled,
+                run.policy.envelope,
+                skeleton=run.transport.substitutes,
+            )
         except Exception as exc:
             kind = (
                 "" if isinstance(exc, TemplateError | MobiliseError) else f"{type(exc).__name__} "

@@ -27,6 +27,7 @@ class FileTransport:
     clock: Callable[[], datetime] = field(default=_utc_now)
     name: str = "file"
     batch_size: int = 500
+    substitutes: bool = False
 
     def path_for(self, message_id: str) -> Path:
         return self.outbox_dir / f"{message_id}.eml"

@@ -23,6 +23,7 @@ import http.client
 import json
 import re
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 
 import sendgrid
 from python_http_client import exceptions as http_errors
+from python_http_client.client import Response
 
 from engine.config import Settings
 from engine.send import factoring, sendgrid_requests
@@ -64,6 +66,7 @@ class _Answer:
 
 class SendGridTransport:
     name = "sendgrid"
+    substitutes = True
 
     def __init__(
         self,
@@ -230,10 +233,20 @@ class SendGridTransport:
             pending.extend([group[half:], group[:half]])
 
     def _post(self, request: dict[str, Any]) -> _Answer:
+        # The SDK client's own request path (`mail.send.post`) formats the whole body
+        # into a debug log line, logged or not: 7 ms for a request of 1,000. Its
+        # `_make_request` (the hook it keeps for tests) sends the same request and
+        # raises the same errors.
+        client = self._client.client.mail.send
+        prepared = urllib.request.Request(
+            client._build_url(None),
+            data=sendgrid_requests.encode(request),
+            headers={**client.request_headers, "Content-Type": "application/json"},
+            method="POST",
+        )
         try:
-            response = self._client.client.mail.send.post(
-                request_body=request, timeout=self.timeout
-            )
+            opener = urllib.request.build_opener()  # one per request, as the SDK does
+            response = Response(client._make_request(opener, prepared, self.timeout))
         except http_errors.HTTPError as error:
             return _Answer(error.status_code, _headers(error.headers), error.body or b"")
         except urllib.error.URLError as error:

@@ -46,6 +46,7 @@ class SmtpTransport:
     clock: Callable[[], datetime] = field(default=_utc_now)
     name: str = "smtp"
     batch_size: int = 200
+    substitutes: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> SmtpTransport:

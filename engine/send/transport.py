@@ -15,11 +15,11 @@ into shared skeletons: `factoring.py`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 from engine.errors import Invalid
 
@@ -49,8 +49,36 @@ RESERVED_HEADERS = frozenset(
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII except ':'
 
 
+T = TypeVar("T")
+
+
 def is_opaque_id(value: str) -> bool:
     return _OPAQUE.fullmatch(value) is not None
+
+
+def _opaque_pair(pair: tuple[str, str]) -> bool:
+    return is_opaque_id(pair[0]) and is_opaque_id(pair[1])
+
+
+def _settable(name: str) -> bool:
+    return _HEADER_NAME.fullmatch(name) is not None and name.lower() not in RESERVED_HEADERS
+
+
+# What passed the checks above: a bulk send repeats the same few header names and
+# custom_args (journey and step ids) for every message. Bounded: cleared when full.
+_HEADER_NAMES: set[str] = set()
+_OPAQUE_PAIRS: set[tuple[str, str]] = set()
+_REMEMBERED = 4096
+
+
+def _remember(cache: set[T], item: T, check: Callable[[T], bool]) -> bool:
+    """Whether `item` passes `check`; remembered when it does."""
+    if not check(item):
+        return False
+    if len(cache) >= _REMEMBERED:
+        cache.clear()
+    cache.add(item)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +123,9 @@ class OutgoingMessage:
         object.__setattr__(self, "custom_args", MappingProxyType(custom_args))
         object.__setattr__(self, "substitutions", MappingProxyType(substitutions))
         wire_headers = dict(headers)
-        if not any(name.lower() == "x-mobilise-message" for name in headers):
+        if "X-Mobilise-Message" not in headers and not any(
+            name.lower() == "x-mobilise-message" for name in headers
+        ):
             # Every email names its message (DESIGN.md), whatever built it.
             wire_headers["X-Mobilise-Message"] = self.message_id
         wire_args = {**custom_args, "mobilise_message_id": self.message_id}
@@ -106,15 +136,16 @@ class OutgoingMessage:
                 field="message_id",
                 hint="letters, digits and _ . : - only, at most 128 characters",
             )
-        for key, value in self.custom_args.items():
-            if not (is_opaque_id(key) and is_opaque_id(value)):
+        for pair in custom_args.items():
+            if pair not in _OPAQUE_PAIRS and not _remember(_OPAQUE_PAIRS, pair, _opaque_pair):
+                key = pair[0]
                 raise Invalid(
                     f"custom_args {key!r} must map an opaque key to an opaque id",
                     field="custom_args",
                     hint="SendGrid stores custom_args: never put an address or a name there",
                 )
-        for name, value in self.headers.items():
-            if not _HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS:
+        for name, value in headers.items():
+            if name not in _HEADER_NAMES and not _remember(_HEADER_NAMES, name, _settable):
                 raise Invalid(f"header {name!r} cannot be set by a message", field="headers")
             if "\r" in value or "\n" in value:
                 raise Invalid(f"header {name!r} contains a line break", field="headers")
@@ -244,6 +275,9 @@ class Transport(Protocol):
     name: str
     # The batch size the dispatcher should claim for this transport.
     batch_size: int
+    # Whether the provider applies `substitutions` itself (then the dispatcher hands it
+    # skeletons shared by many recipients); otherwise messages come fully rendered.
+    substitutes: bool
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]: ...
 
@@ -257,6 +291,7 @@ class MemoryTransport:
 
     name: str = "memory"
     batch_size: int = 1000
+    substitutes: bool = False
     sent: list[OutgoingMessage] = field(default_factory=list)
     outcomes: dict[str, SendResult] = field(default_factory=dict)
 

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 from jsonschema import Draft202012Validator
 
@@ -207,8 +208,8 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 self._answer(fault.status, list(fault.errors), fault.headers)
                 return
             try:
-                body = json.loads(raw)
-            except json.JSONDecodeError:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
                 self._answer(400, [{"message": "body is not JSON", "field": None}])
                 return
             errors = fake.check(body)

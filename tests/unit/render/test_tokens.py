@@ -50,9 +50,18 @@ def test_a_neighbours_tag_does_not_verify() -> None:
     assert tokens.read_click_token(SECRET, forged) is None
 
 
-def test_batch_tokens_equal_single_tokens() -> None:
-    assert tokens.click_tokens(SECRET, 77, 6) == [
-        tokens.click_token(SECRET, 77, p) for p in range(6)
+@pytest.mark.parametrize("count", range(7))
+@pytest.mark.parametrize("message_id", [0, 77, 2**40 + 3, 2**63 - 1])
+@pytest.mark.parametrize("secret", [SECRET, "k" * 100, b"\x00raw"])
+def test_an_emails_urls_carry_the_single_tokens(
+    secret: str | bytes, message_id: int, count: int
+) -> None:
+    # Given one email's links signed together (one base64 pass for all of them)
+    unsubscribe, clicks = tokens.email_urls(secret, message_id, count, base="https://m.org")
+    # Then each URL carries exactly the token signed alone, whatever the count's parity
+    assert unsubscribe == f"https://m.org/u/{tokens.unsubscribe_token(secret, message_id)}"
+    assert clicks == [
+        f"https://m.org/c/{tokens.click_token(secret, message_id, p)}" for p in range(count)
     ]
 
 

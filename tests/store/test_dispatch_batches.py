@@ -1,0 +1,90 @@
+"""Batch after batch: each batch's results ride in the transaction claiming the next one.
+
+Given signers sent in batches of one, when the pass runs, then every row ends sent with
+one commit a batch fewer than claims + results; and when claiming the next batch fails,
+the results of the batch already sent are still written before the error goes up.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.send.dispatcher import Policy, dispatch
+from engine.send.transport import MemoryTransport
+from engine.store import claims
+from engine.store.models import OutboxMessage
+from engine.store.passes import tick
+from tests.store.dispatch_helpers import ENVELOPE, LIBRARY, nested, run
+from tests.store.journey_helpers import seed, sign
+
+SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+ONE_BY_ONE = Policy(envelope=ENVELOPE, batch_size=1)
+
+
+def signed(session: Session, *names: str) -> None:
+    declared, petition_id = seed(session, SIGNED - timedelta(days=1))
+    sign(session, petition_id, SIGNED, {name: (True, True) for name in names})
+    tick(session, now=SIGNED, segments=declared.conditions)
+
+
+def statuses(session: Session) -> list[str]:
+    session.expire_all()
+    return list(session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)))
+
+
+def test_three_batches_take_one_transaction_each_plus_the_last_results(
+    session: Session,
+) -> None:
+    signed(session, "alice", "bob", "carol")
+    opened = 0
+    factory = nested(session)
+
+    def counting() -> AbstractContextManager[Session]:
+        nonlocal opened
+        opened += 1
+        return factory()
+
+    report = dispatch(
+        counting,
+        transport=MemoryTransport(),
+        library=LIBRARY,
+        policy=ONE_BY_ONE,
+        now=SIGNED,
+        worker_id="w1",
+        jitter=lambda: 0.5,
+    )
+
+    assert report.outcomes == {"sent": 3}
+    assert statuses(session) == ["sent"] * 3
+    # recovery, links once, three claims (each carrying the results before it), the
+    # empty claim carrying the last results: 1 + 1 + 3 + 1
+    assert opened == 6
+
+
+def test_a_failed_claim_still_records_the_batch_already_sent(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two signers sent one per batch, when claiming the second batch fails
+    signed(session, "alice", "bob")
+    real_claim = claims.claim
+    calls = 0
+
+    def failing_second(*args: object, **kwargs: object) -> list[claims.Claimed]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("database went away")
+        return real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(claims, "claim", failing_second)
+    transport = MemoryTransport()
+    with pytest.raises(RuntimeError):
+        run(session, transport, SIGNED, policy=ONE_BY_ONE)
+    # Then the first email, which left, is recorded sent; the other is still queued
+    assert len(transport.sent) == 1
+    assert sorted(statuses(session)) == ["queued", "sent"]
