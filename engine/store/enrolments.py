@@ -133,18 +133,25 @@ def enrol(
 
 
 def _windows(
-    session: Session, base: ColumnElement[bool], batch: int
+    session: Session, acts_on: ColumnElement[bool], batch: int
 ) -> Iterator[ColumnElement[bool]]:
-    """Bounded id windows over the rows `base` selects (none when there are none)."""
-    if session.scalar(select(Enrolment.id).where(base).limit(1)) is None:
+    """Bounded id windows over the rows `acts_on` selects (none when there are none)."""
+    if session.scalar(select(Enrolment.id).where(acts_on).limit(1)) is None:
         return
-    # The table's id range comes from the primary key in O(log n); the range of `base`
+    # The table's id range comes from the primary key in O(log n); the range of `acts_on`
     # itself would cost a scan of all its index entries.
     # (Two statements: SQLite only optimises a lone min() or max() into an index seek.)
     low = session.scalar(select(func.min(Enrolment.id)))
     high = session.scalar(select(func.max(Enrolment.id)))
     assert low is not None
     assert high is not None
+    if high - low < batch:
+        # One window: no id predicate at all. With one, SQLite's planner walks the primary
+        # key range (its statistics say a step's index entries may be every row) and reads
+        # every enrolment of the table instead of the step's due entries (measured: 0.5 to
+        # 0.9 s per statement over a million rows waiting at a step, none of them due).
+        yield true()
+        return
     start = low
     while start <= high:
         yield Enrolment.id.between(start, start + batch - 1)
@@ -242,7 +249,9 @@ class _Advancer:
         step = self.journey.step(step_id)
         base = self.at(step_id)
         due = and_(base, Enrolment.due_at <= self.now)
-        windows = list(_windows(self.session, base, self.batch))
+        # Only a wait-until step moves people who are not due (its condition was met).
+        acts_on = base if isinstance(step, WaitUntilStep) else due
+        windows = list(_windows(self.session, acts_on, self.batch))
         capped: dict[int, datetime] = {}
         send_due = None
         if windows and isinstance(step, SendStep) and not step.send.transactional:
