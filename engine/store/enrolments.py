@@ -245,10 +245,6 @@ class _Advancer:
         # Only a wait-until step moves people who are not due (its condition was met). For
         # the others, no due row means no statement: a window over a step where a million
         # people wait, none of them due, walks a million rows on SQLite (0.5 to 0.9 s).
-        # The windows keep an id predicate even when one covers the table: SQLite then
-        # walks the primary key and updates in one pass; driven by the due index it
-        # modifies, its UPDATE first copies every row to change into a temporary table
-        # (measured: 290 MB more peak memory for a million rows).
         acts_on = base if isinstance(step, WaitUntilStep) else due
         windows = list(_windows(self.session, acts_on, self.batch))
         capped: dict[int, datetime] = {}
