@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql import Select
 
@@ -186,12 +187,25 @@ def queue(
     statement = (
         insert_(OutboxMessage)
         .from_select(columns, rows)
-        .on_conflict_do_nothing(index_elements=list(KEY_COLUMNS))
         # SQLAlchemy only keeps UPDATE/DELETE row counts unless asked (psycopg gives -1).
         .execution_options(preserve_rowcount=True)
     )
-    queued = session.connection().execute(statement).rowcount
-    return queued
+    connection = session.connection()
+    if dialect == "postgresql":
+        # A plain INSERT first, in a savepoint. ON CONFLICT's speculative insertion costs
+        # PostgreSQL one more index probe and one more WAL record per row (measured over a
+        # million rows: 9.5M against 5.6M buffer hits, 5.05M against 4.05M WAL records,
+        # about a fifth of the statement). A row can only exist already when a version
+        # migration has put someone back on a step they passed, or when another pass is
+        # racing this one; then the statement runs again and skips the rows that exist.
+        # (SQLite checks the key while inserting anyway: ON CONFLICT costs it nothing.)
+        try:
+            with connection.begin_nested():
+                return connection.execute(statement).rowcount
+        except IntegrityError:
+            pass
+    skipping = statement.on_conflict_do_nothing(index_elements=list(KEY_COLUMNS))
+    return connection.execute(skipping).rowcount
 
 
 def defer(session: Session, step_id: str, due: datetime, capped: Mapping[int, datetime]) -> None:
