@@ -20,12 +20,11 @@ from typing import NamedTuple
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from engine.store.idsets import among
 from engine.store.models import OutboxMessage
 
 # Reasons are stored in a VARCHAR(80): provider texts are cut to fit.
 REASON_LENGTH = 80
-# Ids per IN list: well under SQLite's 32,766 bound parameters.
-ID_CHUNK = 5000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -121,11 +120,11 @@ def claim(session: Session, *, worker_id: str, now: datetime, limit: int) -> lis
 def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> int:
     """Write the outcomes of this worker's claims; returns the rows changed.
 
-    Outcomes that differ only by row id share one `UPDATE … WHERE id IN (…)`: a batch
-    accepted by SendGrid is one statement per request (one provider id each), where an
-    executemany would cost a round trip of parameters per row. Only rows still `sending`
-    under this worker's name change: a claim recovered by another worker after its lease
-    ran out is theirs now."""
+    Outcomes that differ only by row id share one `UPDATE … WHERE id = ANY(:ids)`
+    (engine.store.idsets): a batch accepted by SendGrid is one statement per request (one
+    provider id each), where an executemany would cost a round trip of parameters per row.
+    Only rows still `sending` under this worker's name change: a claim recovered by
+    another worker after its lease ran out is theirs now."""
     groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
     for o in outcomes:
         key = (
@@ -156,18 +155,17 @@ def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> 
             values["template_version"] = version
         if delta:
             values["attempts"] = table.c.attempts + delta
-        for chunk in range(0, len(ids), ID_CHUNK):
-            statement = (
-                update(table)
-                .where(
-                    table.c.id.in_(ids[chunk : chunk + ID_CHUNK]),
-                    table.c.status == "sending",
-                    table.c.claimed_by == worker_id,
-                )
-                .values(values)
-                .execution_options(preserve_rowcount=True)
+        statement = (
+            update(table)
+            .where(
+                among(session, table.c.id, ids),
+                table.c.status == "sending",
+                table.c.claimed_by == worker_id,
             )
-            changed += max(session.connection().execute(statement).rowcount, 0)
+            .values(values)
+            .execution_options(preserve_rowcount=True)
+        )
+        changed += max(session.connection().execute(statement).rowcount, 0)
     return changed
 
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.store.idsets import among
 from engine.store.models import (
     Consent,
     Donation,
@@ -79,7 +80,7 @@ def load(
             # Booleans from SQL: no timestamp to parse per row.
             Supporter.restricted_at.is_not(None),
             Supporter.erased_at.is_not(None),
-        ).where(Supporter.id.in_(ids))
+        ).where(among(session, Supporter.id, ids))
     ):
         found.people[row[0]] = Person(
             row[0], row[1], row[2] or "", row[3] or "", bool(row[4]), bool(row[5])
@@ -89,7 +90,7 @@ def load(
         # index (supporter_id, purpose, id), then the rows themselves.
         latest = (
             select(func.max(Consent.id))
-            .where(Consent.supporter_id.in_(ids), Consent.purpose.in_(sorted(purposes)))
+            .where(among(session, Consent.supporter_id, ids), Consent.purpose.in_(sorted(purposes)))
             .group_by(Consent.supporter_id, Consent.purpose)
         )
         for supporter_id, purpose, granted in session.execute(
@@ -101,13 +102,15 @@ def load(
     found.suppressed = {
         supporter_id
         for supporter_id in session.scalars(
-            select(Suppression.supporter_id).where(Suppression.supporter_id.in_(ids)).distinct()
+            select(Suppression.supporter_id)
+            .where(among(session, Suppression.supporter_id, ids))
+            .distinct()
         )
         if supporter_id is not None
     }
     last = (
         select(Donation.supporter_id, func.max(Donation.donated_at).label("at"))
-        .where(Donation.supporter_id.in_(ids), Donation.frequency == "one-off")
+        .where(among(session, Donation.supporter_id, ids), Donation.frequency == "one-off")
         .group_by(Donation.supporter_id)
         .subquery()
     )
@@ -125,7 +128,7 @@ def load(
             select(OutboxMessage.supporter_id, OutboxMessage.sent_at).where(
                 # Through enrolments: the outbox has no supporter index (see models).
                 OutboxMessage.enrolment_id.in_(
-                    select(Enrolment.id).where(Enrolment.supporter_id.in_(ids))
+                    select(Enrolment.id).where(among(session, Enrolment.supporter_id, ids))
                 ),
                 OutboxMessage.status == "sent",
                 OutboxMessage.transactional.is_(False),

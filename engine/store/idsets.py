@@ -1,0 +1,30 @@
+"""`column IN ids` for a batch of ids, bound as ONE parameter on both databases.
+
+A 1,000-element IN list binds 1,000 parameters: SQLAlchemy renders them at every
+execution and psycopg re-parses a query too long for its cache, about 5 ms of Python a
+list (measured: a fifth of a dispatch worker's CPU on PostgreSQL). One array parameter
+keeps the statement's text constant, so it compiles once and stays cached:
+`= ANY(:ids)` on PostgreSQL, `IN (SELECT value FROM json_each(:ids))` on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql import func
+
+
+def among(
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], ids: Collection[int]
+) -> ColumnElement[bool]:
+    """`column` is one of `ids` (integers), with the ids bound as a single parameter."""
+    values = [int(i) for i in ids]
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(BigInteger)))
+    each = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
+    return column.in_(select(each.c.value).scalar_subquery())
