@@ -22,8 +22,28 @@ import base64
 import binascii
 import hashlib
 import hmac
+import importlib
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+
+def _small_message_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 (`_sha256`; `_sha2` from 3.12), else hashlib's (OpenSSL).
+
+    Same digests; for the few bytes of a token, copying and finishing its state costs
+    a fraction of OpenSSL 3's (the whole of `email_urls`: 17.4 → 14.0 µs).
+    """
+    for module, name in (("_sha256", "sha256"), ("_sha2", "sha256")):
+        try:
+            constructor: Callable[[bytes], Any] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        return constructor
+    return hashlib.sha256
+
+
+_sha256 = _small_message_sha256()
 
 # 96 bits of tag: forging one needs ~2^95 online guesses, and the URL stays short.
 _TAG_BYTES = 12
@@ -47,8 +67,8 @@ class _Hmac:
         block = hashlib.sha256().block_size
         key = hashlib.sha256(secret).digest() if len(secret) > block else secret
         key = key.ljust(block, b"\0")
-        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self.inner = _sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = _sha256(bytes(b ^ 0x5C for b in key))
 
     def digest(self, message: bytes) -> bytes:
         return self.finish(self.inner, message)
