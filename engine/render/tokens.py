@@ -84,7 +84,8 @@ class _Hmac:
         inner.update(message)
         outer = self.outer.copy()
         outer.update(inner.digest())
-        return outer.digest()
+        mac: bytes = outer.digest()
+        return mac
 
 
 @lru_cache(maxsize=8)

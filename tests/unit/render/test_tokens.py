@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import struct
 
 import pytest
@@ -139,7 +140,7 @@ def test_signing_falls_back_to_hashlib_without_cpython_sha256(
     def missing(name: str) -> object:
         raise ImportError(name)
 
-    monkeypatch.setattr(tokens.importlib, "import_module", missing)
+    monkeypatch.setattr(importlib, "import_module", missing)
     # When the signer picks its hash, then it is hashlib's, with the same digests
     constructor = tokens._small_message_sha256()
     assert constructor is hashlib.sha256
