@@ -73,12 +73,6 @@ class _Hmac:
     def digest(self, message: bytes) -> bytes:
         return self.finish(self.inner, message)
 
-    def inner_after(self, prefix: bytes) -> Any:
-        """The inner state having absorbed `prefix`, to sign several suffixes of it."""
-        inner = self.inner.copy()
-        inner.update(prefix)
-        return inner
-
     def finish(self, inner_state: Any, message: bytes) -> bytes:
         inner = inner_state.copy()
         inner.update(message)
@@ -134,6 +128,20 @@ _UNSUBSCRIBE_SLOT = 21  # 20 bytes + 1 zero: 28 characters, the token is the fir
 _UNSUBSCRIBE_CHARS = -(-_UNSUBSCRIBE_BYTES * 4 // 3)
 
 
+@lru_cache(maxsize=64)
+def _pairs(count: int) -> tuple[tuple[bytes, bytes, bytes | None], ...]:
+    """For links 0..count-1, by pair: the pair's index, its even and odd positions
+    (None past the last link), as the bytes the tokens carry."""
+    return tuple(
+        (
+            (pair // 2).to_bytes(2, "big"),
+            pair.to_bytes(2, "big"),
+            (pair + 1).to_bytes(2, "big") if pair + 1 < count else None,
+        )
+        for pair in range(0, count, 2)
+    )
+
+
 def email_urls(
     secret: str | bytes, message_id: int, count: int, *, base: str
 ) -> tuple[str, list[str]]:
@@ -151,21 +159,19 @@ def email_urls(
     mac = outer.copy()
     mac.update(inner.digest())
     raw = [ids, mac.digest()[:_TAG_BYTES], b"\0"]
-    click_inner = signer.inner_after(_CLICK + ids)
-    for pair in range(0, count, 2):
+    click_inner = signer.inner.copy()
+    click_inner.update(_CLICK + ids)
+    for pair_index, even, odd in _pairs(count):
         inner = click_inner.copy()
-        inner.update((pair // 2).to_bytes(2, "big"))
+        inner.update(pair_index)
         mac = outer.copy()
         mac.update(inner.digest())
         pair_mac = mac.digest()
-        raw += (ids, pair.to_bytes(2, "big"), pair_mac[:_TAG_BYTES], b"\0\0")
-        if pair + 1 < count:
-            raw += (
-                ids,
-                (pair + 1).to_bytes(2, "big"),
-                pair_mac[_TAG_BYTES : 2 * _TAG_BYTES],
-                b"\0\0",
-            )
+        if odd is None:
+            raw += (ids, even, pair_mac[:_TAG_BYTES], b"\0\0")
+        else:
+            raw += (ids, even, pair_mac[:_TAG_BYTES], b"\0\0")
+            raw += (ids, odd, pair_mac[_TAG_BYTES : 2 * _TAG_BYTES], b"\0\0")
     encoded = binascii.b2a_base64(b"".join(raw), newline=False).translate(_URLSAFE).decode()
     unsubscribe = f"{base}/u/{encoded[:_UNSUBSCRIBE_CHARS]}"
     click = f"{base}/c/"
