@@ -82,15 +82,14 @@ class Skeletons:
 
 
 def substitutions(distinct: dict[str, int]) -> dict[str, str] | None:
-    """Tag → value, or None when a value contains the mark or tags run out."""
-    if len(distinct) > len(TAGS):
+    """Tag → value, or None when a value contains the mark or tags run out.
+
+    `distinct` numbers its values 0, 1, 2… in the order they were added (`fill` gives
+    each new value the next number), so its keys line up with `TAGS`.
+    """
+    if len(distinct) > len(TAGS) or MARK in "".join(distinct):
         return None
-    result: dict[str, str] = {}
-    for value, number in distinct.items():
-        if MARK in value:
-            return None
-        result[TAGS[number]] = value
-    return result
+    return dict(zip(TAGS, distinct, strict=False))  # TAGS is the longer
 
 
 def pieces(template: Template, values: dict[str, Any]) -> list[str]:
