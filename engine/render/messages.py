@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -34,16 +35,19 @@ def email_headers(
     *, message_id: int, journey: str, step: str, unsubscribe_url: str | None
 ) -> dict[str, str]:
     """X-Mobilise-* on every email; List-Unsubscribe only when a URL is given."""
-    for name, value in (("journey", journey), ("step", step)):
-        # A newline in a header value would let it write headers of its own.
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"{name} must be a single line, got {value!r}")
-    headers = {
-        "X-Mobilise-Journey": journey,
-        "X-Mobilise-Step": step,
-        "X-Mobilise-Message": str(message_id),
-    }
+    headers = dict(_step_headers(journey, step))
+    headers["X-Mobilise-Message"] = str(message_id)
     if unsubscribe_url is not None:
         headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         headers["List-Unsubscribe-Post"] = ONE_CLICK
     return headers
+
+
+@lru_cache(maxsize=1024)
+def _step_headers(journey: str, step: str) -> tuple[tuple[str, str], ...]:
+    """The headers shared by every email of a journey step, checked once per step."""
+    for name, value in (("journey", journey), ("step", step)):
+        # A newline in a header value would let it write headers of its own.
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{name} must be a single line, got {value!r}")
+    return (("X-Mobilise-Journey", journey), ("X-Mobilise-Step", step))

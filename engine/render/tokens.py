@@ -22,8 +22,28 @@ import base64
 import binascii
 import hashlib
 import hmac
+import importlib
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+
+def _small_message_sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 (`_sha256`; `_sha2` from 3.12), else hashlib's (OpenSSL).
+
+    Same digests; for the few bytes of a token, copying and finishing its state costs
+    a fraction of OpenSSL 3's (the whole of `email_urls`: 17.4 → 14.0 µs).
+    """
+    for module, name in (("_sha256", "sha256"), ("_sha2", "sha256")):
+        try:
+            constructor: Callable[[bytes], Any] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        return constructor
+    return hashlib.sha256
+
+
+_sha256 = _small_message_sha256()
 
 # 96 bits of tag: forging one needs ~2^95 online guesses, and the URL stays short.
 _TAG_BYTES = 12
@@ -47,24 +67,19 @@ class _Hmac:
         block = hashlib.sha256().block_size
         key = hashlib.sha256(secret).digest() if len(secret) > block else secret
         key = key.ljust(block, b"\0")
-        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self.inner = _sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = _sha256(bytes(b ^ 0x5C for b in key))
 
     def digest(self, message: bytes) -> bytes:
         return self.finish(self.inner, message)
-
-    def inner_after(self, prefix: bytes) -> Any:
-        """The inner state having absorbed `prefix`, to sign several suffixes of it."""
-        inner = self.inner.copy()
-        inner.update(prefix)
-        return inner
 
     def finish(self, inner_state: Any, message: bytes) -> bytes:
         inner = inner_state.copy()
         inner.update(message)
         outer = self.outer.copy()
         outer.update(inner.digest())
-        return outer.digest()
+        mac: bytes = outer.digest()
+        return mac
 
 
 @lru_cache(maxsize=8)
@@ -113,6 +128,20 @@ _UNSUBSCRIBE_SLOT = 21  # 20 bytes + 1 zero: 28 characters, the token is the fir
 _UNSUBSCRIBE_CHARS = -(-_UNSUBSCRIBE_BYTES * 4 // 3)
 
 
+@lru_cache(maxsize=64)
+def _pairs(count: int) -> tuple[tuple[bytes, bytes, bytes | None], ...]:
+    """For links 0..count-1, by pair: the pair's index, its even and odd positions
+    (None past the last link), as the bytes the tokens carry."""
+    return tuple(
+        (
+            (pair // 2).to_bytes(2, "big"),
+            pair.to_bytes(2, "big"),
+            (pair + 1).to_bytes(2, "big") if pair + 1 < count else None,
+        )
+        for pair in range(0, count, 2)
+    )
+
+
 def email_urls(
     secret: str | bytes, message_id: int, count: int, *, base: str
 ) -> tuple[str, list[str]]:
@@ -130,21 +159,19 @@ def email_urls(
     mac = outer.copy()
     mac.update(inner.digest())
     raw = [ids, mac.digest()[:_TAG_BYTES], b"\0"]
-    click_inner = signer.inner_after(_CLICK + ids)
-    for pair in range(0, count, 2):
+    click_inner = signer.inner.copy()
+    click_inner.update(_CLICK + ids)
+    for pair_index, even, odd in _pairs(count):
         inner = click_inner.copy()
-        inner.update((pair // 2).to_bytes(2, "big"))
+        inner.update(pair_index)
         mac = outer.copy()
         mac.update(inner.digest())
         pair_mac = mac.digest()
-        raw += (ids, pair.to_bytes(2, "big"), pair_mac[:_TAG_BYTES], b"\0\0")
-        if pair + 1 < count:
-            raw += (
-                ids,
-                (pair + 1).to_bytes(2, "big"),
-                pair_mac[_TAG_BYTES : 2 * _TAG_BYTES],
-                b"\0\0",
-            )
+        if odd is None:
+            raw += (ids, even, pair_mac[:_TAG_BYTES], b"\0\0")
+        else:
+            raw += (ids, even, pair_mac[:_TAG_BYTES], b"\0\0")
+            raw += (ids, odd, pair_mac[_TAG_BYTES : 2 * _TAG_BYTES], b"\0\0")
     encoded = binascii.b2a_base64(b"".join(raw), newline=False).translate(_URLSAFE).decode()
     unsubscribe = f"{base}/u/{encoded[:_UNSUBSCRIBE_CHARS]}"
     click = f"{base}/c/"

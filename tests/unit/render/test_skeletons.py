@@ -29,6 +29,7 @@ HOSTILE = [
     "a\u00a4b",
     "140\u00a0000",  # equal to another value of the email
     "https://m.example.org/u/x",
+    " ",  # equal to a text of the template itself (the space before the name)
 ]
 
 

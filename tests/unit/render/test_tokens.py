@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import struct
 
 import pytest
@@ -130,3 +131,17 @@ def test_every_id_round_trips(message_id: int, position: int) -> None:
     assert tokens.read_unsubscribe_token(SECRET, tokens.unsubscribe_token(SECRET, message_id)) == (
         message_id
     )
+
+
+def test_signing_falls_back_to_hashlib_without_cpython_sha256(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a Python without its own SHA-256 module
+    def missing(name: str) -> object:
+        raise ImportError(name)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    # When the signer picks its hash, then it is hashlib's, with the same digests
+    constructor = tokens._small_message_sha256()
+    assert constructor is hashlib.sha256
+    assert constructor(b"abc").digest() == tokens._sha256(b"abc").digest()
