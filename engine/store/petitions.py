@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
@@ -20,7 +20,6 @@ class PetitionFacts:
     id: int
     slug: str
     consent_versions: dict[str, str]  # purpose -> wording version
-    next_threshold: int | None  # the lowest milestone not yet reached
 
 
 @dataclass(frozen=True)
@@ -74,22 +73,18 @@ def _not_found(slug: str) -> NotFound:
 
 
 def facts(session: Session, slug: str | int) -> PetitionFacts:
-    """One query: the petition's id, consent versions and next milestone (by slug or id)."""
-    next_threshold = (
-        select(func.min(Milestone.threshold))
-        .where(Milestone.petition_id == Petition.id, Milestone.reached_at.is_(None))
-        .scalar_subquery()
-    )
+    """One query: the petition's id, slug and consent versions (by slug or id). Milestones
+    are not read here: every batch checks them in its own statements."""
     row = session.execute(
-        select(Petition.id, Petition.slug, Petition.consent_wordings, next_threshold).where(
+        select(Petition.id, Petition.slug, Petition.consent_wordings).where(
             Petition.id == slug if isinstance(slug, int) else Petition.slug == slug
         )
     ).one_or_none()
     if row is None:
         raise _not_found(str(slug))
-    petition_id, found_slug, wordings, threshold = row
+    petition_id, found_slug, wordings = row
     versions = {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
-    return PetitionFacts(petition_id, found_slug, versions, threshold)
+    return PetitionFacts(petition_id, found_slug, versions)
 
 
 def read(session: Session, slug: str) -> PetitionRead:
