@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.intake.csvfiles import CsvRow, RejectsWriter, read_headers, read_rows
 from engine.rules.signers import SIGNATURE_COLUMNS, RowError, SignatureRow, signer_parser
 from engine.rules.tabular import header_key
-from engine.store import petitions, signatures
-from engine.store.signatures import Outcome, Staged
+from engine.store import petitions, signatures, staging
+from engine.store.signatures import Outcome
+from engine.store.staging import Staged
 
 BATCH = 20_000
 # The writer waits for the first batch with nothing to do: a smaller one starts it sooner.
@@ -121,7 +122,7 @@ def _parse_and_send(
         for parsed in parse_batches(
             path, purposes=purposes, zone=zone, now=now, batch_size=batch_size
         ):
-            staged = signatures.stage(parsed.rows, purposes, dialect)
+            staged = staging.stage(parsed.rows, purposes, dialect)
             sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates))
         sender.send(None)
     except BrokenPipeError:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid
 from engine.intake.imports import ImportReport, import_signatures
-from engine.store import petitions, signatures
+from engine.store import petitions, pipeline, signatures
 from engine.store.db import make_sessionmaker
 from tests.factories import petition_def, unique
 
@@ -150,7 +150,7 @@ def test_a_supporter_inserted_meanwhile_falls_back_to_the_safe_insert(
     first.write_text(f"email\nknown@{domain}\n", encoding="utf-8")
     run_import(sessions, slug, first, now)
     blind = signatures._NEW_SUPPORTERS_BULK.text.split(" AND NOT EXISTS")[0]
-    monkeypatch.setattr(signatures, "_NEW_SUPPORTERS_BULK", signatures._sql(blind))
+    monkeypatch.setattr(signatures, "_NEW_SUPPORTERS_BULK", pipeline.sql(blind))
     second = tmp_path / "second.csv"
     second.write_text(f"email\nnew@{domain}\nknown@{domain}\nother@{domain}\n", encoding="utf-8")
 
