@@ -14,13 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from engine.api import staff
-from engine.api.deps import AppSettings, DbSession
+from engine.api.deps import AppSettings, DbSession, get_templates
 from engine.api.staff import COOKIE, Fundraiser, Manager
 from engine.errors import MobiliseError
 from engine.render import french
-from engine.render.library import TemplateLibrary
 from engine.render.messages import RenderedEmail
-from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, render_preview
+from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes, render_preview
 from engine.rules.staff import Role
 from engine.store import apikeys, petitions, supporters
 
@@ -99,11 +98,6 @@ def logout() -> Response:
     return response
 
 
-def _library(request: Request) -> TemplateLibrary:
-    library: TemplateLibrary = request.app.state.templates
-    return library
-
-
 @router.get("")
 def overview(request: Request, session: DbSession, who: Fundraiser) -> Response:
     return _page(
@@ -112,7 +106,7 @@ def overview(request: Request, session: DbSession, who: Fundraiser) -> Response:
         {
             "who": who,
             "petitions": petitions.read_all(session),
-            "templates": _library(request).names() if who.role.allows(Role.manager) else [],
+            "templates": get_templates(request).names() if who.role.allows(Role.manager) else [],
         },
     )
 
@@ -120,7 +114,7 @@ def overview(request: Request, session: DbSession, who: Fundraiser) -> Response:
 def _preview_page(
     request: Request, who: apikeys.Staff, email: RenderedEmail, supporter: str = ""
 ) -> Response:
-    size = len(email.html.encode())
+    size, clipped = html_bytes(email)
     return _page(
         request,
         "preview.html",
@@ -129,9 +123,9 @@ def _preview_page(
             "email": email,
             "headers": header_lines(email),
             "supporter": supporter,
-            "templates": _library(request).names(),
+            "templates": get_templates(request).names(),
             "size_kb": size / 1024,
-            "clipped": size > GMAIL_CLIP_BYTES,
+            "clipped": clipped,
             "clip_kb": GMAIL_CLIP_BYTES // 1024,
         },
     )
@@ -140,7 +134,7 @@ def _preview_page(
 @router.get("/templates/{name}")
 def preview_sample(request: Request, settings: AppSettings, who: Manager, name: str) -> Response:
     email = render_preview(
-        _library(request), name, base_url=settings.base_url, secret=settings.secret_key
+        get_templates(request), name, base_url=settings.base_url, secret=settings.secret_key
     )
     return _preview_page(request, who, email)
 
@@ -157,7 +151,7 @@ def preview_supporter(
 ) -> Response:
     person = supporters.preview_facts(session, supporter)
     email = render_preview(
-        _library(request),
+        get_templates(request),
         name,
         person=person,
         base_url=settings.base_url,

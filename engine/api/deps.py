@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
+from engine.render.library import TemplateLibrary
 
 
 def get_sessions(request: Request) -> sessionmaker[Session]:
@@ -25,6 +26,12 @@ def get_session(request: Request) -> Iterator[Session]:
 def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_templates(request: Request) -> TemplateLibrary:
+    """The process's template library: one compile cache, each version compiled once."""
+    library: TemplateLibrary = request.app.state.templates
+    return library
 
 
 DbSession = Annotated[Session, Depends(get_session)]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from engine.api.deps import AppSettings, DbSession
+from engine.api.deps import AppSettings, DbSession, get_templates
 from engine.api.staff import ApiManager
-from engine.render.library import TemplateLibrary
-from engine.render.previews import GMAIL_CLIP_BYTES, render_preview
+from engine.render.previews import html_bytes, render_preview
 from engine.store import supporters
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
@@ -44,11 +43,14 @@ def preview(
     person = None
     if body is not None and body.supporter:
         person = supporters.preview_facts(session, body.supporter)
-    library: TemplateLibrary = request.app.state.templates
     email = render_preview(
-        library, name, person=person, base_url=settings.base_url, secret=settings.secret_key
+        get_templates(request),
+        name,
+        person=person,
+        base_url=settings.base_url,
+        secret=settings.secret_key,
     )
-    size = len(email.html.encode())
+    size, clipped = html_bytes(email)
     return PreviewOut(
         template=email.template,
         version=email.version,
@@ -58,5 +60,5 @@ def preview(
         text=email.text,
         html=email.html,
         html_bytes=size,
-        clipped_by_gmail=size > GMAIL_CLIP_BYTES,
+        clipped_by_gmail=clipped,
     )

@@ -47,6 +47,12 @@ def render_preview(
         raise Invalid(f"cannot render {template!r}: {exc}", hint="run `mobilise validate`") from exc
 
 
+def html_bytes(email: RenderedEmail) -> tuple[int, bool]:
+    """The HTML part's size in bytes, and whether Gmail would clip it."""
+    size = len(email.html.encode())
+    return size, size > GMAIL_CLIP_BYTES
+
+
 def header_lines(email: RenderedEmail) -> list[tuple[str, str]]:
     """Subject, preheader and the email's own headers, in the order a reader wants them."""
     return [("Subject", email.subject), ("Preheader", email.preheader), *email.headers.items()]
