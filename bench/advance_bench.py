@@ -27,8 +27,10 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine.store import files, journeys, migrate, passes
-from engine.store.db import make_engine, normalise_url
+from engine.config import Settings
+from engine.scheduler import journeys_pass
+from engine.store import files, journeys, migrate
+from engine.store.db import make_engine, make_sessionmaker, normalise_url
 from engine.store.enrolments import BATCH
 from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
 
@@ -122,12 +124,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def engine_path(engine: Engine, batch: int) -> tuple[float, float, int, int]:
-    """(wall seconds, this process's CPU seconds, outbox rows, enrolments moved)."""
+def engine_path(engine: Engine, batch: int, connections: int) -> tuple[float, float, int, int]:
+    """(wall seconds, this process's CPU seconds, outbox rows, enrolments moved): the
+    scheduler's journey pass, split over `connections` transactions on PostgreSQL."""
     declared = files.read(ROOT)
+    sessions = make_sessionmaker(engine)
     started, cpu = time.perf_counter(), time.process_time()
-    with Session(engine) as session, session.begin():
-        summary = passes.tick(session, now=NOW, segments=declared.conditions, batch=batch)
+    summary = journeys_pass(
+        sessions, now=NOW, segments=declared.conditions, connections=connections, batch=batch
+    )
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     with Session(engine) as session:
         queued = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
@@ -204,6 +209,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=5_000, help="ORM loop sample size")
     parser.add_argument("--batch", type=int, default=BATCH, help="ids per statement window")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=Settings().advance_connections,
+        help="PostgreSQL transactions the advance runs on at once (MOBILISE_ADVANCE_CONNECTIONS)",
+    )
     args = parser.parse_args()
     with database(args.backend) as url:
         migrate.upgrade(url)
@@ -219,11 +230,12 @@ def main() -> None:
             )
             engine.dispose()  # the pass starts on a fresh connection, as a worker's would
             reset_peak_rss()
-            elapsed, cpu, queued, moved = engine_path(engine, args.batch)
+            elapsed, cpu, queued, moved = engine_path(engine, args.batch, args.connections)
             # SQLite works inside this process, so its CPU time is the pass's own cost even
             # on a shared machine; PostgreSQL's work is in the server process.
             print(
-                f"set-based tick: {elapsed:.2f} s (this process's CPU {cpu:.2f} s), "
+                f"set-based tick ({args.connections} connection(s) on PostgreSQL): {elapsed:.2f} s "
+                f"(this process's CPU {cpu:.2f} s), "
                 f"{queued} outbox rows, {moved} moved, peak RSS during the tick "
                 f"{peak_rss_mb():.0f} MB, load average {os.getloadavg()[0]:.1f}"
             )

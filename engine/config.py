@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     scheduler: bool = False
     dispatch_every_s: float = 10.0
     journeys_every_s: float = 60.0
+    # PostgreSQL connections a journey pass advances on at once, each over a share of the
+    # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
+    advance_connections: int = Field(default=2, ge=1, le=16)
 
 
 @lru_cache(maxsize=1)

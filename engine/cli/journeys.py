@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli import outbox
-from engine.cli.common import reports_errors, settings, transaction
+from engine.cli.common import reports_errors, sessions, settings, transaction
 from engine.errors import Invalid
 from engine.render.library import TemplateLibrary
 from engine.render.validation import validate_templates
-from engine.store import files, passes
+from engine.scheduler import journeys_pass
+from engine.store import files
 from engine.store import segments as segment_sql
 from engine.store import timeline as timelines
 
@@ -89,8 +90,13 @@ def tick(
             problems=declared.problems,
             hint="run `mobilise validate`",
         )
-    with transaction() as session:
-        summary = passes.tick(session, now=moment, segments=declared.conditions)
+    with sessions() as factory:
+        summary = journeys_pass(
+            factory,
+            now=moment,
+            segments=declared.conditions,
+            connections=settings().advance_connections,
+        )
     typer.echo(f"tick at {moment.isoformat()}")
     for journey_id, count in sorted(summary.enrolled.items()):
         typer.echo(f"  enrolled  {journey_id}: {count}")

@@ -76,6 +76,56 @@ class Summary:
     def changed(self) -> int:
         return sum(self.enrolled.values()) + self.moved + sum(self.exited.values())
 
+    def add(self, other: Summary) -> None:
+        """Fold in what another part of the same pass did (a shard's transaction)."""
+        for bucket, theirs in (
+            (self.enrolled, other.enrolled),
+            (self.queued, other.queued),
+            (self.exited, other.exited),
+        ):
+            for key, n in theirs.items():
+                self.count(bucket, key, n)
+        self.moved += other.moved
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The supporters one transaction of a split pass advances: ids from `low` to `high`.
+
+    By supporter, not by enrolment: everything the advance reads across rows (the frequency
+    cap's other emails, goals, suppressions) is one supporter's, so shards never need to see
+    each other's uncommitted work. By range, not by `id % n`: enrolments are created in
+    signing order, so a range of supporters is mostly a range of table and index pages, and
+    two shards do not fight over the same pages."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def where(self) -> ColumnElement[bool]:
+        test: ColumnElement[bool] = true()
+        if self.low is not None:
+            test = and_(test, Enrolment.supporter_id >= self.low)
+        if self.high is not None:
+            test = and_(test, Enrolment.supporter_id <= self.high)
+        return test
+
+
+def shards(session: Session, count: int) -> list[Shard]:
+    """`count` shards covering every supporter id, split evenly over the ids in use (the
+    supporters' primary key: two index seeks)."""
+    low = session.scalar(select(func.min(Supporter.id)))
+    high = session.scalar(select(func.max(Supporter.id)))
+    if count <= 1 or low is None or high is None:
+        return [Shard()]
+    size = max(1, -(-(high - low + 1) // count))
+    bounds = [low + size * i for i in range(1, count) if low + size * i <= high]
+    lows: list[int | None] = [None, *bounds]
+    highs: list[int | None] = [b - 1 for b in bounds] + [None]
+    return [Shard(lo, hi) for lo, hi in zip(lows, highs, strict=True)]
+
+
+EVERYONE = Shard()
+
 
 # --- enrolment
 
@@ -159,6 +209,7 @@ class _Advancer:
     named: Mapping[str, Condition]
     summary: Summary
     batch: int = BATCH
+    shard: Shard = EVERYONE
 
     @property
     def journey(self) -> Journey:
@@ -169,6 +220,7 @@ class _Advancer:
             Enrolment.journey_version_id == self.loaded.version_id,
             Enrolment.state == "active",
             Enrolment.step_id == step_id,
+            self.shard.where(),
         )
 
     def ctx(self) -> segments.Context:
@@ -219,7 +271,9 @@ class _Advancer:
         Driven from the small side (gifts, suppressions) through the supporter index: the
         rows that leave are few, the active enrolments may be millions."""
         active = and_(
-            Enrolment.journey_version_id == self.loaded.version_id, Enrolment.state == "active"
+            Enrolment.journey_version_id == self.loaded.version_id,
+            Enrolment.state == "active",
+            self.shard.where(),
         )
         gone = 0
         goal = self.journey.goal
@@ -321,9 +375,10 @@ def advance(
     named: Mapping[str, Condition],
     summary: Summary,
     batch: int = BATCH,
+    shard: Shard = EVERYONE,
 ) -> int:
     """One round over every step of one version; the caller repeats until nothing moves."""
-    advancer = _Advancer(session, loaded, now, named, summary, batch)
+    advancer = _Advancer(session, loaded, now, named, summary, batch, shard)
     changed = advancer.leave()
     for step in loaded.journey.steps:
         changed += advancer.step(step.id)
