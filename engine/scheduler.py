@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -150,17 +151,44 @@ class Passes:
         return self.journeys(now), self.dispatch(now)
 
 
-def _guarded(name: str, job: Any) -> Any:
-    def run() -> None:
+@dataclass
+class Guarded:
+    """A periodic job that outlives its failures: the next run tries again.
+
+    Credentials refused (401/403, SMTP 535) are not retried at the job's pace: the queue is
+    kept, an operator is alerted, and the job stays off the provider for a minute, then
+    two, four, … up to half an hour, alerting at each refusal, until a run gets through
+    (docs/operations.md). Hammering the API with a revoked key helps nobody."""
+
+    name: str
+    job: Callable[[datetime], object]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    first_pause: timedelta = timedelta(minutes=1)
+    longest_pause: timedelta = timedelta(minutes=30)
+    pause: timedelta | None = None
+    paused_until: datetime | None = None
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if self.paused_until is not None and now < self.paused_until:
+            return
         try:
-            job(datetime.now(UTC))
+            self.job(now)
         except SendingRefused as exc:
             # Nothing was lost (the batch is queued again); the operator must act.
-            log.critical("ALERT %s stopped: %s", name, exc.message)
+            self.pause = min(self.pause * 2, self.longest_pause) if self.pause else self.first_pause
+            self.paused_until = now + self.pause
+            log.critical(
+                "ALERT %s stopped: %s; next try at %s",
+                self.name,
+                exc.message,
+                self.paused_until.isoformat(timespec="seconds"),
+            )
+            return
         except Exception:
-            log.exception("%s pass failed; the next run will try again", name)
-
-    return run
+            log.exception("%s pass failed; the next run will try again", self.name)
+            return
+        self.pause = self.paused_until = None
 
 
 def scheduler(passes_: Passes, *, blocking: bool) -> Any:
@@ -179,7 +207,7 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Any:
     options = {"max_instances": 1, "coalesce": True}
     start = datetime.now(UTC)
     chosen.add_job(
-        _guarded("journeys", passes_.journeys),
+        Guarded("journeys", passes_.journeys),
         "interval",
         seconds=settings.journeys_every_s,
         id="journeys",
@@ -188,7 +216,7 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Any:
     )
     # A second later: the first dispatch sends what the first journey pass queued.
     chosen.add_job(
-        _guarded("dispatch", passes_.dispatch),
+        Guarded("dispatch", passes_.dispatch),
         "interval",
         seconds=settings.dispatch_every_s,
         id="dispatch",

@@ -1,0 +1,84 @@
+"""A periodic job whose provider refuses the credentials backs off instead of hammering it.
+
+Given a dispatch job that the provider answers 401, when the scheduler runs it every ten
+seconds, then it calls the provider again only after one minute, two, four, … (never more
+than half an hour), alerting at each refusal; once a run gets through, the normal pace
+comes back. Any other failure is logged and retried at the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.scheduler import Guarded
+from engine.send.dispatcher import SendingRefused
+
+T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+
+
+class Provider:
+    """What the job reaches: refuses the key until it is replaced."""
+
+    def __init__(self) -> None:
+        self.key_ok = False
+        self.calls: list[datetime] = []
+
+    def dispatch(self, now: datetime) -> None:
+        self.calls.append(now)
+        if not self.key_ok:
+            raise SendingRefused("SendGrid answered 401", hint="check the API key")
+
+
+def every_ten_seconds(job: Guarded, clock: list[datetime], until: timedelta) -> None:
+    while clock[0] < T0 + until:
+        job()
+        clock[0] += timedelta(seconds=10)
+
+
+def test_refused_credentials_back_off_and_alert_at_each_refusal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider, clock = Provider(), [T0]
+    job = Guarded("dispatch", provider.dispatch, clock=lambda: clock[0])
+
+    with caplog.at_level(logging.CRITICAL, logger="mobilise.scheduler"):
+        every_ten_seconds(job, clock, until=timedelta(minutes=8))
+
+    assert [round((c - T0).total_seconds() / 60) for c in provider.calls] == [0, 1, 3, 7]
+    alerts = [r.getMessage() for r in caplog.records]
+    assert len(alerts) == 4
+    assert alerts[0].startswith("ALERT dispatch stopped: SendGrid answered 401")
+    assert "next try at 2026-05-13T09:31:00+00:00" in alerts[0]
+
+
+def test_the_pause_never_exceeds_half_an_hour_and_ends_once_a_run_gets_through() -> None:
+    provider, clock = Provider(), [T0]
+    job = Guarded("dispatch", provider.dispatch, clock=lambda: clock[0])
+    every_ten_seconds(job, clock, until=timedelta(hours=3))
+    gaps = [b - a for a, b in zip(provider.calls, provider.calls[1:], strict=False)]
+    assert max(gaps) == timedelta(minutes=30)
+
+    provider.key_ok = True
+    clock[0] = job.paused_until or clock[0]
+    job()
+    job()
+    assert provider.calls[-2:] == [clock[0], clock[0]]
+    assert job.paused_until is None
+
+
+def test_other_failures_are_retried_at_the_next_run(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[datetime] = []
+
+    def flaky(now: datetime) -> None:
+        calls.append(now)
+        raise OSError("database restarting")
+
+    clock = [T0]
+    job = Guarded("journeys", flaky, clock=lambda: clock[0])
+    every_ten_seconds(job, clock, until=timedelta(seconds=30))
+
+    assert len(calls) == 3
+    assert "journeys pass failed; the next run will try again" in caplog.text
