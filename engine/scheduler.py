@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
@@ -191,6 +194,38 @@ class Guarded:
         self.pause = self.paused_until = None
 
 
+class Waker:
+    """Brings a job's next run forward to now, so that what just happened (a signature, a
+    queued thank-you) is handled in seconds rather than at the next interval.
+
+    Wakes never pile up: one already planned and still ahead covers whatever comes before
+    it, and two planned runs are at least `spacing` apart. A wake that finds the job still
+    running is skipped by the scheduler (one instance at a time); the interval catches up."""
+
+    def __init__(
+        self,
+        jobs: Any,
+        job_id: str,
+        *,
+        spacing: timedelta = timedelta(seconds=1),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.jobs, self.job_id, self.spacing, self.clock = jobs, job_id, spacing, clock
+        self.planned: datetime | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            now = self.clock()
+            if self.planned is not None and self.planned > now:
+                return
+            self.planned = now if self.planned is None else max(now, self.planned + self.spacing)
+            try:
+                self.jobs.modify_job(self.job_id, next_run_time=self.planned)
+            except (JobLookupError, SchedulerNotRunningError):
+                log.debug("no %s job to wake", self.job_id)
+
+
 def scheduler(passes_: Passes, *, blocking: bool) -> Any:
     """A scheduler running the passes: blocking for `mobilise worker`, else background."""
     if blocking:
@@ -206,8 +241,16 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Any:
     # a pass catches up on everything due anyway, running it twice in a row is waste.
     options = {"max_instances": 1, "coalesce": True}
     start = datetime.now(UTC)
+    wake_dispatch = Waker(chosen, "dispatch")
+
+    def journeys(now: datetime) -> Summary:
+        summary = passes_.journeys(now)
+        if summary.queued:
+            wake_dispatch()  # a thank-you is due now: send it now, not in ten seconds
+        return summary
+
     chosen.add_job(
-        Guarded("journeys", passes_.journeys),
+        Guarded("journeys", journeys),
         "interval",
         seconds=settings.journeys_every_s,
         id="journeys",

@@ -18,7 +18,7 @@ from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
 from engine.intake.signing import SigningQueue
 from engine.render.library import TemplateLibrary
-from engine.scheduler import Passes, scheduler
+from engine.scheduler import Passes, Waker, scheduler
 from engine.store.db import make_engine, make_sessionmaker
 
 
@@ -44,10 +44,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing.start()
         # Each API process may run its own: claims keep it one send per step (scheduler.py).
-        jobs = scheduler(Passes(settings, sessions), blocking=False) if settings.scheduler else None
+        passes = Passes(settings, sessions)
+        jobs = scheduler(passes, blocking=False) if settings.scheduler else None
         if jobs is not None:
             jobs.start()
+            # A signer is thanked within seconds, not at the next journey pass (60 s).
+            signing.on_signed = Waker(jobs, "journeys")
         app.state.scheduler = jobs
+        app.state.passes = passes
         yield
         if jobs is not None:
             jobs.shutdown()

@@ -50,6 +50,8 @@ class SigningQueue:
         self._facts: dict[str, tuple[datetime, PetitionFacts]] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Called after each batch that recorded a signature (the API wakes the journey pass).
+        self.on_signed: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._consume())
@@ -86,6 +88,8 @@ class SigningQueue:
                 results = await anyio.to_thread.run_sync(self._write_or_isolate, batch)
             except Exception as exc:  # the consumer must outlive any failure
                 results = [exc] * len(batch)
+            if self.on_signed is not None and any(r is None for r in results):
+                self.on_signed()
             for pending, error in zip(batch, results, strict=True):
                 if pending.done.done():
                     continue

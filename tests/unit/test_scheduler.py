@@ -1,9 +1,13 @@
-"""A periodic job whose provider refuses the credentials backs off instead of hammering it.
+"""The scheduler's wrappers around the periodic passes.
+
+A periodic job whose provider refuses the credentials backs off instead of hammering it.
 
 Given a dispatch job that the provider answers 401, when the scheduler runs it every ten
 seconds, then it calls the provider again only after one minute, two, four, … (never more
 than half an hour), alerting at each refusal; once a run gets through, the normal pace
 comes back. Any other failure is logged and retried at the next run.
+
+A wake brings a job's next run forward to now, and wakes never pile up.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine.scheduler import Guarded
+from engine.scheduler import Guarded, Waker
 from engine.send.dispatcher import SendingRefused
 
 T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
@@ -82,3 +87,32 @@ def test_other_failures_are_retried_at_the_next_run(caplog: pytest.LogCaptureFix
 
     assert len(calls) == 3
     assert "journeys pass failed; the next run will try again" in caplog.text
+
+
+def test_a_wake_brings_the_next_run_forward_and_wakes_never_pile_up() -> None:
+    jobs = BackgroundScheduler(timezone=UTC)
+    jobs.add_job(print, "interval", hours=1, id="journeys", next_run_time=T0 + timedelta(hours=1))
+    clock = [T0 + timedelta(seconds=5)]
+    wake = Waker(jobs, "journeys", spacing=timedelta(seconds=1), clock=lambda: clock[0])
+
+    def next_run() -> datetime:
+        return jobs.get_job("journeys").next_run_time  # type: ignore[no-any-return]
+
+    wake()
+    assert next_run() == T0 + timedelta(seconds=5)
+    # A signature just after the run started needs another run: a second later, not sooner.
+    clock[0] += timedelta(milliseconds=200)
+    wake()
+    assert next_run() == T0 + timedelta(seconds=6)
+    # Until then, that planned run covers every other signature.
+    clock[0] += timedelta(milliseconds=300)
+    wake()
+    assert next_run() == T0 + timedelta(seconds=6)
+    # Much later, a wake is for now again.
+    clock[0] = T0 + timedelta(minutes=5)
+    wake()
+    assert next_run() == T0 + timedelta(minutes=5)
+
+
+def test_a_wake_for_a_job_that_is_gone_does_nothing() -> None:
+    Waker(BackgroundScheduler(timezone=UTC), "journeys")()
