@@ -48,6 +48,20 @@ table = Table(
     *(Column(slot, Boolean) for slot in SLOTS),
     prefixes=["TEMPORARY"],
 )
+# PostgreSQL, imports: the emailed rows with their supporter resolved (`known`: the
+# supporter was there before the batch), filled on the server by `signatures.record`, so
+# that the signature statement neither joins `supporters` again nor looks for an earlier
+# signature of a supporter created by the batch. Same column names as the staging table.
+resolved = Table(
+    "signature_resolved",
+    MetaData(),
+    Column("line", Integer),
+    Column("supporter_id", Integer),
+    Column("known", Boolean),
+    Column("signed_at", UTCDateTime()),
+    *(Column(slot, Boolean) for slot in SLOTS),
+    prefixes=["TEMPORARY"],
+)
 _FIXED = len(table.columns) - len(SLOTS)  # the columns before the consent slots
 # The staging columns for a binary COPY, in their order.
 _PG_TYPES = ["int4", *["varchar"] * 7, "timestamptz", *["bool"] * len(SLOTS)]
@@ -81,15 +95,19 @@ def _ready(connection: Connection) -> None:
         event.listen(connection.engine, "rollback_savepoint", _forget_staging)
     if not connection.info.get(_FRESH_STAGING):
         connection.execute(CreateTable(table, if_not_exists=True))
+        connection.execute(CreateTable(resolved, if_not_exists=True))
         connection.info[_FRESH_STAGING] = True
 
 
 def done(connection: Connection, rows: int) -> None:
     if connection.dialect.name != "sqlite":
         # Temporary tables are never vacuumed: TRUNCATE after a large batch; a DELETE is
-        # cheaper for a web batch of a few rows.
-        verb = "TRUNCATE" if rows > 1_000 else "DELETE FROM"
-        connection.exec_driver_sql(f"{verb} {table.name}")
+        # cheaper for a web batch of a few rows (which leave `resolved` empty).
+        if rows > 1_000:
+            connection.exec_driver_sql(f"TRUNCATE {table.name}, {resolved.name}")
+        else:
+            connection.exec_driver_sql(f"DELETE FROM {table.name}")
+            connection.exec_driver_sql(f"DELETE FROM {resolved.name}")
 
 
 class Staged(NamedTuple):
