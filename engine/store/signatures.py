@@ -95,9 +95,10 @@ _EMAILED_FROM = (
     "AND NOT EXISTS (SELECT 1 FROM signatures x"
     " WHERE x.petition_id = :pid AND x.supporter_id = sup.id)"
 )
-# Supporters resolved in the staging table (`_RESOLVE_SUPPORTERS`): a new supporter has
-# signed nothing yet, so only the known ones are looked up in `signatures` (the OR keeps
-# the lookup a per-row check that the new rows skip, not a join of all the signatures).
+# Supporters resolved in `signature_resolved` (`_RESOLVE_SUPPORTERS`): a new supporter has
+# signed nothing yet, so only the known ones are looked up in `signatures`. Under the OR the
+# lookup stays a subplan that rows of new supporters never run (hashed when many known ones
+# do), rather than an anti-join reading all of the petition's signatures for every batch.
 _RESOLVED_FROM = (
     "FROM signature_resolved st WHERE NOT st.known OR NOT EXISTS (SELECT 1 FROM signatures x"
     " WHERE x.petition_id = :pid AND x.supporter_id = st.supporter_id)"
@@ -250,8 +251,8 @@ def record(
     arrays: dict[str, Any] = {}
     if isinstance(rows, staging.Staged) or not inline:
         batch = rows if isinstance(rows, staging.Staged) else staging.stage(rows, purposes, dialect)
-        staging.load(connection, batch.rows, len(purposes))
-        has_email, has_paper, size = batch.emailed, batch.paper, len(batch.rows)
+        staging.load(connection, batch, len(purposes))
+        has_email, has_paper, size = batch.emailed, batch.paper, batch.size
     else:
         arrays = staging.inline_values(rows, purposes)
         has_email = any(r.email for r in rows)
