@@ -57,6 +57,7 @@ _NEW_SUPPORTERS = sql(
     "FROM signature_staging WHERE email IS NOT NULL ORDER BY email "
     "ON CONFLICT (email) DO NOTHING"
 )
+_SLOTS = ", ".join(SLOTS)
 # An import on PostgreSQL resolves each staged email to its supporter in one pass (one join
 # of `supporters`, where the previous form joined it twice), inserting the missing ones, and
 # writes the ids to `signature_resolved`: the signature statement reads them there, and
@@ -72,15 +73,16 @@ _RESOLVE_SUPPORTERS = sql(
     "WITH m AS MATERIALIZED (SELECT st.*, sup.id AS supporter_id"
     " FROM signature_staging st LEFT JOIN supporters sup ON sup.email = st.email"
     " WHERE st.email IS NOT NULL), "
+    "numbered AS MATERIALIZED (SELECT nextval('supporters_id_seq') AS id, * FROM m"
+    " WHERE supporter_id IS NULL ORDER BY line), "
+    # Run to completion though nothing reads it (as every data-modifying WITH).
     "added AS (INSERT INTO supporters (id, email, first_name, last_name, postal_code,"
     " departement, region, locale, created_at) "
-    "SELECT id, email, first_name, last_name, postal_code, departement, region, 'fr', :now FROM"
-    " (SELECT nextval('supporters_id_seq') AS id, * FROM m WHERE supporter_id IS NULL"
-    " ORDER BY line) numbered ORDER BY email RETURNING id, email) "
-    "INSERT INTO signature_resolved "
-    f"SELECT m.line, coalesce(m.supporter_id, added.id), m.supporter_id IS NOT NULL, m.signed_at,"
-    f" {', '.join(f'm.{slot}' for slot in SLOTS)} "
-    "FROM m LEFT JOIN added ON added.email = m.email"
+    "SELECT id, email, first_name, last_name, postal_code, departement, region, 'fr', :now"
+    " FROM numbered ORDER BY email) "
+    f"INSERT INTO signature_resolved SELECT line, supporter_id, true, signed_at, {_SLOTS} FROM m"
+    f" WHERE supporter_id IS NOT NULL UNION ALL SELECT line, id, false, signed_at, {_SLOTS}"
+    " FROM numbered"
 )
 # CROSS JOIN fixes SQLite's join order (the staging table drives, the unique indexes are
 # probed; the other way round is quadratic); PostgreSQL plans it as an inner join.
