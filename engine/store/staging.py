@@ -140,7 +140,8 @@ def stage(
     them: a minute's precision, paper sheets dated by the day). `encode` (PostgreSQL): as
     the binary COPY, which the import's parsing process builds so that the writer, the
     import's critical path, only forwards bytes (bench/README.md)."""
-    staged: list[tuple[Any, ...]]
+    emailed = sum(1 for r in rows if r.email is not None)
+    staged: list[tuple[Any, ...]] | bytes
     if dialect == "sqlite":
         known: dict[datetime, str] = {}
 
@@ -151,45 +152,63 @@ def stage(
             return text
 
         staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
+    elif encode:
+        staged = _binary_copy(rows, purposes)
     else:
         staged = [(*r[:9], *map(r.consents.get, purposes)) for r in rows]
-    emailed = sum(1 for r in rows if r.email is not None)
-    loaded = _binary_copy(staged, _FIXED + len(purposes)) if encode else staged
-    return Staged(loaded, len(rows), emailed > 0, emailed < len(rows))
+    return Staged(staged, len(rows), emailed > 0, emailed < len(rows))
 
 
 # PostgreSQL's binary COPY of staging rows (`_PG_TYPES`): a header, then for each row its
-# number of fields and each field as a length (-1 for NULL) and its bytes; timestamps are
-# microseconds since 2000-01-01 UTC. Byte for byte what psycopg's `write_row` sends
-# (tested), in plain Python: 40 ms a 20,000-row batch in the parsing process, against
-# 11 ms of formatting plus 6 ms of unpickling the tuples in the writer.
+# number of fields and each field as its length (-1 for NULL) and its bytes; timestamps are
+# microseconds since 2000-01-01 UTC. Byte for byte what psycopg's `write_row` sends for the
+# staging tuples (tested). Values that repeat (first names, places, minutes) are encoded
+# once a batch: 25 ms a 20,000-row batch in the parsing process, against 11 ms of
+# formatting plus 6 ms of unpickling tuples in the writer, which waits for neither now.
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
 _NULL = b"\xff\xff\xff\xff"
 _FLAGS = {None: _NULL, True: b"\x00\x00\x00\x01\x01", False: b"\x00\x00\x00\x01\x00"}
-_INT4 = struct.Struct("!ii").pack
+_ROW_START = struct.Struct("!hii").pack  # number of fields; `line`, 4 bytes
 _TIMESTAMP = struct.Struct("!iq").pack
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _binary_copy(rows: list[tuple[Any, ...]], width: int) -> bytes:
+def _text(value: str | None) -> bytes:
+    if value is None:
+        return _NULL
+    data = value.encode()
+    return len(data).to_bytes(4, "big") + data
+
+
+def _binary_copy(rows: Sequence[SignatureRow], purposes: Sequence[str]) -> bytes:
+    width = _FIXED + len(purposes)
     parts = [_COPY_HEADER]
     add = parts.append
-    fields = width.to_bytes(2, "big")
-    for row in rows:
-        add(fields)
-        add(_INT4(4, row[0]))
-        for text in row[1:8]:
-            if text is None:
-                add(_NULL)
-            else:
-                data = text.encode()
-                add(len(data).to_bytes(4, "big"))
-                add(data)
-        age = row[8] - _PG_EPOCH
-        add(_TIMESTAMP(8, (age.days * 86_400 + age.seconds) * 1_000_000 + age.microseconds))
-        for flag in row[9:]:
-            add(_FLAGS[flag])
+    repeated: dict[str | None, bytes] = {None: _NULL}
+    minutes: dict[datetime, bytes] = {}
+    for line, email, first, last, postal, departement, region, key, signed, consents in rows:
+        add(_ROW_START(width, 4, line))
+        add(_text(email))
+        data = repeated.get(first)
+        if data is None:
+            data = repeated[first] = _text(first)
+        add(data)
+        add(_text(last))
+        for value in (postal, departement, region):
+            data = repeated.get(value)
+            if data is None:
+                data = repeated[value] = _text(value)
+            add(data)
+        add(_text(key))
+        data = minutes.get(signed)
+        if data is None:
+            age = signed - _PG_EPOCH
+            micros = (age.days * 86_400 + age.seconds) * 1_000_000 + age.microseconds
+            data = minutes[signed] = _TIMESTAMP(8, micros)
+        add(data)
+        for purpose in purposes:
+            add(_FLAGS[consents.get(purpose)])
     add(_COPY_TRAILER)
     return b"".join(parts)
 
