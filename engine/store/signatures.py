@@ -119,15 +119,25 @@ def _new_emailed(resolved: bool) -> TextClause:
 
 _NEW_EMAILED = _new_emailed(resolved=False)
 _NEW_EMAILED_RESOLVED = _new_emailed(resolved=True)
-_NEW_PAPER = sql(
-    "INSERT INTO signatures (petition_id, supporter_id, paper_key, seq, signed_at, recorded_at,"
-    " source, enrol) "
-    f"SELECT :pid, NULL, st.paper_key, {_SO_FAR} + ROW_NUMBER() OVER (ORDER BY st.line),"
-    " st.signed_at, :now, :source, :enrol "
-    "FROM signature_staging st "
-    "WHERE st.email IS NULL AND NOT EXISTS (SELECT 1 FROM signatures x"
-    " WHERE x.petition_id = :pid AND x.paper_key = st.paper_key)"
-)
+
+
+def _new_paper(dialect: str) -> TextClause:
+    # OFFSET 0 keeps PostgreSQL's check a probe of the partial paper-key index for each
+    # paper row, rather than an anti-join reading all the petition's signatures every batch
+    # (SQLite probes anyway, and has no OFFSET without LIMIT).
+    probe = " OFFSET 0" if dialect == "postgresql" else ""
+    return sql(
+        "INSERT INTO signatures (petition_id, supporter_id, paper_key, seq, signed_at,"
+        " recorded_at, source, enrol) "
+        f"SELECT :pid, NULL, st.paper_key, {_SO_FAR} + ROW_NUMBER() OVER (ORDER BY st.line),"
+        " st.signed_at, :now, :source, :enrol "
+        "FROM signature_staging st "
+        "WHERE st.email IS NULL AND NOT EXISTS (SELECT 1 FROM signatures x"
+        f" WHERE x.petition_id = :pid AND x.paper_key = st.paper_key{probe})"
+    )
+
+
+_NEW_PAPER = {dialect: _new_paper(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 _INSERT_CONSENTS = (
@@ -167,7 +177,9 @@ def _new_consents(purposes: tuple[str, ...]) -> TextClause:
 def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> TextClause:
     """PostgreSQL, staging table: the emailed signatures and their consents in one statement,
     from the new rows joined once (the consents no longer join the staging table to
-    `supporters` and `signatures` again). Returns the number of signatures inserted."""
+    `supporters` and `signatures` again). Returns the number of signatures inserted, and
+    adds it to the petition's count: the statements after it then count only the rows ranked
+    above that (paper ones), not the whole batch again."""
     granted, choices = _consent_choices(purposes, "n")
     slots = "".join(f", st.{slot}" for slot in SLOTS[: len(purposes)])
     supporter, source = (
@@ -177,10 +189,12 @@ def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> Tex
         f"WITH new AS MATERIALIZED (SELECT {supporter} AS supporter_id, st.signed_at,"
         f" {_RANK} AS seq{slots} {source}), "
         f"signed AS ({_INSERT_SIGNATURES}SELECT :pid, supporter_id, NULL, seq, signed_at, :now,"
-        " :source, :enrol FROM new RETURNING 1), "
+        " :source, :enrol FROM new), "
         f"given AS ({_INSERT_CONSENTS}SELECT n.supporter_id, p.purpose, {granted}, p.version,"
-        f" n.signed_at FROM new n CROSS JOIN {choices}) AS given WHERE granted IS NOT NULL) "
-        "SELECT count(*) FROM signed"
+        f" n.signed_at FROM new n CROSS JOIN {choices}) AS given WHERE granted IS NOT NULL), "
+        "counted AS (UPDATE petitions SET signature_count = signature_count + (SELECT count(*)"
+        " FROM new) WHERE id = :pid) "
+        "SELECT count(*) FROM new"
     )
 
 
@@ -301,7 +315,7 @@ def record(
     elif has_email:
         steps["emailed"] = staged(_NEW_EMAILED, params)
     if has_paper:
-        steps["paper"] = staged(_NEW_PAPER, params)
+        steps["paper"] = staged(_NEW_PAPER[dialect], params)
     if has_email and purposes and not together:
         steps["consents"] = staged(_new_consents(tuple(purposes)), labels | choices)
     steps["count"] = (_SET_COUNT, {"pid": pid})
