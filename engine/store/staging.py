@@ -113,7 +113,7 @@ def _ready(connection: Connection) -> None:
 def done(connection: Connection, rows: int) -> None:
     if connection.dialect.name != "sqlite":
         # Temporary tables are never vacuumed: TRUNCATE after a large batch; a DELETE is
-        # cheaper for a web batch of a few rows (which leave `resolved` empty).
+        # cheaper for a few rows.
         if rows > 1_000:
             connection.exec_driver_sql(f"TRUNCATE {table.name}, {resolved.name}")
         else:
