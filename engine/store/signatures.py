@@ -57,17 +57,32 @@ _NEW_SUPPORTERS = sql(
     "FROM signature_staging WHERE email IS NOT NULL ORDER BY email "
     "ON CONFLICT (email) DO NOTHING"
 )
-# An import on PostgreSQL inserts only the emails not yet known, without ON CONFLICT:
-# speculative insertion costs about 60 % more a row, and DO NOTHING on a known email costs
-# as much as an insert (measured on 140,000 rows: 2.0 s against 1.3 s new, 1.3 s against
-# 0.2 s known). A signer inserting one of these emails meanwhile makes it fail: see
-# `_bulk_supporters`.
-_NEW_SUPPORTERS_BULK = sql(
-    "INSERT INTO supporters (email, first_name, last_name, postal_code, departement, region,"
-    " locale, created_at) "
-    "SELECT email, first_name, last_name, postal_code, departement, region, 'fr', :now "
-    "FROM signature_staging st WHERE email IS NOT NULL"
-    " AND NOT EXISTS (SELECT 1 FROM supporters x WHERE x.email = st.email) ORDER BY email"
+_SLOTS = ", ".join(SLOTS)
+# An import on PostgreSQL resolves each staged email to its supporter in one pass (one join
+# of `supporters`, where the previous form joined it twice), inserting the missing ones, and
+# writes the ids to `signature_resolved`: the signature statement reads them there, and
+# looks for an earlier signature only where the supporter was known before the batch.
+# New supporters are numbered in file order, the order their signatures and consents are
+# inserted in, so that those tables' indexes on supporter_id grow at their right-hand end
+# (the insert itself stays in email order: concurrent batches lock new emails in one order).
+# No ON CONFLICT: speculative insertion costs about 60 % more a row, and DO NOTHING on a
+# known email costs as much as an insert (measured on 140,000 rows: 2.0 s against 1.3 s
+# new, 1.3 s against 0.2 s known). A signer inserting one of these emails meanwhile makes
+# it fail: see `_resolve_supporters`. (`supporters_id_seq`: the column's serial sequence.)
+_RESOLVE_SUPPORTERS = sql(
+    "WITH m AS MATERIALIZED (SELECT st.*, sup.id AS supporter_id"
+    " FROM signature_staging st LEFT JOIN supporters sup ON sup.email = st.email"
+    " WHERE st.email IS NOT NULL), "
+    "numbered AS MATERIALIZED (SELECT nextval('supporters_id_seq') AS id, * FROM m"
+    " WHERE supporter_id IS NULL ORDER BY line), "
+    # Run to completion though nothing reads it (as every data-modifying WITH).
+    "added AS (INSERT INTO supporters (id, email, first_name, last_name, postal_code,"
+    " departement, region, locale, created_at) "
+    "SELECT id, email, first_name, last_name, postal_code, departement, region, 'fr', :now"
+    " FROM numbered ORDER BY email) "
+    f"INSERT INTO signature_resolved SELECT line, supporter_id, true, signed_at, {_SLOTS} FROM m"
+    f" WHERE supporter_id IS NOT NULL UNION ALL SELECT line, id, false, signed_at, {_SLOTS}"
+    " FROM numbered"
 )
 # CROSS JOIN fixes SQLite's join order (the staging table drives, the unique indexes are
 # probed; the other way round is quadratic); PostgreSQL plans it as an inner join.
@@ -82,19 +97,47 @@ _EMAILED_FROM = (
     "AND NOT EXISTS (SELECT 1 FROM signatures x"
     " WHERE x.petition_id = :pid AND x.supporter_id = sup.id)"
 )
-_NEW_EMAILED = sql(
-    f"{_INSERT_SIGNATURES}SELECT :pid, sup.id, NULL, {_RANK}, st.signed_at, :now, :source, :enrol "
-    + _EMAILED_FROM
+# Supporters resolved in `signature_resolved` (`_RESOLVE_SUPPORTERS`): a new supporter has
+# signed nothing yet, so only the known ones are looked up in `signatures`. Under the OR the
+# lookup stays a subplan that rows of new supporters never run (hashed when many known ones
+# do), rather than an anti-join reading all of the petition's signatures for every batch.
+_RESOLVED_FROM = (
+    "FROM signature_resolved st WHERE NOT st.known OR NOT EXISTS (SELECT 1 FROM signatures x"
+    " WHERE x.petition_id = :pid AND x.supporter_id = st.supporter_id)"
 )
-_NEW_PAPER = sql(
-    "INSERT INTO signatures (petition_id, supporter_id, paper_key, seq, signed_at, recorded_at,"
-    " source, enrol) "
-    f"SELECT :pid, NULL, st.paper_key, {_SO_FAR} + ROW_NUMBER() OVER (ORDER BY st.line),"
-    " st.signed_at, :now, :source, :enrol "
-    "FROM signature_staging st "
-    "WHERE st.email IS NULL AND NOT EXISTS (SELECT 1 FROM signatures x"
-    " WHERE x.petition_id = :pid AND x.paper_key = st.paper_key)"
-)
+
+
+def _new_emailed(resolved: bool) -> TextClause:
+    supporter, source = (
+        ("st.supporter_id", _RESOLVED_FROM) if resolved else ("sup.id", _EMAILED_FROM)
+    )
+    return sql(
+        f"{_INSERT_SIGNATURES}SELECT :pid, {supporter}, NULL, {_RANK}, st.signed_at, :now,"
+        f" :source, :enrol {source}"
+    )
+
+
+_NEW_EMAILED = _new_emailed(resolved=False)
+_NEW_EMAILED_RESOLVED = _new_emailed(resolved=True)
+
+
+def _new_paper(dialect: str) -> TextClause:
+    # OFFSET 0 keeps PostgreSQL's check a probe of the partial paper-key index for each
+    # paper row, rather than an anti-join reading all the petition's signatures every batch
+    # (SQLite probes anyway, and has no OFFSET without LIMIT).
+    probe = " OFFSET 0" if dialect == "postgresql" else ""
+    return sql(
+        "INSERT INTO signatures (petition_id, supporter_id, paper_key, seq, signed_at,"
+        " recorded_at, source, enrol) "
+        f"SELECT :pid, NULL, st.paper_key, {_SO_FAR} + ROW_NUMBER() OVER (ORDER BY st.line),"
+        " st.signed_at, :now, :source, :enrol "
+        "FROM signature_staging st "
+        "WHERE st.email IS NULL AND NOT EXISTS (SELECT 1 FROM signatures x"
+        f" WHERE x.petition_id = :pid AND x.paper_key = st.paper_key{probe})"
+    )
+
+
+_NEW_PAPER = {dialect: _new_paper(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 _INSERT_CONSENTS = (
@@ -131,20 +174,27 @@ def _new_consents(purposes: tuple[str, ...]) -> TextClause:
 
 
 @functools.cache
-def _new_emailed_with_consents(purposes: tuple[str, ...]) -> TextClause:
+def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> TextClause:
     """PostgreSQL, staging table: the emailed signatures and their consents in one statement,
     from the new rows joined once (the consents no longer join the staging table to
-    `supporters` and `signatures` again). Returns the number of signatures inserted."""
+    `supporters` and `signatures` again). Returns the number of signatures inserted, and
+    adds it to the petition's count: the statements after it then count only the rows ranked
+    above that (paper ones), not the whole batch again."""
     granted, choices = _consent_choices(purposes, "n")
     slots = "".join(f", st.{slot}" for slot in SLOTS[: len(purposes)])
+    supporter, source = (
+        ("st.supporter_id", _RESOLVED_FROM) if resolved else ("sup.id", _EMAILED_FROM)
+    )
     return sql(
-        f"WITH new AS MATERIALIZED (SELECT sup.id AS supporter_id, st.signed_at, {_RANK} AS seq"
-        f"{slots} {_EMAILED_FROM}), "
+        f"WITH new AS MATERIALIZED (SELECT {supporter} AS supporter_id, st.signed_at,"
+        f" {_RANK} AS seq{slots} {source}), "
         f"signed AS ({_INSERT_SIGNATURES}SELECT :pid, supporter_id, NULL, seq, signed_at, :now,"
-        " :source, :enrol FROM new RETURNING 1), "
+        " :source, :enrol FROM new), "
         f"given AS ({_INSERT_CONSENTS}SELECT n.supporter_id, p.purpose, {granted}, p.version,"
-        f" n.signed_at FROM new n CROSS JOIN {choices}) AS given WHERE granted IS NOT NULL) "
-        "SELECT count(*) FROM signed"
+        f" n.signed_at FROM new n CROSS JOIN {choices}) AS given WHERE granted IS NOT NULL), "
+        "counted AS (UPDATE petitions SET signature_count = signature_count + (SELECT count(*)"
+        " FROM new) WHERE id = :pid) "
+        "SELECT count(*) FROM new"
     )
 
 
@@ -164,20 +214,27 @@ _REACH_MILESTONES = _reach_milestones(":count")
 _REACH_COUNTED = _reach_milestones(_BEFORE)  # after `_SET_COUNT`: the count with the batch
 
 
-def _bulk_supporters(session: Session, now: datetime) -> bool:
-    """An import's new supporters on PostgreSQL, the cheap way; False when the batch must
-    take the safe form (SQLite, or a signer came in meanwhile with one of these emails)."""
+def _bulk_settings(session: Session) -> None:
+    """An import batch's own settings on PostgreSQL (its transaction only)."""
     connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        return False
     # A durable commit per batch buys nothing here: a crash loses at most the last
     # batches, and a re-run imports them again. (SQLite's writes are already NORMAL.)
     connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
     # The hashes of a batch's joins then fit in memory rather than spilling to disk.
     connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    # Each statement runs once, in tenths of a second: compiling it is pure cost, and the
+    # temporary tables' guessed sizes (they have no statistics) pushed the signature
+    # statement's estimate over `jit_above_cost` (bench/README.md).
+    connection.exec_driver_sql("SET LOCAL jit = off")
+
+
+def _resolve_supporters(session: Session, now: datetime) -> bool:
+    """An import's supporters on PostgreSQL, the cheap way, resolved into
+    `signature_resolved`; False when the batch must take the safe form (a signer came in
+    meanwhile with one of these emails), whose statements join `supporters` by email."""
     try:
         with session.begin_nested():  # the SAVEPOINT is taken with the connection
-            session.connection().execute(_NEW_SUPPORTERS_BULK, {"now": now})
+            session.connection().execute(_RESOLVE_SUPPORTERS, {"now": now})
     except IntegrityError:
         return False
     return True
@@ -210,8 +267,8 @@ def record(
     arrays: dict[str, Any] = {}
     if isinstance(rows, staging.Staged) or not inline:
         batch = rows if isinstance(rows, staging.Staged) else staging.stage(rows, purposes, dialect)
-        staging.load(connection, batch.rows, len(purposes))
-        has_email, has_paper, size = batch.emailed, batch.paper, len(batch.rows)
+        staging.load(connection, batch, len(purposes))
+        has_email, has_paper, size = batch.emailed, batch.paper, batch.size
     else:
         arrays = staging.inline_values(rows, purposes)
         has_email = any(r.email for r in rows)
@@ -230,8 +287,13 @@ def record(
     steps: dict[str, tuple[TextClause, dict[str, Any]]] = {}
     if inline:
         steps["probe"] = (pipeline.PROBE_ONLY, {})
-    # The bulk form runs ahead of the pipeline: it may need its savepoint.
-    if has_email and not (bulk and _bulk_supporters(session, now)):
+    # An import's batch on PostgreSQL (always through the staging table): its settings, and
+    # its supporters resolved ahead of the pipeline, since that may need its savepoint.
+    pg_import = bulk and dialect == "postgresql" and not inline
+    if pg_import:
+        _bulk_settings(session)
+    resolved = has_email and pg_import and _resolve_supporters(session, now)
+    if has_email and not resolved:
         steps["supporters"] = staged(_NEW_SUPPORTERS, {"now": now})
     steps["lock"] = (_LOCK_PETITION, {"pid": pid})
     choices: dict[str, Any] = {
@@ -245,13 +307,15 @@ def record(
     together = has_email and bool(purposes) and dialect == "postgresql" and not inline
     if together:
         steps["emailed"] = (
-            _new_emailed_with_consents(tuple(purposes)),
+            _new_emailed_with_consents(tuple(purposes), resolved),
             params | labels | choices,
         )
+    elif resolved:
+        steps["emailed"] = (_NEW_EMAILED_RESOLVED, params)
     elif has_email:
         steps["emailed"] = staged(_NEW_EMAILED, params)
     if has_paper:
-        steps["paper"] = staged(_NEW_PAPER, params)
+        steps["paper"] = staged(_NEW_PAPER[dialect], params)
     if has_email and purposes and not together:
         steps["consents"] = staged(_new_consents(tuple(purposes)), labels | choices)
     steps["count"] = (_SET_COUNT, {"pid": pid})

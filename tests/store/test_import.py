@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid
@@ -149,8 +149,10 @@ def test_a_supporter_inserted_meanwhile_falls_back_to_the_safe_insert(
     first = tmp_path / "first.csv"
     first.write_text(f"email\nknown@{domain}\n", encoding="utf-8")
     run_import(sessions, slug, first, now)
-    blind = signatures._NEW_SUPPORTERS_BULK.text.split(" AND NOT EXISTS")[0]
-    monkeypatch.setattr(signatures, "_NEW_SUPPORTERS_BULK", pipeline.sql(blind))
+    join = "LEFT JOIN supporters sup ON sup.email = st.email"
+    assert join in signatures._RESOLVE_SUPPORTERS.text
+    blind = signatures._RESOLVE_SUPPORTERS.text.replace(join, f"{join} AND false")
+    monkeypatch.setattr(signatures, "_RESOLVE_SUPPORTERS", pipeline.sql(blind))
     second = tmp_path / "second.csv"
     second.write_text(f"email\nnew@{domain}\nknown@{domain}\nother@{domain}\n", encoding="utf-8")
 
@@ -161,3 +163,61 @@ def test_a_supporter_inserted_meanwhile_falls_back_to_the_safe_insert(
     assert (report.outcome.imported, report.outcome.duplicates) == (2, 1)
     with sessions() as session:
         assert petitions.read(session, slug).count == 3
+
+
+def test_each_signature_goes_to_its_signer_with_their_consents(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    # Given signers already known from another petition (one of them with a consent on
+    # record), in a file where they come between new signers, in batches
+    domain = unique("d") + ".fr"
+    with sessions.begin() as session:
+        other = petitions.upsert(session, petition_def(), now=now).slug
+    known = tmp_path / "known.csv"
+    known.write_text(
+        f"email;consentement nouvelles\nk1@{domain};oui\nk2@{domain};\n", encoding="utf-8"
+    )
+    run_import(sessions, other, known, now)
+    emails = [f"z{i}@{domain}" if i % 3 else f"a{i}@{domain}" for i in range(9)]
+    emails[4], emails[7] = f"k2@{domain}", f"k1@{domain}"
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "email;consentement nouvelles;consentement dons\n"
+        + "".join(
+            f"{e};{'oui' if i % 2 else 'non'};{'oui' if i == 7 else ''}\n"
+            for i, e in enumerate(emails)
+        ),
+        encoding="utf-8",
+    )
+
+    # When the file is imported
+    report = run_import(sessions, slug, path, now, batch_size=4)
+
+    # Then each signature, ranked in file order, belongs to the signer of its line, and each
+    # signer's consents are the ones of their line, recorded once more for the known one
+    assert (report.outcome.imported, report.outcome.milestones) == (9, [3])
+    with sessions() as session:
+        signed = session.execute(
+            text(
+                "SELECT s.seq, sup.email FROM signatures s"
+                " JOIN supporters sup ON sup.id = s.supporter_id"
+                " JOIN petitions p ON p.id = s.petition_id WHERE p.slug = :slug"
+                " ORDER BY s.seq"
+            ),
+            {"slug": slug},
+        ).all()
+        assert petitions.read(session, slug).count == 9
+        given = session.execute(
+            text(
+                "SELECT sup.email, c.purpose, c.granted FROM consents c"
+                " JOIN supporters sup ON sup.id = c.supporter_id"
+                " WHERE sup.email LIKE :domain ORDER BY c.id"
+            ),
+            {"domain": f"%@{domain}"},
+        ).all()
+    assert [tuple(r) for r in signed] == list(enumerate(emails, start=1))
+    assert sorted(given) == sorted(
+        [(f"k1@{domain}", "updates", True)]
+        + [(e, "updates", bool(i % 2)) for i, e in enumerate(emails)]
+        + [(f"k1@{domain}", "fundraising", True)]
+    )
