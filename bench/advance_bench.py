@@ -233,8 +233,9 @@ def main() -> None:
             elapsed, cpu, queued, moved = engine_path(engine, args.batch, args.connections)
             # SQLite works inside this process, so its CPU time is the pass's own cost even
             # on a shared machine; PostgreSQL's work is in the server process.
+            split = f"{args.connections}" if args.backend == "postgresql" else "one"
             print(
-                f"set-based tick ({args.connections} connection(s) on PostgreSQL): {elapsed:.2f} s "
+                f"set-based tick ({split} transaction(s)): {elapsed:.2f} s "
                 f"(this process's CPU {cpu:.2f} s), "
                 f"{queued} outbox rows, {moved} moved, peak RSS during the tick "
                 f"{peak_rss_mb():.0f} MB, load average {os.getloadavg()[0]:.1f}"
