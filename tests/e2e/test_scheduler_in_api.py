@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from engine.api.app import create_app
 from engine.config import Settings
-from engine.store import files, journeys, migrate, petitions
+from engine.store import migrate
 from engine.store.db import make_engine, make_sessionmaker
-from tests.store.journey_helpers import ROOT, SLUG
+from tests.store.journey_helpers import ROOT, SLUG, seed
 
 
 def settings(tmp_path: Path, *, scheduler: bool, every_s: float = 60.0) -> Settings:
@@ -35,12 +35,9 @@ def settings(tmp_path: Path, *, scheduler: bool, every_s: float = 60.0) -> Setti
 
 def synced(url: str) -> None:
     """`mobilise sync`: the seed petition and its journey."""
-    declared = files.read(ROOT)
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as session:
-        seed_petition = declared.campaigns[0].petition
-        petitions.upsert(session, seed_petition, now=datetime.now(UTC))
-        journeys.sync_journeys(session, declared.campaigns, datetime.now(UTC))
+        seed(session, datetime.now(UTC))
     engine.dispose()
 
 
