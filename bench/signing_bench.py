@@ -8,6 +8,10 @@ Runs twice: with group commit (the default) and with one commit per request
 checks the petition count against the answers: every 2xx answer is counted, and the only
 extra signatures are those still in flight when wrk stopped (at most one per connection).
 The issue's figure is the group-commit line: >= 2,000 signatures/s with p99 < 150 ms.
+
+`--scheduler` serves as `mobilise run` ships instead: the seed campaign synced, signers
+signing its petition, and each process running the journey and dispatch passes (woken by
+the signatures) with the file transport, so the thank-yous are written while wrk signs.
 """
 
 from __future__ import annotations
@@ -19,16 +23,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from bench.common import SLUG, fresh_database, machine
-from engine.store import petitions
+from engine.store import files, journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 
 def free_port() -> int:
@@ -65,12 +72,22 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 
 def run(
-    url: str, *, batch_max: int, seconds: int, connections: int, workers: int
+    url: str,
+    *,
+    batch_max: int,
+    seconds: int,
+    connections: int,
+    workers: int,
+    slug: str = SLUG,
+    outbox: Path | None = None,
 ) -> dict[str, float]:
+    """wrk against `mobilise run`; with `outbox`, the scheduler runs and writes there."""
     port = free_port()
     env = {**os.environ, "MOBILISE_DATABASE_URL": url, "MOBILISE_SIGN_BATCH_MAX": str(batch_max)}
     if batch_max == 1:
         env["MOBILISE_SIGN_BATCH_WAIT_MS"] = "0"
+    if outbox is not None:
+        env |= {"MOBILISE_TRANSPORT": "file", "MOBILISE_OUTBOX_DIR": str(outbox)}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -83,7 +100,7 @@ def run(
             str(port),
             "--workers",
             str(workers),
-            "--no-scheduler",
+            *(["--no-scheduler"] if outbox is None else []),
         ],
         env=env,
     )
@@ -99,7 +116,7 @@ def run(
                 "--latency",
                 "-s",
                 str(HERE / "signing.lua"),
-                f"{base}/api/petitions/{SLUG}/signatures",
+                f"{base}/api/petitions/{slug}/signatures",
             ],
             capture_output=True,
             text=True,
@@ -127,12 +144,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def count(url: str) -> int:
+def count(url: str, slug: str) -> int:
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
-        value = petitions.read(session, SLUG).count
+        value = petitions.read(session, slug).count
     engine.dispose()
     return value
+
+
+def seed_campaign(url: str) -> str:
+    """`mobilise sync` of the shipped campaign; returns its petition's slug."""
+    declared = files.read(ROOT)
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as session:
+        now = datetime.now(UTC)
+        petition = petitions.upsert(session, declared.campaigns[0].petition, now=now)
+        journeys.sync_journeys(session, declared.campaigns, now)
+    engine.dispose()
+    return petition.slug
 
 
 def exact(counted: int, result: dict[str, float], connections: int) -> bool:
@@ -146,23 +175,33 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backend", default="postgresql")
+    parser.add_argument(
+        "--scheduler", action="store_true", help="serve as `mobilise run` ships (see above)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     print(
         f"machine: {machine()}; {args.workers} server processes, wrk -t2 "
-        f"-c{args.connections} -d{args.seconds}s, backend {args.backend}"
+        f"-c{args.connections} -d{args.seconds}s, backend {args.backend}, "
+        f"{'with' if args.scheduler else 'without'} the scheduler"
     )
     for label, batch_max in (("group commit", 256), ("one commit per request", 1)):
-        with fresh_database(args.backend) as url:
+        with fresh_database(args.backend) as url, tempfile.TemporaryDirectory() as scratch:
+            slug = seed_campaign(url) if args.scheduler else SLUG
+            outbox = Path(scratch) if args.scheduler else None
             result = run(
                 url,
                 batch_max=batch_max,
                 seconds=args.seconds,
                 connections=args.connections,
                 workers=args.workers,
+                slug=slug,
+                outbox=outbox,
             )
-            counted = count(url)
+            counted = count(url, slug)
+            if outbox is not None:
+                print(f"  thank-yous written while signing: {len(list(outbox.iterdir()))}")
         print(
             f"{label}: {result['rps']:.0f} signatures/s, p50 {result['p50']:.1f} ms, "
             f"p99 {result['p99']:.1f} ms, non-2xx {result['errors']:.0f}, "

@@ -200,7 +200,12 @@ class Waker:
 
     Wakes never pile up: one already planned and still ahead covers whatever comes before
     it, and two planned runs are at least `spacing` apart. A wake that finds the job still
-    running is skipped by the scheduler (one instance at a time); the interval catches up."""
+    running is skipped by the scheduler (one instance at a time); the interval catches up.
+
+    The change is applied from a short-lived thread of its own, never from the caller's:
+    APScheduler's shutdown holds its job-store lock while it waits for running jobs, so a
+    job that woke another one inline would wait for that lock forever, and so would the
+    shutdown (seen: `mobilise run` never stopping after SIGTERM under load)."""
 
     def __init__(
         self,
@@ -214,16 +219,24 @@ class Waker:
         self.planned: datetime | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> None:
+    def __call__(self) -> threading.Thread | None:
+        """Plans the run; returns the thread applying it (None when one is already ahead)."""
         with self._lock:
             now = self.clock()
             if self.planned is not None and self.planned > now:
-                return
+                return None
             self.planned = now if self.planned is None else max(now, self.planned + self.spacing)
-            try:
-                self.jobs.modify_job(self.job_id, next_run_time=self.planned)
-            except (JobLookupError, SchedulerNotRunningError):
-                log.debug("no %s job to wake", self.job_id)
+            applying = threading.Thread(
+                target=self._apply, args=(self.planned,), name=f"wake-{self.job_id}", daemon=True
+            )
+        applying.start()
+        return applying
+
+    def _apply(self, planned: datetime) -> None:
+        try:
+            self.jobs.modify_job(self.job_id, next_run_time=planned)
+        except (JobLookupError, SchedulerNotRunningError):
+            log.debug("no %s job to wake", self.job_id)
 
 
 def scheduler(passes_: Passes, *, blocking: bool) -> Any:

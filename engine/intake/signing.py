@@ -51,7 +51,7 @@ class SigningQueue:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         # Called after each batch that recorded a signature (the API wakes the journey pass).
-        self.on_signed: Callable[[], None] | None = None
+        self.on_signed: Callable[[], object] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._consume())

@@ -19,7 +19,6 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    insert,
     literal,
     select,
     true,
@@ -40,6 +39,7 @@ from engine.rules.journeys import (
 from engine.rules.plan import arrival_due
 from engine.rules.windows import send_time
 from engine.store import outbox, segments, triggers
+from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
     Donation,
@@ -57,6 +57,8 @@ from engine.store.models import (
 # memory (temp_store), so a million-id window peaked at 516 MB against 309 MB for 250k
 # windows, for the same CPU time (bench/README.md).
 BATCH = 250_000
+# The enrolments' unique key (models.Enrolment): one walk per supporter, journey and entry.
+ENROLMENT_KEY = ("supporter_id", "journey_id", "entry")
 
 
 @dataclass
@@ -173,10 +175,9 @@ def enrol(
         "due_at",
         "entered_at",
     ]
-    statement = insert(Enrolment).from_select(columns, rows)
-    # SQLAlchemy only keeps UPDATE/DELETE row counts unless asked (psycopg gives -1).
-    statement = statement.execution_options(preserve_rowcount=True)
-    return session.connection().execute(statement).rowcount
+    # Passes in several processes may enrol the same new signer at once: the unique
+    # (supporter, journey, entry) keeps one, and the others skip it instead of failing.
+    return insert_skipping(session, Enrolment, columns, rows, ENROLMENT_KEY)
 
 
 # --- advancing

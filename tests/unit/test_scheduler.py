@@ -13,10 +13,12 @@ A wake brings a job's next run forward to now, and wakes never pile up.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 
 from engine.scheduler import Guarded, Waker
 from engine.send.dispatcher import SendingRefused
@@ -98,21 +100,54 @@ def test_a_wake_brings_the_next_run_forward_and_wakes_never_pile_up() -> None:
     def next_run() -> datetime:
         return jobs.get_job("journeys").next_run_time  # type: ignore[no-any-return]
 
-    wake()
+    def woken() -> None:
+        applying = wake()
+        if applying is not None:
+            applying.join()
+
+    woken()
     assert next_run() == T0 + timedelta(seconds=5)
     # A signature just after the run started needs another run: a second later, not sooner.
     clock[0] += timedelta(milliseconds=200)
-    wake()
+    woken()
     assert next_run() == T0 + timedelta(seconds=6)
     # Until then, that planned run covers every other signature.
     clock[0] += timedelta(milliseconds=300)
-    wake()
+    woken()
     assert next_run() == T0 + timedelta(seconds=6)
     # Much later, a wake is for now again.
     clock[0] = T0 + timedelta(minutes=5)
-    wake()
+    woken()
     assert next_run() == T0 + timedelta(minutes=5)
 
 
 def test_a_wake_for_a_job_that_is_gone_does_nothing() -> None:
-    Waker(BackgroundScheduler(timezone=UTC), "journeys")()
+    applying = Waker(BackgroundScheduler(timezone=UTC), "journeys")()
+    assert applying is not None
+    applying.join()
+
+
+def test_a_job_that_wakes_another_does_not_hold_up_the_shutdown() -> None:
+    # given a running job that wakes another once the scheduler is shutting down
+    jobs = BackgroundScheduler(timezone=UTC)
+    wake_dispatch = Waker(jobs, "dispatch")
+    running = threading.Event()
+
+    def journeys() -> None:
+        running.set()
+        while jobs.state != STATE_STOPPED:  # shutdown has begun: it now holds its locks
+            threading.Event().wait(0.01)
+        wake_dispatch()
+
+    jobs.add_job(journeys, "interval", hours=1, id="journeys", next_run_time=datetime.now(UTC))
+    jobs.add_job(print, "interval", hours=1, id="dispatch")
+    jobs.start()
+    assert running.wait(timeout=10)
+
+    # when the process shuts the scheduler down (SIGTERM), waiting for the running job
+    stopping = threading.Thread(target=jobs.shutdown, daemon=True)
+    stopping.start()
+    stopping.join(timeout=10)
+
+    # then the shutdown completes
+    assert not stopping.is_alive(), "the shutdown and the job wait for each other"
