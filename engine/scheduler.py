@@ -107,6 +107,8 @@ class Passes:
     transport_override: Transport | None = None
     # Jitter for retry backoff: several workers must not come back in step.
     rng: random.Random = field(default_factory=random.Random)
+    # Set when the process shuts down: a dispatch pass stops after the batch in hand.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @cached_property
     def transport(self) -> Transport:
@@ -147,6 +149,7 @@ class Passes:
             now=now,
             worker_id=self.worker_id,
             jitter=self.rng.random,
+            stopping=self.stopping.is_set,
         )
 
     def tick(self, now: datetime) -> tuple[Summary, Report]:
@@ -170,8 +173,21 @@ class Guarded:
     longest_pause: timedelta = timedelta(minutes=30)
     pause: timedelta | None = None
     paused_until: datetime | None = None
+    # Set while no run is in progress: a `Waker` waits for it rather than have the
+    # scheduler skip a run that falls during another.
+    idle: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
 
     def __call__(self) -> None:
+        self.idle.clear()
+        try:
+            self._run()
+        finally:
+            self.idle.set()
+
+    def _run(self) -> None:
         now = self.clock()
         if self.paused_until is not None and now < self.paused_until:
             return
@@ -198,9 +214,10 @@ class Waker:
     """Brings a job's next run forward to now, so that what just happened (a signature, a
     queued thank-you) is handled in seconds rather than at the next interval.
 
-    Wakes never pile up: one already planned and still ahead covers whatever comes before
-    it, and two planned runs are at least `spacing` apart. A wake that finds the job still
-    running is skipped by the scheduler (one instance at a time); the interval catches up.
+    Wakes never pile up: while one is pending (not yet applied), it covers whatever comes
+    next, and two planned runs are at least `spacing` apart. A job run by `Guarded` that is
+    running when woken is woken again as soon as it ends (the scheduler would otherwise skip
+    a run that falls during another, and the signer would wait for the interval).
 
     The change is applied from a short-lived thread of its own, never from the caller's:
     APScheduler's shutdown holds its job-store lock while it waits for running jobs, so a
@@ -214,29 +231,44 @@ class Waker:
         *,
         spacing: timedelta = timedelta(seconds=1),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        longest_wait: timedelta = timedelta(minutes=10),
     ) -> None:
         self.jobs, self.job_id, self.spacing, self.clock = jobs, job_id, spacing, clock
+        self.longest_wait = longest_wait
         self.planned: datetime | None = None
+        self.pending = False
         self._lock = threading.Lock()
 
     def __call__(self) -> threading.Thread | None:
-        """Plans the run; returns the thread applying it (None when one is already ahead)."""
+        """Plans the run; returns the thread applying it (None when one is pending or ahead)."""
         with self._lock:
             now = self.clock()
-            if self.planned is not None and self.planned > now:
+            if self.pending or (self.planned is not None and self.planned > now):
                 return None
-            self.planned = now if self.planned is None else max(now, self.planned + self.spacing)
+            self.pending = True
+            at = now if self.planned is None else max(now, self.planned + self.spacing)
+            self.planned = at
             applying = threading.Thread(
-                target=self._apply, args=(self.planned,), name=f"wake-{self.job_id}", daemon=True
+                target=self._apply, args=(at,), name=f"wake-{self.job_id}", daemon=True
             )
         applying.start()
         return applying
 
-    def _apply(self, planned: datetime) -> None:
+    def _apply(self, at: datetime) -> None:
         try:
-            self.jobs.modify_job(self.job_id, next_run_time=planned)
+            job = self.jobs.get_job(self.job_id)
+            idle = getattr(job.func, "idle", None) if job is not None else None
+            if isinstance(idle, threading.Event) and not idle.is_set():
+                idle.wait(self.longest_wait.total_seconds())
+                at = max(at, self.clock())
+            with self._lock:
+                self.planned = max(at, self.planned or at)
+            self.jobs.modify_job(self.job_id, next_run_time=at)
         except (JobLookupError, SchedulerNotRunningError):
             log.debug("no %s job to wake", self.job_id)
+        finally:
+            with self._lock:
+                self.pending = False
 
 
 def scheduler(passes_: Passes, *, blocking: bool) -> Any:

@@ -54,6 +54,7 @@ def create_app(
         app.state.passes = passes
         yield
         if jobs is not None:
+            passes.stopping.set()  # a dispatch pass ends after its batch, not the queue
             jobs.shutdown()
         await signing.stop()
         engine.dispose()

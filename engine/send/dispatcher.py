@@ -105,8 +105,12 @@ def dispatch(
     worker_id: str,
     jitter: Callable[[], float],
     max_batches: int | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Report:
-    """Send everything due at `now`, batch by batch; raises SendingRefused on 401/403."""
+    """Send everything due at `now`, batch by batch; raises SendingRefused on 401/403.
+
+    `stopping` is asked before each batch: a process shutting down finishes the batch in
+    hand and leaves the rest queued for the next pass, rather than draining the queue."""
     run = _Pass(transport, library, policy, now, worker_id, jitter)
     report = Report()
     with transaction() as session:
@@ -123,7 +127,7 @@ def dispatch(
     # (one commit a batch fewer). Losing them to a crash is the same as a crash before
     # they were written: the rows stay `sending` until their lease is over.
     pending: list[Outcome] = []
-    while max_batches is None or report.batches < max_batches:
+    while (max_batches is None or report.batches < max_batches) and not stopping():
         carried, pending = pending, []
         try:
             with transaction() as session:

@@ -88,3 +88,27 @@ def test_a_failed_claim_still_records_the_batch_already_sent(
     # Then the first email, which left, is recorded sent; the other is still queued
     assert len(transport.sent) == 1
     assert sorted(statuses(session)) == ["queued", "sent"]
+
+
+def test_a_process_shutting_down_ends_the_pass_after_the_batch_in_hand(
+    session: Session,
+) -> None:
+    # given three queued thank-yous, sent one a batch
+    signed(session, "alice", "bob", "carol")
+    transport = MemoryTransport()
+
+    # when the process is asked to stop while the first batch is sent
+    report = dispatch(
+        nested(session),
+        transport=transport,
+        library=LIBRARY,
+        policy=ONE_BY_ONE,
+        now=SIGNED,
+        worker_id="w1",
+        jitter=lambda: 0.5,
+        stopping=lambda: bool(transport.sent),
+    )
+
+    # then that batch's result is stored and the rest stay queued for the next pass
+    assert report.outcomes == {"sent": 1}
+    assert sorted(statuses(session)) == ["queued", "queued", "sent"]

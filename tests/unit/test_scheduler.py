@@ -151,3 +151,41 @@ def test_a_job_that_wakes_another_does_not_hold_up_the_shutdown() -> None:
 
     # then the shutdown completes
     assert not stopping.is_alive(), "the shutdown and the job wait for each other"
+
+
+def test_a_job_woken_while_it_runs_runs_again_when_it_ends() -> None:
+    # given a journey pass that is running (a signature arrived after it read the signers)
+    jobs = BackgroundScheduler(timezone=UTC)
+    runs: list[datetime] = []
+    running, release, again = threading.Event(), threading.Event(), threading.Event()
+
+    def journeys(now: datetime) -> None:
+        runs.append(now)
+        if len(runs) == 1:
+            running.set()
+            release.wait(timeout=10)
+        else:
+            again.set()
+
+    jobs.add_job(
+        Guarded("journeys", journeys),
+        "interval",
+        hours=1,
+        id="journeys",
+        next_run_time=datetime.now(UTC),
+    )
+    jobs.start()
+    try:
+        assert running.wait(timeout=10)
+
+        # when the signature wakes it, and the run in progress then ends
+        applying = Waker(jobs, "journeys")()
+        assert applying is not None
+        release.set()
+        applying.join(timeout=10)
+
+        # then the pass runs once more at once, rather than in an hour
+        assert again.wait(timeout=10), "the wake was skipped while the pass ran"
+    finally:
+        jobs.shutdown()
+    assert len(runs) == 2
