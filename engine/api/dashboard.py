@@ -16,12 +16,13 @@ from fastapi.templating import Jinja2Templates
 from engine.api import staff
 from engine.api.deps import AppSettings, DbSession, get_templates
 from engine.api.staff import COOKIE, Fundraiser, Manager
+from engine.api.templates import previewed
 from engine.errors import MobiliseError
 from engine.render import french
 from engine.render.messages import RenderedEmail
-from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes, render_preview
+from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes
 from engine.rules.staff import Role
-from engine.store import apikeys, petitions, supporters
+from engine.store import apikeys, petitions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 pages = Jinja2Templates(directory=Path(__file__).parent / "pages")
@@ -133,10 +134,7 @@ def _preview_page(
 
 @router.get("/templates/{name}")
 def preview_sample(request: Request, settings: AppSettings, who: Manager, name: str) -> Response:
-    email = render_preview(
-        get_templates(request), name, base_url=settings.base_url, secret=settings.secret_key
-    )
-    return _preview_page(request, who, email)
+    return _preview_page(request, who, previewed(request, settings, name))
 
 
 # A supporter's address travels in a POST body, never in a URL (URLs end up in logs).
@@ -149,12 +147,5 @@ def preview_supporter(
     name: str,
     supporter: Annotated[str, Form()],
 ) -> Response:
-    person = supporters.preview_facts(session, supporter)
-    email = render_preview(
-        get_templates(request),
-        name,
-        person=person,
-        base_url=settings.base_url,
-        secret=settings.secret_key,
-    )
+    email = previewed(request, settings, name, session=session, supporter=supporter)
     return _preview_page(request, who, email, supporter)

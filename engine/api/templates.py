@@ -4,13 +4,38 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from engine.api.deps import AppSettings, DbSession, get_templates
 from engine.api.staff import ApiManager
+from engine.config import Settings
+from engine.render.messages import RenderedEmail
 from engine.render.previews import html_bytes, render_preview
 from engine.store import supporters
 
 router = APIRouter(prefix="/api/templates", tags=["templates"])
+
+
+def previewed(
+    request: Request,
+    settings: Settings,
+    name: str,
+    *,
+    session: Session | None = None,
+    supporter: str | None = None,
+) -> RenderedEmail:
+    """Template `name` as every preview shows it (this API and the dashboard): with the
+    supporter's facts when an address is given, else with sample data."""
+    person = None
+    if session is not None and supporter is not None:
+        person = supporters.preview_facts(session, supporter)
+    return render_preview(
+        get_templates(request),
+        name,
+        person=person,
+        base_url=settings.base_url,
+        secret=settings.secret_key,
+    )
 
 
 class PreviewRequest(BaseModel):
@@ -40,15 +65,12 @@ def preview(
     body: PreviewRequest | None = None,
 ) -> PreviewOut:
     """Render a template with sample data, or with a supporter's (manager role or above)."""
-    person = None
-    if body is not None and body.supporter:
-        person = supporters.preview_facts(session, body.supporter)
-    email = render_preview(
-        get_templates(request),
+    email = previewed(
+        request,
+        settings,
         name,
-        person=person,
-        base_url=settings.base_url,
-        secret=settings.secret_key,
+        session=session,
+        supporter=(body.supporter or None) if body else None,
     )
     size, clipped = html_bytes(email)
     return PreviewOut(
