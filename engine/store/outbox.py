@@ -217,17 +217,23 @@ def cap_deferrals(
     limit = loaded.journey.frequency_cap
     assert limit is not None
     other = aliased(OutboxMessage)
+    sibling = aliased(Enrolment)
+    # Every hop follows an index: the ready enrolment's supporter to their enrolments (the
+    # unique supporter-first key), each enrolment to its emails (the outbox's unique
+    # enrolment-first key). A join straight from the supporter to the outbox had none, and
+    # SQLite walked every email of the window for each ready enrolment.
     pairs = session.execute(
         select(Enrolment.id, other.due_at)
-        .select_from(other)
-        .join(Enrolment, Enrolment.supporter_id == other.supporter_id)
+        .select_from(Enrolment)
+        .join(sibling, sibling.supporter_id == Enrolment.supporter_id)
+        .join(other, other.enrolment_id == sibling.id)
         .where(
+            ready,
             other.status.in_(("queued", "sent")),
             other.due_at > due - limit.period,
             other.due_at <= due + limit.period,
             other.transactional.is_(False),
             other.enrolment_id != Enrolment.id,
-            ready,
         )
     ).all()
     nearby: dict[int, list[datetime]] = defaultdict(list)
