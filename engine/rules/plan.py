@@ -1,9 +1,13 @@
 """The planner: journey + enrolment state + facts + now -> a frozen plan.
 
 One pass moves an enrolment through every step that is due at `now` and stops at the first
-wait (or the exit). The store applies the same rules set-based, step by step, for whole
-populations (engine/store/enrolments.py); this function is their specification, and what
-`explain`, the golden histories and the property tests run.
+wait (or the exit). Journeys keep their order: no step is taken while the enrolment's
+previous email waits to be sent (`EnrolmentState.pending`), and a wait counts from the moment
+that email was sent (`last_sent_at`), or from its planned time when it was never sent.
+
+The store applies the same rules set-based, step by step, for whole populations
+(engine/store/enrolments.py); this function is their specification, and what the golden
+histories and the property tests run.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from engine.rules.conditions import Condition, Facts, holds
@@ -23,6 +27,7 @@ from engine.rules.journeys import (
     Journey,
     SendSpec,
     SendStep,
+    Step,
     WaitStep,
     WaitUntilStep,
 )
@@ -45,6 +50,11 @@ class EnrolmentState:
     variant: str | None = None
     done: frozenset[str] = frozenset()
     exited_at: datetime | None = None
+    # An email of this enrolment is queued, held or being sent: no step is taken until it is
+    # sent or dropped. The pass sets it when it queues one; the store clears it on sending.
+    pending: bool = False
+    # When this enrolment's latest email was sent: waits count from it.
+    last_sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,15 +141,29 @@ def pick_variant(spec: SendSpec, *, seed: int, step_id: str) -> tuple[str, str |
 def arrival_due(journey: Journey, step_id: str, at: datetime) -> datetime:
     """When a step that was entered at `at` next needs attention."""
     step = journey.step(step_id)
-    if isinstance(step, WaitStep):
-        return at + parse_duration(step.wait)
+    span = wait_span(step)
+    if span is not None:
+        return at + span
     if isinstance(step, WaitUntilStep):
-        spec = step.wait_until
-        if spec.date is not None:
-            return spec.date.astimezone(UTC)
-        assert spec.timeout is not None
-        return at + parse_duration(spec.timeout)
+        assert step.wait_until.date is not None
+        return step.wait_until.date.astimezone(UTC)
     return at
+
+
+def wait_span(step: Step) -> timedelta | None:
+    """How long a step waits, counted from the previous email's sending: a wait's duration,
+    a wait-until's timeout; None for the other steps (and a wait until a date)."""
+    if isinstance(step, WaitStep):
+        return parse_duration(step.wait)
+    if isinstance(step, WaitUntilStep) and step.wait_until.timeout is not None:
+        return parse_duration(step.wait_until.timeout)
+    return None
+
+
+def sent_too_recently(step: Step, last_sent_at: datetime | None, now: datetime) -> bool:
+    """A wait is not over until its span has passed since the previous email was sent."""
+    span = wait_span(step)
+    return span is not None and last_sent_at is not None and last_sent_at > now - span
 
 
 def until_met(
@@ -200,19 +224,23 @@ class _Pass:
         key = outbox_key(state.enrolment_id, step.id)
         return Send(step.id, template, variant, due, status, reason, key, spec.transactional)
 
-    def move(self, state: EnrolmentState, target: str, why: str) -> EnrolmentState:
+    def move(
+        self, state: EnrolmentState, target: str, why: str, at: datetime | None = None
+    ) -> EnrolmentState:
+        """Move to `target`, arriving `at` (default now; a send step's planned send time)."""
         assert state.step_id is not None
         if target == EXIT:
             return self.exit(state, "completed")
         if target in state.done:
             # Validation refuses loops; a stray one still never repeats a step.
             return self.exit(state, "loop")
-        due = arrival_due(self.journey, target, self.now)
+        at = self.now if at is None else at
+        due = arrival_due(self.journey, target, at)
         self.actions.append(Advance(state.step_id, target, due, why))
         return replace(
             state,
             step_id=target,
-            step_at=self.now,
+            step_at=at,
             due_at=due,
             done=state.done | {state.step_id},
         )
@@ -232,18 +260,22 @@ class _Pass:
             return self.exit(state, "converted"), False
         if journey.exit_on_unsubscribe and self.facts.unsubscribed:
             return self.exit(state, "unsubscribed"), False
+        if state.pending:
+            return state, False
         step = journey.step(state.step_id)
         due = state.due_at is not None and state.due_at <= self.now
+        over = due and not sent_too_recently(step, state.last_sent_at, self.now)
         if isinstance(step, ExitStep):
             return self.exit(state, step.exit), False
         if isinstance(step, SendStep):
             sent = self.send(state, step)
             self.actions.append(sent)
+            state = replace(state, pending=sent.status == "queued")
             if sent.variant is not None:
                 state = replace(state, variant=sent.variant)
-            return self.move(state, journey.successor(step.id), "sent"), True
+            return self.move(state, journey.successor(step.id), "sent", at=sent.due_at), True
         if isinstance(step, WaitStep):
-            if not due:
+            if not over:
                 return state, False
             return self.move(state, journey.successor(step.id), "waited"), True
         if isinstance(step, WaitUntilStep):
@@ -251,7 +283,7 @@ class _Pass:
                 step, self.facts, petition=self.petition, since=state.step_at, now=self.now
             ):
                 return self.move(state, journey.successor(step.id), "reached"), True
-            if not due:
+            if not over:
                 return state, False
             target = step.wait_until.on_timeout
             if target == "exit":

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -36,7 +38,7 @@ from engine.rules.journeys import (
     WaitStep,
     WaitUntilStep,
 )
-from engine.rules.plan import arrival_due
+from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
 from engine.store import outbox, segments, triggers
 from engine.store.inserts import insert_skipping
@@ -217,12 +219,23 @@ class _Advancer:
         return self.loaded.journey
 
     def at(self, step_id: str) -> ColumnElement[bool]:
+        """Active enrolments at this step whose previous email is not waiting to be sent."""
         return and_(
             Enrolment.journey_version_id == self.loaded.version_id,
             Enrolment.state == "active",
             Enrolment.step_id == step_id,
             self.shard.where(),
+            ~outbox.awaiting(Enrolment.id, besides=step_id),
         )
+
+    def over(self, step_id: str) -> ColumnElement[bool]:
+        """Due at this step, and (for a wait) its span has passed since the last email was
+        sent: the store's `sent_too_recently`, with `now - span` a constant."""
+        due = and_(self.at(step_id), Enrolment.due_at <= self.now)
+        span = wait_span(self.journey.step(step_id))
+        if span is None:
+            return due
+        return and_(due, ~outbox.sent_after(Enrolment.id, self.now - span))
 
     def ctx(self) -> segments.Context:
         return segments.Context(
@@ -233,13 +246,17 @@ class _Advancer:
             enrolment_id=Enrolment.id,
         )
 
-    def move(self, where: ColumnElement[bool], target: str, **extra: Any) -> int:
+    def move(
+        self, where: ColumnElement[bool], target: str, at: datetime | None = None, **extra: Any
+    ) -> int:
+        """Move to `target`, arriving `at` (default now; a send step's planned send time)."""
         if target == EXIT:
             return self.exit(where, "completed", **extra)
+        at = self.now if at is None else at
         values = {
             "step_id": target,
-            "step_at": self.now,
-            "due_at": arrival_due(self.journey, target, self.now),
+            "step_at": at,
+            "due_at": arrival_due(self.journey, target, at),
             **extra,
         }
         moved = (
@@ -296,7 +313,7 @@ class _Advancer:
     def step(self, step_id: str) -> int:
         step = self.journey.step(step_id)
         base = self.at(step_id)
-        due = and_(base, Enrolment.due_at <= self.now)
+        due = self.over(step_id)
         # Only a wait-until step moves people who are not due (its condition was met). For
         # the others, no due row means no statement: a window over a step where a million
         # people wait, none of them due, walks a million rows on SQLite (0.5 to 0.9 s).
@@ -311,9 +328,28 @@ class _Advancer:
         changed = 0
         for window in windows:
             changed += self.step_window(step, and_(base, window), and_(due, window))
-        if send_due is not None:
+        if send_due is not None and capped:
             outbox.defer(self.session, step_id, send_due, capped)
+            self.arrive_later(step_id, capped)
         return changed
+
+    def arrive_later(self, step_id: str, capped: Mapping[int, datetime]) -> None:
+        """The frequency cap deferred these emails: their enrolments arrive at the next
+        step when the email is planned, as every other enrolment of the step does."""
+        target = self.journey.successor(step_id)
+        if target == EXIT:
+            return
+        table = Enrolment.__table__
+        assert isinstance(table, Table)
+        self.session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("eid"), table.c.step_id == target)
+            .values(step_at=bindparam("at"), due_at=bindparam("arrival")),
+            [
+                {"eid": eid, "at": at, "arrival": arrival_due(self.journey, target, at)}
+                for eid, at in capped.items()
+            ],
+        )
 
     def step_window(self, step: Any, base: ColumnElement[bool], due: ColumnElement[bool]) -> int:
         journey = self.journey
@@ -325,7 +361,10 @@ class _Advancer:
             extra: dict[str, Any] = {}
             if step.send.variants:
                 extra["variant"] = outbox.variant_columns(step)[1]
-            return self.move(due, journey.successor(step.id), **extra)
+            planned = send_time(
+                self.now, journey, zone=self.loaded.zone, transactional=step.send.transactional
+            )
+            return self.move(due, journey.successor(step.id), at=planned, **extra)
         if isinstance(step, WaitStep):
             return self.move(due, journey.successor(step.id))
         if isinstance(step, WaitUntilStep):

@@ -54,6 +54,32 @@ class OutboxRead:
     sent_at: datetime | None
 
 
+# An email in one of these states is still to be sent: its enrolment takes no further step.
+AWAITING = ("queued", "held", "sending")
+
+
+def awaiting(
+    enrolment_id: ColumnElement[int] | InstrumentedAttribute[int], besides: str
+) -> ColumnElement[bool]:
+    """The enrolment has an email still to be sent, other than step `besides`'s own (which
+    the step itself queues, or finds queued when someone is put back on it). Through the
+    outbox's enrolment-first key."""
+    return exists().where(
+        OutboxMessage.enrolment_id == enrolment_id,
+        OutboxMessage.status.in_(AWAITING),
+        OutboxMessage.step_id != besides,
+    )
+
+
+def sent_after(
+    enrolment_id: ColumnElement[int] | InstrumentedAttribute[int], moment: datetime
+) -> ColumnElement[bool]:
+    """The enrolment had an email sent after `moment`."""
+    return exists().where(
+        OutboxMessage.enrolment_id == enrolment_id, OutboxMessage.sent_at > moment
+    )
+
+
 def of_supporter(supporter_id: int) -> ColumnElement[bool]:
     """A supporter's outbox rows, found through their enrolments (no supporter index here)."""
     mine = select(Enrolment.id).where(Enrolment.supporter_id == supporter_id)
@@ -233,7 +259,6 @@ def cap_deferrals(
             other.due_at > due - limit.period,
             other.due_at <= due + limit.period,
             other.transactional.is_(False),
-            other.enrolment_id != Enrolment.id,
         )
     ).all()
     nearby: dict[int, list[datetime]] = defaultdict(list)
@@ -264,3 +289,22 @@ def for_supporter(session: Session, supporter_id: int) -> list[OutboxRead]:
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
     ).all()
     return [OutboxRead(*row) for row in rows]
+
+
+def deliver_due(session: Session, now: datetime) -> int:
+    """Mark every queued email due by `now` as sent at its due time, without a transport.
+
+    Virtual time only (`simulate`, tests of journeys): a dispatcher that sends everything on
+    time, so that journeys move on as they do once their emails are sent. Driven from the
+    dispatcher's (status, due) index."""
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
+    return (
+        session.connection()
+        .execute(
+            update(table)
+            .where(table.c.status == "queued", table.c.due_at <= now)
+            .values(status="sent", sent_at=table.c.due_at)
+        )
+        .rowcount
+    )

@@ -98,7 +98,15 @@ def timeline(session: Session, supporter_id: int) -> list[Entry]:
         )
         if row.state == "active":
             due = f", next look at {row.due_at:%Y-%m-%d %H:%M} UTC" if row.due_at else ""
-            entries.append(Entry(row.step_at, f"  now at step '{row.step_id}'{due}"))
+            waiting = session.scalar(
+                select(OutboxMessage.step_id).where(
+                    OutboxMessage.enrolment_id == row.id,
+                    OutboxMessage.status.in_(outbox.AWAITING),
+                    OutboxMessage.step_id != row.step_id,
+                )
+            )
+            why = f"waits until the '{waiting}' email is sent" if waiting else ""
+            entries.append(Entry(row.step_at, f"  now at step '{row.step_id}'{due}", why))
         elif row.exited_at is not None:
             entries.append(
                 Entry(

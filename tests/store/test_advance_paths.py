@@ -18,7 +18,7 @@ from engine.rules.campaigns import CampaignDef
 from engine.store import journeys
 from engine.store.models import Enrolment, OutboxMessage
 from engine.store.passes import tick
-from tests.store.journey_helpers import enrolment_of, outbox_of, seed, sign
+from tests.store.journey_helpers import enrolment_of, outbox_of, seed, sent_by, sign
 
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)  # a Wednesday, 11:30 in Paris
 TIMED_OUT = SIGNED + timedelta(days=31)  # the wait for 140,000 is over: the update is due
@@ -45,6 +45,7 @@ def run_in_windows(session: Session, batch: int) -> tuple[Any, ...]:
     declared, petition_id = seed(session, SIGNED - timedelta(days=1))
     sign(session, petition_id, SIGNED, PEOPLE)
     first = tick(session, now=SIGNED, segments=declared.conditions, batch=batch)
+    sent_by(session, SIGNED)
     second = tick(session, now=TIMED_OUT, segments=declared.conditions, batch=batch)
     again = tick(session, now=TIMED_OUT, segments=declared.conditions, batch=batch)
     ids = session.scalars(select(Enrolment.supporter_id)).all()
@@ -87,6 +88,7 @@ def test_someone_put_back_on_a_step_they_passed_is_not_sent_it_twice(session: Se
     declared, petition_id = seed(session, SIGNED - timedelta(days=1))
     sign(session, petition_id, SIGNED, {"alice": (True, True), "bob": (True, True)})
     tick(session, now=SIGNED, segments=declared.conditions)
+    sent_by(session, SIGNED)
     tick(session, now=TIMED_OUT, segments=declared.conditions)
     assert enrolment_of(session, "alice") == ("active", "pause", None)
     later = TIMED_OUT + timedelta(hours=1)

@@ -15,7 +15,14 @@ from engine.store import donations, signatures
 from engine.store.donations import DonationRow
 from engine.store.models import OutboxMessage, Suppression
 from engine.store.passes import tick
-from tests.store.journey_helpers import enrolment_of, outbox_of, seed, sign, supporter_id
+from tests.store.journey_helpers import (
+    enrolment_of,
+    outbox_of,
+    seed,
+    sent_by,
+    sign,
+    supporter_id,
+)
 
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)  # a Wednesday, 11:30 in Paris
 MILESTONE = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)
@@ -65,6 +72,8 @@ def test_the_seed_journey_from_signature_to_donation_ask(session: Session) -> No
     again = tick(session, now=SIGNED, segments=named)
     assert again.changed == 0
     assert outbox_size(session) == size
+    # The dispatcher sends the thank-yous.
+    sent_by(session, SIGNED)
 
     # Erin unsubscribes; the petition reaches 140,000; then the update goes out.
     session.add(
@@ -78,9 +87,10 @@ def test_the_seed_journey_from_signature_to_donation_ask(session: Session) -> No
     session.flush()
     signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
-    assert outbox_of(session, "alice") == [("thanked", "queued", None), ("update", "queued", None)]
+    assert outbox_of(session, "alice") == [("thanked", "sent", None), ("update", "queued", None)]
     assert outbox_of(session, "carol")[-1] == ("update", "suppressed", "no-consent:updates")
     assert enrolment_of(session, "erin") == ("exited", "until-140000", "unsubscribed")
+    sent_by(session, MILESTONE)
 
     # Dave gives during the pause: he leaves as converted and is never asked.
     donations.record(

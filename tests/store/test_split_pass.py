@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.rules.conditions import Condition
 from engine.scheduler import journeys_pass
-from engine.store import donations, migrate, passes, signatures
+from engine.store import donations, migrate, outbox, passes, signatures
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
 from engine.store.enrolments import shards
@@ -81,6 +81,9 @@ def walk(sessions: sessionmaker[Session], connections: int) -> Snapshot:
     named, petition_id = given_signers(sessions)
 
     def run(now: datetime) -> None:
+        """A pass at `now`, after a dispatcher on time sent what was due."""
+        with sessions.begin() as session:
+            outbox.deliver_due(session, now)
         journeys_pass(sessions, now=now, segments=named, connections=connections)
 
     run(SIGNED)

@@ -2,6 +2,8 @@
 
 A history file holds the journey (inline or a campaign file of the repository), the
 segments, a supporter's events and the passes to run; each pass lists the plan expected.
+Queued emails are sent at their due time, as a dispatcher on time sends them, unless the
+history's `sent_at` names another moment for a step (`null`: still not sent).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import yaml
 
 from engine.rules.conditions import Condition, Facts, Gift
 from engine.rules.journeys import Journey, SignedTrigger
-from engine.rules.plan import EnrolmentState, Plan, describe, plan
+from engine.rules.plan import EnrolmentState, Plan, Send, describe, plan
 from engine.rules.segments import SegmentDef
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,8 +97,15 @@ def replay(case: dict[str, Any]) -> list[list[dict[str, object]]]:
         datetime.fromisoformat(s) for s in case.get("other_campaign_sends", [])
     )
     found = []
+    sent_at = case.get("sent_at", {})
+    waiting: Send | None = None
     for step in case["passes"]:
         now = datetime.fromisoformat(step["now"])
+        if state is not None and waiting is not None:
+            when = sent_at.get(waiting.step_id, waiting.due_at.isoformat())
+            if when is not None and datetime.fromisoformat(when) <= now:
+                state = replace(state, pending=False, last_sent_at=datetime.fromisoformat(when))
+                waiting = None
         facts = replace(facts_at(events, now, case.get("supporter", {})), campaign_sends=sends)
         enrol_as = 1 if state is None and triggered(journey, facts) else None
         result: Plan = plan(
@@ -110,6 +119,9 @@ def replay(case: dict[str, Any]) -> list[list[dict[str, object]]]:
             enrol_as=enrol_as,
         )
         state = result.state
+        queued = [s for s in result.sends if s.status == "queued"]
+        if queued:
+            waiting = queued[-1]
         sends += tuple(
             s.due_at for s in result.sends if not s.transactional and s.status == "queued"
         )
