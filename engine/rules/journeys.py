@@ -115,6 +115,15 @@ class SendSpec(Strict):
     # Consent purpose the supporter must have granted; transactional emails need none.
     consent: str | None = None
     transactional: bool = False
+    # Only for people who signed the journey's petition within this long (e.g. `30d`):
+    # a file of old signers imported with --enrol is not thanked years late. Older signers
+    # skip the email (suppressed, reason `signed-too-long-ago`) and move on.
+    max_signature_age: str | None = None
+
+    @field_validator("max_signature_age")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        return _duration(value) if value is not None else None
 
     @model_validator(mode="after")
     def _one_source(self) -> SendSpec:

@@ -27,6 +27,7 @@ from engine.rules.journeys import (
     Journey,
     SendSpec,
     SendStep,
+    SignedTrigger,
     Step,
     WaitStep,
     WaitUntilStep,
@@ -178,6 +179,16 @@ def until_met(
     return spec.date is not None and spec.date <= now
 
 
+def signed_too_long_ago(journey: Journey, spec: SendSpec, facts: Facts, now: datetime) -> bool:
+    """The step's `max_signature_age` has passed since the supporter signed the journey's
+    petition (their latest signature of it)."""
+    trigger = journey.trigger
+    if spec.max_signature_age is None or not isinstance(trigger, SignedTrigger):
+        return False
+    cut = now - parse_duration(spec.max_signature_age)
+    return not any(slug == trigger.signed and at >= cut for slug, at in facts.signatures)
+
+
 def cap_delay(journey: Journey, sends: tuple[datetime, ...], due: datetime) -> datetime | None:
     """Deferred due time under the frequency cap, or None when the email may go at `due`."""
     cap = journey.frequency_cap
@@ -211,7 +222,9 @@ class _Pass:
         due = send_time(self.now, self.journey, zone=self.zone, transactional=spec.transactional)
         status: Literal["queued", "suppressed"] = "queued"
         reason = None
-        if spec.consent is not None and spec.consent not in self.facts.consents:
+        if signed_too_long_ago(self.journey, spec, self.facts, self.now):
+            status, reason = "suppressed", "signed-too-long-ago"
+        elif spec.consent is not None and spec.consent not in self.facts.consents:
             status, reason = "suppressed", f"no-consent:{spec.consent}"
         elif self.facts.unsubscribed:
             status, reason = "suppressed", "unsubscribed"

@@ -238,6 +238,18 @@ class _JourneyCheck:
             if not isinstance(step, SendStep):
                 continue
             spec = step.send
+            if spec.max_signature_age is not None and not isinstance(
+                self.journey.trigger, SignedTrigger
+            ):
+                found.append(
+                    self.problem(
+                        "`max_signature_age` needs a journey entered by signing (`signed:`)",
+                        "steps",
+                        index,
+                        "send",
+                        "max_signature_age",
+                    )
+                )
             if not spec.transactional and spec.consent is None:
                 found.append(
                     self.problem(

@@ -29,12 +29,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql import Select
 
-from engine.rules.journeys import SendStep
+from engine.rules.durations import parse_duration
+from engine.rules.journeys import SendSpec, SendStep, SignedTrigger
 from engine.rules.plan import VARIANT_MULTIPLIER, cap_delay, outbox_key, step_salt
 from engine.rules.windows import send_time
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
-from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
+from engine.store.models import (
+    Consent,
+    Enrolment,
+    OutboxMessage,
+    Petition,
+    Signature,
+    Suppression,
+)
 
 # The key's parts, in the order `outbox_key` returns them: the conflict target below.
 KEY_COLUMNS = ("enrolment_id", "step_id")
@@ -162,6 +170,21 @@ def _lookups(
     return source, no_consent, block_id.is_not(None)
 
 
+def signed_too_long_ago(loaded: Loaded, spec: SendSpec, now: datetime) -> ColumnElement[bool]:
+    """SQL twin of engine.rules.plan.signed_too_long_ago, per enrolment: no signature of the
+    journey's petition since the cut (one probe of the signatures' petition-supporter key)."""
+    trigger = loaded.journey.trigger
+    if spec.max_signature_age is None or not isinstance(trigger, SignedTrigger):
+        return literal(False)
+    petition_id = select(Petition.id).where(Petition.slug == trigger.signed).scalar_subquery()
+    cut = now - parse_duration(spec.max_signature_age)
+    return ~exists().where(
+        Signature.petition_id == petition_id,
+        Signature.supporter_id == Enrolment.supporter_id,
+        Signature.signed_at >= cut,
+    )
+
+
 def queue(
     session: Session, loaded: Loaded, step: SendStep, ready: ColumnElement[bool], now: datetime
 ) -> int:
@@ -172,8 +195,15 @@ def queue(
     dialect = session.get_bind().dialect.name
     source, no_consent, blocked = _lookups(dialect, spec.consent)
     later = "quiet-hours" if due > now else None
-    status = case((no_consent, "suppressed"), (blocked, "suppressed"), else_="queued")
+    too_old = signed_too_long_ago(loaded, spec, now)
+    status = case(
+        (too_old, "suppressed"),
+        (no_consent, "suppressed"),
+        (blocked, "suppressed"),
+        else_="queued",
+    )
     reason = case(
+        (too_old, "signed-too-long-ago"),
         (no_consent, f"no-consent:{spec.consent}"),
         (blocked, "unsubscribed"),
         else_=literal(later),

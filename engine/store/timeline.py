@@ -27,6 +27,7 @@ REASONS = {
     "no-consent": "no consent to {detail}",
     "unsubscribed": "the address is suppressed (unsubscribe, bounce or complaint)",
     "frequency-cap": "deferred by the frequency cap",
+    "signed-too-long-ago": "skipped: signed longer ago than the step's max_signature_age",
     "quiet-hours": "deferred to the send window / out of quiet hours",
     "converted": "left: reached the goal (gave after entering)",
     "completed": "left: journey completed",

@@ -129,3 +129,16 @@ def test_imported_signers_without_enrol_and_paper_rows_receive_nothing(session: 
 
     assert summary.enrolled == {}
     assert outbox_size(session) == 0
+
+
+def test_signers_of_long_ago_enrolled_today_are_not_thanked_but_go_on(session: Session) -> None:
+    declared, petition_id = seed(session, SIGNED - timedelta(days=800))
+    # A file signed two years ago, imported with --enrol, and one recent signer.
+    sign(session, petition_id, SIGNED - timedelta(days=730), {"old": (True, True)})
+    sign(session, petition_id, SIGNED - timedelta(days=29), {"recent": (True, True)})
+
+    tick(session, now=SIGNED, segments=declared.conditions)
+
+    assert outbox_of(session, "old") == [("thanked", "suppressed", "signed-too-long-ago")]
+    assert outbox_of(session, "recent") == [("thanked", "queued", None)]
+    assert enrolment_of(session, "old") == ("active", "until-140000", None)

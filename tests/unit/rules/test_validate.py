@@ -114,3 +114,17 @@ def test_donor_variables_are_refused_where_non_donors_arrive() -> None:
 
     assert len(problems) == 1
     assert "template 'ask-first' uses last_gift, which step 'ask-first' cannot" in problems[0]
+
+
+def test_a_signature_age_needs_a_journey_entered_by_signing() -> None:
+    text = BASE.replace("{signed: p}", "{donated: true}") + (
+        "      - {id: a, send: {template: thanked, transactional: true,"
+        " max_signature_age: 30d}}\n"
+    )
+
+    problems = check(text, templates=TEMPLATES)
+
+    assert any(
+        p.startswith("c.yaml:12: journey 'j': `max_signature_age` needs a journey entered by")
+        for p in problems
+    ), problems
