@@ -118,8 +118,7 @@ def test_donor_variables_are_refused_where_non_donors_arrive() -> None:
 
 def test_a_signature_age_needs_a_journey_entered_by_signing() -> None:
     text = BASE.replace("{signed: p}", "{donated: true}") + (
-        "      - {id: a, send: {template: thanked, transactional: true,"
-        " max_signature_age: 30d}}\n"
+        "      - {id: a, send: {template: thanked, transactional: true, max_signature_age: 30d}}\n"
     )
 
     problems = check(text, templates=TEMPLATES)
