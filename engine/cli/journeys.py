@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -10,7 +9,14 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli import outbox
-from engine.cli.common import reports_errors, sessions, settings, transaction
+from engine.cli.common import (
+    Now,
+    parse_now,
+    reports_errors,
+    sessions,
+    settings,
+    transaction,
+)
 from engine.errors import Invalid
 from engine.render.library import TemplateLibrary
 from engine.render.validation import validate_templates
@@ -51,16 +57,6 @@ def _template_variables(directory: Path) -> dict[str, frozenset[str]]:
     return found
 
 
-def parse_now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        # A bare wall-clock time means the campaign's zone, as managers think in it.
-        moment = moment.replace(tzinfo=ZoneInfo(settings().timezone))
-    return moment.astimezone(UTC)
-
-
 def validate(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: all).")
@@ -78,9 +74,7 @@ def validate(
 
 
 @reports_errors
-def tick(
-    now: str = typer.Option(None, help="The instant of the pass (ISO 8601; default: now)."),
-) -> None:
+def tick(now: Now = None) -> None:
     """Run one deterministic pass of every periodic job (journeys, dispatch) at that instant."""
     moment = parse_now(now)
     declared = load(settings().project_dir)
@@ -126,9 +120,7 @@ def explain(email: str = typer.Argument(..., help="The supporter's email address
 
 
 @reports_errors
-def segments(
-    now: str = typer.Option(None, help="Evaluate at this instant (ISO 8601; default: now)."),
-) -> None:
+def segments(now: Now = None) -> None:
     """Print each declared segment's current size (one COUNT per segment, in SQL)."""
     moment = parse_now(now)
     declared = load(settings().project_dir)
