@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from engine.cli.common import (
     settings,
     transaction,
 )
-from engine.errors import Invalid
+from engine.errors import Invalid, Problem
 from engine.render.library import TemplateLibrary
 from engine.render.validation import validate_templates
 from engine.scheduler import journeys_pass
@@ -57,19 +58,32 @@ def _template_variables(directory: Path) -> dict[str, frozenset[str]]:
     return found
 
 
+def checked(root: Path, paths: list[Path] | None = None) -> files.Declared:
+    """The declared files with every problem of theirs and of the templates: what
+    `validate` reports and `sync` refuses."""
+    declared = load(root, paths)
+    declared.problems += validate_templates(root / "templates" / "email")
+    return declared
+
+
+def exit_on_problems(problems: Sequence[Problem]) -> None:
+    """Print every problem as `file:line: message`, in file and line order, then exit 1;
+    return when there is none."""
+    for problem in sorted(problems, key=lambda p: (p.file or "", p.line or 0)):
+        typer.echo(str(problem), err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
 def validate(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: all).")
     ] = None,
 ) -> None:
-    """Check journeys and segments; print `file:line: message` per problem, exit 1 if any."""
-    root = settings().project_dir
-    declared = load(root, paths or None)
-    problems = [*declared.problems, *validate_templates(root / "templates" / "email")]
-    for problem in problems:
-        typer.echo(str(problem), err=True)
-    if problems:
-        raise typer.Exit(1)
+    """Check journeys, segments and templates; print `file:line: message` per problem
+    (all of them, in one run) and exit 1 if there is any."""
+    declared = checked(settings().project_dir, paths or None)
+    exit_on_problems(declared.problems)
     typer.echo(f"ok: {len(declared.journeys)} journey(s), {len(declared.segments)} segment(s)")
 
 
