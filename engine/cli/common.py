@@ -4,18 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings, get_settings
-from engine.errors import MobiliseError
+from engine.errors import Invalid, MobiliseError
 from engine.store.db import make_engine, make_sessionmaker
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# `--now`, the instant a command acts at: every command that reads or moves time takes it,
+# so that a run in virtual time (`tick --now ...`) never mixes with the wall clock.
+Now = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        metavar="ISO8601",
+        help="Act at this instant (ISO 8601; without an offset, in the campaign's time zone; "
+        "default: the wall clock).",
+    ),
+]
 
 
 def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -35,6 +49,24 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def settings() -> Settings:
     return get_settings()
+
+
+def parse_now(text: str | None) -> datetime:
+    """The instant a `--now` value names, in UTC; the wall clock when there is none."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise Invalid(
+            f"'{text}' is not an ISO 8601 instant",
+            field="--now",
+            hint="e.g. 2026-05-13T10:00 or 2026-05-13T08:00:00+00:00",
+        ) from exc
+    if moment.tzinfo is None:
+        # A bare wall-clock time means the campaign's zone, as managers think in it.
+        moment = moment.replace(tzinfo=ZoneInfo(settings().timezone))
+    return moment.astimezone(UTC)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -10,8 +10,15 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli import outbox
-from engine.cli.common import reports_errors, sessions, settings, transaction
-from engine.errors import Invalid
+from engine.cli.common import (
+    Now,
+    parse_now,
+    reports_errors,
+    sessions,
+    settings,
+    transaction,
+)
+from engine.errors import Invalid, Problem
 from engine.render.library import TemplateLibrary
 from engine.render.validation import validate_templates
 from engine.scheduler import journeys_pass
@@ -51,14 +58,21 @@ def _template_variables(directory: Path) -> dict[str, frozenset[str]]:
     return found
 
 
-def parse_now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        # A bare wall-clock time means the campaign's zone, as managers think in it.
-        moment = moment.replace(tzinfo=ZoneInfo(settings().timezone))
-    return moment.astimezone(UTC)
+def checked(root: Path, paths: list[Path] | None = None) -> files.Declared:
+    """The declared files with every problem of theirs and of the templates: what
+    `validate` reports and `sync` refuses."""
+    declared = load(root, paths)
+    declared.problems += validate_templates(root / "templates" / "email")
+    return declared
+
+
+def exit_on_problems(problems: Sequence[Problem]) -> None:
+    """Print every problem as `file:line: message`, in file and line order, then exit 1;
+    return when there is none."""
+    for problem in sorted(problems, key=lambda p: (p.file or "", p.line or 0)):
+        typer.echo(str(problem), err=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 def validate(
@@ -66,21 +80,15 @@ def validate(
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: all).")
     ] = None,
 ) -> None:
-    """Check journeys and segments; print `file:line: message` per problem, exit 1 if any."""
-    root = settings().project_dir
-    declared = load(root, paths or None)
-    problems = [*declared.problems, *validate_templates(root / "templates" / "email")]
-    for problem in problems:
-        typer.echo(str(problem), err=True)
-    if problems:
-        raise typer.Exit(1)
+    """Check journeys, segments and templates; print `file:line: message` per problem
+    (all of them, in one run) and exit 1 if there is any."""
+    declared = checked(settings().project_dir, paths or None)
+    exit_on_problems(declared.problems)
     typer.echo(f"ok: {len(declared.journeys)} journey(s), {len(declared.segments)} segment(s)")
 
 
 @reports_errors
-def tick(
-    now: str = typer.Option(None, help="The instant of the pass (ISO 8601; default: now)."),
-) -> None:
+def tick(now: Now = None) -> None:
     """Run one deterministic pass of every periodic job (journeys, dispatch) at that instant."""
     moment = parse_now(now)
     declared = load(settings().project_dir)
@@ -126,9 +134,7 @@ def explain(email: str = typer.Argument(..., help="The supporter's email address
 
 
 @reports_errors
-def segments(
-    now: str = typer.Option(None, help="Evaluate at this instant (ISO 8601; default: now)."),
-) -> None:
+def segments(now: Now = None) -> None:
     """Print each declared segment's current size (one COUNT per segment, in SQL)."""
     moment = parse_now(now)
     declared = load(settings().project_dir)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import typer
 
-from engine.cli.common import reports_errors, sessions, settings, transaction
+from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
 from engine.scheduler import Passes
 from engine.send.dispatcher import Report
 from engine.store import claims
@@ -46,8 +46,10 @@ def status() -> None:
 def approve(
     journey: str = typer.Option(None, "--journey", help="Only this journey's held messages."),
     step: str = typer.Option(None, "--step", help="Only this step's held messages."),
+    now: Now = None,
 ) -> None:
-    """Queue held (far overdue) messages again, due now: the next dispatch sends them."""
+    """Queue held (far overdue) messages again, due at `--now`: the next dispatch sends them."""
+    moment = parse_now(now)
     with transaction() as session:
-        count = claims.approve(session, now=datetime.now(UTC), journey_id=journey, step_id=step)
+        count = claims.approve(session, now=moment, journey_id=journey, step_id=step)
     typer.echo(f"approved {count} held message(s)")

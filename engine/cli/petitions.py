@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli.common import reports_errors, sessions, settings
-from engine.cli.journeys import load
-from engine.errors import Invalid
+from engine.cli.journeys import checked, exit_on_problems
 from engine.intake.definitions import refuse_duplicate_petitions
 from engine.intake.imports import import_signatures
 from engine.store import journeys, petitions
@@ -27,13 +26,8 @@ def sync() -> None:
 
     Everything is validated first (as `mobilise validate`): nothing invalid is stored,
     and all of it is stored in one transaction or none."""
-    declared = load(settings().project_dir)
-    if declared.problems:
-        raise Invalid(
-            f"{len(declared.problems)} problem(s) in the declared files",
-            problems=declared.problems,
-            hint="run `mobilise validate`",
-        )
+    declared = checked(settings().project_dir)
+    exit_on_problems(declared.problems)
     refuse_duplicate_petitions(declared.campaigns)
     now = utcnow()
     with sessions() as factory, factory.begin() as session:

@@ -20,8 +20,8 @@ import typer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.cli.common import reports_errors, settings
-from engine.cli.journeys import load, parse_now
+from engine.cli.common import parse_now, reports_errors, settings
+from engine.cli.journeys import load
 from engine.errors import Invalid, NotFound
 from engine.rules.conditions import Condition
 from engine.rules.geo import place_of

@@ -169,8 +169,7 @@ class CompiledTemplate:
 
 def compile_template(source: TemplateSource) -> CompiledTemplate:
     """Compile one template version; raise Invalid with every problem found."""
-    problems: list[Problem] = []
-    trees = _check_jinja(source, problems)
+    trees, problems = check_jinja(source)
     problems.extend(mjml_check.check(source))
     if problems:
         raise Invalid(f"template {source.name!r} is invalid", problems=problems)
@@ -197,21 +196,26 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         raise Invalid(f"template {source.name!r} is invalid", problems=problems)
     html_source = protected.restore(tracked.html)
     text_source = protected.restore(plain_text(tracked.html))
-    used = set().union(*(meta.find_undeclared_variables(tree) for tree in trees))
-    html_template = sandbox.html_template(html_source)
-    text_template = sandbox.TEXT.from_string(text_source)
+    try:
+        html_template = sandbox.html_template(html_source)
+        text_template = sandbox.TEXT.from_string(text_source)
+        subject_template = sandbox.TEXT.from_string(source.subject)
+        preheader_template = (
+            sandbox.TEXT.from_string(source.preheader) if "{" in source.preheader else None
+        )
+    except TemplateSyntaxError as exc:  # what Jinja checks only when it compiles
+        problems.append(Problem(f"Jinja: {exc.message}", file=source.path))
+        raise Invalid(f"template {source.name!r} is invalid", problems=problems) from exc
     static_preheader = _one_line(source.preheader)
     return CompiledTemplate(
         name=source.name,
         version=source.version,
         transactional=source.transactional,
         links=tracked.links,
-        variables=frozenset(used - sandbox.PROVIDED - set(sandbox.GLOBALS)),
+        variables=used_variables(trees),
         source=source,
-        subject_template=sandbox.TEXT.from_string(source.subject),
-        preheader_template=(
-            sandbox.TEXT.from_string(source.preheader) if "{" in source.preheader else None
-        ),
+        subject_template=subject_template,
+        preheader_template=preheader_template,
         html_template=html_template,
         text_template=text_template,
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
@@ -251,8 +255,26 @@ class CompileCache:
         return compiled
 
 
-def _check_jinja(source: TemplateSource, problems: list[Problem]) -> list[nodes.Template]:
-    """Parse subject, preheader and body; report syntax errors and unsafe constructs."""
+def used_variables(trees: list[nodes.Template]) -> frozenset[str]:
+    """The context variables the parsed parts of a template read (the renderer provides
+    `sandbox.PROVIDED` and the globals itself)."""
+    used: set[str] = set()
+    for tree in trees:
+        try:
+            used |= meta.find_undeclared_variables(tree)
+        except TemplateSyntaxError:
+            # An unknown filter or test stops Jinja's analysis (`check_jinja` reports it):
+            # the names read and never set are the variables, as near as it matters.
+            names = list(tree.find_all(nodes.Name))
+            stored = {n.name for n in names if n.ctx != "load"}
+            used |= {n.name for n in names if n.ctx == "load"} - stored
+    return frozenset(used - sandbox.PROVIDED - set(sandbox.GLOBALS))
+
+
+def check_jinja(source: TemplateSource) -> tuple[list[nodes.Template], list[Problem]]:
+    """Parse subject, preheader and body: the trees of the parts that parse, and every
+    syntax error, unsafe construct and unknown filter or test, with its line."""
+    problems: list[Problem] = []
 
     def front(key: str) -> Callable[[int], tuple[str, int]]:
         return lambda _line: source.keys.get(key, (source.path, 1))
@@ -270,11 +292,11 @@ def _check_jinja(source: TemplateSource, problems: list[Problem]) -> list[nodes.
             file, line = locate(exc.lineno)
             problems.append(Problem(f"Jinja: {exc.message}", file=file, line=line))
             continue
-        for line, reason in sandbox.unsafe_nodes(tree):
+        for line, reason in (*sandbox.unsafe_nodes(tree), *sandbox.unknown_filters(tree)):
             file, at = locate(line)
             problems.append(Problem(reason, file=file, line=at))
         trees.append(tree)
-    return trees
+    return trees, problems
 
 
 def _render(template: Template, values: dict[str, Any]) -> str:

@@ -137,5 +137,19 @@ def unsafe_nodes(tree: nodes.Template) -> Iterator[tuple[int, str]]:
             yield node.lineno, f"access to attribute {node.arg.value!r} is not allowed"
 
 
+def unknown_filters(tree: nodes.Template) -> Iterator[tuple[int, str]]:
+    """(line, reason) for each filter or test the environments do not have.
+
+    Jinja reports one only when compiling, and one inside `{% if %}` only when a render
+    reaches it; the syntax tree has them all, with their lines.
+    """
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        if isinstance(node, nodes.Filter) and node.name not in HTML.filters:
+            ours = ", ".join(sorted(FILTERS))
+            yield node.lineno, f"unknown filter {node.name!r} (Mobilise adds: {ours})"
+        elif isinstance(node, nodes.Test) and node.name not in HTML.tests:
+            yield node.lineno, f"unknown test {node.name!r}"
+
+
 def _unsafe(attribute: str) -> bool:
     return attribute.startswith("_") or attribute in _UNSAFE_NAMES

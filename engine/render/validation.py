@@ -14,7 +14,7 @@ from jinja2 import TemplateError, nodes
 
 from engine.errors import Invalid, Problem
 from engine.render import sandbox, variables
-from engine.render.compiler import CompiledTemplate, compile_template
+from engine.render.compiler import CompiledTemplate, check_jinja, compile_template, used_variables
 from engine.render.library import template_names
 from engine.render.sources import TemplateSource, load_source
 
@@ -30,23 +30,31 @@ def validate_templates(directory: Path) -> list[Problem]:
     problems: list[Problem] = []
     for name in template_names(directory):
         try:
-            compiled = compile_template(load_source(directory, name))
+            source = load_source(directory, name)
         except Invalid as exc:
             problems.extend(exc.problems)
             continue
-        unknown = _unknown_variables(compiled)
+        try:
+            compiled = compile_template(source)
+        except Invalid as exc:
+            # Still name the unknown variables of the parts that parse: every problem of
+            # a template comes in one run.
+            problems.extend(exc.problems)
+            problems.extend(_unknown_variables(source, used_variables(check_jinja(source)[0])))
+            continue
+        unknown = _unknown_variables(source, compiled.variables)
         # Sample data has no value for an unknown variable: rendering would only repeat it.
         problems.extend(unknown or _sample_render(compiled))
     return problems
 
 
-def _unknown_variables(compiled: CompiledTemplate) -> list[Problem]:
-    unknown = sorted(compiled.variables - set(variables.CATALOGUE))
+def _unknown_variables(source: TemplateSource, used: frozenset[str]) -> list[Problem]:
+    unknown = sorted(used - set(variables.CATALOGUE))
     known = ", ".join(sorted(variables.CATALOGUE))
     return [
         Problem(
             f"unknown variable {name!r}",
-            *_first_use(compiled.source, name),
+            *_first_use(source, name),
             hint=f"templates can use {known}",
         )
         for name in unknown

@@ -308,14 +308,25 @@ class Journey(Strict):
 
     def targets(self, step_id: str) -> list[str]:
         """Every step (or `exit`) this step can lead to: the edges of the journey graph."""
+        return [target for target, _key in self.edges(step_id)]
+
+    def edges(self, step_id: str) -> list[tuple[str, tuple[int | str, ...]]]:
+        """`targets`, each with the path in the step of the key that names it (`next`,
+        `branch.cases.0.goto`, `branch.else`, `wait_until.on_timeout`); `()` for the
+        step that follows by default."""
         step = self.step(step_id)
         if isinstance(step, ExitStep):
             return []
-        found = [self.successor(step_id)]
         if isinstance(step, BranchStep):
-            found = [c.goto for c in step.branch.cases] + [step.branch.otherwise]
+            cases = step.branch.cases
+            return [(c.goto, ("branch", "cases", i, "goto")) for i, c in enumerate(cases)] + [
+                (step.branch.otherwise, ("branch", "else"))
+            ]
+        found: list[tuple[str, tuple[int | str, ...]]] = [
+            (self.successor(step_id), ("next",) if step.next is not None else ())
+        ]
         if isinstance(step, WaitUntilStep) and step.wait_until.on_timeout != "next":
-            found.append(step.wait_until.on_timeout)
+            found.append((step.wait_until.on_timeout, ("wait_until", "on_timeout")))
         return found
 
     def content_hash(self) -> str:

@@ -30,22 +30,36 @@ def compose(text: str, name: str) -> tuple[yaml.Node | None, list[Problem]]:
 
 
 def locate(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """The line of the deepest node that `loc` (a pydantic error path) reaches."""
+    """The line of the deepest key or item that `loc` (a pydantic error path) reaches:
+    the one the error is about, else the mapping that lacks it.
+
+    Pydantic puts the tag of a tagged-union member in the path too (`steps.2.send.send.
+    template`, `if.all.all.0`): a part that leads nowhere is skipped when the next one
+    leads on from the same node.
+    """
     line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            if found is None:
-                return line
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                return line
-            node = node.value[key]
-        else:
+    parts = list(loc)
+    for position, key in enumerate(parts):
+        found = _child(node, key)
+        if found is None:
+            following = parts[position + 1] if position + 1 < len(parts) else None
+            if following is not None and _child(node, following) is not None:
+                continue
             return line
-        line = node.start_mark.line + 1
+        line, node = found
     return line
+
+
+def _child(node: yaml.Node | None, key: int | str) -> tuple[int, yaml.Node] | None:
+    """The line where `key` is written in `node`, and its value."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == key:
+                return k.start_mark.line + 1, v
+    elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+        item: yaml.Node = node.value[key]
+        return item.start_mark.line + 1, item
+    return None
 
 
 def load_model(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from engine.rules.journeys import (
     BranchStep,
     ClickedTrigger,
     DonatedTrigger,
+    ExitStep,
     Journey,
     MilestoneTrigger,
     SegmentTrigger,
@@ -66,24 +68,25 @@ class Catalogue:
 def validate_campaign(
     text: str, name: str, catalogue: Catalogue
 ) -> tuple[CampaignDef | None, list[Journey], list[Problem]]:
+    """Every problem of a campaign file: each schema error (of the petition and of every
+    journey), then what the schema cannot see (unknown steps, templates, consents...).
+
+    A journey with schema errors is still checked as far as its valid parts allow: its
+    invalid steps become stand-ins that keep their ids, so the other steps' targets,
+    templates and consents are checked in the same run; only valid journeys are returned.
+    """
     campaign, node, problems = load_model(text, name, CampaignDef)
-    if campaign is None:
+    if node is None:
         return None, [], problems
     petitions: dict[str, Sequence[int]] = dict(catalogue.petitions or {})
-    petitions[campaign.petition.slug] = campaign.petition.milestones
+    if campaign is not None:
+        petitions[campaign.petition.slug] = campaign.petition.milestones
     journeys: list[Journey] = []
     seen: set[str] = set()
-    for index, raw in enumerate(campaign.journeys):
+    for index, raw in _raw_journeys(campaign, text):
         where: list[int | str] = ["journeys", index]
-        try:
-            journey = Journey.model_validate(raw)
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc: list[int | str] = where + [p for p in error["loc"] if isinstance(p, int | str)]
-                field = ".".join(str(p) for p in loc)
-                problems.append(
-                    Problem(f"{field}: {error['msg']}", file=name, line=locate(node, loc))
-                )
+        journey, stand_ins = _journey(raw, name, node, where, problems)
+        if journey is None:
             continue
         if journey.id in seen:
             problems.append(
@@ -92,29 +95,105 @@ def validate_campaign(
                 )
             )
         seen.add(journey.id)
-        checker = _JourneyCheck(journey, campaign, petitions, catalogue, name, node, where)
+        checker = _JourneyCheck(
+            journey, campaign, petitions, catalogue, name, node, where, stand_ins
+        )
         problems += checker.run()
-        journeys.append(journey)
-    return campaign, journeys, problems
+        if not stand_ins:
+            journeys.append(journey)
+    return campaign, journeys if campaign is not None else [], problems
+
+
+def _raw_journeys(campaign: CampaignDef | None, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """The journeys as written, by position; read from the text when the campaign part
+    is invalid, so that their problems are reported in the same run."""
+    if campaign is not None:
+        return list(enumerate(campaign.journeys))
+    data = yaml.safe_load(text)
+    raw = data.get("journeys") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return []
+    return [(index, journey) for index, journey in enumerate(raw) if isinstance(journey, dict)]
+
+
+def _journey(
+    raw: dict[str, Any],
+    name: str,
+    node: yaml.Node | None,
+    where: list[int | str],
+    problems: list[Problem],
+) -> tuple[Journey | None, frozenset[str]]:
+    """The journey; or, after adding its schema errors to `problems`, the journey with
+    stand-ins for its invalid parts (None when too little is valid), and the keys whose
+    values are stand-ins (`steps` when any step is)."""
+    try:
+        return Journey.model_validate(raw), frozenset()
+    except ValidationError as exc:
+        errors = exc.errors()
+    locs = [[p for p in error["loc"] if isinstance(p, int | str)] for error in errors]
+    for error, loc in zip(errors, locs, strict=True):
+        path = where + loc
+        field = ".".join(str(p) for p in path)
+        problems.append(Problem(f"{field}: {error['msg']}", file=name, line=locate(node, path)))
+    broken = frozenset(str(loc[0]) for loc in locs if loc)
+    return _with_stand_ins(raw, locs), broken
+
+
+# Stand-ins are checked by nothing: they only keep the valid parts of a journey checkable.
+_STAND_IN_TRIGGER = DonatedTrigger.model_construct(donated=True)
+
+
+def _with_stand_ins(raw: dict[str, Any], locs: list[list[int | str]]) -> Journey | None:
+    """`raw` with each invalid step replaced by an exit step of the same id, each other
+    invalid key dropped (a default applies) and an invalid trigger by a stand-in."""
+    steps = raw.get("steps")
+    broken_steps = {loc[1] for loc in locs if len(loc) > 1 and loc[0] == "steps"}
+    broken_keys = {loc[0] for loc in locs if loc and not (loc[0] == "steps" and len(loc) > 1)}
+    if not isinstance(steps, list) or {"id", "steps"} & broken_keys or not all(locs):
+        return None
+    repaired = {k: v for k, v in raw.items() if k not in broken_keys}
+    if "trigger" in broken_keys:
+        repaired["trigger"] = _STAND_IN_TRIGGER
+    repaired["steps"] = [
+        _stand_in(step, index) if index in broken_steps else step
+        for index, step in enumerate(steps)
+    ]
+    try:
+        return Journey.model_validate(repaired)
+    except ValidationError:
+        return None
+
+
+def _stand_in(step: object, index: int) -> ExitStep:
+    step_id = step.get("id") if isinstance(step, dict) else None
+    return ExitStep.model_construct(
+        id=step_id if isinstance(step_id, str) else f"#{index}", exit="completed", next=None
+    )
 
 
 @dataclass
 class _JourneyCheck:
+    """What the schema cannot see. `stand_ins` names the parts of a journey that are
+    stand-ins (see `_with_stand_ins`), and `campaign` is None when the campaign part is
+    invalid: checks that would need the missing parts are left out rather than guessed."""
+
     journey: Journey
-    campaign: CampaignDef
+    campaign: CampaignDef | None
     petitions: Mapping[str, Sequence[int]]
     catalogue: Catalogue
     name: str
     node: yaml.Node | None
     where: list[int | str]
+    stand_ins: frozenset[str] = frozenset()
 
     def problem(self, message: str, *path: int | str, hint: str | None = None) -> Problem:
         line = locate(self.node, [*self.where, *path])
         return Problem(f"journey '{self.journey.id}': {message}", self.name, line, hint=hint)
 
     def run(self) -> list[Problem]:
-        found = self.trigger() + self.targets()
-        if not found:
+        checks_trigger = self.campaign is not None and "trigger" not in self.stand_ins
+        found = (self.trigger() if checks_trigger else []) + self.targets()
+        if not found and not self.stand_ins:
             found += self.graph()
         found += self.steps()
         for condition, path in self.conditions():
@@ -169,11 +248,14 @@ class _JourneyCheck:
         if len(ids) != len(self.journey.steps):
             found.append(self.problem("two steps share an id", "steps"))
         for index, step in enumerate(self.journey.steps):
-            for target in self.journey.targets(step.id):
+            for target, key in self.journey.edges(step.id):
                 if target != EXIT and target not in ids:
                     found.append(
                         self.problem(
-                            f"step '{step.id}' leads to unknown step '{target}'", "steps", index
+                            f"step '{step.id}' leads to unknown step '{target}'",
+                            "steps",
+                            index,
+                            *key,
                         )
                     )
         for old, new in self.journey.migrate.items():
@@ -218,11 +300,16 @@ class _JourneyCheck:
 
     def steps(self) -> list[Problem]:
         found = []
-        consents = self.campaign.petition.consents
-        donor_context = self.donor_context()
+        campaign = self.campaign
+        # Without the whole journey, who reaches a step is unknown: donor variables pass.
+        donor_context = {} if self.stand_ins else self.donor_context()
         for index, step in enumerate(self.journey.steps):
-            if isinstance(step, WaitUntilStep) and step.wait_until.milestone is not None:
-                slug = step.wait_until.petition or self.campaign.petition.slug
+            if (
+                isinstance(step, WaitUntilStep)
+                and step.wait_until.milestone is not None
+                and campaign is not None
+            ):
+                slug = step.wait_until.petition or campaign.petition.slug
                 if slug not in self.petitions:
                     found.append(self.problem(f"unknown petition '{slug}'", "steps", index))
                 elif step.wait_until.milestone not in self.petitions[slug]:
@@ -260,7 +347,8 @@ class _JourneyCheck:
                         hint="add `consent: <purpose>` or, for a receipt, `transactional: true`",
                     )
                 )
-            if spec.consent is not None and spec.consent not in consents:
+            consents = campaign.petition.consents if campaign is not None else None
+            if spec.consent is not None and consents is not None and spec.consent not in consents:
                 found.append(
                     self.problem(
                         f"unknown consent purpose '{spec.consent}' (declared: "
@@ -272,7 +360,8 @@ class _JourneyCheck:
                     )
                 )
             for template in spec.templates():
-                found += self.template(step.id, template, donor_context[step.id], index)
+                donor = donor_context.get(step.id, True)
+                found += self.template(step.id, template, donor, index)
         return found
 
     def template(self, step_id: str, template: str, donor: bool, index: int) -> list[Problem]:

@@ -28,9 +28,12 @@ MAX_SCHEDULE_AHEAD = timedelta(hours=72)
 MAX_SUBSTITUTION_BYTES = 10_000  # per personalisation
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CATEGORIES = 10
-# Mobilise tracks clicks and unsubscribes itself; SendGrid's own rewriting would hide
-# our links behind theirs and add a second unsubscribe link.
+# Every request says how SendGrid may track, so that an account's defaults never apply.
+# Privacy by design: no open pixel (no journey opts in to open tracking). Mobilise tracks
+# clicks and unsubscribes itself; SendGrid's own rewriting would hide our signed links
+# behind theirs and add a second unsubscribe link.
 DEFAULT_TRACKING: Mapping[str, Any] = {
+    "open_tracking": {"enable": False},
     "click_tracking": {"enable": False, "enable_text": False},
     "subscription_tracking": {"enable": False},
 }
@@ -153,7 +156,11 @@ def body(
     now: datetime,
     tracking: Mapping[str, Any] = DEFAULT_TRACKING,
 ) -> dict[str, Any]:
-    """One request body; the messages must share their content (see `plan`)."""
+    """One request body; the messages must share their content (see `plan`).
+
+    `tracking` replaces the default tracking settings one by one (a setting it does not
+    name stays switched off), so no request ever leaves SendGrid's account defaults on.
+    """
     first = messages[0]
     content = [
         {"type": kind, "value": value}
@@ -170,8 +177,7 @@ def body(
         request["reply_to"] = _address(first.reply_to)
     if first.categories:
         request["categories"] = list(dict.fromkeys(first.categories))
-    if tracking:
-        request["tracking_settings"] = dict(tracking)
+    request["tracking_settings"] = {**DEFAULT_TRACKING, **tracking}
     return request
 
 

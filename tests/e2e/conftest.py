@@ -5,14 +5,11 @@ from datetime import datetime
 
 import pytest
 
-from tests.backends import unavailable
-from tests.fakes.sendgrid_server import REFERENCE, FakeSendGrid, reference_available
+from tests.fakes.sendgrid_server import FakeSendGrid
 
 
 @pytest.fixture
 def sendgrid_server(now: datetime) -> Iterator[FakeSendGrid]:
-    """The local SendGrid stand-in, validating against the shared OpenAPI schema."""
-    if not reference_available():
-        unavailable(f"SendGrid reference schema not found in {REFERENCE.resolve()}")
+    """The local SendGrid stand-in, validating against SendGrid's OpenAPI schema."""
     with FakeSendGrid(clock=lambda: now).running() as server:
         yield server

@@ -87,3 +87,43 @@ def test_validate_checks_journeys_against_the_shipped_templates(
     assert broken.exit_code == 1
     assert "palier_inconnu" in broken.output
     assert "stop-reconnaissance-faciale.yaml:" in broken.output
+
+
+def test_validate_and_sync_report_every_problem_alike_and_sync_stores_nothing(
+    project: Path,
+) -> None:
+    # given a campaign file with three mistakes and two broken templates
+    seed = project / "journeys" / "stop-reconnaissance-faciale.yaml"
+    seed.write_text(
+        seed.read_text(encoding="utf-8")
+        .replace("reentry: never", "reentry: sometimes")
+        .replace("wait: 3d", "wait: 3 days")
+        .replace("goto: ask-additional", "goto: ask-aditional"),
+        encoding="utf-8",
+    )
+    templates = project / "templates" / "email"
+    for name, old, new in (
+        ("update", "{{ signature_count | number }}", "{{ signature_count | nombre }}"),
+        ("confirm", "{{ first_name }}", "{{ prenom }}"),
+    ):
+        path = templates / f"{name}.mjml"
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    runner = CliRunner()
+    runner.invoke(app, ["db", "upgrade"])
+    # when the files are validated, then synced
+    validated = runner.invoke(app, ["validate"])
+    synced = runner.invoke(app, ["sync"])
+    # then both exit 1 with the same five lines, each at the line of its mistake
+    assert (validated.exit_code, synced.exit_code) == (1, 1)
+    assert synced.stderr == validated.stderr
+    lines = validated.stderr.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        f"{seed}:27",
+        f"{seed}:40",
+        f"{seed}:45",
+        f"{templates / 'confirm.mjml'}:15",
+        f"{templates / 'update.mjml'}:2",
+    ]
+    assert "unknown filter 'nombre'" in lines[4]
+    # and sync stored nothing
+    assert "petition" not in synced.stdout

@@ -1,7 +1,7 @@
 """A local stand-in for `POST /v3/mail/send`, strict where SendGrid is strict.
 
 Every body is validated against `components.requestBodies.PostMailSend` of the OpenAPI
-schema in `shared/reference/sendgrid/` (beside the repository checkout), plus the rules
+schema in `tests/reference/sendgrid/` (SendGrid's, MIT, copied in the repository), plus the rules
 the schema cannot say: one address at most once per request, `send_at` at most 72 h
 ahead, text/plain before text/html, string custom_args. Faults are queued and consumed
 one per request. The server binds 127.0.0.1 on a free port and stops at the end of its
@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 from jsonschema import Draft202012Validator
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "sendgrid"
+from tests.reference import SENDGRID
+
 SCHEMA_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
 API_KEY = "SG.test-key"
 
@@ -38,15 +38,11 @@ API_KEY = "SG.test-key"
 @lru_cache(maxsize=1)
 def mail_send_validator() -> Draft202012Validator:
     """The request-body schema, with its `#/components/...` references resolved in place."""
-    document = yaml.safe_load((REFERENCE / "tsg_mail_v3.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((SENDGRID / "tsg_mail_v3.yaml").read_text(encoding="utf-8"))
     # The whole OpenAPI document is the root resource so that its absolute JSON pointers
     # resolve; its other keys are unknown keywords to JSON Schema and ignored.
     root = {**document, "$ref": SCHEMA_POINTER}
     return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def reference_available() -> bool:
-    return (REFERENCE / "tsg_mail_v3.yaml").exists()
 
 
 @dataclass(frozen=True)

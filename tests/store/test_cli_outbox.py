@@ -21,6 +21,7 @@ from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.files import read
 from engine.store.models import OutboxMessage
+from tests.conftest import BACKENDS
 from tests.store.dispatch_helpers import queue_step
 from tests.store.journey_helpers import sign
 
@@ -64,6 +65,38 @@ def test_tick_sends_and_a_far_overdue_step_waits_for_approval(signed: Path) -> N
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == update)).one()
         assert (row.status, row.reason) == ("queued", "approved")
     engine.dispose()
+
+
+@pytest.mark.parametrize("project", BACKENDS, indirect=True)
+def test_an_approval_in_virtual_time_is_sent_by_the_next_tick_at_that_time(signed: Path) -> None:
+    # given an update held at a virtual instant far from the wall clock
+    ticked = runner.invoke(app, ["tick", "--now", SIGNED.isoformat()])
+    assert "  sent      1" in ticked.output, ticked.output
+    engine = make_engine(get_settings().database_url)
+    with make_sessionmaker(engine).begin() as session:
+        update = queue_step(session, "alice", "update", due_at=SIGNED + timedelta(days=7))
+    engine.dispose()
+    late = (SIGNED + timedelta(days=10)).isoformat()
+    held = runner.invoke(app, ["tick", "--now", late])
+    assert "held      1 overdue" in held.output, held.output
+    # when it is approved at that instant, then ticked at that instant
+    approved = runner.invoke(app, ["outbox", "approve", "--step", "update", "--now", late])
+    sent = runner.invoke(app, ["tick", "--now", late])
+    # then it is due then, and that tick sends it instead of holding it again
+    assert approved.output.strip() == "approved 1 held message(s)", approved.output
+    assert "held" not in sent.output
+    assert "  sent      1" in sent.output, sent.output
+    engine = make_engine(get_settings().database_url)
+    with make_sessionmaker(engine).begin() as session:
+        row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == update)).one()
+        assert row.status == "sent"
+    engine.dispose()
+
+
+def test_a_now_that_is_not_an_instant_is_refused_with_a_hint(project: Path) -> None:
+    refused = runner.invoke(app, ["outbox", "approve", "--now", "next tuesday"])
+    assert refused.exit_code == 1
+    assert "--now: 'next tuesday' is not an ISO 8601 instant" in refused.output
 
 
 def test_the_scheduler_runs_the_journey_and_dispatch_passes(signed: Path) -> None:

@@ -55,6 +55,26 @@ def test_a_large_batch_goes_in_requests_of_1000(
     assert sorted(sendgrid_server.accepted_message_ids()) == [m.message_id for m in messages]
 
 
+def test_no_request_lets_sendgrid_add_an_open_pixel_or_rewrite_links(
+    sendgrid_server: FakeSendGrid, now: datetime
+) -> None:
+    """Privacy by design: whatever the account's defaults, SendGrid adds no open pixel,
+    rewrites no link (ours are signed) and adds no unsubscribe link of its own."""
+    # given a transport as `mobilise` builds it, and one that names only one setting
+    _transport(sendgrid_server, now).send([thank_you(1)])
+    _transport(sendgrid_server, now, tracking={"subscription_tracking": {"enable": False}}).send(
+        [thank_you(2)]
+    )
+    # then every request the (schema-validating) server accepted switches each one off
+    assert [r.status for r in sendgrid_server.requests] == [202, 202]
+    for request in sendgrid_server.requests:
+        assert request.body["tracking_settings"] == {
+            "open_tracking": {"enable": False},
+            "click_tracking": {"enable": False, "enable_text": False},
+            "subscription_tracking": {"enable": False},
+        }
+
+
 def test_a_request_carries_content_once_and_recipients_apart(
     sendgrid_server: FakeSendGrid, now: datetime
 ) -> None:

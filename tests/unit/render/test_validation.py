@@ -97,3 +97,40 @@ def test_a_template_that_fails_without_a_gift_is_reported(tmp_path: Path) -> Non
     path = write(tmp_path, "t.mjml", f"---\nsubject: Bonjour\n---\n{mjml(body)}")
     [problem] = messages(tmp_path)
     assert problem.startswith(f"{path}: rendering with no name and no gift fails")
+
+
+def test_two_broken_templates_give_two_problems_in_one_run(tmp_path: Path) -> None:
+    # given a template with a filter Jinja only checks when compiling, and another with
+    # an unknown variable
+    first = write(
+        tmp_path,
+        "a.mjml",
+        f"---\nsubject: Bonjour\n---\n{mjml('<mj-text>{{ 3 | nombre }}</mj-text>')}",
+    )
+    second = write(
+        tmp_path, "b.mjml", f"---\nsubject: Bonjour\n---\n{mjml('<mj-text>{{ prenom }}</mj-text>')}"
+    )
+    # when the directory is validated, then each is reported at its line
+    found = messages(tmp_path)
+    assert len(found) == 2, found
+    assert found[0].startswith(f"{first}:9: unknown filter 'nombre'")
+    assert found[1].startswith(f"{second}:9: unknown variable 'prenom'")
+
+
+def test_every_problem_of_one_template_comes_in_one_run(tmp_path: Path) -> None:
+    # given an unknown tag (MJML), an unknown filter met only by some renders (inside an
+    # `if`) and an unknown variable, on three lines
+    body = (
+        "<mj-bogus>x</mj-bogus>\n"
+        "<mj-text>{% if first_name %}{{ first_name | capitalise }}{% endif %}</mj-text>\n"
+        "<mj-text>{{ palier }}</mj-text>"
+    )
+    path = write(tmp_path, "t.mjml", f"---\nsubject: Bonjour\n---\n{mjml(body)}")
+    # then all three are reported, each at its own line
+    found = messages(tmp_path)
+    assert len(found) == 3, found
+    assert {p.split(" (")[0] for p in found} == {
+        f"{path}:9: unknown MJML tag <mj-bogus>",
+        f"{path}:10: unknown filter 'capitalise'",
+        f"{path}:11: unknown variable 'palier'",
+    }

@@ -127,3 +127,87 @@ def test_a_signature_age_needs_a_journey_entered_by_signing() -> None:
         p.startswith("c.yaml:12: journey 'j': `max_signature_age` needs a journey entered by")
         for p in problems
     ), problems
+
+
+def test_every_problem_of_a_file_comes_in_one_run_at_its_own_line() -> None:
+    # given a campaign file with three different mistakes: a petition field, a step
+    # field under a tagged step kind, and a branch target
+    text = """campaign: c
+petition:
+  slug: Not A Slug
+  title: P
+  milestones: [10]
+  consents:
+    updates: {version: v1, wording: w}
+journeys:
+  - id: j
+    trigger: {signed: p}
+    steps:
+      - id: a
+        send:
+          template: thanked
+          consent: updates
+          transactional: maybe
+      - id: b
+        branch:
+          cases:
+            - if: {segment: donors}
+              goto: nowhere
+          else: exit
+"""
+    # when it is validated
+    problems = check(text, templates=TEMPLATES)
+    # then each is reported, at the line of the key it is about
+    assert [p.split(": ")[0] for p in problems] == ["c.yaml:3", "c.yaml:16", "c.yaml:21"]
+    assert "petition.slug: Value error" in problems[0]
+    assert (
+        "journeys.0.steps.0.send.send.transactional: Input should be a valid boolean"
+        in (problems[1])
+    )
+    assert problems[2] == "c.yaml:21: journey 'j': step 'b' leads to unknown step 'nowhere'"
+
+
+def test_a_bad_target_is_reported_at_the_line_of_its_key() -> None:
+    steps = """      - id: a
+        wait_until:
+          milestone: 10
+          timeout: 2d
+          on_timeout: nowhere-1
+      - id: b
+        branch:
+          cases:
+            - if: {segment: donors}
+              goto: nowhere-2
+          else: nowhere-3
+      - id: c
+        wait: 1d
+        next: nowhere-4
+"""
+    problems = check(BASE + steps, templates=TEMPLATES)
+
+    assert problems == [
+        "c.yaml:16: journey 'j': step 'a' leads to unknown step 'nowhere-1'",
+        "c.yaml:21: journey 'j': step 'b' leads to unknown step 'nowhere-2'",
+        "c.yaml:22: journey 'j': step 'b' leads to unknown step 'nowhere-3'",
+        "c.yaml:25: journey 'j': step 'c' leads to unknown step 'nowhere-4'",
+    ]
+
+
+def test_a_journey_with_a_schema_error_still_has_its_other_steps_checked() -> None:
+    # given a journey whose first step is invalid and whose second names an unknown
+    # template and consent
+    steps = """      - {id: a, wait: 3 days}
+      - {id: b, send: {template: nope, consent: dons}}
+      - {id: c, wait: 1d, next: a}
+"""
+    problems = check(BASE + steps, templates=TEMPLATES)
+
+    # then the schema error and both of the other step's problems come together, and
+    # the invalid step's id still counts as a known target (no false "unknown step a")
+    assert [p.split(": journey")[0].split(": journeys")[0] for p in problems] == [
+        "c.yaml:12",
+        "c.yaml:13",
+        "c.yaml:13",
+    ]
+    assert "unknown consent purpose 'dons'" in problems[1]
+    assert "unknown template 'nope'" in problems[2]

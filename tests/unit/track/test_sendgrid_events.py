@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from engine.errors import Invalid
 from engine.track import sendgrid_events
 from engine.track.sendgrid_events import ProviderEvent, WebhookRefused
-from tests.backends import unavailable
+from tests.reference import SENDGRID
 from tests.unit.track import sendgrid_vectors as vectors
 
-SAMPLES = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "sendgrid"
 SIGNED_AT = datetime.fromtimestamp(int(vectors.TIMESTAMP), UTC)
 
 
@@ -132,10 +130,8 @@ def test_a_batch_signed_with_our_own_key_verifies_and_parses(now: datetime) -> N
 
 
 def _samples() -> list[dict[str, Any]]:
-    path = SAMPLES / "event_webhook_sample.json"
-    if not path.exists():
-        unavailable(f"SendGrid reference samples not found at {path.resolve()}")
-    samples: list[dict[str, Any]] = json.loads(path.read_text())
+    path = SENDGRID / "event_webhook_sample.json"
+    samples: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
     return samples
 
 
