@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid, Problem
@@ -169,10 +169,13 @@ def current(session: Session) -> list[Loaded]:
 
 def running(session: Session) -> list[Loaded]:
     """Every version someone is still walking through, plus the latest ones."""
-    active = select(Enrolment.journey_version_id).where(Enrolment.state == "active").distinct()
+    # One probe of the due index per stored version (a few), not a walk over every enrolment.
+    walked = exists().where(
+        Enrolment.journey_version_id == JourneyVersion.id, Enrolment.state == "active"
+    )
     rows = session.scalars(
         select(JourneyVersion)
-        .where(JourneyVersion.id.in_(active))
+        .where(walked)
         .order_by(JourneyVersion.journey_id, JourneyVersion.version)
     )
     found = {row.id: _loaded(row) for row in rows}
