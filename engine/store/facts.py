@@ -43,10 +43,11 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         .join(Petition, Petition.id == Signature.petition_id)
         .where(Signature.supporter_id == supporter_id)
     ).all()
+    # In the order of engine.store.donations.latest: the last one is the last gift.
     gifts = session.execute(
-        select(Donation.amount_cents, Donation.donated_at, Donation.frequency).where(
-            Donation.supporter_id == supporter_id
-        )
+        select(Donation.amount_cents, Donation.donated_at, Donation.frequency)
+        .where(Donation.supporter_id == supporter_id)
+        .order_by(Donation.donated_at, Donation.id)
     ).all()
     clicks = session.execute(
         select(OutboxMessage.step_id, Click.clicked_at)
