@@ -206,7 +206,10 @@ class Facts:
     departement: str | None = None
     locale: str = "fr"
     consents: frozenset[str] = frozenset()
+    # Suppressed for good (unsubscribe, hard bounce, complaint): ends journeys.
     unsubscribed: bool = False
+    # Blocked for a while, the block in force at `now`: emails suppressed, journeys go on.
+    blocked: bool = False
     signatures: tuple[tuple[str, datetime], ...] = ()
     # In the order they were recorded (the store: by donated_at, then id).
     gifts: tuple[Gift, ...] = ()

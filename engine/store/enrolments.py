@@ -38,7 +38,7 @@ from engine.rules.journeys import (
 )
 from engine.rules.plan import arrival_due
 from engine.rules.windows import send_time
-from engine.store import outbox, segments, triggers
+from engine.store import outbox, segments, suppressions, triggers
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
@@ -289,7 +289,10 @@ class _Advancer:
         elif goal is not None:
             gone += self.exit(and_(active, segments.where(goal, self.ctx())), "converted")
         if self.journey.exit_on_unsubscribe:
-            blocked = select(Suppression.supporter_id)
+            # Opt-outs only: a block in force suppresses emails but lets people stay.
+            blocked = select(Suppression.supporter_id).where(
+                suppressions.in_force(self.now, for_good=True)
+            )
             gone += self.exit(and_(active, Enrolment.supporter_id.in_(blocked)), "unsubscribed")
         return gone
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Facts, Gift
-from engine.store import outbox
+from engine.store import outbox, suppressions
 from engine.store.models import (
     Click,
     Consent,
@@ -69,15 +69,16 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
             OutboxMessage.status.in_(("queued", "sent")),
         )
     ).all()
-    blocked = session.scalar(
-        select(Suppression.id).where(Suppression.supporter_id == supporter_id).limit(1)
-    )
+    suppressed = suppressions.reasons_in_force(
+        session, Suppression.supporter_id == supporter_id, now=now
+    ).get(supporter_id)
     return Facts(
         region=person.region,
         departement=person.departement,
         locale=person.locale,
         consents=frozenset(p for p, ok in granted.items() if ok),
-        unsubscribed=blocked is not None,
+        unsubscribed=suppressed == suppressions.OPTED_OUT,
+        blocked=suppressed == suppressions.BLOCKED,
         signatures=tuple((slug, at) for slug, at in signatures),
         gifts=tuple(Gift(c, at, f == "monthly") for c, at, f in gifts),
         clicks=tuple((step, at) for step, at in clicks),

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.store import donations
+from engine.store import donations, suppressions
 from engine.store.idsets import among
 from engine.store.models import (
     Consent,
@@ -57,7 +57,8 @@ class Recipients:
     people: dict[int, Person] = field(default_factory=dict)
     # (supporter, purpose) -> granted, from the latest row of each pair.
     consents: dict[tuple[int, str], bool] = field(default_factory=dict)
-    suppressed: set[int] = field(default_factory=set)
+    # supporter -> why their emails are suppressed now (engine.store.suppressions).
+    suppressed: dict[int, str] = field(default_factory=dict)
     # supporter -> their last gift, one-off or monthly (engine.store.donations.latest).
     last_gift: dict[int, LastGift] = field(default_factory=dict)
     # supporter -> send times of campaign emails sent recently (frequency cap).
@@ -107,15 +108,9 @@ def load(
             )
         ):
             found.consents[(supporter_id, purpose)] = bool(granted)
-    found.suppressed = {
-        supporter_id
-        for supporter_id in session.scalars(
-            select(Suppression.supporter_id)
-            .where(among(session, Suppression.supporter_id, ids))
-            .distinct()
-        )
-        if supporter_id is not None
-    }
+    found.suppressed = suppressions.reasons_in_force(
+        session, among(session, Suppression.supporter_id, ids), now=now
+    )
     # The last gift's row per supporter (one index probe each), then those rows.
     last = select(donations.latest(Supporter.id, now, "id")).where(
         among(session, Supporter.id, ids)

@@ -1,9 +1,10 @@
 """Differential test: the set-based store and the pure planner take the same decisions.
 
 Given random histories of one seed-journey supporter (consents, one-off or monthly gifts, an
-unsubscribe, the milestone) and random pass instants, when both the store's `tick` and `plan`
-run at each instant, then they queue the same emails (step, template, status, reason, due time) and
-leave the enrolment in the same place. A second tick at the same instant changes nothing.
+unsubscribe, a week-long block, the milestone) and random pass instants, when both the store's
+`tick` and `plan` run at each instant, then they queue the same emails (step, template, status,
+reason, due time) and leave the enrolment in the same place. A second tick at the same instant
+changes nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def histories(draw: st.DrawFn) -> dict[str, object]:
         "gift": draw(st.none() | hours),
         "milestone": draw(st.none() | hours),
         "unsubscribe": draw(st.none() | hours),
+        "block": draw(st.none() | hours),
         "withdraw_updates": draw(st.none() | hours),
         "passes": sorted(set(draw(st.lists(hours, min_size=1, max_size=8)))),
     }
@@ -84,6 +86,17 @@ def run(session: Session, declared: Declared, petition_id: int, case: dict[str, 
                 )
             )
             applied.add("unsub")
+        if "block" not in applied and isinstance(case["block"], datetime) and case["block"] <= now:
+            session.add(
+                Suppression(
+                    supporter_id=sid,
+                    email_hash="0" * 64,
+                    reason="blocked",
+                    created_at=case["block"],
+                    expires_at=case["block"] + timedelta(days=7),
+                )
+            )
+            applied.add("block")
         if (
             "withdraw" not in applied
             and isinstance(case["withdraw_updates"], datetime)
