@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
@@ -70,7 +70,7 @@ def latest(
     supporter_id: ColumnElement[int] | InstrumentedAttribute[int],
     now: datetime,
     column: Literal["id", "amount_cents", "frequency"],
-) -> ScalarSelect[object]:
+) -> ScalarSelect[Any]:
     """A column of the supporter's last gift at `now` (NULL if none), correlated to the
     outer statement's `supporter_id`: one probe of ix_donations_supporter per supporter.
 

@@ -102,7 +102,8 @@ def _lookups(
         block_ids = (
             select(suppressions.outbox_reason(Suppression.expires_at).label("reason"))
             .where(Suppression.supporter_id == Enrolment.supporter_id, suppressions.in_force(now))
-            .order_by(Suppression.expires_at.is_not(None))
+            # An opt-out (NULL) first, read backwards along (supporter_id, expires_at).
+            .order_by(Suppression.expires_at.desc().nulls_first())
             .limit(1)
             .lateral("any_block")
         )
@@ -122,7 +123,8 @@ def _lookups(
         any_block = (
             select(Suppression.id)
             .where(Suppression.supporter_id == Enrolment.supporter_id, suppressions.in_force(now))
-            .order_by(Suppression.expires_at.is_not(None))
+            # An opt-out (NULL) first: SQLite's index order, so no sort per row.
+            .order_by(Suppression.expires_at.asc().nulls_first())
             .limit(1)
             .scalar_subquery()
         )

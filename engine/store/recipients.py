@@ -20,7 +20,6 @@ from engine.store import donations, suppressions
 from engine.store.idsets import among
 from engine.store.models import (
     Consent,
-    Donation,
     Enrolment,
     JourneyVersion,
     Milestone,
@@ -111,16 +110,17 @@ def load(
     found.suppressed = suppressions.reasons_in_force(
         session, among(session, Suppression.supporter_id, ids), now=now
     )
-    # The last gift's row per supporter (one index probe each), then those rows.
-    last = select(donations.latest(Supporter.id, now, "id")).where(
-        among(session, Supporter.id, ids)
-    )
+    # Driven from the batch's supporters (primary key), each gift column one probe of the
+    # donations index: a join to donations on the last gift's id lets PostgreSQL hash the
+    # whole donations table instead.
     for giver, cents, frequency in session.execute(
-        select(Donation.supporter_id, Donation.amount_cents, Donation.frequency).where(
-            Donation.id.in_(last)
-        )
+        select(
+            Supporter.id,
+            donations.latest(Supporter.id, now, "amount_cents"),
+            donations.latest(Supporter.id, now, "frequency"),
+        ).where(among(session, Supporter.id, ids))
     ):
-        if giver is not None:
+        if cents is not None:
             found.last_gift[giver] = LastGift(Decimal(cents) / 100, frequency == "monthly")
     if recent_since is not None:
         recent: dict[int, list[datetime]] = defaultdict(list)
