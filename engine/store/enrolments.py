@@ -290,10 +290,10 @@ class _Advancer:
             gone += self.exit(and_(active, segments.where(goal, self.ctx())), "converted")
         if self.journey.exit_on_unsubscribe:
             # Opt-outs only: a block in force suppresses emails but lets people stay.
-            blocked = select(Suppression.supporter_id).where(
+            opted_out = select(Suppression.supporter_id).where(
                 suppressions.in_force(self.now, for_good=True)
             )
-            gone += self.exit(and_(active, Enrolment.supporter_id.in_(blocked)), "unsubscribed")
+            gone += self.exit(and_(active, Enrolment.supporter_id.in_(opted_out)), "unsubscribed")
         return gone
 
     def step(self, step_id: str) -> int:
