@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     overdue_after_hours: float = 24.0  # later than this, a step waits for approval
     ambiguity_wait_minutes: float = 30.0  # SendGrid events awaited before a resend
     lease_minutes: float = 10.0  # a claim older than this belongs to a dead worker
+    # A SendGrid block suppresses the address this long from the event, then lifts.
+    block_suppression_days: float = Field(default=7.0, gt=0)
     # Run the periodic passes inside the API process (`mobilise run` turns it on).
     scheduler: bool = False
     dispatch_every_s: float = 10.0
@@ -48,6 +51,10 @@ class Settings(BaseSettings):
     # PostgreSQL connections a journey pass advances on at once, each over a share of the
     # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
     advance_connections: int = Field(default=2, ge=1, le=16)
+
+    @property
+    def block_suppression(self) -> timedelta:
+        return timedelta(days=self.block_suppression_days)
 
 
 @lru_cache(maxsize=1)

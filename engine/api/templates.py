@@ -28,7 +28,7 @@ def previewed(
     supporter's facts when an address is given, else with sample data."""
     person = None
     if session is not None and supporter is not None:
-        person = supporters.preview_facts(session, supporter)
+        person = supporters.preview_facts(session, supporter, now=request.app.state.clock())
     return render_preview(
         get_templates(request),
         name,

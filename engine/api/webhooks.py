@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -40,7 +41,7 @@ async def sendgrid(request: Request, settings: AppSettings) -> JSONResponse:
             provider="sendgrid",
             now=now,
             supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
-            suppression_reason=_reason,
+            suppression=partial(_suppression, block_for=settings.block_suppression),
         )
     if applied.unknown_messages:
         log.info("sendgrid webhook: %d events for unknown messages", applied.unknown_messages)
@@ -49,7 +50,8 @@ async def sendgrid(request: Request, settings: AppSettings) -> JSONResponse:
     )
 
 
-def _reason(event: deliveries.DeliveryEvent) -> str | None:
+def _suppression(
+    event: deliveries.DeliveryEvent, *, block_for: timedelta
+) -> sendgrid_events.Suppression | None:
     assert isinstance(event, sendgrid_events.ProviderEvent)
-    suppression = sendgrid_events.suppression_for(event)
-    return suppression.reason if suppression else None
+    return sendgrid_events.suppression_for(event, block_for=block_for)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,7 @@ def preview(
     person = None
     if supporter is not None:
         with transaction() as session:
-            person = supporters.preview_facts(session, supporter)
+            person = supporters.preview_facts(session, supporter, now=datetime.now(UTC))
     email = render_preview(
         TemplateLibrary(config.project_dir / "templates" / "email"),
         template,

@@ -42,9 +42,16 @@ CATALOGUE: dict[str, Variable] = {
         ),
         Variable(
             "last_gift",
-            "the supporter's last one-off gift in euros (Decimal), None if never",
+            "the supporter's last gift in euros (Decimal), None if never: a one-off gift or"
+            " the amount of a monthly gift, whichever was paid last",
             Decimal("20"),
             None,
+        ),
+        Variable(
+            "last_gift_monthly",
+            "True when the last gift is a monthly gift (`last_gift` is then a month's amount)",
+            False,
+            False,
         ),
         Variable(
             "confirm_url",

@@ -56,7 +56,7 @@ class Signed(Strict):
 
 
 class Donor(Strict):
-    """Gave at least once (any time) when true; never gave when false."""
+    """Gave at least once (one-off or monthly, any time) when true; never gave when false."""
 
     donor: bool
 
@@ -66,7 +66,8 @@ class MonthlyDonor(Strict):
 
 
 class GiftRange(Strict):
-    """Last gift in currency units (euros), bounds inclusive."""
+    """Last gift in currency units (euros), bounds inclusive: a one-off gift or a monthly
+    payment, whichever came last (`last_gift` below)."""
 
     min: float | None = None
     max: float | None = None
@@ -190,6 +191,8 @@ def walk(condition: Condition) -> list[Condition]:
 
 @dataclass(frozen=True)
 class Gift:
+    """A one-off gift, or one payment of a monthly gift (its amount is the monthly amount)."""
+
     amount_cents: int
     donated_at: datetime
     monthly: bool = False
@@ -203,8 +206,12 @@ class Facts:
     departement: str | None = None
     locale: str = "fr"
     consents: frozenset[str] = frozenset()
+    # Suppressed for good (unsubscribe, hard bounce, complaint): ends journeys.
     unsubscribed: bool = False
+    # Blocked for a while, the block in force at `now`: emails suppressed, journeys go on.
+    blocked: bool = False
     signatures: tuple[tuple[str, datetime], ...] = ()
+    # In the order they were recorded (the store: by donated_at, then id).
     gifts: tuple[Gift, ...] = ()
     # (step id, clicked at) for clicks on this supporter's journey emails.
     clicks: tuple[tuple[str, datetime], ...] = ()
@@ -254,10 +261,10 @@ def holds(
         case MonthlyDonor():
             return any(g.monthly for g in _past_gifts(facts, now)) == condition.monthly_donor
         case LastGift():
-            gifts = _past_gifts(facts, now)
-            if not gifts:
+            gift = last_gift(facts, now)
+            if gift is None:
                 return False
-            last = max(gifts, key=lambda g: g.donated_at).amount_cents
+            last = gift.amount_cents
             bounds = condition.last_gift
             return (bounds.min is None or last >= round(bounds.min * 100)) and (
                 bounds.max is None or last <= round(bounds.max * 100)
@@ -283,6 +290,18 @@ def holds(
 
 def _past_gifts(facts: Facts, now: datetime) -> list[Gift]:
     return [g for g in facts.gifts if g.donated_at <= now]
+
+
+def last_gift(facts: Facts, now: datetime) -> Gift | None:
+    """The latest gift given by `now`, one-off or monthly; on a tie, the last recorded.
+
+    The store's twin is engine.store.donations.latest: the same order (donated_at, then
+    id), so that `last_gift` conditions, template amounts and explain agree."""
+    found = None
+    for gift in _past_gifts(facts, now):
+        if found is None or gift.donated_at >= found.donated_at:
+            found = gift
+    return found
 
 
 def implies_donor(condition: Condition, segments: Mapping[str, Condition]) -> bool:

@@ -228,6 +228,8 @@ class _Pass:
             status, reason = "suppressed", f"no-consent:{spec.consent}"
         elif self.facts.unsubscribed:
             status, reason = "suppressed", "unsubscribed"
+        elif self.facts.blocked:
+            status, reason = "suppressed", "blocked"
         elif not spec.transactional:
             reason = "quiet-hours" if due > self.now else None
             deferred = cap_delay(self.journey, self.sends, due)

@@ -50,7 +50,9 @@ PROVIDED_ALWAYS = frozenset(
         "variant",
     }
 )
-PROVIDED_TO_DONORS = frozenset({"last_gift", "last_gift_cents", "ask_amounts", "monthly_donor"})
+PROVIDED_TO_DONORS = frozenset(
+    {"last_gift", "last_gift_monthly", "last_gift_cents", "ask_amounts", "monthly_donor"}
+)
 
 
 @dataclass(frozen=True)

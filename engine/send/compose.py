@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.render.compiler import CompiledTemplate
 from engine.send.transport import Address, OutgoingMessage
+from engine.store import recipients
 from engine.store.claims import Claimed
 from engine.store.recipients import Person, Recipients
 
@@ -30,7 +31,7 @@ def context(row: Claimed, person: Person, facts: Recipients) -> dict[str, Any]:
         "petition_title": petition.title if petition else "",
         "signature_count": petition.signature_count if petition else 0,
         "milestone": petition.milestone if petition else None,
-        "last_gift": facts.last_gift.get(row.supporter_id),
+        **recipients.gift_variables(facts, row.supporter_id),
     }
 
 

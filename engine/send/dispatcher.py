@@ -248,6 +248,7 @@ def _look(
         purposes=purposes,
         version_ids=versions,
         recent_since=run.now - max(periods) if periods else None,
+        now=run.now,
     )
     ready: list[_Ready] = []
     decided: list[Outcome] = []

@@ -63,8 +63,9 @@ def decide(
         return Never("no-address")
     if person.restricted:
         return Never("restricted")
-    if row.supporter_id in facts.suppressed:
-        return Never("unsubscribed")
+    suppressed = facts.suppressed.get(row.supporter_id)
+    if suppressed is not None:
+        return Never(suppressed)  # an opt-out, or a block in force
     if row.transactional:
         return Go()
     if purpose is not None and not facts.consents.get((row.supporter_id, purpose), False):

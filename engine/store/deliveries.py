@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -39,6 +39,15 @@ class DeliveryEvent(Protocol):
     def reason(self) -> str | None: ...
 
 
+class Implied(Protocol):
+    """A suppression an event implies (engine.track.sendgrid_events.Suppression fits)."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def lift_after(self) -> timedelta | None: ...  # None: for good
+
+
 @dataclass
 class Applied:
     stored: int = 0
@@ -61,7 +70,7 @@ def apply(
     provider: str,
     now: datetime,
     supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
-    suppression_reason: Callable[[DeliveryEvent], str | None],
+    suppression: Callable[[DeliveryEvent], Implied | None],
 ) -> Applied:
     """Store a webhook batch. Does not commit: the caller answers 2xx only after commit."""
     result = Applied()
@@ -113,15 +122,17 @@ def apply(
     fresh = [e for e in events if f"{provider}:{e.dedup_key}" in new_keys]
     result.unknown_messages = sum(1 for e in fresh if _message_id(e) not in owners)
     result.state_changes = _move_states(session, fresh, owners, supersedes)
+    # A temporary suppression runs from the event, not from when its webhook arrived.
     suppressions = [
         SuppressionCreate(
-            reason=reason,
+            reason=implied.reason,
             occurred_at=e.occurred_at,
             email=e.email,
             supporter_id=owners.get(_message_id(e) or -1),
+            expires_at=None if implied.lift_after is None else e.occurred_at + implied.lift_after,
         )
         for e in fresh
-        if (reason := suppression_reason(e)) is not None
+        if (implied := suppression(e)) is not None
     ]
     result.suppressions = add_many(session, suppressions, now=now)
     return result

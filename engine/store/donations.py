@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from engine.store.models import Donation
 from engine.store.types import UTCDateTime
@@ -64,6 +64,28 @@ def record(session: Session, rows: Sequence[DonationRow], *, now: datetime) -> i
     ]
     result = session.connection().execute(_INSERT, params)
     return int(result.rowcount)
+
+
+def latest(
+    supporter_id: ColumnElement[int] | InstrumentedAttribute[int],
+    now: datetime,
+    column: Literal["id", "amount_cents", "frequency"],
+) -> ScalarSelect[Any]:
+    """A column of the supporter's last gift at `now` (NULL if none), correlated to the
+    outer statement's `supporter_id`: one probe of ix_donations_supporter per supporter.
+
+    One-off gifts and monthly payments alike; on equal times the last recorded wins. The
+    pure twin is engine.rules.conditions.last_gift: `last_gift` conditions and the amounts
+    templates show must agree. Aliased, so that an outer statement over donations does
+    not swallow this one's FROM by correlation."""
+    gift = aliased(Donation)
+    return (
+        select(getattr(gift, column))
+        .where(gift.supporter_id == supporter_id, gift.donated_at <= now)
+        .order_by(gift.donated_at.desc(), gift.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def for_supporter(session: Session, supporter_id: int) -> list[Gift]:

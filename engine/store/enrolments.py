@@ -40,7 +40,7 @@ from engine.rules.journeys import (
 )
 from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
-from engine.store import outbox, segments, triggers
+from engine.store import outbox, segments, suppressions, triggers
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
@@ -301,7 +301,11 @@ class _Advancer:
             )
             gone += self.exit(and_(active, segments.where(goal, self.ctx())), "converted")
         if self.journey.exit_on_unsubscribe:
-            gone += self.exit(self.among(Suppression.supporter_id), "unsubscribed")
+            # Opt-outs only: a block in force suppresses emails but lets people stay.
+            opted_out = self.among(
+                Suppression.supporter_id, suppressions.in_force(self.now, for_good=True)
+            )
+            gone += self.exit(opted_out, "unsubscribed")
         return gone
 
     def among(

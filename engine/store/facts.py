@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Facts, Gift
-from engine.store import outbox
+from engine.store import outbox, suppressions
 from engine.store.models import (
     Click,
     Consent,
@@ -43,10 +43,11 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         .join(Petition, Petition.id == Signature.petition_id)
         .where(Signature.supporter_id == supporter_id)
     ).all()
+    # In the order of engine.store.donations.latest: the last one is the last gift.
     gifts = session.execute(
-        select(Donation.amount_cents, Donation.donated_at, Donation.frequency).where(
-            Donation.supporter_id == supporter_id
-        )
+        select(Donation.amount_cents, Donation.donated_at, Donation.frequency)
+        .where(Donation.supporter_id == supporter_id)
+        .order_by(Donation.donated_at, Donation.id)
     ).all()
     clicks = session.execute(
         select(OutboxMessage.step_id, Click.clicked_at)
@@ -68,15 +69,16 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
             OutboxMessage.status.in_(("queued", "sent")),
         )
     ).all()
-    blocked = session.scalar(
-        select(Suppression.id).where(Suppression.supporter_id == supporter_id).limit(1)
-    )
+    suppressed = suppressions.reasons_in_force(
+        session, Suppression.supporter_id == supporter_id, now=now
+    ).get(supporter_id)
     return Facts(
         region=person.region,
         departement=person.departement,
         locale=person.locale,
         consents=frozenset(p for p, ok in granted.items() if ok),
-        unsubscribed=blocked is not None,
+        unsubscribed=suppressed == suppressions.OPTED_OUT,
+        blocked=suppressed == suppressions.BLOCKED,
         signatures=tuple((slug, at) for slug, at in signatures),
         gifts=tuple(Gift(c, at, f == "monthly") for c, at, f in gifts),
         clicks=tuple((step, at) for step, at in clicks),

@@ -260,11 +260,13 @@ class Donation(Base):
 
 
 class Suppression(Base):
-    """Never email again: unsubscribes, bounces, complaints, erasure (hash survives erasure)."""
+    """Do not email: for good (unsubscribes, hard bounces, complaints, erasure: the hash
+    survives erasure) or until `expires_at` (blocks). engine.store.suppressions reads them."""
 
     __tablename__ = "suppressions"
     __table_args__ = (
-        Index("ix_suppressions_supporter", "supporter_id"),
+        # Carries the expiry: "in force at now" is answered from the index.
+        Index("ix_suppressions_supporter", "supporter_id", "expires_at"),
         Index("ix_suppressions_email_hash", "email_hash"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -274,6 +276,8 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
+    # NULL: for good. Otherwise the suppression stops applying at this instant.
+    expires_at: Mapped[datetime | None]
 
 
 class Click(Base):

@@ -33,6 +33,7 @@ from engine.rules.durations import parse_duration
 from engine.rules.journeys import SendSpec, SendStep, SignedTrigger
 from engine.rules.plan import VARIANT_MULTIPLIER, cap_delay, outbox_key, step_salt
 from engine.rules.windows import send_time
+from engine.store import suppressions
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
@@ -94,10 +95,6 @@ def of_supporter(supporter_id: int) -> ColumnElement[bool]:
     return OutboxMessage.enrolment_id.in_(mine)
 
 
-def suppressed(supporter_id: ColumnElement[int] | object) -> ColumnElement[bool]:
-    return exists().where(Suppression.supporter_id == supporter_id)
-
-
 def variant_bucket_sql(step_id: str, total: int) -> ColumnElement[int]:
     """SQL twin of engine.rules.plan.variant_bucket, over the enrolment id."""
     return (Enrolment.id * VARIANT_MULTIPLIER + step_salt(step_id)) % total
@@ -119,9 +116,10 @@ def variant_columns(step: SendStep) -> tuple[ColumnElement[str], ColumnElement[s
 
 
 def _lookups(
-    dialect: str, purpose: str | None
-) -> tuple[Select[Any], ColumnElement[bool], ColumnElement[bool]]:
-    """(enrolments joined to their consent and suppression, no-consent test, blocked test).
+    dialect: str, purpose: str | None, now: datetime
+) -> tuple[Select[Any], ColumnElement[bool], ColumnElement[str | None]]:
+    """(enrolments joined to their consent and suppression, no-consent test, the reason of
+    the suppression in force: NULL if none, an opt-out before a block).
 
     Each lookup is joined once per row so that both CASEs of `queue` read plain columns
     (a correlated lookup inside each CASE runs twice per row). The join's shape is the one
@@ -137,14 +135,16 @@ def _lookups(
             .lateral("latest_consent")
         )
         block_ids = (
-            select(Suppression.id)
-            .where(Suppression.supporter_id == Enrolment.supporter_id)
+            select(suppressions.outbox_reason(Suppression.expires_at).label("reason"))
+            .where(Suppression.supporter_id == Enrolment.supporter_id, suppressions.in_force(now))
+            # An opt-out (NULL) first, read backwards along (supporter_id, expires_at).
+            .order_by(Suppression.expires_at.desc().nulls_first())
             .limit(1)
             .lateral("any_block")
         )
         source = select(Enrolment).outerjoin(block_ids, true())
         granted: ColumnElement[Any] | InstrumentedAttribute[Any] = latest.c.granted
-        block_id: ColumnElement[Any] | InstrumentedAttribute[Any] = block_ids.c.id
+        block_reason: ColumnElement[Any] = block_ids.c.reason
         if purpose is not None:
             source = source.outerjoin(latest, true())
     else:
@@ -156,18 +156,24 @@ def _lookups(
             .scalar_subquery()
         )
         any_block = (
-            select(func.max(Suppression.id))
-            .where(Suppression.supporter_id == Enrolment.supporter_id)
+            select(Suppression.id)
+            .where(Suppression.supporter_id == Enrolment.supporter_id, suppressions.in_force(now))
+            # An opt-out (NULL) first: SQLite's index order, so no sort per row.
+            .order_by(Suppression.expires_at.asc().nulls_first())
+            .limit(1)
             .scalar_subquery()
         )
         source = select(Enrolment).outerjoin(block, block.id == any_block)
-        granted, block_id = consent.granted, block.id
+        granted = consent.granted
+        block_reason = case(
+            (block.id.is_not(None), suppressions.outbox_reason(block.expires_at)), else_=None
+        )
         if purpose is not None:
             source = source.outerjoin(consent, consent.id == latest_id)
     no_consent: ColumnElement[bool] = literal(False)
     if purpose is not None:
         no_consent = or_(granted.is_(None), granted.is_(False))
-    return source, no_consent, block_id.is_not(None)
+    return source, no_consent, block_reason
 
 
 def signed_too_long_ago(loaded: Loaded, spec: SendSpec, now: datetime) -> ColumnElement[bool]:
@@ -193,7 +199,8 @@ def queue(
     due = send_time(now, loaded.journey, zone=loaded.zone, transactional=spec.transactional)
     template, variant = variant_columns(step)
     dialect = session.get_bind().dialect.name
-    source, no_consent, blocked = _lookups(dialect, spec.consent)
+    source, no_consent, suppressed = _lookups(dialect, spec.consent, now)
+    blocked = suppressed.is_not(None)
     later = "quiet-hours" if due > now else None
     too_old = signed_too_long_ago(loaded, spec, now)
     status = case(
@@ -205,7 +212,7 @@ def queue(
     reason = case(
         (too_old, "signed-too-long-ago"),
         (no_consent, f"no-consent:{spec.consent}"),
-        (blocked, "unsubscribed"),
+        (blocked, suppressed),
         else_=literal(later),
     )
     rows = source.with_only_columns(

@@ -16,10 +16,10 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.store import donations, suppressions
 from engine.store.idsets import among
 from engine.store.models import (
     Consent,
-    Donation,
     Enrolment,
     JourneyVersion,
     Milestone,
@@ -28,6 +28,11 @@ from engine.store.models import (
     Supporter,
     Suppression,
 )
+
+
+class LastGift(NamedTuple):
+    amount: Decimal  # euros; for a monthly gift, the monthly amount
+    monthly: bool
 
 
 class Person(NamedTuple):  # a tuple: one is built per recipient
@@ -51,8 +56,10 @@ class Recipients:
     people: dict[int, Person] = field(default_factory=dict)
     # (supporter, purpose) -> granted, from the latest row of each pair.
     consents: dict[tuple[int, str], bool] = field(default_factory=dict)
-    suppressed: set[int] = field(default_factory=set)
-    last_gift: dict[int, Decimal] = field(default_factory=dict)
+    # supporter -> why their emails are suppressed now (engine.store.suppressions).
+    suppressed: dict[int, str] = field(default_factory=dict)
+    # supporter -> their last gift, one-off or monthly (engine.store.donations.latest).
+    last_gift: dict[int, LastGift] = field(default_factory=dict)
     # supporter -> send times of campaign emails sent recently (frequency cap).
     recent_sends: dict[int, list[datetime]] = field(default_factory=dict)
     # journey version id -> its petition's facts.
@@ -66,6 +73,7 @@ def load(
     purposes: Collection[str],
     version_ids: Collection[int],
     recent_since: datetime | None,
+    now: datetime,
 ) -> Recipients:
     ids = sorted(set(supporter_ids))
     found = Recipients()
@@ -99,29 +107,21 @@ def load(
             )
         ):
             found.consents[(supporter_id, purpose)] = bool(granted)
-    found.suppressed = {
-        supporter_id
-        for supporter_id in session.scalars(
-            select(Suppression.supporter_id)
-            .where(among(session, Suppression.supporter_id, ids))
-            .distinct()
-        )
-        if supporter_id is not None
-    }
-    last = (
-        select(Donation.supporter_id, func.max(Donation.donated_at).label("at"))
-        .where(among(session, Donation.supporter_id, ids), Donation.frequency == "one-off")
-        .group_by(Donation.supporter_id)
-        .subquery()
+    found.suppressed = suppressions.reasons_in_force(
+        session, among(session, Suppression.supporter_id, ids), now=now
     )
-    for giver, cents in session.execute(
-        select(Donation.supporter_id, Donation.amount_cents).join(
-            last,
-            (last.c.supporter_id == Donation.supporter_id) & (last.c.at == Donation.donated_at),
-        )
+    # Driven from the batch's supporters (primary key), each gift column one probe of the
+    # donations index: a join to donations on the last gift's id lets PostgreSQL hash the
+    # whole donations table instead.
+    for giver, cents, frequency in session.execute(
+        select(
+            Supporter.id,
+            donations.latest(Supporter.id, now, "amount_cents"),
+            donations.latest(Supporter.id, now, "frequency"),
+        ).where(among(session, Supporter.id, ids))
     ):
-        if giver is not None:
-            found.last_gift[giver] = Decimal(cents) / 100
+        if cents is not None:
+            found.last_gift[giver] = LastGift(Decimal(cents) / 100, frequency == "monthly")
     if recent_since is not None:
         recent: dict[int, list[datetime]] = defaultdict(list)
         for supporter_id, sent_at in session.execute(
@@ -140,6 +140,15 @@ def load(
         found.recent_sends = dict(recent)
     found.petitions = petitions(session, version_ids)
     return found
+
+
+def gift_variables(facts: Recipients, supporter_id: int) -> dict[str, object]:
+    """The template variables about the supporter's last gift (engine.render.variables)."""
+    gift = facts.last_gift.get(supporter_id)
+    return {
+        "last_gift": gift.amount if gift else None,
+        "last_gift_monthly": gift is not None and gift.monthly,
+    }
 
 
 def petitions(session: Session, version_ids: Collection[int]) -> dict[int, PetitionFacts]:

@@ -43,6 +43,7 @@ from engine.rules.conditions import (
     Signed,
 )
 from engine.rules.durations import parse_duration
+from engine.store import donations
 from engine.store.models import (
     Click,
     Consent,
@@ -116,13 +117,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
             monthly = exists().where(_gifts(ctx), Donation.frequency == "monthly")
             return monthly if condition.monthly_donor else not_(monthly)
         case LastGift():
-            last = (
-                select(Donation.amount_cents)
-                .where(_gifts(ctx))
-                .order_by(Donation.donated_at.desc(), Donation.id.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
+            last = donations.latest(ctx.supporter_id, ctx.now, "amount_cents")
             bounds = condition.last_gift
             clauses = [last.is_not(None)]
             if bounds.min is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,7 +13,7 @@ from engine.store import recipients
 from engine.store.models import Supporter
 
 
-def preview_facts(session: Session, email: str) -> dict[str, object]:
+def preview_facts(session: Session, email: str, *, now: datetime) -> dict[str, object]:
     """The facts a template may use about this supporter, read as the dispatcher reads them."""
     supporter_id = session.scalar(
         select(Supporter.id).where(Supporter.email == normalise_email(email))
@@ -20,10 +22,12 @@ def preview_facts(session: Session, email: str) -> dict[str, object]:
         raise NotFound(
             "no supporter with that address", field="supporter", hint="check the address"
         )
-    facts = recipients.load(session, [supporter_id], purposes=(), version_ids=(), recent_since=None)
+    facts = recipients.load(
+        session, [supporter_id], purposes=(), version_ids=(), recent_since=None, now=now
+    )
     person = facts.people[supporter_id]
     return {
         "first_name": person.first_name,
         "last_name": person.last_name,
-        "last_gift": facts.last_gift.get(supporter_id),
+        **recipients.gift_variables(facts, supporter_id),
     }

@@ -1,17 +1,70 @@
-"""Suppressions: addresses never to email again (unsubscribe, bounce, complaint, erasure)."""
+"""Suppressions: addresses not to email, for good or for a while.
+
+For good (`expires_at` NULL): unsubscribes, hard bounces, complaints, erasure. These are
+opt-outs: a journey with `exit_on_unsubscribe` lets the supporter go. For a while: a
+provider's block (SendGrid `bounce` of type `blocked`), which says more about our sending
+than about the address; until `expires_at` every email to the address is suppressed with
+reason `blocked`, and the supporter stays in their journeys.
+
+`in_force` is the one test of "applies at this instant": every reader (the advance pass,
+journey exits, the dispatcher's last look, the planner's facts) filters with it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import insert, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from engine.rules.supporters import email_hash
 from engine.store import events
 from engine.store.models import OutboxMessage, Supporter, Suppression
+
+# The outbox reasons of a suppressed email: an opt-out, or a block still in force.
+OPTED_OUT = "unsubscribed"
+BLOCKED = "blocked"
+
+
+def in_force(now: datetime, *, for_good: bool = False) -> ColumnElement[bool]:
+    """The suppression rows that apply at `now`: those for good, and those not yet expired.
+
+    With `for_good`, only those for good: the opt-outs that end journeys."""
+    if for_good:
+        return Suppression.expires_at.is_(None)
+    return or_(Suppression.expires_at.is_(None), Suppression.expires_at > now)
+
+
+def outbox_reason(expires_at: Any) -> ColumnElement[str]:
+    """The reason an email is suppressed by a row in force, from the row's `expires_at`."""
+    return case((expires_at.is_(None), OPTED_OUT), else_=BLOCKED)
+
+
+def reasons_in_force(
+    session: Session, supporters: ColumnElement[bool], *, now: datetime
+) -> dict[int, str]:
+    """supporter id -> OPTED_OUT or BLOCKED, for the suppressions in force among
+    `supporters` (a condition on Suppression.supporter_id). An opt-out outranks a block."""
+    found: dict[int, str] = {}
+    for supporter_id, expires_at in session.execute(
+        select(Suppression.supporter_id, Suppression.expires_at).where(supporters, in_force(now))
+    ):
+        if supporter_id is not None and found.get(supporter_id) != OPTED_OUT:
+            found[supporter_id] = OPTED_OUT if expires_at is None else BLOCKED
+    return found
 
 
 @dataclass(frozen=True)
@@ -20,10 +73,13 @@ class SuppressionCreate:
     occurred_at: datetime
     supporter_id: int | None = None
     email: str | None = None
+    expires_at: datetime | None = None  # None: for good
 
 
 def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datetime) -> int:
-    """Record suppressions set-based, once per (address, reason). Returns how many were new."""
+    """Record suppressions set-based, once per (address, reason); a later one of the same
+    reason lengthens a temporary one (a new block) rather than adding a row. Returns how
+    many were new or lengthened."""
     if not items:
         return 0
     emails = {i.email for i in items if i.email}
@@ -38,12 +94,15 @@ def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datet
     by_email = {email: sid for sid, email in known_people if email}
     email_of = {sid: email for sid, email in known_people}
     wanted: dict[tuple[str, str], dict[str, object]] = {}
+    # (address hash, reason) -> when the suppression ends, None: for good.
+    until: dict[tuple[str, str], datetime | None] = {}
     for item in items:
         supporter_id = item.supporter_id or by_email.get(item.email or "")
         email = item.email or email_of.get(item.supporter_id or -1)
         if email is None:
             continue  # an erased supporter is suppressed already, by hash
         key = (email_hash(email), item.reason)
+        until[key] = _longer(until[key], item.expires_at) if key in until else item.expires_at
         wanted.setdefault(
             key,
             {
@@ -53,17 +112,38 @@ def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datet
                 "created_at": now,
             },
         )
-    known = set(
-        session.execute(
-            select(Suppression.email_hash, Suppression.reason).where(
-                tuple_(Suppression.email_hash, Suppression.reason).in_(list(wanted))
-            )
-        ).all()
-    )
-    fresh = [row for key, row in wanted.items() if key not in known]
+    known = {
+        (digest, reason): (row_id, expires_at)
+        for row_id, digest, reason, expires_at in session.execute(
+            select(
+                Suppression.id, Suppression.email_hash, Suppression.reason, Suppression.expires_at
+            ).where(tuple_(Suppression.email_hash, Suppression.reason).in_(list(wanted)))
+        )
+    }
+    fresh = [{**row, "expires_at": until[key]} for key, row in wanted.items() if key not in known]
     if fresh:
         session.execute(insert(Suppression), fresh)
-    return len(fresh)
+    # A new block while one is in force (or after it ended) moves its end, never earlier.
+    longer = [
+        {"row_id": row_id, "until": until[key]}
+        for key, (row_id, ends) in known.items()
+        if ends is not None and _longer(ends, until[key]) != ends
+    ]
+    if longer:
+        session.connection().execute(_LENGTHEN, longer)
+    return len(fresh) + len(longer)
+
+
+def _longer(a: datetime | None, b: datetime | None) -> datetime | None:
+    """When the longer of two suppressions ends (None: for good)."""
+    return None if a is None or b is None else max(a, b)
+
+
+_TABLE = cast(Table, Suppression.__table__)
+# Core, not ORM: an executemany UPDATE keyed by a bound id, one round trip.
+_LENGTHEN = (
+    update(_TABLE).where(_TABLE.c.id == bindparam("row_id")).values(expires_at=bindparam("until"))
+)
 
 
 def unsubscribe_message(session: Session, message_id: int, *, now: datetime) -> bool:

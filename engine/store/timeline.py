@@ -25,7 +25,8 @@ from engine.store.models import (
 # Why an email was not sent, or sent later, in words a campaign manager reads.
 REASONS = {
     "no-consent": "no consent to {detail}",
-    "unsubscribed": "the address is suppressed (unsubscribe, bounce or complaint)",
+    "unsubscribed": "the address is suppressed for good (unsubscribe, hard bounce or complaint)",
+    "blocked": "the address is blocked for a while (the provider refused our email)",
     "frequency-cap": "deferred by the frequency cap",
     "signed-too-long-ago": "skipped: signed longer ago than the step's max_signature_age",
     "quiet-hours": "deferred to the send window / out of quiet hours",
@@ -77,12 +78,19 @@ def timeline(session: Session, supporter_id: int) -> list[Entry]:
         ).where(Donation.supporter_id == supporter_id)
     ):
         entries.append(Entry(donated_at, f"gave {cents / 100:.2f} {currency} ({frequency})"))
-    for reason, created_at in session.execute(
-        select(Suppression.reason, Suppression.created_at).where(
+    for reason, created_at, expires_at in session.execute(
+        select(Suppression.reason, Suppression.created_at, Suppression.expires_at).where(
             Suppression.supporter_id == supporter_id
         )
     ):
-        entries.append(Entry(created_at, f"suppressed: {reason}"))
+        if expires_at is None:
+            entries.append(Entry(created_at, f"suppressed: {reason}"))
+        else:
+            # The end of a block is an entry too: future entries come last.
+            entries.append(
+                Entry(created_at, f"suppressed: {reason} until {expires_at:%Y-%m-%d %H:%M} UTC")
+            )
+            entries.append(Entry(expires_at, f"suppression ends: {reason}"))
     for kind, occurred_at in session.execute(
         select(Event.kind, Event.occurred_at).where(Event.supporter_id == supporter_id)
     ):

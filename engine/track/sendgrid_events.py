@@ -77,8 +77,8 @@ _DROP_SUPPRESSIONS = {
     "invalid": "invalid_address",
 }
 # A block is usually about our reputation or content rather than the address: suppress
-# for a while instead of forever, so that supporters are not silently lost.
-BLOCK_SUPPRESSION = timedelta(days=7)
+# for a while instead of forever, so that supporters are not silently lost. How long is a
+# setting (MOBILISE_BLOCK_SUPPRESSION_DAYS, 7 by default): the route passes it.
 
 
 class WebhookRefused(Unauthorized):
@@ -114,7 +114,7 @@ class Suppression:
     email: str
     reason: str  # bounce | blocked | invalid_address | complaint | unsubscribe
     occurred_at: datetime
-    lift_after: timedelta | None = None  # None: until the supporter opts in again
+    lift_after: timedelta | None = None  # None: for good
     asm_group_id: int | None = None
 
 
@@ -272,13 +272,13 @@ def message_state(event: ProviderEvent) -> str:
     }.get(event.event, event.event)
 
 
-def suppression_for(event: ProviderEvent) -> Suppression | None:
-    """The suppression an event implies, if any: the address must not be emailed again."""
+def suppression_for(event: ProviderEvent, *, block_for: timedelta) -> Suppression | None:
+    """The suppression an event implies, if any: for good, except a block (`block_for`)."""
     reason: str | None = None
     lift_after: timedelta | None = None
     if event.event == "bounce":
         if event.bounce_type == "blocked":
-            reason, lift_after = "blocked", BLOCK_SUPPRESSION
+            reason, lift_after = "blocked", block_for
         else:
             reason = "bounce"
     elif event.event == "dropped":

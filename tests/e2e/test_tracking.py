@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,7 @@ from engine.api.app import create_app
 from engine.config import Settings
 from engine.render import tokens
 from engine.rules.supporters import email_hash
-from engine.store import links
+from engine.store import links, suppressions
 from engine.store.db import make_sessionmaker
 from engine.store.models import Click, Event, OutboxMessage, Supporter, Suppression
 from tests.factories import unique
@@ -241,3 +242,37 @@ def test_a_webhook_batch_is_answered_5xx_when_the_database_is_down() -> None:
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = _post_events(client, [_event("delivered", 1, "x@example.fr", datetime.now(UTC))])
     assert answer.status_code >= 500  # type: ignore[attr-defined]
+
+
+def test_a_blocked_bounce_through_the_webhook_suppresses_for_a_week_from_the_event(
+    client: TestClient, message: tuple[int, str], committed_engine: Engine
+) -> None:
+    # Given a block at T for the message's address, then a hard bounce an hour later
+    message_id, email = message
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    blocked = _event("bounce", message_id, email, t, type="blocked", reason="550 blocked")
+    hard = _event("bounce", message_id, email, t + timedelta(hours=1), type="bounce")
+    sessions = make_sessionmaker(committed_engine)
+    mine = Suppression.email_hash == email_hash(email)
+
+    # When SendGrid posts the block to the route
+    assert _post_events(client, [blocked]).status_code == 200  # type: ignore[attr-defined]
+
+    # Then the address is blocked from T to T+7d
+    with sessions() as session:
+        supporter = session.scalar(select(Supporter.id).where(Supporter.email == email))
+        assert supporter is not None
+        in_force = partial(suppressions.reasons_in_force, session, mine)
+        assert in_force(now=t + timedelta(days=1)) == {supporter: "blocked"}
+        assert in_force(now=t + timedelta(days=8)) == {}
+
+    # And when the hard bounce follows, it holds for good
+    assert _post_events(client, [hard]).status_code == 200  # type: ignore[attr-defined]
+    with sessions() as session:
+        rows = session.execute(select(Suppression.reason, Suppression.expires_at).where(mine))
+        assert sorted((reason, ends) for reason, ends in rows) == [
+            ("blocked", t + timedelta(days=7)),
+            ("bounce", None),
+        ]
+        in_force = partial(suppressions.reasons_in_force, session, mine)
+        assert in_force(now=t + timedelta(days=8)) == {supporter: "unsubscribed"}

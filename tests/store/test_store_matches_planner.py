@@ -1,15 +1,17 @@
 """Differential test: the set-based store and the pure planner take the same decisions.
 
-Given random histories of one seed-journey supporter (consents, gifts, an unsubscribe, the
-milestone) and random pass instants, when both the store's `tick` and `plan` run at each
-instant, then they queue the same emails (step, template, status, reason, due time) and
-leave the enrolment in the same place. A second tick at the same instant changes nothing.
+Given random histories of one seed-journey supporter (consents, one-off or monthly gifts, an
+unsubscribe, a week-long block, the milestone) and random pass instants, when both the store's
+`tick` and `plan` run at each instant, then they queue the same emails (step, template, status,
+reason, due time) and leave the enrolment in the same place. A second tick at the same instant
+changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,10 +36,11 @@ def histories(draw: st.DrawFn) -> dict[str, object]:
     return {
         "updates": draw(st.booleans()),
         "fundraising": draw(st.booleans()),
-        "gave_before": draw(st.booleans()),
+        "gave_before": draw(st.sampled_from([None, "one-off", "monthly"])),
         "gift": draw(st.none() | hours),
         "milestone": draw(st.none() | hours),
         "unsubscribe": draw(st.none() | hours),
+        "block": draw(st.none() | hours),
         "withdraw_updates": draw(st.none() | hours),
         "passes": sorted(set(draw(st.lists(hours, min_size=1, max_size=8)))),
     }
@@ -47,11 +50,12 @@ def run(session: Session, declared: Declared, petition_id: int, case: dict[str, 
     sign(session, petition_id, T0, {"zoe": (bool(case["updates"]), bool(case["fundraising"]))})
     sid = supporter_id(session, "zoe")
     gifts = []
-    if case["gave_before"]:
+    if case["gave_before"] in ("one-off", "monthly"):
+        kind: Literal["one-off", "monthly"] = (
+            "monthly" if case["gave_before"] == "monthly" else "one-off"
+        )
         gifts.append(
-            DonationRow(
-                "zoe@example.org", 2000, "EUR", T0 - timedelta(days=30), "one-off", "before"
-            )
+            DonationRow("zoe@example.org", 2000, "EUR", T0 - timedelta(days=30), kind, "before")
         )
     if isinstance(case["gift"], datetime):
         gifts.append(DonationRow("zoe@example.org", 1500, "EUR", case["gift"], "one-off", "gift"))
@@ -84,6 +88,17 @@ def run(session: Session, declared: Declared, petition_id: int, case: dict[str, 
                 )
             )
             applied.add("unsub")
+        if "block" not in applied and isinstance(case["block"], datetime) and case["block"] <= now:
+            session.add(
+                Suppression(
+                    supporter_id=sid,
+                    email_hash="0" * 64,
+                    reason="blocked",
+                    created_at=case["block"],
+                    expires_at=case["block"] + timedelta(days=7),
+                )
+            )
+            applied.add("block")
         if (
             "withdraw" not in applied
             and isinstance(case["withdraw_updates"], datetime)

@@ -87,19 +87,39 @@ def test_an_update_sent_on_a_timeout_names_no_milestone(library: TemplateLibrary
 
 def test_the_additional_ask_is_sized_from_the_last_gift(library: TemplateLibrary) -> None:
     email = library.get("ask-additional").render(
-        {"first_name": "Léa", "last_gift": Decimal(20)},
+        {"first_name": "Léa", "last_gift": Decimal(20), "last_gift_monthly": False},
         message_id=1, journey="j", step="ask-additional", base_url=BASE_URL, secret=SECRET,
     )  # fmt: skip
     assert f"un don de 20,00{NBSP}€" in email.text
+    assert "Accepteriez-vous de renouveler votre soutien ?" in email.text
     assert f"Je donne 20{NBSP}€" in email.text
     assert f"Je donne 30{NBSP}€ (soit 10,20{NBSP}€ après impôt)" in email.text
     assert f"Je donne 40{NBSP}€ (soit 13,60{NBSP}€ après impôt)" in email.text
     assert f"réduction d'impôt de 66{NBSP}%" in email.text
 
 
+def test_a_monthly_donor_is_asked_for_an_exceptional_gift_from_the_monthly_amount(
+    library: TemplateLibrary,
+) -> None:
+    # Given a donor whose last gift is a 20 € monthly payment
+    email = library.get("ask-additional").render(
+        {"first_name": "Léa", "last_gift": Decimal(20), "last_gift_monthly": True},
+        message_id=1, journey="j", step="ask-additional", base_url=BASE_URL, secret=SECRET,
+    )  # fmt: skip
+    # Then the email names the monthly gift and asks for one gift more, from 20 €
+    assert f"chaque mois par un don de 20,00{NBSP}€." in email.text
+    assert "En plus de votre don mensuel, accepteriez-vous de faire un don exceptionnel ?" in (
+        email.text
+    )
+    assert f"un don de 20{NBSP}€ ne vous revient qu'à 6,80{NBSP}€" in email.text
+    assert f"Je donne 30{NBSP}€ (soit 10,20{NBSP}€ après impôt)" in email.text
+    assert f"Je donne 40{NBSP}€ (soit 13,60{NBSP}€ après impôt)" in email.text
+    assert "renouveler" not in email.text
+
+
 def test_the_additional_ask_survives_a_missing_last_gift(library: TemplateLibrary) -> None:
     email = library.get("ask-additional").render(
-        {"first_name": "Léa", "last_gift": None},
+        {"first_name": "Léa", "last_gift": None, "last_gift_monthly": False},
         message_id=1, journey="j", step="ask-additional", base_url=BASE_URL, secret=SECRET,
     )  # fmt: skip
     assert "Vous avez déjà soutenu Vigie Libertés. C'est grâce" in email.text
@@ -127,7 +147,7 @@ def test_a_tax_reduction_can_be_passed_per_render(library: TemplateLibrary) -> N
 
 def test_the_variables_each_template_needs(library: TemplateLibrary) -> None:
     assert library.variables() == {
-        "ask-additional": {"first_name", "last_gift"},
+        "ask-additional": {"first_name", "last_gift", "last_gift_monthly"},
         "ask-first": {"first_name", "signature_count"},
         "confirm": {"first_name", "confirm_url"},
         "thanked": {"first_name"},

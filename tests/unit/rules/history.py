@@ -66,6 +66,9 @@ def facts_at(events: list[Event], now: datetime, base: dict[str, Any]) -> Facts:
         departement=base.get("departement"),
         consents=frozenset(consents),
         unsubscribed=any(e.kind == "unsubscribed" for e in past),
+        blocked=any(
+            e.kind == "blocked" and now < datetime.fromisoformat(e.data["until"]) for e in past
+        ),
         signatures=tuple((e.data["petition"], e.at) for e in past if e.kind == "signed"),
         gifts=tuple(
             Gift(e.data["cents"], e.at, e.data.get("monthly", False))

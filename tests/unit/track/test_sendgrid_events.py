@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from engine.config import Settings
 from engine.errors import Invalid
 from engine.track import sendgrid_events
 from engine.track.sendgrid_events import ProviderEvent, WebhookRefused
@@ -16,6 +17,7 @@ from tests.reference import SENDGRID
 from tests.unit.track import sendgrid_vectors as vectors
 
 SIGNED_AT = datetime.fromtimestamp(int(vectors.TIMESTAMP), UTC)
+WEEK = timedelta(days=7)
 
 
 def _verify(body: str, **overrides: Any) -> bool:
@@ -161,15 +163,16 @@ def test_every_documented_sample_event_parses_and_maps() -> None:
     for event in events:
         state, suppression = EXPECTED[event.event]
         assert sendgrid_events.message_state(event) == state
-        found = sendgrid_events.suppression_for(event)
+        found = sendgrid_events.suppression_for(event, block_for=WEEK)
         assert (found.reason if found else None) == suppression, event.event
+        assert found is None or found.lift_after is None, event.event  # for good
         assert event.occurred_at == datetime(2017, 12, 15, 0, 59, 29, tzinfo=UTC)
         assert event.categories == ("cat facts",)
         assert event.mobilise_message_id is None
     by_type = {e.event: e for e in events}
     assert by_type["bounce"].reason == "500 unknown recipient"
     assert by_type["click"].url == "http://www.sendgrid.com/"
-    group = sendgrid_events.suppression_for(by_type["group_unsubscribe"])
+    group = sendgrid_events.suppression_for(by_type["group_unsubscribe"], block_for=WEEK)
     assert group is not None
     assert group.asm_group_id == 10
 
@@ -180,10 +183,13 @@ def _event(kind: str, at: int = 1_700_000_000, **extra: Any) -> ProviderEvent:
 
 
 def test_blocks_are_suppressed_for_a_while_not_forever() -> None:
-    suppression = sendgrid_events.suppression_for(_event("bounce", type="blocked"))
+    suppression = sendgrid_events.suppression_for(_event("bounce", type="blocked"), block_for=WEEK)
     assert suppression is not None
     assert suppression.reason == "blocked"
-    assert suppression.lift_after == sendgrid_events.BLOCK_SUPPRESSION
+    assert suppression.lift_after == WEEK
+    # 7 days unless MOBILISE_BLOCK_SUPPRESSION_DAYS says otherwise (docs/operations.md)
+    assert Settings().block_suppression == WEEK
+    assert Settings(block_suppression_days=2).block_suppression == timedelta(days=2)
     assert sendgrid_events.message_state(_event("bounce", type="blocked")) == "blocked"
 
 
@@ -199,7 +205,7 @@ def test_blocks_are_suppressed_for_a_while_not_forever() -> None:
     ],
 )
 def test_only_drops_about_the_address_suppress_it(reason: str, suppressed: str | None) -> None:
-    found = sendgrid_events.suppression_for(_event("dropped", reason=reason))
+    found = sendgrid_events.suppression_for(_event("dropped", reason=reason), block_for=WEEK)
     assert (found.reason if found else None) == suppressed
 
 
