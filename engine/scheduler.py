@@ -5,11 +5,17 @@ marked as signatures arrive and `wait_until: milestone` is read by the advance, 
 milestone check is part of it) and the dispatch pass. `mobilise tick --now` calls them
 once; the scheduler calls them on a timer with the wall clock.
 
-Several workers and API processes may run these at once, each with its own scheduler:
-that is safe by construction, not by coordination. The outbox key (enrolment, step) is
-UNIQUE, the advance moves rows off the step it read, and dispatch claims rows with
-`FOR UPDATE SKIP LOCKED` (engine/store/claims.py), so two schedulers never send one
-step twice; they only share the work.
+Several workers and API processes may run these, each with its own scheduler. The journey
+pass is run by one process at a time (on PostgreSQL, an advisory lock per pass held for the
+whole pass, engine/store/locks.py): two processes running it at once would do the same
+work twice and wait on each other's rows. A process that finds it taken skips the run and
+tries again shortly (`Skipped`), until a run of its own gets through, so that what woke it
+(a signature that the running pass may have read too early) is never left to the next
+interval. Dispatch runs in every process at once and shares the work: claims take rows
+with `FOR UPDATE SKIP LOCKED` (engine/store/claims.py), so several workers send a large
+batch together and never send one step twice (docs/operations.md). The outbox key
+(enrolment, step) is UNIQUE and the advance moves rows off the step it read, so even
+passes run outside the scheduler (`mobilise tick`) beside it never send twice.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from engine.send.compose import Envelope
 from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Address, Transport
-from engine.store import enrolments, files, passes
+from engine.store import enrolments, files, locks, passes
 from engine.store.enrolments import BATCH, Shard, Summary
 
 log = logging.getLogger("mobilise.scheduler")
@@ -97,6 +103,17 @@ def policy_from(settings: Settings) -> Policy:
     )
 
 
+# A run that found its pass taken by another process tries again this much later.
+RETRY_AFTER = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A pass not run here: another process holds its lock, and is running it now."""
+
+    name: str
+
+
 @dataclass
 class Passes:
     """The periodic jobs on one database, as plain functions of `now`."""
@@ -132,13 +149,19 @@ class Passes:
             )
         return declared.conditions
 
-    def journeys(self, now: datetime) -> Summary:
-        return journeys_pass(
-            self.sessions,
-            now=now,
-            segments=self.segments(),
-            connections=self.settings.advance_connections,
-        )
+    def journeys(self, now: datetime) -> Summary | Skipped:
+        """The journey pass, unless another process is running it. The lock is held by a
+        transaction of its own for the whole pass: the advance's shards each commit on
+        their own connections meanwhile (`journeys_pass`)."""
+        with self.sessions.begin() as holder:
+            if not locks.try_hold(holder, "journeys"):
+                return Skipped("journeys")
+            return journeys_pass(
+                self.sessions,
+                now=now,
+                segments=self.segments(),
+                connections=self.settings.advance_connections,
+            )
 
     def dispatch(self, now: datetime) -> Report:
         return dispatch(
@@ -152,7 +175,7 @@ class Passes:
             stopping=self.stopping.is_set,
         )
 
-    def tick(self, now: datetime) -> tuple[Summary, Report]:
+    def tick(self, now: datetime) -> tuple[Summary | Skipped, Report]:
         """Every periodic job once, in order, at `now`."""
         return self.journeys(now), self.dispatch(now)
 
@@ -180,19 +203,20 @@ class Guarded:
     def __post_init__(self) -> None:
         self.idle.set()
 
-    def __call__(self) -> None:
+    def __call__(self) -> object:
+        """Runs the job; returns what it returned (None when paused or failed)."""
         self.idle.clear()
         try:
-            self._run()
+            return self._run()
         finally:
             self.idle.set()
 
-    def _run(self) -> None:
+    def _run(self) -> object:
         now = self.clock()
         if self.paused_until is not None and now < self.paused_until:
-            return
+            return None
         try:
-            self.job(now)
+            outcome = self.job(now)
         except SendingRefused as exc:
             # Nothing was lost (the batch is queued again); the operator must act.
             self.pause = min(self.pause * 2, self.longest_pause) if self.pause else self.first_pause
@@ -203,11 +227,12 @@ class Guarded:
                 exc.message,
                 self.paused_until.isoformat(timespec="seconds"),
             )
-            return
+            return None
         except Exception:
             log.exception("%s pass failed; the next run will try again", self.name)
-            return
+            return None
         self.pause = self.paused_until = None
+        return outcome
 
 
 class Waker:
@@ -218,6 +243,9 @@ class Waker:
     next, and two planned runs are at least `spacing` apart. A job run by `Guarded` that is
     running when woken is woken again as soon as it ends (the scheduler would otherwise skip
     a run that falls during another, and the signer would wait for the interval).
+
+    Each job has one Waker, shared by all that wake it (`Scheduled.wake`): a wake that
+    finds a run planned counts on that run, which a second Waker could have moved.
 
     The change is applied from a short-lived thread of its own, never from the caller's:
     APScheduler's shutdown holds its job-store lock while it waits for running jobs, so a
@@ -239,14 +267,17 @@ class Waker:
         self.pending = False
         self._lock = threading.Lock()
 
-    def __call__(self) -> threading.Thread | None:
-        """Plans the run; returns the thread applying it (None when one is pending or ahead)."""
+    def __call__(self, after: timedelta = timedelta(0)) -> threading.Thread | None:
+        """Plans a run `after` from now (or later, for the spacing); returns the thread
+        applying it (None when one is pending or ahead, which covers this wake)."""
         with self._lock:
             now = self.clock()
             if self.pending or (self.planned is not None and self.planned > now):
                 return None
             self.pending = True
-            at = now if self.planned is None else max(now, self.planned + self.spacing)
+            at = now + after
+            if self.planned is not None:
+                at = max(at, self.planned + self.spacing)
             self.planned = at
             applying = threading.Thread(
                 target=self._apply, args=(at,), name=f"wake-{self.job_id}", daemon=True
@@ -271,7 +302,15 @@ class Waker:
                 self.pending = False
 
 
-def scheduler(passes_: Passes, *, blocking: bool) -> Any:
+@dataclass(frozen=True)
+class Scheduled:
+    """The APScheduler scheduler running the passes, and the one Waker of each job."""
+
+    jobs: Any
+    wake: dict[str, Waker]
+
+
+def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
     """A scheduler running the passes: blocking for `mobilise worker`, else background."""
     if blocking:
         from apscheduler.schedulers.blocking import BlockingScheduler
@@ -283,16 +322,22 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Any:
         chosen = BackgroundScheduler(timezone=UTC)
     settings = passes_.settings
     # One instance of each job at a time in this process, and missed runs coalesced:
-    # a pass catches up on everything due anyway, running it twice in a row is waste.
-    options = {"max_instances": 1, "coalesce": True}
+    # a pass catches up on everything due anyway, running it twice in a row is waste. A
+    # run that starts late (a busy machine) still runs: it may be the one a wake planned.
+    options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     start = datetime.now(UTC)
-    wake_dispatch = Waker(chosen, "dispatch")
+    wake = {name: Waker(chosen, name) for name in ("journeys", "dispatch")}
 
-    def journeys(now: datetime) -> Summary:
-        summary = passes_.journeys(now)
-        if summary.queued:
-            wake_dispatch()  # a thank-you is due now: send it now, not in ten seconds
-        return summary
+    def journeys(now: datetime) -> Summary | Skipped:
+        outcome = passes_.journeys(now)
+        if isinstance(outcome, Skipped):
+            # The other process's run may have read the signers before the one who woke
+            # this run: try again until a run of ours gets through.
+            log.debug("journeys pass running elsewhere; trying again in %s", RETRY_AFTER)
+            wake["journeys"](RETRY_AFTER)
+        elif outcome.queued:
+            wake["dispatch"]()  # a thank-you is due now: send it now, not in ten seconds
+        return outcome
 
     chosen.add_job(
         Guarded("journeys", journeys),
@@ -311,4 +356,4 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Any:
         next_run_time=start + timedelta(seconds=1),
         **options,
     )
-    return chosen
+    return Scheduled(chosen, wake)

@@ -18,7 +18,7 @@ from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
 from engine.intake.signing import SigningQueue
 from engine.render.library import TemplateLibrary
-from engine.scheduler import Passes, Waker, scheduler
+from engine.scheduler import Passes, scheduler
 from engine.store.db import make_engine, make_sessionmaker
 
 
@@ -43,19 +43,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing.start()
-        # Each API process may run its own: claims keep it one send per step (scheduler.py).
+        # Each API process may run its own: one of them at a time runs the journey pass,
+        # and they share the sending (engine/scheduler.py).
         passes = Passes(settings, sessions)
-        jobs = scheduler(passes, blocking=False) if settings.scheduler else None
-        if jobs is not None:
-            jobs.start()
+        scheduled = scheduler(passes, blocking=False) if settings.scheduler else None
+        if scheduled is not None:
+            scheduled.jobs.start()
             # A signer is thanked within seconds, not at the next journey pass (60 s).
-            signing.on_signed = Waker(jobs, "journeys")
-        app.state.scheduler = jobs
+            signing.on_signed = scheduled.wake["journeys"]
+        app.state.scheduler = scheduled.jobs if scheduled is not None else None
         app.state.passes = passes
         yield
-        if jobs is not None:
+        if scheduled is not None:
             passes.stopping.set()  # a dispatch pass ends after its batch, not the queue
-            jobs.shutdown()
+            scheduled.jobs.shutdown()
         await signing.stop()
         engine.dispose()
 

@@ -41,7 +41,7 @@ def worker() -> None:
     """Run the periodic passes alone (start several on PostgreSQL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with sessions() as factory:
-        jobs = scheduler(Passes(settings(), factory), blocking=True)
+        jobs = scheduler(Passes(settings(), factory), blocking=True).jobs
         try:
             jobs.start()
         except (KeyboardInterrupt, SystemExit):

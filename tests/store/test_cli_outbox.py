@@ -19,6 +19,7 @@ from engine.config import get_settings
 from engine.scheduler import Passes, scheduler
 from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
+from engine.store.enrolments import Summary
 from engine.store.files import read
 from engine.store.models import OutboxMessage
 from tests.conftest import BACKENDS
@@ -102,10 +103,11 @@ def test_a_now_that_is_not_an_instant_is_refused_with_a_hint(project: Path) -> N
 def test_the_scheduler_runs_the_journey_and_dispatch_passes(signed: Path) -> None:
     engine = make_engine(get_settings().database_url)
     passes = Passes(get_settings(), make_sessionmaker(engine), worker_id="test")
-    jobs = scheduler(passes, blocking=False)
+    jobs = scheduler(passes, blocking=False).jobs
 
     assert sorted(job.id for job in jobs.get_jobs()) == ["dispatch", "journeys"]
     summary, report = passes.tick(SIGNED)
+    assert isinstance(summary, Summary)
     assert summary.enrolled == {"stop-reconnaissance-faciale": 1}
     assert report.outcomes == {"sent": 1}
     engine.dispose()

@@ -189,3 +189,22 @@ def test_a_job_woken_while_it_runs_runs_again_when_it_ends() -> None:
     finally:
         jobs.shutdown()
     assert len(runs) == 2
+
+
+def test_a_run_that_found_its_pass_taken_tries_again_a_moment_later() -> None:
+    # given a journey pass that another process is running: this process's run skipped
+    jobs = BackgroundScheduler(timezone=UTC)
+    jobs.add_job(print, "interval", hours=1, id="journeys", next_run_time=T0 + timedelta(hours=1))
+    clock = [T0]
+    wake = Waker(jobs, "journeys", clock=lambda: clock[0])
+
+    # when the skipped run asks to try again a second later
+    applying = wake(timedelta(seconds=1))
+    assert applying is not None
+    applying.join()
+
+    # then its next run is then, not at the interval; and a signature meanwhile counts on it
+    assert jobs.get_job("journeys").next_run_time == T0 + timedelta(seconds=1)
+    clock[0] += timedelta(milliseconds=500)
+    assert wake() is None
+    assert jobs.get_job("journeys").next_run_time == T0 + timedelta(seconds=1)
