@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 from bench.common import machine
 from engine.config import Settings
 from engine.intake.imports import import_signatures
-from engine.scheduler import Passes
+from engine.scheduler import Passes, journeys_pass
 from engine.store import donations, journeys, migrate, petitions
 from engine.store import signatures as signature_store
 from engine.store.db import make_engine, make_sessionmaker
@@ -330,7 +330,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
         print(f"  {signed} web signatures over HTTP: {run.web_s:.2f} s")
 
         connections = workers if backend == "postgresql" else 1
-        passes = Passes(settings_for(url, sendgrid, connections), sessions, worker_id="tick")
+        segments = read(ROOT).conditions
         dispatchers = workers if backend == "postgresql" else 1
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
@@ -343,7 +343,9 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
             for k in range(days * 2):
                 now = start + timedelta(hours=12 * k)
                 began = time.perf_counter()
-                summary = passes.journeys(now)
+                summary = journeys_pass(
+                    sessions, now=now, segments=segments, connections=connections
+                )
                 journeys_s = time.perf_counter() - began
                 outcomes: dict[str, int] = {}
                 for done in pool.map(_drain, [now] * dispatchers):
