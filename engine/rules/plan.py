@@ -195,9 +195,17 @@ def cap_delay(journey: Journey, sends: tuple[datetime, ...], due: datetime) -> d
     if cap is None:
         return None
     recent = [s for s in sends if due - cap.period < s <= due + cap.period]
-    if len(recent) < cap.max:
+    return capped_until(journey, len(recent), max(recent, default=None))
+
+
+def capped_until(journey: Journey, recent: int, latest: datetime | None) -> datetime | None:
+    """The cap's decision from the campaign emails within a period either side of the due
+    time (`recent` of them, the latest due at `latest`): None, or when the email may go.
+    The store counts them in SQL and asks this (engine/store/outbox.py)."""
+    cap = journey.frequency_cap
+    if cap is None or recent < cap.max or latest is None:
         return None
-    return max(recent) + cap.period
+    return latest + cap.period
 
 
 @dataclass

@@ -66,7 +66,7 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         select(OutboxMessage.due_at).where(
             outbox.of_supporter(supporter_id),
             OutboxMessage.transactional.is_(False),
-            OutboxMessage.status.in_(("queued", "sent")),
+            OutboxMessage.status.not_in(outbox.DROPPED),
         )
     ).all()
     suppressed = suppressions.reasons_in_force(
