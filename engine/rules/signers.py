@@ -150,6 +150,10 @@ def json_fields(body: object, *, purposes: Set[str]) -> tuple[dict[str, str], li
     return fields, problems
 
 
+def _too_long(field_name: str, name: str) -> RowError:
+    return RowError(field_name, f"longer than {NAME_MAX} characters ({len(name):,})")
+
+
 def signer_parser(
     columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo, purposes: Collection[str]
 ) -> Parser:
@@ -174,7 +178,9 @@ def signer_parser(
         joined = "".join(values)
         if not joined.strip():
             return None
-        if UNSEEN.search(joined):
+        # isprintable: the common case in one quick pass (what UNSEEN refuses is never
+        # printable; tabs and non-ASCII spaces are not either, and go to the regex).
+        if not joined.isprintable() and UNSEEN.search(joined):
             name, value = next(
                 (n, v) for n, v in zip(names, values, strict=True) if UNSEEN.search(v)
             )
@@ -188,9 +194,10 @@ def signer_parser(
                 "email", f"'{shown(raw_email)}' is not a valid email address: {exc}"
             ) from None
         first, last = clean_name(raw_first), clean_name(raw_last)
-        for field_name, given in (("first_name", first), ("last_name", last)):
-            if given is not None and len(given) > NAME_MAX:
-                raise RowError(field_name, f"longer than {NAME_MAX} characters ({len(given):,})")
+        if first is not None and len(first) > NAME_MAX:
+            raise _too_long("first_name", first)
+        if last is not None and len(last) > NAME_MAX:
+            raise _too_long("last_name", last)
         raw_postal = raw_postal.strip()
         place = place_of(raw_postal) if raw_postal else None
         if place is None and raw_postal:
