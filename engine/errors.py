@@ -63,6 +63,10 @@ class Invalid(MobiliseError):
     status_code = 422
 
 
+class UnsupportedMediaType(MobiliseError):
+    status_code = 415
+
+
 class Forbidden(MobiliseError):
     status_code = 403
 

@@ -4,39 +4,41 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
+from itertools import chain
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.deps import DbSession
 from engine.config import Settings
-from engine.errors import Invalid, Problem
+from engine.errors import Invalid, UnsupportedMediaType
 from engine.intake.signing import SigningQueue
-from engine.rules.signers import RowError, parse_signer
+from engine.rules.signers import (
+    CONSENT,
+    WEB_FIELDS,
+    RowError,
+    json_fields,
+    parse_signer,
+    refused_names,
+)
 from engine.store import petitions
 
 router = APIRouter(prefix="/api/petitions", tags=["petitions"])
+_JSON = "application/json"
+_URLENCODED = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
+_MEDIA_TYPES = frozenset((_JSON, _URLENCODED, _MULTIPART))
 _SLUG_PATTERN = r"^[a-z0-9-]{1,100}$"
 PetitionSlug = Annotated[str, Path(pattern=_SLUG_PATTERN)]
-
-
-class SignatureCreate(BaseModel):
-    """A signature from the petition form. Consents map to the petition's purposes."""
-
-    model_config = ConfigDict(extra="ignore")
-    email: str = Field(max_length=320)
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, max_length=10)
-    consents: dict[str, bool] = Field(default_factory=dict)
 
 
 class MilestoneRead(BaseModel):
@@ -51,6 +53,41 @@ class PetitionRead(BaseModel):
     milestones: list[MilestoneRead]
 
 
+def _body_schema(flag: dict[str, Any], *, alias: bool) -> dict[str, Any]:
+    """The fields of a signature, one vocabulary for the JSON body, the form and the CSV."""
+    text = {"type": "string"}
+    optional = {"type": ["string", "null"]} if alias else text
+    properties: dict[str, Any] = {
+        "email": text | {"maxLength": 320},
+        "first_name": optional,
+        "last_name": optional,
+        "postal_code": optional,
+    }
+    if alias:
+        properties["consents"] = {
+            "type": "object",
+            "additionalProperties": {"type": "boolean"},
+            "description": "the same answers as `consent_<purpose>`, keyed by purpose",
+        }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": ["email"],
+        "patternProperties": {f"^{CONSENT}[a-z0-9_-]+$": flag},
+        "additionalProperties": False,
+        "description": (
+            f"A `{CONSENT}<purpose>` field for each consent purpose the petition declares"
+            " (e.g. consent_updates, consent_fundraising); an absent one is not an answer."
+            " Other fields, and purposes the petition does not declare, are refused (422)."
+            " The server dates the signature."
+        ),
+    }
+
+
+_FLAG_TEXT = {
+    "type": "string",
+    "description": "ticked: on, yes, oui, 1, true (no, non, 0, false, off: refused)",
+}
 _SIGN_OPENAPI: dict[str, Any] = {
     "parameters": [
         {
@@ -62,20 +99,8 @@ _SIGN_OPENAPI: dict[str, Any] = {
     ],
     "requestBody": {
         "content": {
-            "application/json": {"schema": SignatureCreate.model_json_schema()},
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "email": {"type": "string"},
-                        "first_name": {"type": "string"},
-                        "last_name": {"type": "string"},
-                        "postal_code": {"type": "string"},
-                        "consent_updates": {"type": "string"},
-                        "consent_fundraising": {"type": "string"},
-                    },
-                }
-            },
+            _JSON: {"schema": _body_schema({"type": ["boolean", "null"]}, alias=True)},
+            _URLENCODED: {"schema": _body_schema(_FLAG_TEXT, alias=False)},
         },
         "required": True,
     },
@@ -83,26 +108,32 @@ _SIGN_OPENAPI: dict[str, Any] = {
 
 
 _SLUG = re.compile(_SLUG_PATTERN)
-_CHECKED = ("on", "yes", "oui", "1", "true")
 
 
-async def _form_or_json(request: Request) -> tuple[SignatureCreate, bool]:
-    """The same fields from a JSON body or an HTML form (checkboxes `consent_<purpose>`)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        body = await request.body()
-        fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    elif content_type.startswith("multipart/form-data"):
-        async with request.form() as form:  # closes any uploaded file
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+async def _fields(request: Request, media: str, purposes: frozenset[str]) -> dict[str, str]:
+    """The signature's fields as text, whatever the door, once their names are checked."""
+    if media == _JSON:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise Invalid(f"body: not JSON ({exc})", field="body") from None
+        fields, problems = json_fields(body, purposes=purposes)
     else:
-        return SignatureCreate.model_validate_json(await request.body()), False
-    consents = {
-        k.removeprefix("consent_"): v.strip().lower() in _CHECKED
-        for k, v in fields.items()
-        if k.startswith("consent_")
-    }
-    return SignatureCreate.model_validate({**fields, "consents": consents}), True
+        if media == _URLENCODED:
+            text = (await request.body()).decode("utf-8", "replace")
+            fields = dict(parse_qsl(text, keep_blank_values=True))
+            files: list[str] = []
+        else:
+            async with request.form() as form:  # closes any uploaded file
+                items = form.multi_items()
+                fields = {k: v for k, v in items if isinstance(v, str)}
+                files = [k for k, v in items if not isinstance(v, str)]
+        problems = refused_names(
+            chain(fields, files), fields=WEB_FIELDS - set(files), purposes=purposes
+        )
+    if problems:
+        raise Invalid(problems[0].message, problems=problems)
+    return fields
 
 
 @router.post(
@@ -111,8 +142,9 @@ async def _form_or_json(request: Request) -> tuple[SignatureCreate, bool]:
     openapi_extra=_SIGN_OPENAPI,
     responses={
         202: {"description": "received"},
-        422: {"description": "invalid field"},
         404: {"description": "unknown petition"},
+        415: {"description": "neither application/json nor a form"},
+        422: {"description": "invalid or unknown field, or a purpose the petition lacks"},
     },
 )
 async def sign(request: Request) -> Response:
@@ -120,39 +152,33 @@ async def sign(request: Request) -> Response:
     slug: str = request.path_params["slug"]
     if not _SLUG.match(slug):
         raise Invalid("slug: lowercase letters, digits and hyphens", field="slug")
-    try:
-        body, is_form = await _form_or_json(request)
-    except ValidationError as exc:
-        problems = [
-            Problem(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}",
-                field=".".join(map(str, e["loc"])) or None,
-            )
-            for e in exc.errors()
-        ]
-        raise Invalid(problems[0].message, problems=problems) from None
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media not in _MEDIA_TYPES:
+        # A body browsers send cross-site without asking (text/plain) is not a signature.
+        raise UnsupportedMediaType(
+            f"'{media or 'no content type'}' is not a signature",
+            hint=f"send {_JSON}, or a form ({_URLENCODED} or {_MULTIPART})",
+        )
+    queue: SigningQueue = request.app.state.signing
+    purposes = await queue.purposes(slug)
+    fields = await _fields(request, media, purposes)
     settings: Settings = request.app.state.settings
-    now = datetime.now(UTC)
-    values = {
-        "email": body.email,
-        "first_name": body.first_name or "",
-        "last_name": body.last_name or "",
-        "postal_code": body.postal_code or "",
-    }
-    values |= {f"consent_{p}": "yes" if g else "no" for p, g in body.consents.items()}
     try:
         row = parse_signer(
-            values, line=1, now=now, zone=ZoneInfo(settings.timezone), purposes=body.consents.keys()
+            fields,
+            line=1,
+            now=request.app.state.clock(),
+            zone=ZoneInfo(settings.timezone),
+            purposes=purposes,
         )
     except RowError as exc:
         raise Invalid(str(exc), field=exc.field) from None
     if row is None or row.email is None:
         raise Invalid("email: an email address is required", field="email")
-    queue: SigningQueue = request.app.state.signing
     await queue.sign(slug, row)
-    if is_form:
+    if media != _JSON:
         return HTMLResponse(_THANKS.format(slug=escape(slug)), status_code=200)
-    return Response(_RECEIVED % slug.encode(), status_code=202, media_type="application/json")
+    return Response(_RECEIVED % slug.encode(), status_code=202, media_type=_JSON)
 
 
 _RECEIVED = b'{"status":"received","petition":"%s"}'

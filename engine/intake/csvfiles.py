@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -16,6 +17,8 @@ class CsvRow(NamedTuple):
     # The cells as read, padded to the mapped columns, then one empty cell more: position
     # -1 stands for a column the file lacks.
     cells: list[str]
+    # Why the record could not be read as CSV at all (its cells are then empty).
+    broken: str | None = None
 
 
 def _dialect(sample: str) -> str:
@@ -25,12 +28,13 @@ def _dialect(sample: str) -> str:
 
 def read_headers(
     path: Path, columns: Mapping[str, str], *, required_any: Sequence[str]
-) -> tuple[list[str], list[str]]:
-    """The header line and the headers nobody knows; Invalid if no required column."""
-    headers, unknown, _, rows = read_rows(path, columns, required_any=required_any)
+) -> tuple[list[str], list[str], dict[str, int]]:
+    """The header line, the headers nobody knows (or repeating another) and the position of
+    each known column; Invalid if no required column."""
+    headers, unknown, positions, rows = read_rows(path, columns, required_any=required_any)
     next(rows, None)  # enter the generator so that closing it closes the file
     rows.close()
-    return headers, unknown
+    return headers, unknown, positions
 
 
 def read_rows(
@@ -42,13 +46,19 @@ def read_rows(
     try:
         sample = handle.read(8192)
         handle.seek(0)
-        reader = csv.reader(handle, delimiter=_dialect(sample))
-        headers = next(reader, [])
+        delimiter = _dialect(sample)
+        headers = next(csv.reader(handle, delimiter=delimiter), [])
     except UnicodeDecodeError as exc:
         handle.close()
         raise Invalid(
             f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})",
             hint="export the file as UTF-8 (with or without BOM)",
+        ) from None
+    except csv.Error as exc:
+        handle.close()
+        raise Invalid(
+            f"{path}:1: the header line is not readable as CSV ({exc})",
+            problems=[Problem(f"header line not readable as CSV ({exc})", file=str(path), line=1)],
         ) from None
     mapping, unknown = map_headers(headers, columns)
     if not any(name in mapping.values() for name in required_any):
@@ -65,18 +75,57 @@ def read_rows(
             ],
         )
     positions = {name: i for i, name in mapping.items()}
-    return headers, unknown, positions, _iterate(handle, reader, max(mapping, default=-1) + 1)
+    width = max(mapping, default=-1) + 1
+    return headers, unknown, positions, _iterate(handle, delimiter, width)
 
 
-def _iterate(handle: IO[str], reader: Iterator[list[str]], width: int) -> Generator[CsvRow]:
+def _remembered(lines: Iterable[str], record: list[str]) -> Iterator[str]:
+    """The physical lines, each also kept in `record` (the lines of the record being read)."""
+    for line in lines:
+        record.append(line)
+        yield line
+
+
+def _iterate(handle: IO[str], delimiter: str, width: int) -> Generator[CsvRow]:
+    """The records after the header, each with the line it starts on. A record the reader
+    cannot read (a cell over `csv.field_size_limit()`, a quote left open: the reader then
+    runs on until the limit or the end of the file) is one broken row at its first line,
+    and the lines it swallowed are read again: every line of the file is accounted for."""
     with handle:
         start = 2
-        for cells in reader:
+        record: list[str] = []
+        # strict: a quote still open at the end of the file is an error, not a last record
+        # holding the rest of the file.
+        reader = csv.reader(_remembered(handle, record), delimiter=delimiter, strict=True)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield CsvRow(start, [""] * (width + 1), _unreadable(exc, len(record)))
+                start += 1
+                again, record[:] = record[1:], []
+                reader = csv.reader(
+                    _remembered(chain(again, handle), record), delimiter=delimiter, strict=True
+                )
+                continue
             if len(cells) < width:
                 cells += [""] * (width - len(cells))
             cells.append("")
             yield CsvRow(start, cells)
-            start = reader.line_num + 1  # type: ignore[attr-defined]
+            start += len(record)
+            record.clear()
+
+
+def _unreadable(exc: csv.Error, lines: int) -> str:
+    if "field limit" in str(exc):
+        reason = f"a cell longer than {csv.field_size_limit():,} characters"
+    else:
+        reason = f"not readable as CSV ({exc})"
+    if lines > 1:  # read again from the next line on
+        reason += "; a quote opened on this line is not closed on it"
+    return reason
 
 
 class RejectsWriter:
@@ -87,23 +136,17 @@ class RejectsWriter:
         self.headers = list(headers)
         self.count = 0
         self._handle: IO[str] | None = None
-        self._writer: csv.DictWriter[str] | None = None
+        self._writerow: Callable[[Iterable[object]], object] | None = None
 
     def write(self, row: CsvRow, field: str, reason: str) -> None:
-        if self._handle is None:
+        if self._writerow is None:
             self._handle = self.path.open("w", encoding="utf-8", newline="")
-            self._writer = csv.DictWriter(
-                self._handle, fieldnames=["line", "field", "reason", *self.headers]
-            )
-            self._writer.writeheader()
-        assert self._writer is not None
-        cells = {
-            h: safe_cell(row.cells[i] if i < len(row.cells) else "")
-            for i, h in enumerate(self.headers)
-        }
-        self._writer.writerow(
-            {**cells, "line": row.line, "field": field, "reason": safe_cell(reason)}
-        )
+            self._writerow = csv.writer(self._handle).writerow
+            # Header cells come from the file as much as data cells: neutralised alike.
+            self._writerow(["line", "field", "reason", *map(safe_cell, self.headers)])
+        cells = row.cells[: len(self.headers)]
+        cells += [""] * (len(self.headers) - len(cells))
+        self._writerow([row.line, field, safe_cell(reason), *map(safe_cell, cells)])
         self.count += 1
 
     def close(self) -> None:

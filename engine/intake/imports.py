@@ -14,7 +14,7 @@ import gc
 import multiprocessing
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -23,9 +23,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.errors import Invalid, Problem
 from engine.intake.csvfiles import CsvRow, RejectsWriter, read_headers, read_rows
-from engine.rules.signers import SIGNATURE_COLUMNS, RowError, SignatureRow, signer_parser
-from engine.rules.tabular import header_key
+from engine.rules.signers import (
+    FILE_FIELDS,
+    SIGNATURE_COLUMNS,
+    RowError,
+    SignatureRow,
+    refused_names,
+    signer_parser,
+)
+from engine.rules.tabular import header_key, shown
 from engine.store import petitions, signatures, staging
 from engine.store.signatures import Outcome
 from engine.store.staging import Staged
@@ -46,7 +54,6 @@ class ImportReport:
     outcome: Outcome = field(default_factory=Outcome)
     rejected: int = 0
     rejects_file: Path | None = None
-    ignored_columns: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         o = self.outcome
@@ -56,8 +63,6 @@ class ImportReport:
         ]
         if self.rejects_file:
             lines.append(f"rejected rows: {self.rejects_file}")
-        if self.ignored_columns:
-            lines.append(f"ignored columns: {', '.join(self.ignored_columns)}")
         lines += [f"milestone reached: {t:,}".replace(",", " ") for t in o.milestones]
         return "\n".join(lines)
 
@@ -93,6 +98,9 @@ def parse_batches(
     duplicates = 0
     size = min(batch_size, _FIRST_BATCH)
     for row in rows:
+        if row.broken is not None:
+            rejects.append((row, "row", row.broken))
+            continue
         try:
             signer = parse(row.cells, row.line)
         except RowError as exc:
@@ -187,6 +195,37 @@ def _parsed_aside(
             worker.join()
 
 
+def _checked_headers(path: Path, purposes: Collection[str]) -> list[str]:
+    """The header line, if every column is one of the vocabulary (or a French alias of one)
+    and every consent column a purpose of the petition: a column nobody reads would lose
+    what the signers said in it, so the file is refused before any row is read."""
+    headers, unknown, positions = read_headers(path, SIGNATURE_COLUMNS, required_any=_REQUIRED_ANY)
+    problems = [
+        Problem(
+            f"column '{shown(raw)}' repeats column '{SIGNATURE_COLUMNS[header_key(raw)]}'"
+            if header_key(raw) in SIGNATURE_COLUMNS
+            else f"unknown column '{shown(raw)}'",
+            hint=_COLUMNS_HINT,
+        )
+        for raw in unknown
+    ]
+    for name, index in positions.items():
+        problems += [
+            replace(p, message=f"column '{shown(headers[index])}': {p.message}", field=None)
+            for p in refused_names([name], fields=FILE_FIELDS, purposes=set(purposes))
+        ]
+    problems = [replace(p, file=str(path), line=1) for p in problems]
+    if problems:
+        raise Invalid(str(problems[0]), problems=problems)
+    return headers
+
+
+_COLUMNS_HINT = (
+    "columns: email, first_name, last_name, postal_code, signed_at and consent_<purpose>,"
+    " or their French names (docs/cli.md)"
+)
+
+
 def import_signatures(
     sessions: sessionmaker[Session],
     *,
@@ -202,15 +241,8 @@ def import_signatures(
         petition = petitions.facts(session, slug)
         dialect = session.get_bind().dialect.name
     purposes = sorted(petition.consent_versions)
-    headers, unknown = read_headers(path, SIGNATURE_COLUMNS, required_any=_REQUIRED_ANY)
-    # A consent column for a purpose the petition does not declare is ignored, and said so.
-    unknown += [
-        h
-        for h in headers
-        if header_key(h).startswith(("consent ", "consentement "))
-        and header_key(h).split(" ", 1)[1].replace(" ", "_") not in purposes
-    ]
-    report = ImportReport(ignored_columns=unknown)
+    headers = _checked_headers(path, purposes)
+    report = ImportReport()
     rejects = RejectsWriter(rejects_path or path.with_suffix(".rejects.csv"), headers)
     try:
         with (

@@ -21,6 +21,12 @@ from engine.store import petitions, signatures
 from engine.store.petitions import PetitionFacts
 
 
+@dataclass(frozen=True)
+class _Facts:
+    facts: PetitionFacts
+    purposes: frozenset[str]
+
+
 @dataclass
 class _Pending:
     slug: str
@@ -47,7 +53,7 @@ class SigningQueue:
         # A petition's id and consent versions, read at most once a `facts_ttl_s` per
         # process: a wording changed by `mobilise sync` is recorded within that delay.
         self._facts_ttl_s = facts_ttl_s
-        self._facts: dict[str, tuple[datetime, PetitionFacts]] = {}
+        self._facts: dict[str, tuple[datetime, _Facts]] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         # Called after each batch that recorded a signature (the API wakes the journey pass).
@@ -132,7 +138,7 @@ class SigningQueue:
                     continue
                 signatures.record(
                     session,
-                    petition=petition,
+                    petition=petition.facts,
                     rows=list(rows.values()),
                     now=now,
                     source="web",
@@ -140,12 +146,30 @@ class SigningQueue:
                 )
         return results
 
-    def _petition(self, session: Session, slug: str, now: datetime) -> PetitionFacts:
+    async def purposes(self, slug: str) -> frozenset[str]:
+        """The consent purposes the petition declares (what a signature may answer, checked
+        before it is queued), from the same cache as the writer's; NotFound if unknown."""
+        facts = self._cached(slug, self._clock())
+        if facts is None:
+            facts = await anyio.to_thread.run_sync(self._read, slug)
+        return facts.purposes
+
+    def _read(self, slug: str) -> _Facts:
+        with self._sessions() as session:
+            return self._petition(session, slug, self._clock())
+
+    def _cached(self, slug: str, now: datetime) -> _Facts | None:
         cached = self._facts.get(slug)
         if cached is not None and 0 <= (now - cached[0]).total_seconds() < self._facts_ttl_s:
             return cached[1]
-        facts = petitions.facts(session, slug)
-        self._facts[slug] = (now, facts)
+        return None
+
+    def _petition(self, session: Session, slug: str, now: datetime) -> _Facts:
+        facts = self._cached(slug, now)
+        if facts is None:
+            read = petitions.facts(session, slug)
+            facts = _Facts(read, frozenset(read.consent_versions))
+            self._facts[slug] = (now, facts)
         return facts
 
 

@@ -7,30 +7,61 @@ import re
 import unicodedata
 from functools import lru_cache
 
-# Pragmatic address check: one @, no spaces, a dotted domain, sane lengths. The provider's
-# bounce is the final judge; this catches typos and garbage at the door.
-_EMAIL = re.compile(
-    r"^[^\s@\"<>()\[\],;:\\]+@(?:[^\s@\"<>()\[\],;:\\.]+\.)+[^\s@\"<>()\[\],;:\\.]{2,}$"
-)
+import email_validator
+from email_validator.rfc_constants import EMAIL_MAX_LENGTH
+
+# Most addresses are plain ASCII ones that the library below accepts unchanged: they pass
+# on this pattern alone (a subset of what it accepts, checked by a property test), since the
+# library costs 21 us an address, 3 s of a 140,000-row import. Labels with `--` (Punycode and
+# the R-LDH labels it refuses), special-use domains and anything non-ASCII go to the library.
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+PLAIN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:[a-z0-9][a-z0-9-]{{0,61}})?[a-z]")
+_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+MAX_LOCAL = 64
 
 
-def normalise_email(raw: str) -> str | None:
-    """NFKC, trimmed, lower-cased; `None` if it is not an email address."""
+def parse_email(raw: str) -> str:
+    """The address as the supporter's identity: NFKC, trimmed, lower-cased (the local part
+    too, as always: existing supporters keep matching), validated by `email-validator`
+    (syntax only: no DNS). ValueError says why an address is refused."""
     email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
-        return None
-    local, _, domain = email.rpartition("@")
-    if len(local) > 64 or ".." in email or local.startswith(".") or local.endswith("."):
-        return None
+    if len(email.rpartition("@")[0]) > MAX_LOCAL:
+        raise ValueError(f"more than {MAX_LOCAL} characters before the @-sign")
+    if plain_address(email):
+        return email
+    try:
+        email_validator.validate_email(email, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
     return email
 
 
+def plain_address(email: str) -> bool:
+    """A lower-case ASCII address that `email-validator` accepts as it is (see `PLAIN`)."""
+    domain = email.rpartition("@")[2]
+    return (
+        len(email) <= EMAIL_MAX_LENGTH
+        and PLAIN.fullmatch(email) is not None
+        and "--" not in domain
+        and domain.rpartition(".")[2] not in _SPECIAL_USE
+    )
+
+
+def normalise_email(raw: str) -> str | None:
+    """`parse_email`, or None if it is not an email address."""
+    try:
+        return parse_email(raw)
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=65536)  # first names repeat a lot
-def clean_name(raw: str | None, limit: int = 100) -> str | None:
+def clean_name(raw: str | None) -> str | None:
+    """NFC, whitespace collapsed; None when nothing is left."""
     if raw is None:
         return None
-    name = " ".join(unicodedata.normalize("NFC", raw).split())
-    return name[:limit] or None
+    return " ".join(unicodedata.normalize("NFC", raw).split()) or None
 
 
 def email_hash(email: str) -> str:

@@ -44,13 +44,14 @@ def map_headers(
     return mapped, unknown
 
 
-_YES = {"yes", "y", "oui", "o", "1", "true", "vrai", "x"}
-_NO = {"no", "n", "non", "0", "false", "faux"}
+# `on`: what a ticked HTML checkbox sends (an unticked one sends nothing).
+_YES = {"yes", "y", "oui", "o", "1", "true", "vrai", "x", "on"}
+_NO = {"no", "n", "non", "0", "false", "faux", "off"}
 
 
 @lru_cache(maxsize=256)
 def parse_flag(raw: str) -> bool | None:
-    """yes/no, oui/non, 1/0, true/false; empty means "not asked" (None)."""
+    """yes/no, oui/non, 1/0, true/false (on/off from a form); empty means "not asked"."""
     value = raw.strip().lower()
     if not value:
         return None
@@ -58,7 +59,7 @@ def parse_flag(raw: str) -> bool | None:
         return True
     if value in _NO:
         return False
-    raise ValueError(f"'{raw}' is not yes/no (oui/non, 1/0, true/false)")
+    raise ValueError(f"'{shown(raw)}' is not yes/no (oui/non, 1/0, true/false)")
 
 
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
@@ -81,10 +82,45 @@ def parse_timestamp(raw: str, zone: ZoneInfo) -> datetime | None:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"'{raw}' is not a date (use 2024-05-13, 2024-05-13T18:30 or 13/05/2024)"
+            f"'{shown(raw)}' is not a date (use 2024-05-13, 2024-05-13T18:30 or 13/05/2024)"
         ) from None
     # Returned in UTC: comparing aware datetimes of one tzinfo skips the zone lookups.
-    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
+    try:
+        return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in Paris, 9999-12-31T23:59-12:00: outside datetime's years
+        raise ValueError(f"'{shown(raw)}' is out of the range of dates") from None
+
+
+def shown(raw: str, limit: int = 60) -> str:
+    """A cell quoted in a message: at most `limit` characters of it."""
+    return raw if len(raw) <= limit else raw[:limit] + "…"
+
+
+# Characters no signer types and no eye sees, refused in every text cell: C0 and C1 controls
+# but tab, line feed and carriage return (whitespace, which names collapse and addresses
+# refuse), Unicode format characters (category Cf: zero-width space and joiners, bidi
+# overrides and isolates, a BOM inside a value, soft hyphen, tags), surrogates (Cs) and
+# private use (Co). Listed rather than computed from `unicodedata` at import (0.1 s a
+# process); a unit test checks the list against the interpreter's Unicode database.
+_UNSEEN_RANGES = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad"
+    "\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ud800-\udfff\ue000-\uf8ff\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    "\U000f0000-\U000ffffd\U00100000-\U0010fffd"
+)
+UNSEEN = re.compile(f"[{_UNSEEN_RANGES}]")
+
+
+def unseen_character(text: str) -> str | None:
+    """`U+200B ZERO WIDTH SPACE` for the first character of `text` that `UNSEEN` refuses."""
+    found = UNSEEN.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'control character')}"
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -142,56 +142,97 @@ _NEW_PAPER = {dialect: _new_paper(dialect) for dialect in ("postgresql", "sqlite
 
 _INSERT_CONSENTS = (
     "INSERT INTO consents (supporter_id, purpose, granted, wording_version, source, recorded_at) "
-    "SELECT supporter_id, purpose, granted, version, :label, signed_at FROM ("
 )
 
 
 def _consent_choices(purposes: tuple[str, ...], row: str) -> tuple[str, str]:
-    """The granted column (from the slots of `row`) and the relation of purposes to cross
+    """The granted value (from the slots of `row`) and the relation of purposes to cross
     join, one row per purpose: one statement for every purpose."""
     slots = " ".join(f"WHEN {i} THEN {row}.{slot}" for i, slot in enumerate(SLOTS[: len(purposes)]))
     choices = " UNION ALL ".join(
         f"SELECT {i} AS slot, :purpose_{i} AS purpose, :version_{i} AS version"
         for i in range(len(purposes))
     )
-    return f"CASE p.slot {slots} END AS granted", f"({choices}) p"
+    return f"CASE p.slot {slots} END", f"({choices}) p"
+
+
+# What a signature says about a purpose is added to the supporter's consent history (append
+# only; the latest row is in force) when it is news: the first answer on record, whatever
+# it is; or a grant given after the latest row, when that row refused (a later opt-in) or
+# granted another wording version. A refusal never replaces a grant (an unticked box is no
+# withdrawal: that is what unsubscribing is for), and what is already on record is not
+# recorded again, so a replayed batch or re-imported file records nothing twice.
+_NEWS = (
+    "(l.id IS NULL OR (a.granted AND l.recorded_at < a.signed_at"
+    " AND (NOT l.granted OR l.wording_version <> a.version)))"
+)
 
 
 @functools.cache
-def _new_consents(purposes: tuple[str, ...]) -> TextClause:
-    # Consent travels with the signature it was given on: only the batch's new signatures
-    # record it, so a re-import records nothing twice. The staging row and its signature
-    # are looked up once, not once per purpose.
+def _new_consents(purposes: tuple[str, ...], dialect: str, resolved: bool = False) -> str:
+    """The consent rows a batch adds (the SELECT of an INSERT): for every emailed row of the
+    batch, new signature or not, and each purpose it answers, the latest row on record for
+    that purpose (from `ix_consents_supporter_purpose`) decides (`_NEWS`). `resolved`
+    (PostgreSQL imports): from `signature_resolved`, where supporters created by the batch,
+    which have no history, are not looked up."""
     granted, choices = _consent_choices(purposes, "st")
-    return sql(
-        f"{_INSERT_CONSENTS}SELECT sig.supporter_id, p.purpose, {granted}, p.version,"
-        " sig.signed_at "
-        "FROM signature_staging st CROSS JOIN supporters sup CROSS JOIN signatures sig"
-        f" CROSS JOIN {choices} "
-        "WHERE sup.email = st.email AND sig.petition_id = :pid AND sig.supporter_id = sup.id"
-        f" AND sig.seq > {_BEFORE}) AS given WHERE granted IS NOT NULL"
+    if resolved:
+        source = f"signature_resolved st CROSS JOIN {choices} WHERE"
+        answered = "st.supporter_id, st.known"
+        known = "a.known AND "
+    else:
+        # CROSS JOIN fixes SQLite's join order (see `_EMAILED_FROM`).
+        source = (
+            f"signature_staging st CROSS JOIN supporters sup CROSS JOIN {choices}"
+            " WHERE sup.email = st.email AND"
+        )
+        answered, known = "sup.id AS supporter_id", ""
+    answered += f", p.purpose, p.version, st.signed_at, {granted} AS granted"
+    latest = (
+        "FROM consents c WHERE {known}c.supporter_id = {supporter} AND c.purpose = {purpose}"
+        " ORDER BY c.id DESC LIMIT 1"
     )
+    if dialect == "postgresql":
+        # LATERAL: one index probe per answer, whatever the planner guesses of the sizes.
+        probe = latest.format(known=known, supporter="a.supporter_id", purpose="a.purpose")
+        return (
+            f"SELECT a.* FROM (SELECT {answered} FROM {source} {granted} IS NOT NULL) a"
+            " LEFT JOIN LATERAL (SELECT c.id, c.granted, c.recorded_at, c.wording_version"
+            f" {probe}) l ON true WHERE {_NEWS}"
+        )
+    # SQLite: the latest row's id from a correlated subquery, then that row by its rowid.
+    probe = latest.format(known="", supporter="sup.id", purpose="p.purpose")
+    return (
+        f"SELECT a.* FROM (SELECT {answered}, (SELECT c.id {probe}) AS latest FROM {source}"
+        f" {granted} IS NOT NULL) a LEFT JOIN consents l ON l.id = a.latest WHERE {_NEWS}"
+    )
+
+
+_SELECT_GIVEN = "SELECT supporter_id, purpose, granted, version, :label, signed_at FROM"
+
+
+@functools.cache
+def _consents_statement(purposes: tuple[str, ...], dialect: str) -> TextClause:
+    return sql(f"{_INSERT_CONSENTS}{_SELECT_GIVEN} ({_new_consents(purposes, dialect)}) AS given")
 
 
 @functools.cache
 def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> TextClause:
-    """PostgreSQL, staging table: the emailed signatures and their consents in one statement,
-    from the new rows joined once (the consents no longer join the staging table to
-    `supporters` and `signatures` again). Returns the number of signatures inserted, and
-    adds it to the petition's count: the statements after it then count only the rows ranked
-    above that (paper ones), not the whole batch again."""
-    granted, choices = _consent_choices(purposes, "n")
-    slots = "".join(f", st.{slot}" for slot in SLOTS[: len(purposes)])
+    """PostgreSQL, staging table: the emailed signatures and the consents in one statement
+    (one round trip of the pipeline fewer; with `resolved` the consents read the supporters
+    resolved for the batch, not `supporters` again by email). Returns the number of
+    signatures inserted, and adds it to the petition's count: the statements after it then
+    count only the rows ranked above that (paper ones), not the whole batch again."""
     supporter, source = (
         ("st.supporter_id", _RESOLVED_FROM) if resolved else ("sup.id", _EMAILED_FROM)
     )
     return sql(
         f"WITH new AS MATERIALIZED (SELECT {supporter} AS supporter_id, st.signed_at,"
-        f" {_RANK} AS seq{slots} {source}), "
+        f" {_RANK} AS seq {source}), "
         f"signed AS ({_INSERT_SIGNATURES}SELECT :pid, supporter_id, NULL, seq, signed_at, :now,"
         " :source, :enrol FROM new), "
-        f"given AS ({_INSERT_CONSENTS}SELECT n.supporter_id, p.purpose, {granted}, p.version,"
-        f" n.signed_at FROM new n CROSS JOIN {choices}) AS given WHERE granted IS NOT NULL), "
+        f"given AS ({_INSERT_CONSENTS}{_SELECT_GIVEN}"
+        f" ({_new_consents(purposes, 'postgresql', resolved)}) AS given), "
         "counted AS (UPDATE petitions SET signature_count = signature_count + (SELECT count(*)"
         " FROM new) WHERE id = :pid) "
         "SELECT count(*) FROM new"
@@ -317,7 +358,7 @@ def record(
     if has_paper:
         steps["paper"] = staged(_NEW_PAPER[dialect], params)
     if has_email and purposes and not together:
-        steps["consents"] = staged(_new_consents(tuple(purposes)), labels | choices)
+        steps["consents"] = staged(_consents_statement(tuple(purposes), dialect), labels | choices)
     steps["count"] = (_SET_COUNT, {"pid": pid})
     # Always checked (one indexed statement in the same round trip), so that milestones
     # never depend on how fresh the caller's petition facts are.

@@ -127,3 +127,22 @@ def test_validate_and_sync_report_every_problem_alike_and_sync_stores_nothing(
     assert "unknown filter 'nombre'" in lines[4]
     # and sync stored nothing
     assert "petition" not in synced.stdout
+
+
+def test_importing_a_file_with_an_unknown_consent_column_exits_1_naming_it(
+    project: Path,
+) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["db", "upgrade"])
+    runner.invoke(app, ["sync"])
+    sheet = project / "s.csv"
+    sheet.write_text("email;consent_updates;consent_newsletter\na@example.fr;oui;oui\n")
+
+    result = runner.invoke(
+        app, ["import", "signatures", "--petition", "stop-reconnaissance-faciale", str(sheet)]
+    )
+
+    assert result.exit_code == 1
+    assert f"{sheet}:1: column 'consent_newsletter'" in result.output
+    assert "purposes: fundraising, updates" in result.output
+    assert "Traceback" not in result.output

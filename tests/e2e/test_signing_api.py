@@ -97,9 +97,21 @@ def test_a_multipart_form_is_read_like_an_urlencoded_one(
     answer = client.post(
         f"/api/petitions/{slug}/signatures",
         data={"email": email, "consent_updates": "oui"},
-        files={"ignored": ("note.txt", b"a file field is not a signer field")},
+        files={"first_name": ("name.txt", b"a file is no signature field")},
+    )
+    refused = answer.json()
+
+    parts = "".join(
+        f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in (("email", email), ("consent_updates", "oui"))
+    )
+    answer = client.post(
+        f"/api/petitions/{slug}/signatures",
+        content=f"{parts}--b--\r\n".encode(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
     )
 
+    assert [p["field"] for p in refused["problems"]] == ["first_name"]
     assert answer.status_code == 200
     with make_sessionmaker(committed_engine)() as session:
         granted = session.execute(
@@ -211,6 +223,203 @@ def test_signing_while_the_database_is_down_is_a_503_and_the_queue_survives() ->
         ]  # the second proves the writer is still running
 
     assert [a.status_code for a in answers] == [503, 503]
-    # Both were answered by the writer (not by the wait's timeout): it survived the first.
+    # Both answered at once, as the database's failure (not by the wait's timeout).
     assert all(a.json()["error"].startswith("database unavailable") for a in answers)
     assert answers[0].headers["retry-after"] == "5"
+
+
+def _consents_of(engine: Engine, email: str) -> list[tuple[str, bool]]:
+    with make_sessionmaker(engine)() as session:
+        return [
+            (purpose, bool(granted))
+            for purpose, granted in session.execute(
+                select(Consent.purpose, Consent.granted)
+                .join(Supporter, Supporter.id == Consent.supporter_id)
+                .where(Supporter.email == email)
+                .order_by(Consent.id)
+            )
+        ]
+
+
+@pytest.mark.parametrize(
+    "consents",
+    [
+        {"consent_updates": True, "consent_fundraising": True},
+        {"consents": {"updates": True, "fundraising": True}},  # the alias
+        {"consent_updates": True, "consents": {"fundraising": True}},
+    ],
+    ids=["flags", "alias", "both"],
+)
+def test_json_takes_the_consent_flags_of_the_form_and_the_csv(
+    client: TestClient, slug: str, committed_engine: Engine, consents: dict[str, object]
+) -> None:
+    # Given a JSON signature answering both purposes with the form's and the CSV's names
+    email = f"{unique('json')}@example.fr"
+
+    # When it is posted
+    answer = client.post(f"/api/petitions/{slug}/signatures", json={"email": email, **consents})
+
+    # Then both consents are recorded
+    assert answer.status_code == 202
+    assert sorted(_consents_of(committed_engine, email)) == [
+        ("fundraising", True),
+        ("updates", True),
+    ]
+
+
+_UNKNOWN: list[tuple[dict[str, object], list[str]]] = [
+    ({"colour": "red"}, ["colour"]),
+    ({"consent_newsletter": True}, ["consent_newsletter"]),
+    ({"consent_updates": True, "signed_at": "2024-05-13"}, ["signed_at"]),
+    ({"colour": "red", "consent_newsletter": False}, ["colour", "consent_newsletter"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("door", "body", "named"),
+    [("json", b, n) for b, n in _UNKNOWN]
+    + [("form", b, n) for b, n in _UNKNOWN]
+    + [("json", {"consents": {"newsletter": True}}, ["consent_newsletter"])],
+)
+def test_unknown_fields_and_purposes_are_refused_by_name_and_nothing_is_recorded(
+    client: TestClient, slug: str, door: str, body: dict[str, object], named: list[str]
+) -> None:
+    # Given a signature with a field or a consent purpose the petition does not have
+    email = f"{unique('unknown')}@example.fr"
+    sent = {"email": email, **body}
+    form = {k: "on" if v is True else "off" if v is False else v for k, v in sent.items()}
+
+    # When it is posted as JSON or as a form
+    answer = (
+        client.post(f"/api/petitions/{slug}/signatures", json=sent)
+        if door == "json"
+        else client.post(f"/api/petitions/{slug}/signatures", data=form)
+    )
+
+    # Then it is refused, naming each, and the petition did not move
+    assert answer.status_code == 422
+    assert [p["field"] for p in answer.json()["problems"]] == named
+    assert client.get(f"/api/petitions/{slug}").json()["count"] == 0
+
+
+@pytest.mark.parametrize("door", ["json", "form"])
+def test_a_body_of_fifty_thousand_unknown_purposes_is_refused_naming_the_first_ones(
+    client: TestClient, slug: str, door: str
+) -> None:
+    # Given a body with 50,000 consent keys for purposes the petition does not declare
+    keys = {f"consent_x{i}": True for i in range(50_000)}
+
+    # When it is posted (the names are checked in one pass, before anything else)
+    url = f"/api/petitions/{slug}/signatures"
+    answer = (
+        client.post(url, json={"email": "a@example.fr", **keys})
+        if door == "json"
+        else client.post(url, data={"email": "a@example.fr"} | dict.fromkeys(keys, "on"))
+    )
+
+    # Then it is refused with the first ten named, and a note that there are more
+    assert answer.status_code == 422
+    problems = answer.json()["problems"]
+    assert [p.get("field") for p in problems] == [f"consent_x{i}" for i in range(10)] + [None]
+
+
+def test_a_later_signature_records_a_new_grant_and_an_unticked_box_withdraws_nothing(
+    client: TestClient, slug: str, committed_engine: Engine
+) -> None:
+    # Given someone who signed without ticking anything
+    email = f"{unique('later')}@example.fr"
+    url = f"/api/petitions/{slug}/signatures"
+    client.post(url, json={"email": email})
+    assert _consents_of(committed_engine, email) == []
+
+    # When they sign again ticking `updates` (form), then again ticking nothing (JSON, form)
+    ticked = client.post(url, data={"email": email, "consent_updates": "on"})
+    client.post(url, json={"email": email})
+    client.post(url, data={"email": email})
+
+    # Then the later opt-in is recorded once, and still in force
+    assert ticked.status_code == 200
+    assert _consents_of(committed_engine, email) == [("updates", True)]
+    assert client.get(f"/api/petitions/{slug}").json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "text/plain;charset=UTF-8", None, "application/x-json"]
+)
+def test_a_json_signature_needs_the_json_content_type(
+    client: TestClient, slug: str, content_type: str | None
+) -> None:
+    # Given a JSON body sent as another type (text/plain needs no CORS preflight)
+    body = b'{"email": "plain@example.fr", "consent_fundraising": true}'
+    headers = {"content-type": content_type} if content_type else {}
+
+    answer = client.post(f"/api/petitions/{slug}/signatures", content=body, headers=headers)
+
+    assert answer.status_code == 415
+    assert client.get(f"/api/petitions/{slug}").json()["count"] == 0
+
+
+def test_json_with_a_charset_is_json(client: TestClient, slug: str) -> None:
+    answer = client.post(
+        f"/api/petitions/{slug}/signatures",
+        content=b'{"email": "charset@example.fr"}',
+        headers={"content-type": "Application/JSON; charset=utf-8"},
+    )
+    assert answer.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "Zo\x00é"),
+        ("last_name", "Dur\x07and"),
+        ("last_name", "\u202eDurand"),  # right-to-left override
+        ("first_name", "Zo\ufeffé"),  # a BOM inside
+        ("email", "zoe\u200b@example.fr"),  # zero-width space: a second lookalike supporter
+        ("email", "zoe\u200d@example.fr"),  # zero-width joiner
+        ("email", "zoe\x00@example.fr"),
+        ("postal_code", "750\x0011"),
+    ],
+)
+@pytest.mark.parametrize("door", ["json", "form"])
+def test_control_and_invisible_characters_are_refused_in_every_field(
+    client: TestClient, slug: str, field: str, value: str, door: str
+) -> None:
+    sent = {"email": f"{unique('odd')}@example.fr", field: value}
+
+    answer = (
+        client.post(f"/api/petitions/{slug}/signatures", json=sent)
+        if door == "json"
+        else client.post(f"/api/petitions/{slug}/signatures", data=sent)
+    )
+
+    # Then a 422 naming the field, on both databases (a NUL once made PostgreSQL fail: 500)
+    assert answer.status_code == 422
+    assert answer.json()["problems"][0]["field"] == field
+    assert client.get(f"/api/petitions/{slug}").json()["count"] == 0
+
+
+@pytest.mark.parametrize("email", ["a@-example.org", "x@exa_mple.org", "x@example.test"])
+def test_addresses_the_validation_library_refuses_are_refused(
+    client: TestClient, slug: str, email: str
+) -> None:
+    answer = client.post(f"/api/petitions/{slug}/signatures", json={"email": email})
+
+    assert answer.status_code == 422
+    assert answer.json()["problems"][0]["field"] == "email"
+
+
+def test_the_schema_tells_which_fields_a_signature_takes(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/api/petitions/{slug}/signatures"]
+    bodies = operation["post"]["requestBody"]["content"]
+
+    for media in ("application/json", "application/x-www-form-urlencoded"):
+        schema = bodies[media]["schema"]
+        assert schema["additionalProperties"] is False
+        assert list(schema["patternProperties"]) == ["^consent_[a-z0-9_-]+$"]
+        assert {"email", "first_name", "last_name", "postal_code"} <= set(schema["properties"])
+        assert "signed_at" not in schema["properties"]
+    assert bodies["application/json"]["schema"]["patternProperties"]["^consent_[a-z0-9_-]+$"] == {
+        "type": ["boolean", "null"]
+    }
+    assert {"415", "422"} <= set(operation["post"]["responses"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -194,7 +194,8 @@ def test_each_signature_goes_to_its_signer_with_their_consents(
     report = run_import(sessions, slug, path, now, batch_size=4)
 
     # Then each signature, ranked in file order, belongs to the signer of its line, and each
-    # signer's consents are the ones of their line, recorded once more for the known one
+    # signer's consents are the ones of their line (the known one's grant of `updates` is on
+    # record already: not recorded twice)
     assert (report.outcome.imported, report.outcome.milestones) == (9, [3])
     with sessions() as session:
         signed = session.execute(
@@ -217,7 +218,161 @@ def test_each_signature_goes_to_its_signer_with_their_consents(
         ).all()
     assert [tuple(r) for r in signed] == list(enumerate(emails, start=1))
     assert sorted(given) == sorted(
-        [(f"k1@{domain}", "updates", True)]
-        + [(e, "updates", bool(i % 2)) for i, e in enumerate(emails)]
+        [(e, "updates", bool(i % 2)) for i, e in enumerate(emails)]
         + [(f"k1@{domain}", "fundraising", True)]
     )
+
+
+def _rejects(report: ImportReport) -> list[dict[str, str]]:
+    assert report.rejects_file is not None
+    with report.rejects_file.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_malformed_row_is_rejected_with_its_line_and_the_rest_imports(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    # Given a file where malformed rows lie between good ones, across batches
+    domain = unique("d") + ".fr"
+    rows = [
+        "email;first_name;last_name;signed_at",
+        f"a1@{domain};Ann;Lee;2024-05-13",  # 2
+        f"a2@{domain};Ann;Lee;0001-01-01",  # 3: in Paris, before datetime's first year
+        f"a3@{domain};Ann;Lee;9999-12-31T23:59:59-12:00",  # 4: past datetime's last year
+        f"a4@{domain};Ann;Lee;1899-12-31",  # 5
+        f"a5@{domain};Ann;{'x' * 131_073};",  # 6: over the CSV reader's cell limit
+        f"a6@{domain};Ann;{'x' * 101};",  # 7: longer than a name
+        f'a7@{domain};"Ann;Lee;',  # 8: a quote left open swallows the lines below it...
+        f"a8@{domain};Ann;Lee;",  # 9: ...which are read again
+        f"a9@{domain};Zo\x00e;Lee;",  # 10: NUL
+        f"b1@{domain};Ann;Lee;2999-01-01",  # 11: future
+        f'b2@{domain};"Ann"x;Lee;',  # 12: a quoted cell with more after it (ends line 8's)
+        f"b3@{domain};Ann;Lee;",  # 13
+        f'b4@{domain};"Ann;Lee;',  # 14: a quote still open at the end of the file
+        f"b5@{domain};Ann;Lee;",  # 15
+    ]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    # When it is imported in small batches
+    report = run_import(sessions, slug, path, now, batch_size=2)
+
+    # Then each malformed row is rejected with its line and a reason, the others imported,
+    # and the totals add up to the file's rows
+    o = report.outcome
+    assert o.imported == 4  # a1, a8, b3, b5
+    assert o.imported + o.duplicates + o.paper + report.rejected == len(rows) - 1
+    rejected = {int(r["line"]): (r["field"], r["reason"]) for r in _rejects(report)}
+    assert sorted(rejected) == [3, 4, 5, 6, 7, 8, 10, 11, 12, 14]
+    assert rejected[3][0] == rejected[4][0] == rejected[5][0] == rejected[11][0] == "signed_at"
+    assert "out of the range" in rejected[3][1]
+    assert "out of the range" in rejected[4][1]
+    assert "before 1900" in rejected[5][1]
+    assert "in the future" in rejected[11][1]
+    assert rejected[6] == ("row", "a cell longer than 131,072 characters")
+    assert rejected[7][0] == "last_name"
+    assert "not closed" in rejected[8][1]
+    assert rejected[10] == ("first_name", "first_name: U+0000 control character is not allowed")
+    assert rejected[12][0] == "row"
+    assert "not closed" in rejected[14][1]
+    with sessions() as session:
+        assert petitions.read(session, slug).count == o.imported
+
+
+def test_a_reimport_records_the_consents_a_file_now_carries(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    # Given signers imported from a file without consent columns
+    domain = unique("d") + ".fr"
+    emails = [f"r{i}@{domain}" for i in range(5)]
+    first = tmp_path / "first.csv"
+    first.write_text("email\n" + "".join(f"{e}\n" for e in emails), encoding="utf-8")
+    run_import(sessions, slug, first, now)
+
+    # When a later export of the same signers, with their answers, is imported (twice)
+    later = tmp_path / "later.csv"
+    later.write_text(
+        "email;consent_updates;signed_at\n"
+        + "".join(
+            f"{e};{'oui' if i % 2 else 'non'};{now:%Y-%m-%d}\n" for i, e in enumerate(emails)
+        ),
+        encoding="utf-8",
+    )
+    report = run_import(sessions, slug, later, now + timedelta(days=1))
+    again = run_import(sessions, slug, later, now + timedelta(days=1))
+
+    # Then their answers are recorded once, and no signature is added
+    assert (report.outcome.imported, report.outcome.duplicates) == (0, 5)
+    assert (again.outcome.imported, again.outcome.duplicates) == (0, 5)
+    with sessions() as session:
+        given = session.execute(
+            text(
+                "SELECT sup.email, c.purpose, c.granted FROM consents c"
+                " JOIN supporters sup ON sup.id = c.supporter_id WHERE sup.email LIKE :domain"
+            ),
+            {"domain": f"%@{domain}"},
+        ).all()
+    assert sorted((e, p, bool(g)) for e, p, g in given) == [
+        (e, "updates", bool(i % 2)) for i, e in enumerate(emails)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("email;consent_newsletter", "consent_newsletter"),
+        ("email;Consentement infolettre", "Consentement infolettre"),
+        ("email;prénom;couleur", "couleur"),
+        ("email;courriel", "courriel"),  # twice the same column
+    ],
+)
+def test_a_column_nobody_reads_refuses_the_file_naming_it(
+    sessions: sessionmaker[Session],
+    slug: str,
+    now: datetime,
+    tmp_path: Path,
+    header: str,
+    named: str,
+) -> None:
+    # Given a file with a column the petition has no use for
+    path = tmp_path / "extra.csv"
+    path.write_text(f"{header}\nz@example.fr;oui;x\n", encoding="utf-8")
+
+    # When it is imported, then nothing is read and the column is named at line 1
+    with pytest.raises(Invalid) as refused:
+        run_import(sessions, slug, path, now)
+
+    assert [f"'{named}'" in str(p) for p in refused.value.problems] == [True]
+    assert str(refused.value.problems[0]).startswith(f"{path}:1: ")
+    with sessions() as session:
+        assert petitions.read(session, slug).count == 0
+
+
+def test_french_names_of_every_column_are_accepted(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    path = tmp_path / "fr.csv"
+    path.write_text(
+        "Adresse e-mail;Prénom;Nom de famille;CP;Signé le;Accord nouvelles;Consentement dons\n"
+        "zoe@example.fr;Zoé;Lee;75011;13/05/2024;oui;non\n",
+        encoding="utf-8",
+    )
+
+    report = run_import(sessions, slug, path, now)
+
+    assert (report.outcome.imported, report.rejected) == (1, 0)
+
+
+def test_header_cells_are_neutralised_in_the_rejects_file(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    # Given a header cell a spreadsheet would run (it still names a column: `-email`)
+    path = tmp_path / "formula.csv"
+    path.write_text("-email,first_name\nnope,Zoé\n", encoding="utf-8")
+
+    report = run_import(sessions, slug, path, now)
+
+    # Then the rejects file quotes it as it quotes data cells
+    assert report.rejects_file is not None
+    header = report.rejects_file.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "line,field,reason,'-email,first_name"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from engine.store import petitions, signatures
+from engine.rules.campaigns import ConsentPurpose
+from engine.rules.signers import SignatureRow
+from engine.store import petitions, signatures, staging
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Consent, Event, Milestone, Petition, Signature, Supporter
-from tests.factories import make_petition, record_signers, signer, unique
+from tests.factories import make_petition, petition_def, record_signers, signer, unique
 
 
 def test_a_batch_creates_supporters_and_ranked_signatures(session: Session, now: datetime) -> None:
@@ -200,9 +202,10 @@ def test_web_and_bulk_batches_record_alike(session: Session, now: datetime, size
         .group_by(Consent.granted)
         .order_by(Consent.granted)
     ).all()
-    # The signer already recorded gave no consent then, and signing again records none.
-    new = range(2, size)
-    expected = {False: sum(i % 2 for i in new), True: sum(1 - i % 2 for i in new)}
+    # The signer already recorded gave no answer then: signing again, their first answer
+    # (a refusal) is recorded with the others'.
+    answered = range(1, size)
+    expected = {False: sum(i % 2 for i in answered), True: sum(1 - i % 2 for i in answered)}
     assert {g: n for g, n in granted} == {g: n for g, n in expected.items() if n}
 
 
@@ -223,3 +226,158 @@ def test_recording_leaves_the_planner_settings_as_they_were(
             session.rollback()
     finally:
         engine.dispose()
+
+
+def _history(session: Session, email: str | None) -> list[tuple[str, bool, str, datetime]]:
+    return [
+        (purpose, bool(granted), version, at)
+        for purpose, granted, version, at in session.execute(
+            select(Consent.purpose, Consent.granted, Consent.wording_version, Consent.recorded_at)
+            .join(Supporter, Supporter.id == Consent.supporter_id)
+            .where(Supporter.email == email)
+            .order_by(Consent.id)
+        )
+    ]
+
+
+# Every way a batch reaches the database: on PostgreSQL a web batch is bound as arrays up to
+# 1,000 rows and goes through the staging table above; an import resolves supporters first.
+# (SQLite has one way.) Other signers fill the batch to its size.
+_PATHS = [(1, False), (1_001, False), (3, True)]
+_PATH_IDS = ["web batch", "large web batch", "import batch"]
+
+
+def _sign(
+    session: Session, slug: str, row: SignatureRow, now: datetime, size: int, bulk: bool
+) -> None:
+    others = [signer(i, domain=unique("o") + ".org", signed_at=now) for i in range(2, size + 1)]
+    petition = petitions.facts(session, slug)
+    rows: list[SignatureRow] | staging.Staged = [row, *others]
+    if bulk:  # staged as an import's parsing process hands them over
+        dialect = session.get_bind().dialect.name
+        purposes = sorted(petition.consent_versions)
+        rows = staging.stage([row, *others], purposes, dialect, encode=dialect == "postgresql")
+    signatures.record(
+        session,
+        petition=petition,
+        rows=rows,
+        now=now,
+        source="import" if bulk else "web",
+        enrol=False,
+        bulk=bulk,
+    )
+
+
+@pytest.mark.parametrize(("size", "bulk"), _PATHS, ids=_PATH_IDS)
+def test_a_later_signature_that_grants_a_consent_records_it(
+    session: Session, now: datetime, size: int, bulk: bool
+) -> None:
+    # Given a supporter who signed without answering, and another petition
+    slug, other = make_petition(session, now), make_petition(session, now)
+    email = f"{unique('later')}@example.org"
+    _sign(session, slug, signer(1, email=email, signed_at=now), now, size, bulk)
+
+    # When they sign this petition again a day later granting `updates`, then the other
+    # petition two days later granting `fundraising`
+    day = timedelta(days=1)
+    granted = {"updates": True}
+    _sign(
+        session,
+        slug,
+        signer(1, email=email, signed_at=now + day, consents=granted),
+        now,
+        size,
+        bulk,
+    )
+    later = {"fundraising": True, "updates": True}
+    _sign(
+        session,
+        other,
+        signer(1, email=email, signed_at=now + 2 * day, consents=later),
+        now,
+        size,
+        bulk,
+    )
+
+    # Then each grant is recorded once, when it was given (the repeated one is not news)
+    assert _history(session, email) == [
+        ("updates", True, "v1", now + day),
+        ("fundraising", True, "v2", now + 2 * day),
+    ]
+
+
+@pytest.mark.parametrize(("size", "bulk"), _PATHS, ids=_PATH_IDS)
+def test_no_later_signature_withdraws_a_grant(
+    session: Session, now: datetime, size: int, bulk: bool
+) -> None:
+    # Given a supporter who granted `updates` and refused `fundraising`
+    slug = make_petition(session, now)
+    email = f"{unique('kept')}@example.org"
+    first = {"updates": True, "fundraising": False}
+    _sign(session, slug, signer(1, email=email, signed_at=now, consents=first), now, size, bulk)
+
+    # When they sign again later ticking nothing, then saying no to both (a CSV's "non" is
+    # as often an unticked box as a refusal)
+    hour = timedelta(hours=1)
+    _sign(session, slug, signer(1, email=email, signed_at=now + hour), now, size, bulk)
+    refused = {"updates": False, "fundraising": False}
+    _sign(
+        session,
+        slug,
+        signer(1, email=email, signed_at=now + 2 * hour, consents=refused),
+        now,
+        size,
+        bulk,
+    )
+
+    # Then their history is what they first said: no row was added
+    assert sorted(_history(session, email)) == [
+        ("fundraising", False, "v2", now),
+        ("updates", True, "v1", now),
+    ]
+
+
+@pytest.mark.parametrize(("size", "bulk"), _PATHS, ids=_PATH_IDS)
+def test_a_grant_counts_only_after_the_refusal_it_follows(
+    session: Session, now: datetime, size: int, bulk: bool
+) -> None:
+    # Given a supporter who refused `updates` on a petition dated now
+    slug = make_petition(session, now)
+    email = f"{unique('order')}@example.org"
+    no = {"updates": False}
+    _sign(session, slug, signer(1, email=email, signed_at=now, consents=no), now, size, bulk)
+
+    # When an older sheet says they granted it, then a newer signature grants it
+    yes = {"updates": True}
+    day = timedelta(days=1)
+    _sign(session, slug, signer(1, email=email, signed_at=now - day, consents=yes), now, size, bulk)
+    _sign(session, slug, signer(1, email=email, signed_at=now + day, consents=yes), now, size, bulk)
+
+    # Then only the grant given after the refusal is recorded
+    assert _history(session, email) == [
+        ("updates", False, "v1", now),
+        ("updates", True, "v1", now + day),
+    ]
+
+
+def test_a_grant_of_a_new_wording_is_recorded_with_its_version(
+    session: Session, now: datetime
+) -> None:
+    # Given a supporter who granted `updates` under wording v1
+    declared = petition_def()
+    slug = petitions.upsert(session, declared, now=now).slug
+    email = f"{unique('wording')}@example.org"
+    yes = {"updates": True}
+    record_signers(session, slug, [signer(1, email=email, signed_at=now, consents=yes)], now)
+
+    # When the wording changes and they grant it again a day later
+    declared.consents["updates"] = ConsentPurpose(version="v9", wording="Nouvelle formulation")
+    petitions.upsert(session, declared, now=now)
+    later = now + timedelta(days=1)
+    record_signers(session, slug, [signer(1, email=email, signed_at=later, consents=yes)], now)
+
+    # Then the grant of the new wording is on record too
+    assert _history(session, email) == [
+        ("updates", True, "v1", now),
+        ("updates", True, "v9", later),
+    ]

@@ -18,7 +18,7 @@ from engine.errors import Unavailable
 from engine.intake.signing import SigningQueue
 from engine.rules.campaigns import ConsentPurpose
 from engine.store import petitions
-from engine.store.db import make_sessionmaker
+from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Consent, Supporter
 from tests.factories import petition_def, signer, unique
 
@@ -103,3 +103,32 @@ def test_a_stuck_database_answers_unavailable_within_the_timeout(now: datetime) 
     waited = asyncio.run(scenario())
 
     assert waited < 2
+
+
+def test_the_writer_outlives_a_database_that_refuses_connections(now: datetime) -> None:
+    # Given a queue whose database refuses every connection
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/none")
+
+    async def scenario() -> list[BaseException]:
+        queue = SigningQueue(make_sessionmaker(engine), clock=lambda: now, wait_s=0)
+        queue.start()
+        errors: list[BaseException] = []
+        try:
+            # When two signatures come one after the other
+            for line in (1, 2):
+                try:
+                    await queue.sign("any-petition", signer(line, signed_at=now))
+                except Exception as exc:
+                    errors.append(exc)
+            return errors
+        finally:
+            await queue.stop()
+
+    try:
+        errors = asyncio.run(scenario())
+    finally:
+        engine.dispose()
+
+    # Then both are answered with the database's error (not the wait's timeout): the writer
+    # survived the first
+    assert [type(e).__name__ for e in errors] == ["OperationalError", "OperationalError"]

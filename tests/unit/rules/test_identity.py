@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from email_validator import validate_email
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.rules.geo import place_of
-from engine.rules.supporters import normalise_email
+from engine.rules.supporters import PLAIN, normalise_email, parse_email, plain_address
 
 
 @pytest.mark.parametrize(
@@ -72,3 +75,34 @@ def test_postal_codes_resolve_to_departement_and_region(
 @pytest.mark.parametrize("code", ["1234", "123456", "00100", "96000", "98000", "ABCDE"])
 def test_codes_that_are_not_french_postal_codes_are_refused(code: str) -> None:
     assert place_of(code) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "a@-example.org",  # a label starting with a hyphen
+        "x@exa_mple.org",  # an underscore in the domain
+        "x@example.test",  # a special-use domain
+        "x@ab--cd.fr",  # an R-LDH label that is not Punycode
+        "zoe\u200b@example.fr",  # zero-width space: a lookalike of another address
+        "zoe\x00@example.fr",
+        "x@1.2.3.4",
+    ],
+)
+def test_addresses_the_validation_library_refuses_are_not_addresses(raw: str) -> None:
+    assert normalise_email(raw) is None
+    with pytest.raises(ValueError, match=r"."):
+        parse_email(raw)
+
+
+def test_international_addresses_are_checked_by_the_library() -> None:
+    assert normalise_email("Zoé@Exämple.FR") == "zoé@exämple.fr"
+    assert normalise_email("zoé@exa_mple.fr") is None
+
+
+@given(st.from_regex(PLAIN, fullmatch=True))
+def test_the_fast_path_accepts_only_what_the_library_accepts_unchanged(email: str) -> None:
+    # Plain addresses skip the library (3 s of a 140,000-row import): they must be a
+    # subset of what it accepts, normalised to themselves.
+    if plain_address(email):
+        assert validate_email(email, check_deliverability=False).normalized == email

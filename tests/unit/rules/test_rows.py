@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.rules.signers import SIGNATURE_COLUMNS, RowError, parse_signer, signer_parser
-from engine.rules.tabular import map_headers, parse_flag, parse_timestamp, safe_cell
+from engine.rules.signers import (
+    SIGNATURE_COLUMNS,
+    WEB_FIELDS,
+    RowError,
+    json_fields,
+    parse_signer,
+    refused_names,
+    signer_parser,
+)
+from engine.rules.tabular import (
+    map_headers,
+    parse_flag,
+    parse_timestamp,
+    safe_cell,
+    unseen_character,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -136,3 +152,125 @@ def test_a_row_with_only_a_consent_the_petition_does_not_ask_is_refused_not_skip
         parse(["", "oui", ""], 3)
     assert refused.value.field == "email"
     assert parse([" ", "", ""], 4) is None
+
+
+def test_names_are_checked_in_one_pass_that_stops_at_the_limit() -> None:
+    # Given 50,000 names the door does not take, from a source that fails if read further
+    def names() -> Iterator[str]:
+        for i in range(50_000):
+            if i > 11:
+                raise AssertionError("read past the limit")
+            yield f"consent_x{i}"
+
+    # When they are checked
+    problems = refused_names(names(), fields=WEB_FIELDS, purposes={"updates"}, limit=10)
+
+    # Then the first ten are named, with a note that there are more
+    assert [p.field for p in problems] == [f"consent_x{i}" for i in range(10)] + [None]
+
+
+def test_unknown_fields_and_purposes_are_told_apart() -> None:
+    problems = refused_names(
+        ["email", "consent_updates", "colour", "consent_newsletter", "signed_at"],
+        fields=WEB_FIELDS,
+        purposes={"updates"},
+    )
+
+    assert [(p.field, p.message) for p in problems] == [
+        ("colour", "colour: unknown field"),
+        (
+            "consent_newsletter",
+            "consent_newsletter: 'newsletter' is not a consent purpose of this petition",
+        ),
+        ("signed_at", "signed_at: unknown field"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (
+            {"email": "a@b.fr", "consent_updates": True},
+            {"email": "a@b.fr", "consent_updates": "yes"},
+        ),
+        (
+            {"email": "a@b.fr", "consents": {"updates": False}},
+            {"email": "a@b.fr", "consent_updates": "no"},
+        ),
+        ({"email": "a@b.fr", "first_name": None, "consent_updates": None}, {"email": "a@b.fr"}),
+    ],
+)
+def test_json_gives_the_text_fields_of_a_form(
+    body: dict[str, object], fields: dict[str, str]
+) -> None:
+    assert json_fields(body, purposes={"updates"}) == (fields, [])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (["a@b.fr"], "body"),
+        ({"email": "a@b.fr", "consents": ["updates"]}, "consents"),
+        ({"email": "a@b.fr", "consent_updates": "yes"}, "consent_updates"),
+        ({"email": "a@b.fr", "consents": {"updates": 1}}, "consents.updates"),
+        (
+            {"email": "a@b.fr", "consent_updates": True, "consents": {"updates": False}},
+            "consent_updates",
+        ),
+        ({"email": 75011}, "email"),
+    ],
+)
+def test_json_of_the_wrong_shape_is_refused_naming_the_field(body: object, field: str) -> None:
+    _, problems = json_fields(body, purposes={"updates"})
+
+    assert [p.field for p in problems] == [field]
+
+
+def test_dates_beyond_the_years_of_a_datetime_are_not_dates() -> None:
+    for raw in ("0001-01-01", "9999-12-31T23:59:59-12:00"):
+        with pytest.raises(ValueError, match="out of the range of dates"):
+            parse_timestamp(raw, PARIS)
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "reason"),
+    [
+        ({"email": "a@b.fr", "signed_at": "1899-12-31T23:00:00Z"}, "signed_at", "before 1900"),
+        ({"email": "a@b.fr", "signed_at": "0001-01-01"}, "signed_at", "out of the range"),
+        ({"email": "a@b.fr", "first_name": "x" * 101}, "first_name", "longer than 100"),
+        ({"email": "a@b.fr", "last_name": "Lee\u200d"}, "last_name", "ZERO WIDTH JOINER"),
+        ({"email": "a@b.fr", "postal_code": "\x0775011"}, "postal_code", r"U\+0007"),
+        ({"email": "a@b.fr", "consent_updates": "oui\ufeff"}, "consent_updates", r"U\+FEFF"),
+        ({"email": "a@b.fr\u202e"}, "email", "RIGHT-TO-LEFT OVERRIDE"),
+        ({"email": "a@-example.org"}, "email", "hyphen"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_field_and_reason(
+    values: dict[str, str], field: str, reason: str
+) -> None:
+    with pytest.raises(RowError, match=reason) as refused:
+        parse(**values)
+    assert refused.value.field == field
+
+
+def test_names_keep_whitespace_but_not_what_cannot_be_seen() -> None:
+    row = parse(email="a@b.fr", first_name=" Zoé\tAnne\n", last_name="x" * 100)
+    assert row is not None
+    assert (row.first_name, row.last_name) == ("Zoé Anne", "x" * 100)
+
+
+def test_the_unseen_characters_are_the_controls_formats_surrogates_and_private_uses() -> None:
+    # The class is listed in the code; Python's Unicode database is the reference (the list
+    # also holds format characters of later Unicode versions, unassigned in this one).
+    refused = {"Cc", "Cf", "Cs", "Co"}
+    for code in range(0x110000):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category in refused and char not in "\t\n\r":
+            assert unseen_character(char) is not None, f"U+{code:04X} is let through"
+        elif category != "Cn":
+            assert unseen_character(char) is None, f"U+{code:04X} is refused"
+
+
+def test_a_ticked_checkbox_is_yes() -> None:
+    assert (parse_flag("on"), parse_flag("off")) == (True, False)
