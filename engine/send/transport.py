@@ -1,7 +1,7 @@
 """What every transport takes and gives back: messages in, one result per message out.
 
 `Transport` is the edge the dispatcher talks to; `MemoryTransport` is its in-memory twin
-for tests and `simulate`. The other implementations live beside this module
+for tests. The other implementations live beside this module
 (`files.py`, `smtp.py`, `sendgrid_api.py`).
 
 A message may be a *skeleton*: `subject`, `html` and `text` shared by a whole template

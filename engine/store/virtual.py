@@ -1,0 +1,170 @@
+"""The engine in virtual time (`mobilise simulate`): what is due next, emails "sent" without
+leaving, and the run's tallies. Never commits.
+
+The simulator jumps from one due time to the next instead of ticking every hour: the next
+instant is read with a handful of index seeks (`next_due`), and the emails due at an
+instant are marked sent in one UPDATE (`send_due`) rather than rendered and handed to a
+transport, which is what a run of 140,000 supporters could not afford.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from engine.store import signatures
+from engine.store.journeys import Loaded
+from engine.store.models import Enrolment, OutboxMessage, Petition
+
+
+def _first_due(
+    session: Session, loaded: Loaded, step_id: str, *, after: datetime | None, by: datetime | None
+) -> datetime | None:
+    """The earliest due time on one step of one version, in a range: one seek through
+    `ix_enrolments_due` (its leading columns are fixed, so `ORDER BY due_at LIMIT 1` reads
+    one index entry; a bare min() over the table would scan it)."""
+    query = select(Enrolment.due_at).where(
+        Enrolment.journey_version_id == loaded.version_id,
+        Enrolment.state == "active",
+        Enrolment.step_id == step_id,
+        Enrolment.due_at.is_not(None),
+    )
+    if after is not None:
+        query = query.where(Enrolment.due_at > after)
+    if by is not None:
+        query = query.where(Enrolment.due_at <= by)
+    return session.scalar(query.order_by(Enrolment.due_at).limit(1))
+
+
+def next_due(session: Session, running: Sequence[Loaded], *, after: datetime) -> datetime | None:
+    """The earliest due time strictly after `after`, of an active enrolment or a queued email
+    (one seek per version and step, one through `ix_outbox_status_due`). Enrolments due at
+    or before `after` are left out: the pass at `after` has moved every one it could."""
+    found = [
+        first
+        for loaded in running
+        for step in loaded.journey.steps
+        if (first := _first_due(session, loaded, step.id, after=after, by=None)) is not None
+    ]
+    queued = session.scalar(
+        select(OutboxMessage.due_at)
+        .where(OutboxMessage.status == "queued", OutboxMessage.due_at > after)
+        .order_by(OutboxMessage.due_at)
+        .limit(1)
+    )
+    if queued is not None:
+        found.append(queued)
+    return min(found, default=None)
+
+
+def any_due(session: Session, running: Sequence[Loaded], *, by: datetime) -> bool:
+    """Whether an active enrolment is due by `by` or has no due time (one or two seeks per
+    version and step). Right after a pass at `by`, only people whose step waits for
+    something besides the clock, such as their previous email leaving, can be."""
+    return any(
+        _first_due(session, loaded, step.id, after=None, by=by) is not None
+        or session.scalar(
+            select(Enrolment.id)
+            .where(
+                Enrolment.journey_version_id == loaded.version_id,
+                Enrolment.state == "active",
+                Enrolment.step_id == step.id,
+                Enrolment.due_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+        for loaded in running
+        for step in loaded.journey.steps
+    )
+
+
+def send_due(session: Session, *, now: datetime) -> int:
+    """Mark every queued email due by `now` as sent at `now`, as a dispatch pass at `now`
+    would (the simulation has no suppressions, and quiet hours and the frequency cap were
+    applied when the rows were queued). One UPDATE through `ix_outbox_status_due`."""
+    result = session.connection().execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "queued", OutboxMessage.due_at <= now)
+        .values(status="sent", sent_at=now)
+    )
+    return int(result.rowcount)
+
+
+def raise_count(session: Session, *, petition_id: int, to: int, now: datetime) -> list[int]:
+    """Signatures counted elsewhere (paper, partner sites): the petition's count becomes at
+    least `to`, and every milestone it passes is reached at `now`. Signatures recorded later
+    are ranked after it. Returns the thresholds reached."""
+    count = session.scalar(select(Petition.signature_count).where(Petition.id == petition_id))
+    assert count is not None
+    if count >= to:
+        return []
+    session.execute(update(Petition).where(Petition.id == petition_id).values(signature_count=to))
+    return signatures.check_milestones(session, petition_id=petition_id, count=to, now=now)
+
+
+@dataclass(frozen=True)
+class EmailTally:
+    step_id: str
+    status: str
+    reason: str | None
+    # sent_at for sent emails, due_at for the others
+    at: datetime
+    count: int
+
+
+def emails(session: Session, journey_id: str) -> list[EmailTally]:
+    """The journey's outbox grouped by step, status, reason and instant (a run has few
+    distinct instants, so the groups are few whatever the population)."""
+    at = func.coalesce(OutboxMessage.sent_at, OutboxMessage.due_at)
+    rows = session.execute(
+        select(
+            OutboxMessage.step_id,
+            OutboxMessage.status,
+            OutboxMessage.reason,
+            at,
+            func.count(),
+        )
+        .where(OutboxMessage.journey_id == journey_id)
+        .group_by(OutboxMessage.step_id, OutboxMessage.status, OutboxMessage.reason, at)
+    ).all()
+    return [EmailTally(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class EnrolmentTally:
+    version_id: int
+    state: str
+    step_id: str | None
+    exit_reason: str | None
+    count: int
+    first_due: datetime | None
+    last_due: datetime | None
+
+
+def enrolments(session: Session, journey_id: str) -> list[EnrolmentTally]:
+    """The journey's enrolments grouped by version, state, step and exit reason, with the
+    range of their due times."""
+    rows = session.execute(
+        select(
+            Enrolment.journey_version_id,
+            Enrolment.state,
+            Enrolment.step_id,
+            Enrolment.exit_reason,
+            func.count(),
+            func.min(Enrolment.due_at),
+            func.max(Enrolment.due_at),
+        )
+        .where(Enrolment.journey_id == journey_id)
+        .group_by(
+            Enrolment.journey_version_id,
+            Enrolment.state,
+            Enrolment.step_id,
+            Enrolment.exit_reason,
+        )
+    ).all()
+    return [EnrolmentTally(*row) for row in rows]
