@@ -190,9 +190,10 @@ def run(
             for _ in range(rounds):
                 passes.tick(session, now=now, segments=named)
                 clock.passes += 1
-                sent = virtual.send_due(session, now=now)
-                # Again at the same instant only if what was sent lets someone move on.
-                if not sent or not virtual.any_due(session, versions, by=now):
+                # Again at the same instant while something was sent: the next step of a
+                # journey waits for its previous email (a wait-until met by a milestone
+                # moves at once, whatever its due time).
+                if not virtual.send_due(session, now=now):
                     break
             due = virtual.next_due(session, versions, after=now)
         clock.instants.append(now)

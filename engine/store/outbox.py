@@ -334,22 +334,3 @@ def for_supporter(session: Session, supporter_id: int) -> list[OutboxRead]:
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
     ).all()
     return [OutboxRead(*row) for row in rows]
-
-
-def deliver_due(session: Session, now: datetime) -> int:
-    """Mark every queued email due by `now` as sent at its due time, without a transport.
-
-    Virtual time only (`simulate`, tests of journeys): a dispatcher that sends everything on
-    time, so that journeys move on as they do once their emails are sent. Driven from the
-    dispatcher's (status, due) index."""
-    table = OutboxMessage.__table__
-    assert isinstance(table, Table)
-    return (
-        session.connection()
-        .execute(
-            update(table)
-            .where(table.c.status == "queued", table.c.due_at <= now)
-            .values(status="sent", sent_at=table.c.due_at)
-        )
-        .rowcount
-    )

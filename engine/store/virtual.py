@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.store import signatures
@@ -61,36 +61,18 @@ def next_due(session: Session, running: Sequence[Loaded], *, after: datetime) ->
     return min(found, default=None)
 
 
-def any_due(session: Session, running: Sequence[Loaded], *, by: datetime) -> bool:
-    """Whether an active enrolment is due by `by` or has no due time (one or two seeks per
-    version and step). Right after a pass at `by`, only people whose step waits for
-    something besides the clock, such as their previous email leaving, can be."""
-    return any(
-        _first_due(session, loaded, step.id, after=None, by=by) is not None
-        or session.scalar(
-            select(Enrolment.id)
-            .where(
-                Enrolment.journey_version_id == loaded.version_id,
-                Enrolment.state == "active",
-                Enrolment.step_id == step.id,
-                Enrolment.due_at.is_(None),
-            )
-            .limit(1)
-        )
-        is not None
-        for loaded in running
-        for step in loaded.journey.steps
-    )
-
-
 def send_due(session: Session, *, now: datetime) -> int:
-    """Mark every queued email due by `now` as sent at `now`, as a dispatch pass at `now`
-    would (the simulation has no suppressions, and quiet hours and the frequency cap were
-    applied when the rows were queued). One UPDATE through `ix_outbox_status_due`."""
+    """Mark every queued email due by `now` as sent at its due time, as a dispatcher on
+    time would (the simulation has no suppressions, and quiet hours and the frequency cap
+    were applied when the rows were queued): journeys then move on as they do once their
+    emails are sent. Also what journey tests use for "the dispatcher sent what was due".
+    One UPDATE through `ix_outbox_status_due`."""
+    table = OutboxMessage.__table__
+    assert isinstance(table, Table)
     result = session.connection().execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.status == "queued", OutboxMessage.due_at <= now)
-        .values(status="sent", sent_at=now)
+        update(table)
+        .where(table.c.status == "queued", table.c.due_at <= now)
+        .values(status="sent", sent_at=table.c.due_at)
     )
     return int(result.rowcount)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.geo import place_of
 from engine.rules.signers import SignatureRow
-from engine.store import journeys, outbox, petitions
+from engine.store import journeys, petitions, virtual
 from engine.store.files import Declared, read
 from engine.store.models import Enrolment, OutboxMessage, Supporter
 from tests.factories import record_signers
@@ -83,4 +83,4 @@ def enrolment_of(session: Session, name: str) -> tuple[str, str | None, str | No
 
 def sent_by(session: Session, now: datetime) -> int:
     """Given a dispatcher on time: every email due by `now` was sent at its due time."""
-    return outbox.deliver_due(session, now)
+    return virtual.send_due(session, now=now)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.rules.conditions import Condition
 from engine.scheduler import journeys_pass
-from engine.store import donations, migrate, outbox, passes, signatures
+from engine.store import donations, migrate, passes, signatures, virtual
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
 from engine.store.enrolments import shards
@@ -83,7 +83,7 @@ def walk(sessions: sessionmaker[Session], connections: int) -> Snapshot:
     def run(now: datetime) -> None:
         """A pass at `now`, after a dispatcher on time sent what was due."""
         with sessions.begin() as session:
-            outbox.deliver_due(session, now)
+            virtual.send_due(session, now=now)
         journeys_pass(sessions, now=now, segments=named, connections=connections)
 
     run(SIGNED)
