@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -235,17 +235,20 @@ def _free_port() -> int:
 
 
 def sign_on_the_web(base: str, first: int, count: int, rng: random.Random) -> int:
-    accepted = 0
-    with httpx.Client(base_url=base, timeout=30) as client:
-        for i in range(first, first + count):
-            form = {"email": f"signer{i}@example.org", "first_name": rng.choice(FIRST_NAMES)}
-            if rng.random() < 0.7:
-                form["consent_updates"] = "on"
-            if rng.random() < 0.6:
-                form["consent_fundraising"] = "on"
-            answer = client.post(f"/api/petitions/{SLUG}/signatures", data=form)
-            accepted += answer.status_code < 300
-    return accepted
+    """`count` people sign through the form, eight at a time, as a busy evening sends them."""
+    forms = []
+    for i in range(first, first + count):
+        form = {"email": f"signer{i}@example.org", "first_name": rng.choice(FIRST_NAMES)}
+        if rng.random() < 0.7:
+            form["consent_updates"] = "on"
+        if rng.random() < 0.6:
+            form["consent_fundraising"] = "on"
+        forms.append(form)
+    with httpx.Client(base_url=base, timeout=30) as client, ThreadPoolExecutor(8) as pool:
+        answers = pool.map(
+            lambda form: client.post(f"/api/petitions/{SLUG}/signatures", data=form), forms
+        )
+        return sum(answer.status_code < 300 for answer in answers)
 
 
 # --- the run
