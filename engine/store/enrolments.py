@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -316,9 +317,18 @@ class _Advancer:
         key, rather than a walk over every active enrolment of the version.
 
         `journey_version_id + 0` keeps SQLite from starting at the due index instead (an
-        expression is never an index key: SQLite's documented way to steer its planner)."""
+        expression is never an index key: SQLite's documented way to steer its planner).
+        PostgreSQL may run an IN (subquery) as a semi-join from every active enrolment of
+        the version (it did, over tables not yet analysed): there the list is an ARRAY,
+        computed once, that the supporter-first key looks up."""
+        ids = select(supporter_id).where(*where)
+        listed: ColumnElement[bool] = (
+            Enrolment.supporter_id == any_(func.ARRAY(ids.scalar_subquery()))
+            if self.session.get_bind().dialect.name == "postgresql"
+            else Enrolment.supporter_id.in_(ids)
+        )
         return and_(
-            Enrolment.supporter_id.in_(select(supporter_id).where(*where)),
+            listed,
             Enrolment.journey_id == self.journey.id,
             (Enrolment.journey_version_id + 0) == self.loaded.version_id,
             Enrolment.state == "active",
