@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.sql.selectable import Subquery
 
 from engine.rules.conditions import Condition, DonatedSinceEntry
 from engine.rules.journeys import (
@@ -34,13 +36,14 @@ from engine.rules.journeys import (
     BranchStep,
     ExitStep,
     Journey,
+    MilestoneTrigger,
     SendStep,
     WaitStep,
     WaitUntilStep,
 )
 from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
-from engine.store import outbox, segments, suppressions, triggers
+from engine.store import cursors, outbox, segments, suppressions, triggers
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
@@ -137,9 +140,34 @@ EVERYONE = Shard()
 def enrol(
     session: Session, loaded: Loaded, *, now: datetime, named: Mapping[str, Condition]
 ) -> int:
-    """INSERT … SELECT the supporters the trigger selects and the re-entry policy admits."""
+    """Enrol whom the trigger selects at `now` and the re-entry policy admits.
+
+    A signed or milestone trigger reads only the signatures above the version's cursor
+    (engine/store/cursors.py), then moves the cursor over the settled ones."""
+    trigger = loaded.journey.trigger
+    slug = triggers.petition_of(trigger)
+    if slug is None:
+        return _admit(session, loaded, triggers.candidates(loaded, now=now, named=named), now)
+    petition_id = session.scalar(select(Petition.id).where(Petition.slug == slug))
+    if petition_id is None:
+        return 0
+    reached_at = None
+    if isinstance(trigger, MilestoneTrigger):
+        reached_at = triggers.reached(session, trigger, petition_id, now)
+        if reached_at is None:
+            return 0  # nobody yet, and the cursor stays where it is
+    cursor = cursors.Cursor.open(
+        session, loaded.version_id, petition_id, now=now, not_yet=triggers.not_yet(trigger, now)
+    )
+    found = triggers.signers(petition_id, after=cursor.after, now=now, reached_at=reached_at)
+    enrolled = _admit(session, loaded, found, now)
+    cursor.close(session)
+    return enrolled
+
+
+def _admit(session: Session, loaded: Loaded, source: Subquery, now: datetime) -> int:
+    """INSERT … SELECT the (supporter_id, triggered_at) of `source` the policy admits."""
     journey = loaded.journey
-    source = triggers.candidates(loaded, now=now, named=named)
     who, when = source.c[0], source.c[1]
     previous = aliased(Enrolment)
     blocked = exists().where(previous.journey_id == journey.id, previous.supporter_id == who)
@@ -316,9 +344,18 @@ class _Advancer:
         key, rather than a walk over every active enrolment of the version.
 
         `journey_version_id + 0` keeps SQLite from starting at the due index instead (an
-        expression is never an index key: SQLite's documented way to steer its planner)."""
+        expression is never an index key: SQLite's documented way to steer its planner).
+        PostgreSQL may run an IN (subquery) as a semi-join from every active enrolment of
+        the version (it did, over tables not yet analysed): there the list is an ARRAY,
+        computed once, that the supporter-first key looks up."""
+        ids = select(supporter_id).where(*where)
+        listed: ColumnElement[bool] = (
+            Enrolment.supporter_id == any_(func.ARRAY(ids.scalar_subquery()))
+            if self.session.get_bind().dialect.name == "postgresql"
+            else Enrolment.supporter_id.in_(ids)
+        )
         return and_(
-            Enrolment.supporter_id.in_(select(supporter_id).where(*where)),
+            listed,
             Enrolment.journey_id == self.journey.id,
             (Enrolment.journey_version_id + 0) == self.loaded.version_id,
             Enrolment.state == "active",

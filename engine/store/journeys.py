@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid, Problem
@@ -170,8 +170,14 @@ def current(session: Session) -> list[Loaded]:
 def running(session: Session) -> list[Loaded]:
     """Every version someone is still walking through, plus the latest ones."""
     # One probe of the due index per stored version (a few), not a walk over every enrolment.
-    walked = exists().where(
-        Enrolment.journey_version_id == JourneyVersion.id, Enrolment.state == "active"
+    # A scalar subquery with LIMIT: PostgreSQL turns an EXISTS into a semi-join, which it
+    # may run as a hash over every active enrolment.
+    walked = (
+        select(Enrolment.id)
+        .where(Enrolment.journey_version_id == JourneyVersion.id, Enrolment.state == "active")
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
     )
     rows = session.scalars(
         select(JourneyVersion)

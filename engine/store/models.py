@@ -201,6 +201,19 @@ class Enrolment(Base):
     variant: Mapped[str | None] = mapped_column(String(20))
 
 
+class EnrolCursor(Base):
+    """How far a journey version's `signed:` or `milestone:` trigger has read its petition's
+    signatures (engine/store/cursors.py): every signature ranked up to `seq` is settled, so
+    each pass reads only the signatures ranked above it, through (petition_id, seq)."""
+
+    __tablename__ = "enrol_cursors"
+    # By version: a new version (its trigger may differ) starts over, as a new journey does.
+    journey_version_id: Mapped[int] = mapped_column(
+        ForeignKey("journey_versions.id"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+
+
 class OutboxMessage(Base):
     """One email per enrolment and step: the UNIQUE pair is the idempotency key."""
 

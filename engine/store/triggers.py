@@ -1,8 +1,9 @@
 """Who a journey's trigger selects at `now`: a subquery of (supporter_id, triggered_at).
 
-Signed and milestone triggers read signatures (only rows recorded with `enrol`); donated
-and clicked triggers read gifts and clicks since the journey first existed; a segment
-trigger reads the segment's SQL. `enrolments.enrol` applies the re-entry policy on top.
+Signed and milestone triggers read signatures (only rows recorded with `enrol`), those
+ranked above the version's cursor (engine/store/cursors.py); donated and clicked triggers
+read gifts and clicks since the journey first existed; a segment trigger reads the
+segment's SQL. `enrolments.enrol` applies the re-entry policy on top.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import ColumnElement, false, func, literal, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.selectable import Subquery
 
 from engine.rules.conditions import Condition
@@ -20,6 +22,7 @@ from engine.rules.journeys import (
     MilestoneTrigger,
     SegmentTrigger,
     SignedTrigger,
+    Trigger,
 )
 from engine.store import segments
 from engine.store.journeys import Loaded
@@ -30,42 +33,68 @@ from engine.store.models import (
     JourneyVersion,
     Milestone,
     OutboxMessage,
-    Petition,
     Signature,
     Supporter,
 )
 
 
-def candidates(loaded: Loaded, *, now: datetime, named: Mapping[str, Condition]) -> Subquery:
-    """(supporter_id, triggered_at) for everyone the trigger selects at `now`."""
-    trigger = loaded.journey.trigger
-    if isinstance(trigger, SignedTrigger | MilestoneTrigger):
-        slug = trigger.signed if isinstance(trigger, SignedTrigger) else trigger.milestone.petition
-        # Only signers an import or a form enrolled (`enrol`) enter; paper rows have no id.
-        query: Select[int | None, datetime | None] = (
-            select(Signature.supporter_id, Signature.signed_at)
-            .join(Petition, Petition.id == Signature.petition_id)
-            .where(
-                Petition.slug == slug,
-                Signature.enrol.is_(True),
-                Signature.supporter_id.is_not(None),
-                Signature.signed_at <= now,
-            )
+def petition_of(trigger: Trigger) -> str | None:
+    """The petition whose signatures a signed or milestone trigger reads; None for others."""
+    if isinstance(trigger, SignedTrigger):
+        return trigger.signed
+    if isinstance(trigger, MilestoneTrigger):
+        return trigger.milestone.petition
+    return None
+
+
+def reached(
+    session: Session, trigger: MilestoneTrigger, petition_id: int, now: datetime
+) -> datetime | None:
+    """When the trigger's milestone was reached, if it was by `now`."""
+    when = session.scalar(
+        select(Milestone.reached_at).where(
+            Milestone.petition_id == petition_id,
+            Milestone.threshold == trigger.milestone.threshold,
         )
-        if isinstance(trigger, MilestoneTrigger):
-            query = (
-                select(Signature.supporter_id, Milestone.reached_at)
-                .join(Petition, Petition.id == Signature.petition_id)
-                .join(Milestone, Milestone.petition_id == Petition.id)
-                .where(
-                    Petition.slug == slug,
-                    Signature.enrol.is_(True),
-                    Signature.supporter_id.is_not(None),
-                    Milestone.threshold == trigger.milestone.threshold,
-                    Milestone.reached_at <= now,
-                )
-            )
-        return query.subquery()
+    )
+    return when if when is not None and when <= now else None
+
+
+def not_yet(trigger: Trigger, now: datetime) -> ColumnElement[bool]:
+    """Signatures the trigger does not select at `now` but may at a later pass: a signed
+    trigger's signatures dated after `now` (virtual time). A milestone reached selects
+    every signer, whenever they signed."""
+    return Signature.signed_at > now if isinstance(trigger, SignedTrigger) else false()
+
+
+def signers(
+    petition_id: int, *, after: int, now: datetime, reached_at: datetime | None
+) -> Subquery:
+    """(supporter_id, triggered_at) for the petition's signers ranked above `after` (an
+    index range on (petition_id, seq)): entering when they signed, by `now`, or, for a
+    milestone trigger, when the milestone was reached (`reached_at`)."""
+    triggered: ColumnElement[datetime] | InstrumentedAttribute[datetime] = (
+        Signature.signed_at
+        if reached_at is None
+        else literal(reached_at, Enrolment.entered_at.type)
+    )
+    query = select(Signature.supporter_id, triggered).where(
+        Signature.petition_id == petition_id,
+        Signature.seq > after,
+        # Only signers an import or a form enrolled (`enrol`) enter; paper rows have no id.
+        Signature.enrol.is_(True),
+        Signature.supporter_id.is_not(None),
+    )
+    if reached_at is None:
+        query = query.where(Signature.signed_at <= now)
+    return query.subquery()
+
+
+def candidates(loaded: Loaded, *, now: datetime, named: Mapping[str, Condition]) -> Subquery:
+    """(supporter_id, triggered_at) for everyone a donated, clicked or segment trigger
+    selects at `now` (signed and milestone triggers: `signers`)."""
+    trigger = loaded.journey.trigger
+    assert petition_of(trigger) is None
     first = (
         select(func.min(JourneyVersion.created_at))
         .where(JourneyVersion.journey_id == loaded.journey.id)

@@ -36,8 +36,10 @@ def sign(
     *,
     postal_code: str = "75011",
     enrol: bool = True,
+    signed_at: datetime | None = None,
 ) -> None:
-    """people: local part -> (consents to updates, consents to fundraising)."""
+    """people: local part -> (consents to updates, consents to fundraising). Recorded at
+    `now`, signed then unless `signed_at` says otherwise."""
     place = place_of(postal_code)
     rows = [
         SignatureRow(
@@ -49,7 +51,7 @@ def sign(
             departement=place.departement if place else None,
             region=place.region if place else None,
             paper_key=None,
-            signed_at=now,
+            signed_at=now if signed_at is None else signed_at,
             consents={"updates": updates, "fundraising": fundraising},
         )
         for i, (name, (updates, fundraising)) in enumerate(people.items())
