@@ -35,6 +35,7 @@ from engine.rules.signers import (
 )
 from engine.rules.tabular import header_key, shown
 from engine.store import petitions, signatures, staging
+from engine.store.db import BULK, refresh_statistics
 from engine.store.signatures import Outcome
 from engine.store.staging import Staged
 
@@ -274,6 +275,9 @@ def import_signatures(
                     report.outcome.add(outcome)
     finally:
         rejects.close()
+    if report.outcome.imported > BULK:
+        with sessions.begin() as session:
+            refresh_statistics(session, "supporters", "signatures", "consents")
     report.rejected = rejects.count
     report.rejects_file = rejects.path if rejects.count else None
     return report

@@ -44,6 +44,7 @@ from engine.rules.journeys import (
 from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
 from engine.store import cursors, outbox, segments, suppressions, triggers
+from engine.store.db import BULK, refresh_statistics
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
@@ -410,6 +411,9 @@ class _Advancer:
         if isinstance(step, SendStep):
             queued = outbox.queue(self.session, self.loaded, step, due, self.now)
             self.summary.count(self.summary.queued, (journey.id, step.id), queued)
+            if queued > BULK:
+                # The next steps look up these rows (`outbox.awaiting`): plan with them.
+                refresh_statistics(self.session, "outbox")
             extra: dict[str, Any] = {}
             if step.send.variants:
                 extra["variant"] = outbox.variant_columns(step)[1]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
 from engine.store import enrolments, journeys
+from engine.store.db import BULK, refresh_statistics
 from engine.store.enrolments import BATCH, EVERYONE, Shard, Summary
 
 
@@ -34,6 +35,8 @@ def enrol(session: Session, *, now: datetime, segments: Mapping[str, Condition])
     for loaded in journeys.current(session):
         enrolled = enrolments.enrol(session, loaded, now=now, named=segments)
         summary.count(summary.enrolled, loaded.journey.id, enrolled)
+    if sum(summary.enrolled.values()) > BULK:
+        refresh_statistics(session, "enrolments")
     return summary
 
 
