@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -296,7 +297,23 @@ def cap_deferrals(
         other.transactional.is_(False),
     )
 
+    theirs = (
+        select(sibling.id)
+        .where(sibling.supporter_id == Enrolment.supporter_id)
+        .correlate_except(sibling)
+    )
+    postgresql = session.get_bind().dialect.name == "postgresql"
+
     def nearby(measure: FunctionElement[Any]) -> ColumnElement[Any]:
+        if postgresql:
+            # The supporter's enrolment ids as an ARRAY, probed in the outbox's key: as a
+            # join, PostgreSQL may hash the whole outbox for each due row.
+            return (
+                select(measure.filter(near))
+                .select_from(other)
+                .where(other.enrolment_id == any_(func.ARRAY(theirs.scalar_subquery())))
+                .scalar_subquery()
+            )
         return (
             select(measure.filter(near))
             .select_from(sibling)
