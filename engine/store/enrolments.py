@@ -219,11 +219,13 @@ class _Advancer:
         return self.loaded.journey
 
     def at(self, step_id: str) -> ColumnElement[bool]:
-        """Active enrolments at this step whose previous email is not waiting to be sent."""
+        """Active enrolments that have arrived at this step (a send's next step arrives when
+        the email is planned) and whose previous email is not waiting to be sent."""
         return and_(
             Enrolment.journey_version_id == self.loaded.version_id,
             Enrolment.state == "active",
             Enrolment.step_id == step_id,
+            Enrolment.step_at <= self.now,
             self.shard.where(),
             ~outbox.awaiting(Enrolment.id, besides=step_id),
         )
