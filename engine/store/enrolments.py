@@ -48,6 +48,7 @@ from engine.store.models import (
     Enrolment,
     Event,
     Milestone,
+    OutboxMessage,
     Petition,
     Supporter,
     Suppression,
@@ -337,15 +338,25 @@ class _Advancer:
 
     def arrive_later(self, step_id: str, capped: Mapping[int, datetime]) -> None:
         """The frequency cap deferred these emails: their enrolments arrive at the next
-        step when the email is planned, as every other enrolment of the step does."""
+        step when the email is planned, as every other enrolment of the step does.
+
+        `capped` holds every ready enrolment the cap would hold, also those whose email was
+        dropped (no consent, suppressed): those were not deferred, and go on from the
+        step's planned time. The deferred email is found through the outbox's key."""
         target = self.journey.successor(step_id)
         if target == EXIT:
             return
         table = Enrolment.__table__
         assert isinstance(table, Table)
+        deferred = exists().where(
+            OutboxMessage.enrolment_id == table.c.id,
+            OutboxMessage.step_id == step_id,
+            OutboxMessage.status == "queued",
+            OutboxMessage.due_at == bindparam("at"),
+        )
         self.session.connection().execute(
             update(table)
-            .where(table.c.id == bindparam("eid"), table.c.step_id == target)
+            .where(table.c.id == bindparam("eid"), table.c.step_id == target, deferred)
             .values(step_at=bindparam("at"), due_at=bindparam("arrival")),
             [
                 {"eid": eid, "at": at, "arrival": arrival_due(self.journey, target, at)}
