@@ -2,8 +2,10 @@
 
 One pass moves an enrolment through every step that is due at `now` and stops at the first
 wait (or the exit). Journeys keep their order: no step is taken while the enrolment's
-previous email waits to be sent (`EnrolmentState.pending`), and a wait counts from the moment
-that email was sent (`last_sent_at`), or from its planned time when it was never sent.
+previous email waits to be sent (`EnrolmentState.pending`), nor before the enrolment arrives
+at it (`step_at`: a send's next step arrives when the email is planned, also when it is
+dropped), and a wait counts from the moment that email was sent (`last_sent_at`), or from
+its planned time when it was never sent.
 
 The store applies the same rules set-based, step by step, for whole populations
 (engine/store/enrolments.py); this function is their specification, and what the golden
@@ -284,6 +286,10 @@ class _Pass:
         if journey.exit_on_unsubscribe and self.facts.unsubscribed:
             return self.exit(state, "unsubscribed"), False
         if state.pending:
+            return state, False
+        if state.step_at > self.now:
+            # Not there yet: a send's next step is taken when the email is planned, also
+            # when the email was dropped instead of queued.
             return state, False
         step = journey.step(state.step_id)
         due = state.due_at is not None and state.due_at <= self.now

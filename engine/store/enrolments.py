@@ -52,6 +52,7 @@ from engine.store.models import (
     Enrolment,
     Event,
     Milestone,
+    OutboxMessage,
     Petition,
     Supporter,
     Suppression,
@@ -248,11 +249,13 @@ class _Advancer:
         return self.loaded.journey
 
     def at(self, step_id: str) -> ColumnElement[bool]:
-        """Active enrolments at this step whose previous email is not waiting to be sent."""
+        """Active enrolments that have arrived at this step (a send's next step arrives when
+        the email is planned) and whose previous email is not waiting to be sent."""
         return and_(
             Enrolment.journey_version_id == self.loaded.version_id,
             Enrolment.state == "active",
             Enrolment.step_id == step_id,
+            Enrolment.step_at <= self.now,
             self.shard.where(),
             ~outbox.awaiting(Enrolment.id, besides=step_id),
         )
@@ -388,15 +391,25 @@ class _Advancer:
 
     def arrive_later(self, step_id: str, capped: Mapping[int, datetime]) -> None:
         """The frequency cap deferred these emails: their enrolments arrive at the next
-        step when the email is planned, as every other enrolment of the step does."""
+        step when the email is planned, as every other enrolment of the step does.
+
+        `capped` holds every ready enrolment the cap would hold, also those whose email was
+        dropped (no consent, suppressed): those were not deferred, and go on from the
+        step's planned time. The deferred email is found through the outbox's key."""
         target = self.journey.successor(step_id)
         if target == EXIT:
             return
         table = Enrolment.__table__
         assert isinstance(table, Table)
+        deferred = exists().where(
+            OutboxMessage.enrolment_id == table.c.id,
+            OutboxMessage.step_id == step_id,
+            OutboxMessage.status == "queued",
+            OutboxMessage.due_at == bindparam("at"),
+        )
         self.session.connection().execute(
             update(table)
-            .where(table.c.id == bindparam("eid"), table.c.step_id == target)
+            .where(table.c.id == bindparam("eid"), table.c.step_id == target, deferred)
             .values(step_at=bindparam("at"), due_at=bindparam("arrival")),
             [
                 {"eid": eid, "at": at, "arrival": arrival_due(self.journey, target, at)}

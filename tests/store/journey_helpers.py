@@ -1,15 +1,24 @@
-"""Building a seeded database for journey tests: the seed campaign, signers, gifts."""
+"""Building a seeded database for journey tests: the seed campaign or a campaign a test
+declares, signers, gifts."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.cli.journeys import known_templates, load
+from engine.render.library import TemplateLibrary
+from engine.rules.campaigns import CampaignDef
 from engine.rules.geo import place_of
+from engine.rules.journeys import Journey
 from engine.rules.signers import SignatureRow
+from engine.rules.validate import PROVIDED_ALWAYS, Catalogue, validate_campaign
 from engine.store import journeys, petitions, virtual
 from engine.store.files import Declared, read
 from engine.store.models import Enrolment, OutboxMessage, Supporter
@@ -17,15 +26,68 @@ from tests.factories import record_signers
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "stop-reconnaissance-faciale"
+# The petition of a campaign file a test writes (`declare`).
+PETITION = "test-petition"
+MILESTONES = (1000, 2000)
+CONSENTS = ("updates", "fundraising")
 
 
 def seed(session: Session, now: datetime) -> tuple[Declared, int]:
     declared = read(ROOT)
     assert declared.problems == []
-    campaign = declared.campaigns[0]
+    return declared, seed_campaign(session, declared.campaigns[0], now)
+
+
+@cache
+def repository() -> Declared:
+    """The repository's segments and campaign, checked against its templates (read once)."""
+    return load(ROOT)
+
+
+@cache
+def template_variables() -> dict[str, frozenset[str]]:
+    library = TemplateLibrary(ROOT / "templates" / "email")
+    return {name: library.get(name).variables for name in library.names()}
+
+
+@cache
+def plain_templates() -> tuple[str, ...]:
+    """Templates any step can send: no donor variables (ask-additional needs a donor)."""
+    found = template_variables()
+    return tuple(sorted(t for t, used in found.items() if used <= PROVIDED_ALWAYS))
+
+
+def declare(journey: dict[str, Any], *, zone: str = "Europe/Paris") -> tuple[CampaignDef, Journey]:
+    """A campaign file with this one journey (as written in YAML) for PETITION, valid by the
+    project's own validation against the repository's segments and templates."""
+    campaign = {
+        "campaign": "test-campaign",
+        "timezone": zone,
+        "petition": {
+            "slug": PETITION,
+            "title": "Une pétition de test",
+            "milestones": list(MILESTONES),
+            "consents": {c: {"version": "v1", "wording": f"J'accepte : {c}"} for c in CONSENTS},
+        },
+        "journeys": [journey],
+    }
+    text = yaml.safe_dump(campaign, allow_unicode=True, sort_keys=False)
+    catalogue = Catalogue(
+        segments=repository().segments,
+        templates=known_templates(ROOT),
+        template_variables=template_variables(),
+    )
+    found, declared, problems = validate_campaign(text, "test-campaign.yaml", catalogue)
+    assert problems == [], (problems, text)
+    assert found is not None
+    return found, declared[0]
+
+
+def seed_campaign(session: Session, campaign: CampaignDef, now: datetime) -> int:
+    """The campaign's petition and journeys, stored at `now`; returns the petition's id."""
     petition = petitions.upsert(session, campaign.petition, now=now)
-    journeys.sync_journeys(session, declared.campaigns, now)
-    return declared, petition.id
+    journeys.sync_journeys(session, [campaign], now)
+    return petition.id
 
 
 def sign(
@@ -34,13 +96,13 @@ def sign(
     now: datetime,
     people: dict[str, tuple[bool, bool]],
     *,
-    postal_code: str = "75011",
+    postal_code: str | None = "75011",
     enrol: bool = True,
     signed_at: datetime | None = None,
 ) -> None:
     """people: local part -> (consents to updates, consents to fundraising). Recorded at
     `now`, signed then unless `signed_at` says otherwise."""
-    place = place_of(postal_code)
+    place = place_of(postal_code) if postal_code else None
     rows = [
         SignatureRow(
             line=i + 1,

@@ -13,7 +13,15 @@ from engine.rules.plan import pick_variant
 from engine.store import journeys, petitions
 from engine.store.models import Enrolment, OutboxMessage
 from engine.store.passes import tick
-from tests.store.journey_helpers import sign, supporter_id
+from tests.store.journey_helpers import (
+    PETITION,
+    declare,
+    outbox_of,
+    seed_campaign,
+    sent_by,
+    sign,
+    supporter_id,
+)
 
 NOW = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 CAP = {"max": 1, "per": "48h"}
@@ -96,3 +104,44 @@ def test_sql_picks_the_same_variant_as_the_planner(session: Session) -> None:
         assert (template, variant) == pick_variant(spec.send, seed=enrolment_id, step_id="hello")
         assert remembered == variant
     assert {v for _, _, v, _ in rows} == {"A", "B"}
+
+
+def test_an_email_dropped_under_the_cap_does_not_hold_back_the_next_step(
+    session: Session,
+) -> None:
+    # Given a journey capped at one email per 48 h: an update, then an ask that Bob, who
+    # gave no consent to fundraising, will not get, then a day's wait.
+    campaign, _ = declare(
+        {
+            "id": "capped",
+            "trigger": {"signed": PETITION},
+            "frequency_cap": CAP,
+            "steps": [
+                {"id": "update", "send": {"template": "update", "consent": "updates"}},
+                {"id": "ask", "send": {"template": "ask-first", "consent": "fundraising"}},
+                {"id": "pause", "wait": "1d"},
+                {"id": "news", "send": {"template": "update", "consent": "updates"}},
+            ],
+        }
+    )
+    petition_id = seed_campaign(session, campaign, NOW - timedelta(days=1))
+    sign(session, petition_id, NOW, {"bob": (True, False)})
+    tick(session, now=NOW, segments={})
+    sent_by(session, NOW)
+
+    # When the ask comes up an hour after the update went out, within the cap.
+    later = NOW + timedelta(hours=1)
+    tick(session, now=later, segments={})
+
+    # Then the ask is dropped, not deferred, and the wait counts from now (the planner's
+    # answer), not from when the cap would have let the ask go.
+    assert outbox_of(session, "bob") == [
+        ("update", "sent", None),
+        ("ask", "suppressed", "no-consent:fundraising"),
+    ]
+    row = session.execute(
+        select(Enrolment.step_id, Enrolment.step_at, Enrolment.due_at).where(
+            Enrolment.supporter_id == supporter_id(session, "bob")
+        )
+    ).one()
+    assert tuple(row) == ("pause", later, later + timedelta(days=1))

@@ -19,9 +19,12 @@ from engine.store.models import OutboxMessage
 from engine.store.passes import tick
 from engine.store.timeline import timeline
 from tests.store.journey_helpers import (
+    PETITION,
+    declare,
     enrolment_of,
     outbox_of,
     seed,
+    seed_campaign,
     sent_by,
     sign,
     supporter_id,
@@ -120,3 +123,37 @@ def test_an_email_dropped_at_dispatch_releases_the_journey(session: Session) -> 
     summary = tick(session, now=MILESTONE + timedelta(days=3), segments=named)
 
     assert summary.queued == {("stop-reconnaissance-faciale", "ask-first"): 1}
+
+
+def test_after_a_dropped_email_the_journey_goes_on_when_it_was_planned(
+    session: Session,
+) -> None:
+    # Given a journey that sends on Mondays only: an update Alice gave no consent to, a
+    # wait for a milestone already reached, then an ask she consented to.
+    campaign, _ = declare(
+        {
+            "id": "mondays",
+            "trigger": {"signed": PETITION},
+            "send_window": {"days": ["mon"], "start": "07:00", "end": "16:00"},
+            "steps": [
+                {"id": "update", "send": {"template": "update", "consent": "updates"}},
+                {"id": "until", "wait_until": {"milestone": 1000, "timeout": "30d"}},
+                {"id": "ask", "send": {"template": "ask-first", "consent": "fundraising"}},
+            ],
+        }
+    )
+    petition_id = seed_campaign(session, campaign, SIGNED - timedelta(days=1))
+    signatures.check_milestones(session, petition_id=petition_id, count=1000, now=SIGNED)
+    sign(session, petition_id, SIGNED, {"alice": (False, True)})
+    monday = datetime(2026, 5, 18, 5, 0, tzinfo=UTC)  # 07:00 in Paris
+
+    # When passes run on Wednesday (she signs) and Thursday.
+    for now in (SIGNED, SIGNED + timedelta(days=1)):
+        tick(session, now=now, segments={})
+
+    # Then the update, planned for Monday, is dropped, and the journey waits for Monday
+    # before it goes on: the wait-until is not passed, the ask not queued.
+    assert outbox_of(session, "alice") == [("update", "suppressed", "no-consent:updates")]
+    assert enrolment_of(session, "alice") == ("active", "until", None)
+    tick(session, now=monday, segments={})
+    assert outbox_of(session, "alice")[-1] == ("ask", "queued", None)
