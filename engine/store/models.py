@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -258,7 +259,10 @@ class OutboxMessage(Base):
 
 class Donation(Base):
     __tablename__ = "donations"
-    __table_args__ = (Index("ix_donations_supporter", "supporter_id", "donated_at"),)
+    __table_args__ = (
+        Index("ix_donations_supporter", "supporter_id", "donated_at"),
+        Index("ix_donations_message", "message_id"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supporter_id: Mapped[int | None] = mapped_column(
         ForeignKey("supporters.id", ondelete="SET NULL")
@@ -270,6 +274,15 @@ class Donation(Base):
     frequency: Mapped[str] = mapped_column(String(10))
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
     recorded_at: Mapped[datetime]
+    # The email that led to the gift, and how it was found: `reference` (the payment
+    # platform handed back the link's reference) or `last_click`. NULL: unattributed.
+    message_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("outbox.id", ondelete="SET NULL")
+    )
+    attributed_by: Mapped[str | None] = mapped_column(String(20))
+    # A refund or a cancelled monthly gift dates the change and keeps the row.
+    refunded_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
 
 
 class Suppression(Base):
@@ -306,6 +319,9 @@ class Click(Base):
         ForeignKey("supporters.id", ondelete="SET NULL")
     )
     clicked_at: Mapped[datetime]
+    # A prefetcher or security scanner (several links within seconds of delivery): kept,
+    # left out of rates.
+    automated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Link(Base):
