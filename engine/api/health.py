@@ -10,7 +10,23 @@ from engine.api.deps import get_sessions
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+_STATUS = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
+    "required": ["status", "database"],
+}
+
+
+@router.get(
+    "/healthz",
+    responses={
+        200: {"description": "up", "content": {"application/json": {"schema": _STATUS}}},
+        503: {
+            "description": "the database does not answer",
+            "content": {"application/json": {"schema": _STATUS}},
+        },
+    },
+)
 def healthz(request: Request) -> JSONResponse:
     """Liveness and database reachability."""
     try:

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.deps import DbSession
+from engine.api.responses import errors
 from engine.config import Settings
 from engine.errors import Invalid, UnsupportedMediaType
 from engine.intake.signing import SigningQueue
@@ -141,10 +142,18 @@ async def _fields(request: Request, media: str, purposes: frozenset[str]) -> dic
     status_code=202,
     openapi_extra=_SIGN_OPENAPI,
     responses={
-        202: {"description": "received"},
-        404: {"description": "unknown petition"},
-        415: {"description": "neither application/json nor a form"},
-        422: {"description": "invalid or unknown field, or a purpose the petition lacks"},
+        200: {
+            "description": "a form's signature: the thank-you page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        202: {"description": "a JSON signature, received"},
+        **errors(
+            {
+                404: "unknown petition",
+                415: "neither application/json nor a form",
+                422: "invalid or unknown field, or a purpose the petition lacks",
+            }
+        ),
     },
 )
 async def sign(request: Request) -> Response:
@@ -223,7 +232,7 @@ def _handler_for(request: Request, exc: Exception) -> _ExceptionHandler | None:
     return next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
 
 
-@router.get("/{slug}", response_model=PetitionRead)
+@router.get("/{slug}", response_model=PetitionRead, responses=errors({404: "unknown petition"}))
 def read(slug: PetitionSlug, session: DbSession) -> PetitionRead:
     """The exact count and the milestones, with the time each was reached."""
     petition = petitions.read(session, slug)
