@@ -167,18 +167,18 @@ def test_a_batch_of_forty_thousand_events_is_stored_whole(
     assert _post_events(client, events[:200]).json()["duplicates"] == 200
 
 
-@pytest.mark.parametrize("path", ["/c/{click}", "/u/{unsubscribe}"])
-@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/c/{click}"), ("GET", "/u/{unsubscribe}"), ("POST", "/u/{unsubscribe}")],
+)
 def test_a_signed_token_for_an_id_no_key_can_hold_is_a_404(
-    client: TestClient, path: str, method: str
+    client: TestClient, method: str, path: str
 ) -> None:
     # Given tokens signed with the real secret (a leaked secret, say) for message 2^63+5
     url = path.format(
         click=tokens.click_token(SECRET, OUT_OF_RANGE, 0),
         unsubscribe=tokens.unsubscribe_token(SECRET, OUT_OF_RANGE),
     )
-    if path.startswith("/c/") and method == "POST":
-        pytest.skip("a click is a GET")
 
     answer = client.request(method, url, data={"List-Unsubscribe": "One-Click"})
 
