@@ -36,8 +36,12 @@ class Settings(BaseSettings):
     sign_batch_max: int = 256
     sign_batch_wait_ms: float = 2.0
     # --- dispatch (engine/send/dispatcher.py, docs/operations.md)
-    from_email: str = "campagnes@example.org"
-    from_name: str = "Mobilise"
+    # Overrides of organisation.yaml's sender and donation page (engine/rules/organisation.py).
+    from_email: str | None = None
+    from_name: str | None = None
+    donation_url: str | None = None
+    # Where the files of static/ are published (a CDN, say); default `{base_url}/static`.
+    asset_url: str | None = None
     hourly_limit: int | None = None  # emails per rolling hour, all workers together
     overdue_after_hours: float = 24.0  # later than this, a step waits for approval
     ambiguity_wait_minutes: float = 30.0  # SendGrid events awaited before a resend

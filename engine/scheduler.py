@@ -43,8 +43,9 @@ from engine.rules.conditions import Condition
 from engine.send import transports
 from engine.send.compose import Envelope
 from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
+from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
-from engine.send.transport import Address, Transport
+from engine.send.transport import Transport
 from engine.store import enrolments, files, locks, passes
 from engine.store.enrolments import BATCH, Shard, Summary
 
@@ -88,12 +89,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
-def policy_from(settings: Settings) -> Policy:
+def policy_from(settings: Settings, sender: Identity | None = None) -> Policy:
+    """The dispatch policy; the envelope is the organisation's (`sender`, default: as
+    `for_sending` finds it)."""
+    sender = sender or for_sending(settings)
     return Policy(
         envelope=Envelope(
-            sender=Address(settings.from_email, settings.from_name),
+            sender=sender.sender,
             base_url=settings.base_url,
             secret=settings.secret_key,
+            reply_to=sender.reply_to,
         ),
         retry=RetryPolicy(),
         lease=timedelta(minutes=settings.lease_minutes),
@@ -132,12 +137,17 @@ class Passes:
         return self.transport_override or transports.from_settings(self.settings)
 
     @cached_property
+    def identity(self) -> Identity:
+        """Read once; in production, refused while placeholders remain."""
+        return for_sending(self.settings)
+
+    @cached_property
     def library(self) -> TemplateLibrary:
-        return TemplateLibrary(self.settings.project_dir / "templates" / "email")
+        return TemplateLibrary(templates_dir(self.settings), site=self.identity.site)
 
     @cached_property
     def policy(self) -> Policy:
-        return policy_from(self.settings)
+        return policy_from(self.settings, self.identity)
 
     def segments(self) -> dict[str, Condition]:
         declared = files.read(self.settings.project_dir)

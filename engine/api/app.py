@@ -14,13 +14,23 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from engine.api import dashboard, health, petitions, responses, templates, tracking, webhooks
+from engine.api import (
+    dashboard,
+    health,
+    petitions,
+    public,
+    responses,
+    templates,
+    tracking,
+    webhooks,
+)
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
 from engine.intake.signing import SigningQueue
 from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
+from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
 
 
@@ -76,8 +86,10 @@ def create_app(
     app.state.sessions = sessions
     app.state.signing = signing
     app.state.clock = clock
+    # The organisation and addresses (refused in production while placeholders remain).
+    app.state.identity = identity = for_sending(settings)
     # One compile cache for the process: each template version compiles once.
-    app.state.templates = TemplateLibrary(settings.project_dir / "templates" / "email")
+    app.state.templates = TemplateLibrary(templates_dir(settings), site=identity.site)
 
     @app.exception_handler(MobiliseError)
     async def _domain_error(request: Request, exc: MobiliseError) -> Response:
@@ -123,6 +135,8 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(templates.router)
     app.include_router(dashboard.router)
+    app.include_router(public.router)
+    public.mount(app, settings.project_dir / "static")
     responses.document_handlers(app)
     return app
 

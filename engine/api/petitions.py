@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from html import escape
 from itertools import chain
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -186,7 +185,9 @@ async def sign(request: Request) -> Response:
         raise Invalid("email: an email address is required", field="email")
     await queue.sign(slug, row)
     if media != _JSON:
-        return HTMLResponse(_THANKS.format(slug=escape(slug)), status_code=200)
+        # A browser goes on to the thank-you page (engine/api/public.py); reloading it
+        # does not post the form again.
+        return RedirectResponse(f"/p/{slug}/merci", status_code=303)
     return Response(_RECEIVED % slug.encode(), status_code=202, media_type=_JSON)
 
 
@@ -245,9 +246,3 @@ def read(slug: PetitionSlug, session: DbSession) -> PetitionRead:
             for m in petition.milestones
         ],
     )
-
-
-_THANKS = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
-<title>Merci</title></head><body><main><h1>Merci pour votre signature</h1>
-<p>Votre signature pour « {slug} » est enregistrée. Un courriel de confirmation vous
-est envoyé.</p></main></body></html>"""

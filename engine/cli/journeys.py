@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from engine.errors import Invalid, Problem
 from engine.render.library import TemplateLibrary
 from engine.render.validation import validate_templates
 from engine.scheduler import journeys_pass
+from engine.send import identity
 from engine.store import files
 from engine.store import segments as segment_sql
 from engine.store import timeline as timelines
@@ -59,11 +61,24 @@ def _template_variables(directory: Path) -> dict[str, frozenset[str]]:
 
 
 def checked(root: Path, paths: list[Path] | None = None) -> files.Declared:
-    """The declared files with every problem of theirs and of the templates: what
-    `validate` reports and `sync` refuses."""
+    """The declared files with every problem of theirs and of the templates (organisation
+    written in): what `validate` reports and `sync` refuses; and the warnings."""
     declared = load(root, paths)
-    declared.problems += validate_templates(root / "templates" / "email")
+    try:
+        found = identity.identity(settings().model_copy(update={"project_dir": root}))
+    except Invalid as exc:  # organisation.yaml's own problems are declared.problems already
+        declared.problems += [p for p in exc.problems if p not in declared.problems]
+        found = None
+    site = found.site if found is not None else None
+    declared.problems += validate_templates(root / "templates" / "email", site)
+    declared.warnings += [*found.placeholders, *found.images] if found is not None else []
     return declared
+
+
+def print_warnings(warnings: Sequence[Problem]) -> None:
+    """Each warning as `file:line: warning: message`, in file and line order."""
+    for warning in sorted(warnings, key=lambda p: (p.file or "", p.line or 0)):
+        typer.echo(str(replace(warning, message=f"warning: {warning.message}")), err=True)
 
 
 def exit_on_problems(problems: Sequence[Problem]) -> None:
@@ -80,11 +95,15 @@ def validate(
         list[Path] | None, typer.Argument(help="Campaign files or folders (default: all).")
     ] = None,
 ) -> None:
-    """Check journeys, segments and templates; print `file:line: message` per problem
-    (all of them, in one run) and exit 1 if there is any."""
+    """Check the organisation, journeys, segments and templates; print `file:line: message`
+    per problem (all of them, in one run) and exit 1 if there is any. Placeholders left
+    from the example and images that will not load are warnings: printed, exit 0."""
     declared = checked(settings().project_dir, paths or None)
+    print_warnings(declared.warnings)
     exit_on_problems(declared.problems)
-    typer.echo(f"ok: {len(declared.journeys)} journey(s), {len(declared.segments)} segment(s)")
+    counts = f"{len(declared.journeys)} journey(s), {len(declared.segments)} segment(s)"
+    warned = f", {len(declared.warnings)} warning(s)" if declared.warnings else ""
+    typer.echo(f"ok: {counts}{warned}")
 
 
 @reports_errors

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli.common import reports_errors, sessions, settings
-from engine.cli.journeys import checked, exit_on_problems
+from engine.cli.journeys import checked, exit_on_problems, print_warnings
 from engine.intake.definitions import refuse_duplicate_petitions
 from engine.intake.imports import import_signatures
 from engine.store import journeys, petitions
@@ -27,6 +27,7 @@ def sync() -> None:
     Everything is validated first (as `mobilise validate`): nothing invalid is stored,
     and all of it is stored in one transaction or none."""
     declared = checked(settings().project_dir)
+    print_warnings(declared.warnings)
     exit_on_problems(declared.problems)
     refuse_duplicate_petitions(declared.campaigns)
     now = utcnow()

@@ -5,12 +5,43 @@ import os
 
 import typer
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
-from engine.cli.common import sessions, settings
-from engine.config import get_settings
+from engine.cli.common import reports_errors, sessions, settings, transaction
+from engine.config import Settings, get_settings
 from engine.scheduler import Passes, scheduler
+from engine.send.identity import for_sending
+from engine.store import petitions
 
 
+def banner(config: Settings, *, host: str, port: int, slugs: list[str]) -> str:
+    """Where to go once the server is up: the petition page, the dashboard, a staff key."""
+    local = f"http://{host}:{port}"
+    pages = ", ".join(f"{local}/p/{slug}" for slug in slugs) or (
+        "none yet: declare one in journeys/ and run `mobilise sync`"
+    )
+    lines = [
+        f"Mobilise is serving on {local} (Ctrl+C stops it)",
+        f"  petition page  {local}/   ({pages})",
+        f"  dashboard      {local}/dashboard",
+        "  staff key      `mobilise apikey create --role admin` prints one to sign in with",
+    ]
+    if config.base_url.rstrip("/") != local:
+        lines.append(f"  public address {config.base_url} (MOBILISE_BASE_URL, used in emails)")
+    if config.transport == "file":
+        lines.append(f"  emails         written as .eml files under {config.outbox_dir}/")
+    return "\n".join(lines)
+
+
+def _slugs() -> list[str]:
+    try:
+        with transaction() as session:
+            return [p.slug for p in petitions.read_all(session)]
+    except SQLAlchemyError:  # not migrated yet: the server says so on its first request
+        return []
+
+
+@reports_errors
 def run(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000),
@@ -22,6 +53,8 @@ def run(
     if config.env == "production" and config.secret_key.startswith("dev-only"):
         typer.echo("error: set MOBILISE_SECRET_KEY in production", err=True)
         raise typer.Exit(1)
+    for_sending(config)  # production refuses placeholders before anything starts
+    typer.echo(banner(config, host=host, port=port, slugs=_slugs()))
     # Read by every server process's lifespan (engine/api/app.py).
     os.environ["MOBILISE_SCHEDULER"] = "0" if no_scheduler else "1"
     get_settings.cache_clear()
@@ -37,8 +70,10 @@ def run(
     )
 
 
+@reports_errors
 def worker() -> None:
     """Run the periodic passes alone (start several on PostgreSQL)."""
+    for_sending(settings())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with sessions() as factory:
         jobs = scheduler(Passes(settings(), factory), blocking=True).jobs

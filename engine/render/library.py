@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.render import site as sites
 from engine.render.compiler import CompileCache, CompiledTemplate
+from engine.render.site import Site
 from engine.render.sources import load_source
 
 
 class TemplateLibrary:
-    def __init__(self, directory: Path, cache: CompileCache | None = None) -> None:
+    def __init__(
+        self, directory: Path, cache: CompileCache | None = None, *, site: Site | None = None
+    ) -> None:
+        """`site`: the installation's organisation and addresses (engine/render/site.py);
+        without one, the sample installation, as previews and tests use."""
         self.directory = directory
         self.cache = cache if cache is not None else CompileCache()
+        self.site = site if site is not None else sites.sample()
 
     def names(self) -> list[str]:
         """Template names (file stems); partials live in sub-folders and are not listed."""
@@ -23,7 +30,7 @@ class TemplateLibrary:
 
     def get(self, name: str) -> CompiledTemplate:
         """The compiled current version of `name`; raises Invalid if it has problems."""
-        return self.cache.get(load_source(self.directory, name))
+        return self.cache.get(load_source(self.directory, name, self.site))
 
     def variables(self) -> dict[str, frozenset[str]]:
         """For each template, the context variables it needs."""

@@ -20,6 +20,7 @@ import yaml
 
 from engine.errors import Invalid, NotFound, Problem
 from engine.render.asks import DEFAULT_TAX_REDUCTION
+from engine.render.site import Site, filler
 
 _INCLUDE = re.compile(r'^\s*<mj-include\s+path="(?P<path>[^"]+)"\s*/>\s*$')
 # A file stem of at most 100 characters (longer ones make the file system raise).
@@ -57,23 +58,30 @@ class TemplateSource:
         return Problem(message, file=file, line=at, hint=hint)
 
 
-def load_source(directory: Path, name: str) -> TemplateSource:
-    """Read `<directory>/<name>.mjml`; raise Invalid with every problem found."""
+def load_source(directory: Path, name: str, site: Site | None = None) -> TemplateSource:
+    """Read `<directory>/<name>.mjml` with `site` written in (engine/render/site.py; None:
+    as written); raise Invalid with every problem found."""
     path = directory / f"{name}.mjml"
     # A name is a file stem, never a path: the dashboard passes names from requests.
     if not _NAME.match(name) or not path.is_file():
         raise NotFound(f"no template {name!r} in {directory}", hint="see docs/templates.md")
-    return parse_source(path.read_text(encoding="utf-8"), name=name, path=str(path), root=directory)
+    text = path.read_text(encoding="utf-8")
+    return parse_source(text, name=name, path=str(path), root=directory, site=site)
 
 
-def parse_source(text: str, *, name: str, path: str, root: Path | None = None) -> TemplateSource:
-    """Parse a template's text; `root` is where `<mj-include>` paths are resolved."""
+def parse_source(
+    text: str, *, name: str, path: str, root: Path | None = None, site: Site | None = None
+) -> TemplateSource:
+    """Parse a template's text; `root` is where `<mj-include>` paths are resolved, `site`
+    what `{{ organisation.* }}` and `/…` addresses become."""
     problems: list[Problem] = []
     front, body_start, keys = _front_matter(text, path, problems)
     lines: list[str] = []
     origins: list[Origin] = []
     body = text.splitlines()[body_start:]
     _expand(body, path, body_start + 1, root, (path,), lines, origins, problems)
+    if site is not None:
+        _fill(site, path, front, keys, lines, origins, problems)
     subject = front.get("subject")
     if not isinstance(subject, str) or not subject.strip():
         problems.append(Problem("front matter needs a non-empty `subject`", file=path, line=1))
@@ -137,6 +145,26 @@ def _front_matter(
         known = ", ".join(sorted(_FRONT_KEYS))
         problems.append(Problem(f"unknown front matter key {key!r} (known: {known})", path, line))
     return {str(k): v for k, v in data.items()}, end + 1, keys
+
+
+def _fill(
+    site: Site,
+    path: str,
+    front: dict[str, object],
+    keys: dict[str, Origin],
+    lines: list[str],
+    origins: list[Origin],
+    problems: list[Problem],
+) -> None:
+    text = filler(site, markup=False, report=lambda m, at: problems.append(Problem(m, path, at)))
+    for key in ("subject", "preheader"):
+        value = front.get(key)
+        if isinstance(value, str):
+            front[key] = text(value, keys.get(key, (path, 1))[1])
+    body = filler(
+        site, markup=True, report=lambda m, at: problems.append(Problem(m, *origins[at - 1]))
+    )
+    lines[:] = [body(line, index) for index, line in enumerate(lines, start=1)]
 
 
 def _reduction(value: object, path: str, problems: list[Problem]) -> Decimal:

@@ -14,8 +14,10 @@ from jinja2 import TemplateError, nodes
 
 from engine.errors import Invalid, Problem
 from engine.render import sandbox, variables
+from engine.render import site as sites
 from engine.render.compiler import CompiledTemplate, check_jinja, compile_template, used_variables
 from engine.render.library import template_names
+from engine.render.site import Site
 from engine.render.sources import TemplateSource, load_source
 
 # Gmail clips messages whose HTML is larger than about 102 KB, hiding the end of the
@@ -23,14 +25,28 @@ from engine.render.sources import TemplateSource, load_source
 MAX_HTML_BYTES = 102 * 1024
 
 
-def validate_templates(directory: Path) -> list[Problem]:
-    """Problems of every template in `directory`; an empty list means all are fine."""
+def site_warnings(directory: Path, site: Site) -> sites.Warnings:
+    """Placeholders and images that will not load, in every template of `directory` (a
+    template with problems of its own is left to `validate_templates`)."""
+    lines: list[tuple[str, str, int]] = []
+    for name in template_names(directory) if directory.is_dir() else []:
+        try:
+            source = load_source(directory, name)
+        except Invalid:
+            continue
+        lines += [(text, *source.origin(n)) for n, text in enumerate(source.mjml.splitlines(), 1)]
+    return sites.check(lines, site)
+
+
+def validate_templates(directory: Path, site: Site | None = None) -> list[Problem]:
+    """Problems of every template in `directory`, with `site` written in (default: the
+    sample one); an empty list means all are fine."""
     if not directory.is_dir():
         return [Problem(f"no templates directory {directory}")]
     problems: list[Problem] = []
     for name in template_names(directory):
         try:
-            source = load_source(directory, name)
+            source = load_source(directory, name, site or sites.sample())
         except Invalid as exc:
             problems.extend(exc.problems)
             continue

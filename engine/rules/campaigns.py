@@ -28,6 +28,9 @@ class ConsentPurpose(Strict):
 class PetitionDef(Strict):
     slug: str
     title: str = Field(min_length=1, max_length=300)
+    # What the petition page says above the form: paragraphs separated by blank lines,
+    # lines starting with "- " as a list (engine/api/public.py).
+    text: str = Field(default="", max_length=20_000)
     milestones: list[int] = Field(default_factory=list)
     consents: dict[str, ConsentPurpose] = Field(default_factory=dict)
 

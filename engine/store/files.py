@@ -1,4 +1,5 @@
-"""Reading the declared files (`journeys/*.yaml`, `segments/*.yaml`): the I/O edge of rules.
+"""Reading the declared files (`journeys/*.yaml`, `segments/*.yaml`, `organisation.yaml`):
+the I/O edge of rules.
 
 The rules engine validates text; this module only finds and reads it, so that `validate`,
 `sync`, `tick`, the scheduler and the tests load declarations the same way.
@@ -14,8 +15,17 @@ from engine.errors import Problem
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey
+from engine.rules.organisation import FILE as ORGANISATION_FILE
+from engine.rules.organisation import OrganisationDef, parse_organisation
 from engine.rules.segments import SegmentDef, check_references, parse_segment
 from engine.rules.validate import Catalogue, validate_campaign
+
+
+@dataclass(frozen=True)
+class OrganisationFile:
+    definition: OrganisationDef
+    path: str
+    text: str  # kept to point warnings at their lines
 
 
 @dataclass
@@ -24,6 +34,9 @@ class Declared:
     journeys: list[tuple[CampaignDef, Journey]] = field(default_factory=list)
     segments: dict[str, SegmentDef] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # What `validate` prints without failing: placeholders, images that will not load.
+    warnings: list[Problem] = field(default_factory=list)
+    organisation: OrganisationFile | None = None
 
     @property
     def conditions(self) -> dict[str, Condition]:
@@ -54,6 +67,17 @@ def read_segments(directory: Path, declared: Declared | None = None) -> Declared
     return declared
 
 
+def read_organisation(root: Path) -> tuple[OrganisationFile | None, list[Problem]]:
+    """`root/organisation.yaml`, parsed; None (and no problem) when there is no such file."""
+    path = root / ORGANISATION_FILE
+    if not path.is_file():
+        return None, []
+    text = path.read_text(encoding="utf-8")
+    definition, problems = parse_organisation(text, str(path))
+    found = OrganisationFile(definition, str(path), text) if definition is not None else None
+    return found, problems
+
+
 def read(
     root: Path,
     *,
@@ -61,8 +85,11 @@ def read(
     template_variables: Mapping[str, frozenset[str]] | None = None,
     paths: list[Path] | None = None,
 ) -> Declared:
-    """Segments from `root/segments`, then every campaign file (or just `paths`)."""
+    """The organisation, segments from `root/segments`, then every campaign file (or just
+    `paths`)."""
     declared = read_segments(root / "segments")
+    declared.organisation, problems = read_organisation(root)
+    declared.problems += problems
     catalogue = Catalogue(
         segments=declared.segments, templates=templates, template_variables=template_variables
     )

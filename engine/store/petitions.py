@@ -34,6 +34,14 @@ class PetitionRead:
     title: str
     count: int
     milestones: list[MilestoneRead]
+    # (purpose, wording) as declared: what a signing form asks, one box each.
+    consents: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def next_milestone(self) -> int | None:
+        """The first milestone above the count; the last one once all are passed."""
+        thresholds = [m.threshold for m in self.milestones]
+        return next((t for t in thresholds if t > self.count), max(thresholds, default=None))
 
 
 def upsert(session: Session, definition: PetitionDef, *, now: datetime) -> Petition:
@@ -113,4 +121,7 @@ def _read(session: Session, petition: Petition) -> PetitionRead:
         title=petition.title,
         count=petition.signature_count,
         milestones=[MilestoneRead(t, r) for t, r in rows],
+        consents=tuple(
+            (purpose, str(c["wording"])) for purpose, c in (petition.consent_wordings or {}).items()
+        ),
     )

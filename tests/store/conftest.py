@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from engine.config import get_settings
 from engine.store import migrate
 from tests.backends import fresh_postgres_database
-from tests.store.journey_helpers import ROOT
+from tests.store.journey_helpers import copy_declared
 
 
 @pytest.fixture
@@ -23,8 +22,7 @@ def project(
     unless a test asks for PostgreSQL too (`@pytest.mark.parametrize("project",
     BACKENDS, indirect=True)`); `tick` dispatches too, so emails go to `.eml` files in
     the test's own folder."""
-    for folder in ("journeys", "segments", "templates"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
+    copy_declared(tmp_path)
     with ExitStack() as stack:
         if getattr(request, "param", "sqlite") == "postgresql":
             url = stack.enter_context(fresh_postgres_database())

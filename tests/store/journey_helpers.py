@@ -3,6 +3,7 @@ declares, signers, gifts."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -30,6 +31,14 @@ SLUG = "stop-reconnaissance-faciale"
 PETITION = "test-petition"
 MILESTONES = (1000, 2000)
 CONSENTS = ("updates", "fundraising")
+
+
+def copy_declared(target: Path) -> None:
+    """The repository's declared files (organisation, campaigns, segments, templates and
+    the images they show) copied into `target`, a project of a test's own."""
+    for folder in ("journeys", "segments", "templates", "static"):
+        shutil.copytree(ROOT / folder, target / folder)
+    shutil.copy(ROOT / "organisation.yaml", target)
 
 
 def seed(session: Session, now: datetime) -> tuple[Declared, int]:

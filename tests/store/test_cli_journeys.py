@@ -32,7 +32,7 @@ def test_validate_prints_file_and_line_and_exits_1(project: Path) -> None:
     result = runner.invoke(app, ["validate"])
 
     assert result.exit_code == 1
-    assert f"{seed}:38: journey 'stop-reconnaissance-faciale': unknown consent purpose" in (
+    assert f"{seed}:57: journey 'stop-reconnaissance-faciale': unknown consent purpose" in (
         result.output
     )
 
