@@ -29,10 +29,11 @@ pages = Jinja2Templates(directory=Path(__file__).parent / "pages")
 pages.env.filters["number"] = french.number
 
 # The email under preview is shown in a sandboxed iframe (no scripts, no same origin), and
-# the pages load nothing from elsewhere but the email's own images.
+# the pages load nothing from elsewhere but the email's own images (at Mobilise's own
+# address, http in development, or any https one).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
         "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "Cache-Control": "no-store",

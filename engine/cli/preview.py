@@ -12,6 +12,7 @@ from engine.cli.common import reports_errors, settings, transaction
 from engine.render.library import TemplateLibrary
 from engine.render.messages import RenderedEmail
 from engine.render.previews import header_lines, render_preview
+from engine.send.identity import identity, templates_dir
 from engine.store import supporters
 
 
@@ -32,7 +33,7 @@ def preview(
         with transaction() as session:
             person = supporters.preview_facts(session, supporter, now=datetime.now(UTC))
     email = render_preview(
-        TemplateLibrary(config.project_dir / "templates" / "email"),
+        TemplateLibrary(templates_dir(config), site=identity(config).site),
         template,
         person=person,
         base_url=config.base_url,

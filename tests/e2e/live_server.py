@@ -12,11 +12,23 @@ import uvicorn
 from fastapi import FastAPI
 
 
-@contextmanager
-def serving(app: FastAPI, *, startup_timeout: float = 15.0) -> Iterator[str]:
-    """Serve `app` on a free loopback port; yield its base URL; stop when the block ends."""
+def loopback_listener() -> tuple[socket.socket, str]:
+    """A socket bound to a free loopback port, and its base URL: for an app that must know
+    its own address (MOBILISE_BASE_URL) before it is served."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
+    host, port = listener.getsockname()
+    return listener, f"http://{host}:{port}"
+
+
+@contextmanager
+def serving(
+    app: FastAPI, *, startup_timeout: float = 15.0, listener: socket.socket | None = None
+) -> Iterator[str]:
+    """Serve `app` on a free loopback port (or `listener`'s); yield its base URL; stop when
+    the block ends."""
+    if listener is None:
+        listener, _ = loopback_listener()
     host, port = listener.getsockname()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)

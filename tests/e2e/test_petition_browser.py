@@ -1,9 +1,11 @@
 """The public petition page in real headless Chromium, on a phone: read, sign with the
-keyboard's help, land on the thank-you page, and watch the count move."""
+keyboard's help, land on the thank-you page, and watch the count move. And the emails'
+images, shown by the dashboard's preview."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +15,14 @@ from sqlalchemy import Engine
 
 from engine.api.app import create_app
 from engine.config import Settings
+from engine.rules.staff import Role
 from engine.store import petitions
 from engine.store.db import make_sessionmaker
 from engine.store.files import read
+from tests.e2e import dashboard_helpers as given
 from tests.e2e.browser import chromium
 from tests.e2e.dashboard_helpers import Clock
-from tests.e2e.live_server import serving
+from tests.e2e.live_server import loopback_listener, serving
 from tests.factories import unique
 from tests.store.journey_helpers import ROOT, SLUG
 
@@ -131,3 +135,32 @@ def test_a_supporter_signs_on_a_phone_and_sees_the_count_move(
 
     # And nothing went wrong in the page: no script error, nothing the CSP blocked
     assert problems == []
+
+
+def test_the_dashboard_preview_shows_the_emails_images(
+    browser: Browser, committed_url: str, committed_engine: Engine
+) -> None:
+    # Given Mobilise served at the address its emails name (plain http, as in development)
+    listener, base = loopback_listener()
+    settings = given.settings(committed_url).model_copy(update={"base_url": base})
+    key = given.new_key(committed_engine, Role.manager, "Léa")[1]
+    with serving(create_app(settings, clock=given.Clock()), listener=listener):
+        page = browser.new_page()
+        blocked: list[str] = []
+        page.on(
+            "console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None
+        )
+
+        # When a manager previews the update
+        page.goto(f"{base}/dashboard/login?next=/dashboard/templates/update")
+        page.get_by_label("Your API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        logo = page.frame_locator("#html").get_by_role("img", name="Vigie Libertés")
+        photo = page.frame_locator("#html").get_by_role("img", name="Des militantes", exact=False)
+
+        # Then the logo and the photo load, from Mobilise's /static/
+        for image, width in ((logo, 320), (photo, 600)):
+            expect(image).to_have_attribute("src", re.compile(f"^{base}/static/images/"))
+            expect(image).to_have_js_property("naturalWidth", width)
+        assert blocked == []
+        page.close()

@@ -53,6 +53,8 @@ def test_preview_prints_headers_text_and_html_with_sample_data() -> None:
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in result.output
     assert "Bonjour Camille," in result.output
     assert '<html lang="fr"' in result.output
+    # And its images are the project's, at Mobilise's own address
+    assert 'src="https://m.example.org/static/images/tournee-flamme.png"' in result.output
 
 
 @pytest.mark.usefixtures("configured")
