@@ -95,6 +95,8 @@ def create_app(
     async def _domain_error(request: Request, exc: MobiliseError) -> Response:
         if request.url.path.startswith("/dashboard"):
             return dashboard.error_page(request, exc)
+        if public.wants_page(request):
+            return public.refused_page(request, exc)
         return JSONResponse(exc.as_json(), status_code=exc.status_code, headers=dict(exc.headers))
 
     @app.exception_handler(SignInRequired)

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from engine.api.deps import AppSettings, DbSession
-from engine.errors import NotFound
+from engine.errors import MobiliseError, NotFound
 from engine.render import french
 from engine.rules.campaigns import parse_campaign
 from engine.send.identity import Identity
@@ -185,3 +185,21 @@ def embeddable_form(request: Request, session: DbSession, slug: Slug) -> Respons
 
 def _not_found(request: Request) -> Response:
     return _page(request, "not_found.html", {}, status_code=404)
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def wants_page(request: Request) -> bool:
+    """A browser that posted a signing form (it asks for HTML): it gets a page, not JSON,
+    when refused. Scripts posting forms keep the JSON problems."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    accept = request.headers.get("accept", "")
+    return request.method == "POST" and media in _FORMS and "text/html" in accept
+
+
+def refused_page(request: Request, exc: MobiliseError) -> Response:
+    """What a signer whose form was refused reads: each problem, and the way back."""
+    slug = request.path_params.get("slug", "")
+    context: dict[str, object] = {"problems": exc.problems, "back": f"/p/{slug}" if slug else "/"}
+    return _page(request, "refused.html", context, status_code=exc.status_code)

@@ -193,3 +193,19 @@ def test_the_text_is_paragraphs_and_lists() -> None:
         ("Un deux.", ()),
         ("Nous demandons :", ("ceci, sur deux lignes ;", "cela.")),
     ]
+
+
+def test_a_refused_form_is_a_page_that_says_why_and_leads_back(
+    client: TestClient, seeded: str
+) -> None:
+    answer = client.post(
+        f"/api/petitions/{seeded}/signatures",
+        data={"email": "pas-une-adresse", "consent_updates": "oui"},
+        headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"},  # as a browser asks
+    )
+
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Votre signature n'est pas enregistrée" in answer.text
+    assert "email: " in answer.text
+    assert f'href="/p/{seeded}"' in answer.text
