@@ -141,11 +141,12 @@ async def _fields(request: Request, media: str, purposes: frozenset[str]) -> dic
     status_code=202,
     openapi_extra=_SIGN_OPENAPI,
     responses={
-        200: {
-            "description": "a form's signature: the thank-you page",
-            "content": {"text/html": {"schema": {"type": "string"}}},
-        },
         202: {"description": "a JSON signature, received"},
+        303: {
+            "description": "a form's signature: on to the thank-you page (/p/{slug}/merci);"
+            " a form refused answers a browser (Accept: text/html) with a page",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
         **errors(
             {
                 404: "unknown petition",
