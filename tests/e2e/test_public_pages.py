@@ -23,7 +23,7 @@ from engine.store.files import read
 from tests.backends import fresh_postgres_database
 from tests.conftest import BACKENDS
 from tests.factories import petition_def, unique
-from tests.store.journey_helpers import ROOT, SLUG
+from tests.store.journey_helpers import ROOT, SLUG, copy_declared
 
 BASE = "https://m.example.org"
 
@@ -209,3 +209,23 @@ def test_a_refused_form_is_a_page_that_says_why_and_leads_back(
     assert "Votre signature n'est pas enregistrée" in answer.text
     assert "email: " in answer.text
     assert f'href="/p/{seeded}"' in answer.text
+
+
+def test_the_thank_you_page_may_open_the_donation_page_by_itself(
+    committed_url: str, seeded: str, tmp_path: Path
+) -> None:
+    # Given an organisation that asks for the donation page eight seconds after signing
+    copy_declared(tmp_path)
+    organisation = tmp_path / "organisation.yaml"
+    organisation.write_text(
+        organisation.read_text(encoding="utf-8") + "donation_redirect_seconds: 8\n",
+        encoding="utf-8",
+    )
+    app = create_app(settings(committed_url).model_copy(update={"project_dir": tmp_path}))
+
+    with TestClient(app, base_url=BASE) as client:
+        thanks = client.get(f"/p/{seeded}/merci")
+
+    donate = "https://dons.example.org/stop-reconnaissance-faciale"
+    assert f'<meta http-equiv="refresh" content="8;url={donate}">' in thanks.text
+    assert "La page de don s'ouvrira dans 8 secondes." in thanks.text
