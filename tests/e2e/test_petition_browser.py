@@ -86,7 +86,7 @@ def test_a_supporter_signs_on_a_phone_and_sees_the_count_move(
     page.clock.install()
 
     # Given the petition page, opened on a phone
-    page.goto(f"{base_url}/")
+    page.goto(f"{base_url}/p/{SLUG}")
     expect(page).to_have_title("Interdire la reconnaissance faciale en France · Vigie Libertés")
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Interdire la reconnaissance faciale en France"
