@@ -36,6 +36,7 @@ def create_app(
     signing = SigningQueue(
         sessions,
         clock=clock,
+        secret=settings.secret_key,
         max_batch=settings.sign_batch_max,
         wait_s=settings.sign_batch_wait_ms / 1000,
     )

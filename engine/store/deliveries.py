@@ -71,6 +71,7 @@ def apply(
     now: datetime,
     supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
     suppression: Callable[[DeliveryEvent], Implied | None],
+    secret: str | bytes,
 ) -> Applied:
     """Store a webhook batch. Does not commit: the caller answers 2xx only after commit."""
     result = Applied()
@@ -134,7 +135,7 @@ def apply(
         for e in fresh
         if (implied := suppression(e)) is not None
     ]
-    result.suppressions = add_many(session, suppressions, now=now)
+    result.suppressions = add_many(session, suppressions, now=now, secret=secret)
     return result
 
 
