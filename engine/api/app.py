@@ -12,7 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 
-from engine.api import dashboard, health, petitions, templates, tracking, webhooks
+from engine.api import (
+    dashboard,
+    health,
+    petitions,
+    rights,
+    supporters,
+    templates,
+    tracking,
+    webhooks,
+)
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
@@ -111,6 +120,8 @@ def create_app(
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
     app.include_router(templates.router)
+    app.include_router(supporters.router)
+    app.include_router(rights.router)
     app.include_router(dashboard.router)
     return app
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid, Problem
 from engine.intake.csvfiles import CsvRow, RejectsWriter, read_headers, read_rows
+from engine.rules.rights import ERASED_REASON, ErasedAddresses
 from engine.rules.signers import (
     FILE_FIELDS,
     SIGNATURE_COLUMNS,
@@ -33,7 +34,6 @@ from engine.rules.signers import (
     refused_names,
     signer_parser,
 )
-from engine.rules.rights import ERASED_REASON, ErasedAddresses
 from engine.rules.tabular import header_key, shown
 from engine.store import petitions, signatures, staging, suppressions
 from engine.store.db import BULK, refresh_statistics

@@ -51,22 +51,33 @@ def find(session: Session, email: str) -> int:
     return supporter_id
 
 
+def owner_of_message(session: Session, message_id: int) -> tuple[int, bool] | None:
+    """(supporter id, erased?) of the supporter an email went to; None for no such email."""
+    row = session.execute(
+        select(Supporter.id, Supporter.erased_at.is_not(None))
+        .join(OutboxMessage, OutboxMessage.supporter_id == Supporter.id)
+        .where(OutboxMessage.id == message_id)
+    ).first()
+    return None if row is None else (row[0], bool(row[1]))
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _rows(session: Session, query: Select[Any]) -> list[dict[str, Any]]:
+def _rows(session: Session, query: Select[*tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [
         {key: _plain(value) for key, value in row.items()}
         for row in session.execute(query).mappings()
     ]
 
 
-def export(session: Session, supporter_id: int) -> dict[str, Any]:
-    """Everything stored about one supporter, JSON-ready (one query per table)."""
+def export(session: Session, supporter_id: int, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Everything stored about one supporter, JSON-ready (one query per table); logged."""
     person = session.get(Supporter, supporter_id)
     if person is None:
         raise NotFound("no such supporter", field="supporter")
+    audit.record(session, actor=actor, action="export", now=now, supporter_id=supporter_id)
     wordings = _wordings(session)
     consents = _rows(
         session,
@@ -214,8 +225,11 @@ def _wordings(session: Session) -> dict[tuple[str, str], str]:
     return found
 
 
-def rectify(session: Session, supporter_id: int, change: Rectification) -> None:
-    """Set the corrected columns; Invalid if the new address is another supporter's."""
+def rectify(
+    session: Session, supporter_id: int, change: Rectification, *, actor: str, now: datetime
+) -> None:
+    """Set the corrected columns; Invalid if the new address is another supporter's. The
+    log names the fields, never their values."""
     values: Mapping[str, str | None] = change.values
     email = values.get("email")
     if email is not None:
@@ -234,6 +248,19 @@ def rectify(session: Session, supporter_id: int, change: Rectification) -> None:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    audit.record(
+        session,
+        actor=actor,
+        action="rectify",
+        now=now,
+        supporter_id=supporter_id,
+        detail={"fields": change.fields},
+    )
+
+
+def one(supporter_id: int) -> Select[int]:
+    """The one-supporter population `erase` takes."""
+    return select(Supporter.id).where(Supporter.id == supporter_id)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session, aliased
 
+from engine.store import audit
 from engine.store.models import Supporter
 
 
@@ -29,23 +30,22 @@ def restricted(supporter_id: Any) -> ColumnElement[bool]:
     return supporter_id.in_(ids)  # type: ignore[no-any-return]
 
 
-def restrict(session: Session, supporter_id: int, *, now: datetime) -> bool:
-    """Restrict processing; False if it already was (the first date is kept)."""
+def restrict(
+    session: Session, supporter_id: int, *, actor: str, now: datetime, lift: bool = False
+) -> bool:
+    """Restrict processing, or `lift` the restriction; logged. False when it changed nothing
+    (restricted already: the first date is kept; or nothing to lift)."""
     done = session.execute(
         update(Supporter)
-        .where(Supporter.id == supporter_id, Supporter.restricted_at.is_(None))
-        .values(restricted_at=now)
+        .where(
+            Supporter.id == supporter_id,
+            Supporter.restricted_at.is_not(None) if lift else Supporter.restricted_at.is_(None),
+        )
+        .values(restricted_at=None if lift else now)
         .execution_options(synchronize_session=False)
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
-
-
-def lift(session: Session, supporter_id: int) -> bool:
-    """Lift a restriction; False if there was none."""
-    done = session.execute(
-        update(Supporter)
-        .where(Supporter.id == supporter_id, Supporter.restricted_at.is_not(None))
-        .values(restricted_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    changed = bool(done.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        action = "lift-restriction" if lift else "restrict"
+        audit.record(session, actor=actor, action=action, now=now, supporter_id=supporter_id)
+    return changed

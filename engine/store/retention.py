@@ -76,7 +76,7 @@ def _gave_since(cut: datetime) -> ColumnElement[bool]:
     return exists().where(Donation.supporter_id == Supporter.id, Donation.donated_at >= cut)
 
 
-def expired(session: Session, policy: Retention, now: datetime) -> Select[tuple[int]]:
+def expired(session: Session, policy: Retention, now: datetime) -> Select[int]:
     """The supporters to anonymise at `now`, bounds raised or not (a dry run reads this)."""
     contact_cut, gift_cut = policy.cuts(now)
     latest = last_contact(session.get_bind().dialect.name)
