@@ -9,18 +9,21 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 
-from engine.rules.conditions import Facts
+from engine.rules.conditions import Condition, Facts
+from engine.rules.journeys import Journey
 from engine.rules.plan import plan
 from engine.rules.rights import ErasedAddresses, Retention
 from engine.rules.supporters import email_hash
 from tests.unit.rules.test_properties import T0, histories, journeys
 
-SEGMENTS: dict[str, object] = {}
+SEGMENTS: dict[str, Condition] = {}
 
 
 @settings(max_examples=100, deadline=None)
 @given(journey=journeys(), history=histories())
-def test_a_restricted_supporter_is_neither_enrolled_nor_moved(journey, history) -> None:  # type: ignore[no-untyped-def]
+def test_a_restricted_supporter_is_neither_enrolled_nor_moved(
+    journey: Journey, history: tuple[Facts, list[datetime]]
+) -> None:
     facts, passes = history
     restricted = replace(facts, restricted=True)
     # Never enrolled
