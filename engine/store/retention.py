@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, any_, exists, false, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.rules.rights import Retention
@@ -46,13 +46,18 @@ def last_contact(dialect: str) -> ColumnElement[Any]:
     (petition, supporter) key for each petition, clicks and gifts by their supporter index.
     Never before the stored bound (so never NULL)."""
     bound = Supporter.last_contact_at
+    petitions = select(Petition.id)
+    # PostgreSQL: the petitions as an ARRAY computed once, so that each probe is one index
+    # search per petition on (petition_id, supporter_id); as an IN it may read the whole
+    # index for each supporter instead. SQLite runs the IN as one search per petition.
+    of_petition = (
+        Signature.petition_id == any_(func.ARRAY(petitions.scalar_subquery()))
+        if dialect == "postgresql"
+        else Signature.petition_id.in_(petitions)
+    )
     parts = [
         func.coalesce(
-            _last(
-                Signature.signed_at,
-                Signature.petition_id.in_(select(Petition.id)),
-                Signature.supporter_id == Supporter.id,
-            ),
+            _last(Signature.signed_at, of_petition, Signature.supporter_id == Supporter.id),
             bound,
         ),
         func.coalesce(
