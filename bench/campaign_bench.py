@@ -317,6 +317,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
             now=lambda: datetime.now(UTC),
             zone=PARIS,
             enrol=True,
+            secret="bench-secret",
         )
         with sessions.begin() as session:
             donations.record(session, earlier_gifts(signers - web, rng, wall), now=wall)

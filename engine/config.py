@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
     advance_connections: int = Field(default=2, ge=1, le=16)
 
+    # --- supporters' rights (docs/privacy.md)
+    # Anonymised this long after their last own contact (signature, click, gift)...
+    retention_days: int = Field(default=1095, ge=1)
+    # ... and donors no sooner than this long after their last gift (tax receipts).
+    donor_retention_days: int = Field(default=2190, ge=1)
+    retention_every_s: float = 3600.0
+
     @property
     def block_suppression(self) -> timedelta:
         return timedelta(days=self.block_suppression_days)

@@ -14,7 +14,17 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from engine.api import dashboard, health, petitions, responses, templates, tracking, webhooks
+from engine.api import (
+    dashboard,
+    health,
+    petitions,
+    responses,
+    rights,
+    supporters,
+    templates,
+    tracking,
+    webhooks,
+)
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
@@ -38,6 +48,7 @@ def create_app(
     signing = SigningQueue(
         sessions,
         clock=clock,
+        secret=settings.secret_key,
         max_batch=settings.sign_batch_max,
         wait_s=settings.sign_batch_wait_ms / 1000,
     )
@@ -122,6 +133,8 @@ def create_app(
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
     app.include_router(templates.router)
+    app.include_router(supporters.router)
+    app.include_router(rights.router)
     app.include_router(dashboard.router)
     responses.document_handlers(app)
     return app

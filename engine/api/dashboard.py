@@ -22,7 +22,7 @@ from engine.render import french
 from engine.render.messages import RenderedEmail
 from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes
 from engine.rules.staff import Role
-from engine.store import apikeys, petitions
+from engine.store import apikeys, audit, petitions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 pages = Jinja2Templates(directory=Path(__file__).parent / "pages")
@@ -79,6 +79,8 @@ def login(
     found = apikeys.authenticate(session, key.strip())
     if found is None:
         return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
+    now = request.app.state.clock()
+    audit.record(session, actor=audit.staff(found.key_id), action="sign-in", now=now)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,

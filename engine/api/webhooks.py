@@ -92,6 +92,7 @@ async def sendgrid(request: Request, settings: AppSettings) -> WebhookStored:
             now=now,
             supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
             suppression=partial(_suppression, block_for=settings.block_suppression),
+            secret=settings.secret_key,
         )
     if applied.unknown_messages:
         log.info("sendgrid webhook: %d events for unknown messages", applied.unknown_messages)
