@@ -182,7 +182,7 @@ async def sign(request: Request) -> Response:
 
 
 _RECEIVED = b'{"status":"received","petition":"%s"}'
-_SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
+SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
 _ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -197,7 +197,7 @@ class SigningFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = (
-            _SIGN_PATH.match(scope["path"])
+            SIGN_PATH.match(scope["path"])
             if scope["type"] == "http" and scope["method"] == "POST"
             else None
         )
