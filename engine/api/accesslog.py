@@ -87,21 +87,24 @@ class AccessLog:
 
 
 def _line(scope: Scope, status: int, duration_ms: float) -> None:
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not log.isEnabledFor(level):
+        return
+    # No quoting needed: a method is a word and a logged path has no spaces (see above).
     fields: dict[str, Any] = {
         "method": scope["method"],
         "path": logged_path(scope),
         "status": status,
         "duration_ms": round(duration_ms, 1),
     }
+    text = "method={method} path={path} status={status} duration_ms={duration_ms}".format_map(
+        fields
+    )
     reason = scope.get("state", {}).get(_REASON)
     if reason is not None:
         fields["reason"] = reason
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    text = " ".join(
-        f"{k}={v}" if isinstance(v, int | float) else f"{k}={json.dumps(v, ensure_ascii=False)}"
-        for k, v in fields.items()
-    )
-    log.log(level, "%s", text, extra=fields)
+        text += f" reason={json.dumps(reason, ensure_ascii=False)}"
+    log.log(level, text, extra=fields)
 
 
 def configure() -> None:

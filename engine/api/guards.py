@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -105,8 +106,7 @@ class Guards:
                 return refused
         buckets = self.buckets.get(kind or "")
         if buckets is not None:
-            client = scope["client"][0] if scope.get("client") else "unknown"
-            wait = buckets.take(client, self.clock().timestamp())
+            wait = buckets.take(client_key(scope), self.clock().timestamp())
             if wait:
                 return TooManyRequests(
                     "too many requests from your address",
@@ -149,6 +149,19 @@ class Guards:
         except Exception:
             if not refused:
                 raise  # the app's own failure; a refused body's aftermath is not one
+
+
+def client_key(scope: Scope) -> str:
+    """Who a rate limit counts: the client's address; for IPv6 its /64, since one
+    subscriber is given a whole /64 to pick addresses from."""
+    host = scope["client"][0] if scope.get("client") else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _too_large(cap: int) -> TooLarge:

@@ -305,7 +305,7 @@ def test_each_request_logs_one_line_that_names_no_one(
     for line in (page, signed):
         assert line["level"] == logging.INFO
         assert line["duration_ms"] >= 0
-        assert line["text"].startswith('method="')
+        assert line["text"].startswith(f"method={line['method']} path={line['path']} ")
         for secret in (token, email, "?"):
             assert secret not in line["text"]
 

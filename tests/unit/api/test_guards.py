@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from engine.api.accesslog import logged_path
-from engine.api.guards import Guards, allowed_origins, origin_of
+from engine.api.guards import Guards, allowed_origins, client_key, origin_of
 from engine.config import Settings
 
 CHUNK = 64 * 1024
@@ -142,3 +142,16 @@ def test_the_logged_path_never_holds_a_token_or_an_address() -> None:
         == "/api/petitions/stop-it/things/{who}"
     )
     assert logged_path(unrouted) == "/rights/…/…/stop-it"
+
+
+@pytest.mark.parametrize(
+    ("client", "counted_as"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_rate_limits_count_an_ipv6_client_by_its_64_prefix(client: str, counted_as: str) -> None:
+    assert client_key({"client": (client, 1)}) == counted_as
