@@ -142,9 +142,12 @@ async def _fields(request: Request, media: str, purposes: frozenset[str]) -> dic
     openapi_extra=_SIGN_OPENAPI,
     responses={
         202: {"description": "received"},
+        403: {"description": "posted from a site not allowed (Origin or Referer)"},
         404: {"description": "unknown petition"},
+        413: {"description": "body over MOBILISE_SIGN_MAX_BYTES"},
         415: {"description": "neither application/json nor a form"},
         422: {"description": "invalid or unknown field, or a purpose the petition lacks"},
+        429: {"description": "too many signatures from this address; see Retry-After"},
     },
 )
 async def sign(request: Request) -> Response:

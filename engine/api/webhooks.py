@@ -17,7 +17,14 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
 
 
-@router.post("/sendgrid", responses={401: {"description": "unsigned, badly signed or stale"}})
+@router.post(
+    "/sendgrid",
+    responses={
+        401: {"description": "unsigned, badly signed or stale"},
+        413: {"description": "body over MOBILISE_WEBHOOK_MAX_BYTES"},
+        503: {"description": "no public key configured, or the database is unavailable"},
+    },
+)
 async def sendgrid(request: Request, settings: AppSettings) -> JSONResponse:
     """Verify the signature on the raw body, then store the batch. A database failure
     answers 5xx so that SendGrid retries; events for unknown messages are kept and logged."""

@@ -347,3 +347,16 @@ def test_a_database_outage_and_a_crash_each_log_one_error_line(
     assert outage["level"] == crashed["level"] == logging.ERROR
     assert outage["reason"].startswith("database unavailable: OperationalError")
     assert (crashed["status"], crashed["reason"]) == (500, "unhandled ZeroDivisionError")
+
+
+def test_the_openapi_document_names_every_refusal_of_the_guarded_routes(
+    client: TestClient,
+) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    signing = paths["/api/petitions/{slug}/signatures"]["post"]["responses"]
+    webhook = paths["/webhooks/sendgrid"]["post"]["responses"]
+    health = paths["/healthz"]["get"]["responses"]
+    assert {"403", "413", "415", "429"} <= set(signing)
+    assert {"401", "413", "503"} <= set(webhook)
+    assert "503" in health
