@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from engine.api import (
     accesslog,
@@ -18,13 +20,14 @@ from engine.api import (
     guards,
     health,
     petitions,
+    responses,
     templates,
     tracking,
     webhooks,
 )
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
-from engine.errors import MobiliseError
+from engine.errors import Invalid, MobiliseError
 from engine.intake.signing import SigningQueue
 from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
@@ -120,6 +123,16 @@ def create_app(
         accesslog.note(request, f"invalid input, {len(problems)} problem(s)")
         return JSONResponse({"error": "invalid input", "problems": problems}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not parse the body (JSON or form)
+            unreadable = Invalid(f"body: {exc.detail}", field="body")
+            return JSONResponse(unreadable.as_json(), status_code=unreadable.status_code)
+        if exc.status_code == 405:
+            allow = ", ".join(responses.allowed_methods(app, request.scope))
+            exc.headers = {**(exc.headers or {}), "Allow": allow}
+        return await http_exception_handler(request, exc)
+
     app.add_middleware(petitions.SigningFastPath)
     guards.install(app, settings, clock)
     app.include_router(health.router)
@@ -128,6 +141,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(templates.router)
     app.include_router(dashboard.router)
+    responses.document_handlers(app)
     return app
 
 

@@ -16,7 +16,23 @@ router = APIRouter(tags=["health"])
 _WRITE_PROBE = text("UPDATE alembic_version SET version_num = version_num")
 
 
-@router.get("/healthz", responses={503: {"description": "the database refuses writes"}})
+_STATUS = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "database": {"type": "string"}},
+    "required": ["status", "database"],
+}
+
+
+@router.get(
+    "/healthz",
+    responses={
+        200: {"description": "up", "content": {"application/json": {"schema": _STATUS}}},
+        503: {
+            "description": "the database does not answer, or refuses writes",
+            "content": {"application/json": {"schema": _STATUS}},
+        },
+    },
+)
 def healthz(request: Request) -> JSONResponse:
     """Liveness, and whether the database accepts a write."""
     try:

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.deps import DbSession
+from engine.api.responses import errors
 from engine.config import Settings
 from engine.errors import Invalid, UnsupportedMediaType
 from engine.intake.signing import SigningQueue
@@ -141,13 +142,21 @@ async def _fields(request: Request, media: str, purposes: frozenset[str]) -> dic
     status_code=202,
     openapi_extra=_SIGN_OPENAPI,
     responses={
-        202: {"description": "received"},
-        403: {"description": "posted from a site not allowed (Origin or Referer)"},
-        404: {"description": "unknown petition"},
-        413: {"description": "body over MOBILISE_SIGN_MAX_BYTES"},
-        415: {"description": "neither application/json nor a form"},
-        422: {"description": "invalid or unknown field, or a purpose the petition lacks"},
-        429: {"description": "too many signatures from this address; see Retry-After"},
+        200: {
+            "description": "a form's signature: the thank-you page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        202: {"description": "a JSON signature, received"},
+        **errors(
+            {
+                403: "posted from a site not allowed (Origin or Referer)",
+                404: "unknown petition",
+                413: "body over MOBILISE_SIGN_MAX_BYTES",
+                415: "neither application/json nor a form",
+                422: "invalid or unknown field, or a purpose the petition lacks",
+                429: "too many signatures from this address; see Retry-After",
+            }
+        ),
     },
 )
 async def sign(request: Request) -> Response:
@@ -226,7 +235,7 @@ def _handler_for(request: Request, exc: Exception) -> _ExceptionHandler | None:
     return next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
 
 
-@router.get("/{slug}", response_model=PetitionRead)
+@router.get("/{slug}", response_model=PetitionRead, responses=errors({404: "unknown petition"}))
 def read(slug: PetitionSlug, session: DbSession) -> PetitionRead:
     """The exact count and the milestones, with the time each was reached."""
     petition = petitions.read(session, slug)

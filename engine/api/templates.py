@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from engine.api.deps import AppSettings, DbSession, get_templates
+from engine.api.responses import errors
 from engine.api.staff import ApiManager
 from engine.config import Settings
 from engine.render.messages import RenderedEmail
@@ -55,7 +56,17 @@ class PreviewOut(BaseModel):
     clipped_by_gmail: bool
 
 
-@router.post("/{name}/preview")
+@router.post(
+    "/{name}/preview",
+    responses=errors(
+        {
+            401: "no valid API key",
+            403: "the key's role is below manager",
+            404: "unknown template, or no supporter with that address",
+            422: "the template does not render, or the body is not a preview request",
+        }
+    ),
+)
 def preview(
     request: Request,
     settings: AppSettings,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +19,12 @@ from engine.store import clicks, links, suppressions
 
 router = APIRouter(tags=["tracking"])
 
+_NOT_FOUND_DOC: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "unknown or forged token",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
 _NOT_FOUND = HTMLResponse(
     '<!doctype html><html lang="fr"><title>Lien inconnu</title>'
     "<p>Ce lien n'existe pas ou a expiré.</p></html>",
@@ -29,7 +36,7 @@ _NOT_FOUND = HTMLResponse(
     "/c/{token}",
     response_class=RedirectResponse,
     status_code=302,
-    responses={404: {"description": "unknown or forged token"}},
+    responses=_NOT_FOUND_DOC,
 )
 def click(token: str, request: Request, settings: AppSettings) -> Response:
     """Record the click, then redirect to the URL stored for that message's link."""
@@ -55,7 +62,7 @@ def click(token: str, request: Request, settings: AppSettings) -> Response:
 @router.get(
     "/u/{token}",
     response_class=HTMLResponse,
-    responses={404: {"description": "unknown or forged token"}},
+    responses=_NOT_FOUND_DOC,
 )
 def unsubscribe_page(token: str, settings: AppSettings) -> Response:
     """Ask for confirmation; unsubscribes nobody by itself."""
@@ -67,7 +74,7 @@ def unsubscribe_page(token: str, settings: AppSettings) -> Response:
 @router.post(
     "/u/{token}",
     response_class=HTMLResponse,
-    responses={404: {"description": "unknown or forged token"}},
+    responses=_NOT_FOUND_DOC,
 )
 def unsubscribe(token: str, request: Request, settings: AppSettings) -> Response:
     """RFC 8058 one-click (`List-Unsubscribe=One-Click`, urlencoded or multipart) or the

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from engine.api.deps import AppSettings, get_sessions
+from engine.api.responses import errors
 from engine.store import deliveries
 from engine.track import sendgrid_events
 
@@ -17,15 +19,58 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
 
 
+class WebhookStored(BaseModel):
+    stored: int
+    duplicates: int
+    skipped: int
+
+
+_EVENTS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {},
+                    "description": (
+                        "SendGrid's event batch, signed (X-Twilio-Email-Event-Webhook-Signature"
+                        " and -Timestamp). An item that is not an event SendGrid sends (a field"
+                        " missing or of the wrong type, a timestamp no date can hold, an event id"
+                        " or address with control or invisible characters) is skipped and"
+                        " counted in `skipped`; the others are stored. The batch is refused"
+                        " only when it is not a JSON array."
+                    ),
+                    "example": [
+                        {
+                            "email": "zoe@example.org",
+                            "timestamp": 1715600000,
+                            "event": "delivered",
+                            "sg_event_id": "ZGVsaXZlcmVk",
+                            "sg_message_id": "abc.filter0001.1.0",
+                            "mobilise_message_id": "42",
+                        }
+                    ],
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/sendgrid",
-    responses={
-        401: {"description": "unsigned, badly signed or stale"},
-        413: {"description": "body over MOBILISE_WEBHOOK_MAX_BYTES"},
-        503: {"description": "no public key configured, or the database is unavailable"},
-    },
+    openapi_extra=_EVENTS_BODY,
+    responses=errors(
+        {
+            401: "unsigned, badly signed or stale",
+            413: "body over MOBILISE_WEBHOOK_MAX_BYTES",
+            422: "the body is not a JSON array",
+            503: "no public key configured, or the database is unavailable",
+        }
+    ),
 )
-async def sendgrid(request: Request, settings: AppSettings) -> JSONResponse:
+async def sendgrid(request: Request, settings: AppSettings) -> WebhookStored:
     """Verify the signature on the raw body, then store the batch. A database failure
     answers 5xx so that SendGrid retries; events for unknown messages are kept and logged."""
     raw = await request.body()
@@ -52,9 +97,7 @@ async def sendgrid(request: Request, settings: AppSettings) -> JSONResponse:
         )
     if applied.unknown_messages:
         log.info("sendgrid webhook: %d events for unknown messages", applied.unknown_messages)
-    return JSONResponse(
-        {"stored": applied.stored, "duplicates": applied.duplicates, "skipped": len(skipped)}
-    )
+    return WebhookStored(stored=applied.stored, duplicates=applied.duplicates, skipped=len(skipped))
 
 
 def _suppression(

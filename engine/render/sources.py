@@ -22,7 +22,8 @@ from engine.errors import Invalid, NotFound, Problem
 from engine.render.asks import DEFAULT_TAX_REDUCTION
 
 _INCLUDE = re.compile(r'^\s*<mj-include\s+path="(?P<path>[^"]+)"\s*/>\s*$')
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# A file stem of at most 100 characters (longer ones make the file system raise).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _FRONT_KEYS = {"subject", "preheader", "transactional", "tax_reduction"}
 
 Origin = tuple[str, int]

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from engine.rules.ids import is_key
+
 
 def _small_message_sha256() -> Callable[[bytes], Any]:
     """CPython's own SHA-256 (`_sha256`; `_sha2` from 3.12), else hashlib's (OpenSSL).
@@ -188,6 +190,8 @@ def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
     if raw is None:
         return None
     message_id, position = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:10], "big")
+    if not is_key(message_id):  # 8 bytes hold ids no message can have (2^63 and above)
+        return None
     # Constant-time: a timing difference would let a forger find the tag byte by byte.
     if not hmac.compare_digest(raw[10:], _click_tag(secret, message_id, position)):
         return None
@@ -205,6 +209,8 @@ def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
     if raw is None:
         return None
     message_id = int.from_bytes(raw[:8], "big")
+    if not is_key(message_id):
+        return None
     if not hmac.compare_digest(raw[8:], _unsubscribe_tag(secret, message_id)):
         return None
     return message_id

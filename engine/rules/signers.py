@@ -40,6 +40,7 @@ CONSENT = "consent_"
 FILE_FIELDS = frozenset(_FIELDS)
 WEB_FIELDS = FILE_FIELDS - {"signed_at"}
 NAME_MAX = 100  # first and last names, as the supporters' columns
+_NAMES = frozenset(("first_name", "last_name"))
 # A signature is dated between this and the moment it is recorded.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
@@ -181,10 +182,10 @@ def signer_parser(
         # isprintable: the common case in one quick pass (what UNSEEN refuses is never
         # printable; tabs and non-ASCII spaces are not either, and go to the regex).
         if not joined.isprintable() and UNSEEN.search(joined):
-            name, value = next(
-                (n, v) for n, v in zip(names, values, strict=True) if UNSEEN.search(v)
-            )
-            raise RowError(name, f"{unseen_character(value)} is not allowed")
+            for name, value in zip(names, values, strict=True):
+                refused = unseen_character(value, joiners=name in _NAMES)
+                if refused is not None:
+                    raise RowError(name, f"{refused} is not allowed")
         raw_email, raw_first, raw_last, raw_postal, raw_signed = values[:5]
         raw_email = raw_email.strip()
         try:

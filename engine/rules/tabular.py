@@ -114,13 +114,26 @@ _UNSEEN_RANGES = (
 UNSEEN = re.compile(f"[{_UNSEEN_RANGES}]")
 
 
-def unseen_character(text: str) -> str | None:
-    """`U+200B ZERO WIDTH SPACE` for the first character of `text` that `UNSEEN` refuses."""
-    found = UNSEEN.search(text)
-    if found is None:
-        return None
-    char = found.group()
-    return f"U+{ord(char):04X} {unicodedata.name(char, 'control character')}"
+def unseen_character(text: str, *, joiners: bool = False) -> str | None:
+    """`U+200B ZERO WIDTH SPACE` for the first character of `text` that `UNSEEN` refuses.
+
+    With `joiners`, a zero-width non-joiner or joiner (U+200C, U+200D) between two letters
+    (or a letter's marks) is let through: Persian and Indic names are spelled with them
+    (a ZWNJ inside a Persian word, a ZWJ after a Devanagari virama). Names only: in an
+    address the same character makes a lookalike of another one."""
+    for found in UNSEEN.finditer(text):
+        char, at = found.group(), found.start()
+        if joiners and char in _JOINERS and _lettered(text, at - 1) and _lettered(text, at + 1):
+            continue
+        return f"U+{ord(char):04X} {unicodedata.name(char, 'control character')}"
+    return None
+
+
+_JOINERS = "\u200c\u200d"
+
+
+def _lettered(text: str, at: int) -> bool:
+    return 0 <= at < len(text) and unicodedata.category(text[at])[0] in "LM"
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

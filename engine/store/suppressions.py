@@ -25,7 +25,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -112,13 +111,16 @@ def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datet
                 "created_at": now,
             },
         )
+    # By address alone, through its index: PostgreSQL planned the (hash, reason) pairs as
+    # a scan of every suppression (a webhook batch of 8,000 bounces: 7 s).
     known = {
         (digest, reason): (row_id, expires_at)
         for row_id, digest, reason, expires_at in session.execute(
             select(
                 Suppression.id, Suppression.email_hash, Suppression.reason, Suppression.expires_at
-            ).where(tuple_(Suppression.email_hash, Suppression.reason).in_(list(wanted)))
+            ).where(Suppression.email_hash.in_({digest for digest, _ in wanted}))
         )
+        if (digest, reason) in wanted
     }
     fresh = [{**row, "expires_at": until[key]} for key, row in wanted.items() if key not in known]
     if fresh:

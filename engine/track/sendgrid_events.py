@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from engine.errors import Invalid, Unauthorized, Unavailable
+from engine.rules.tabular import UNSEEN
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -188,7 +189,11 @@ def parse(raw_body: bytes) -> tuple[list[ProviderEvent], list[str]]:
     """The events of a batch, and a description of each item that could not be read.
 
     Unreadable items are reported rather than fatal: failing the batch would make
-    SendGrid retry the good events along with the bad one for 24 hours.
+    SendGrid retry the good events along with the bad one for 24 hours. An item is
+    unreadable when it lacks a field, has one of the wrong type, a timestamp no date can
+    hold, or an identifier (event id, address) that is too long or carries control or
+    invisible characters: SendGrid sends none of these, and stored they would make the
+    database refuse the whole batch.
     """
     try:
         items = json.loads(raw_body)
@@ -201,7 +206,7 @@ def parse(raw_body: bytes) -> tuple[list[ProviderEvent], list[str]]:
     for position, item in enumerate(items):
         try:
             events.append(parse_event(item))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             skipped.append(f"event {position}: {exc!r}")
     return events, skipped
 
@@ -209,10 +214,10 @@ def parse(raw_body: bytes) -> tuple[list[ProviderEvent], list[str]]:
 def parse_event(item: Any) -> ProviderEvent:
     if not isinstance(item, dict):
         raise TypeError("an event must be a JSON object")
-    kind = str(item["event"])
+    kind = item["event"]
     if kind not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {kind!r}")
-    sg_event_id = _text(item.get("sg_event_id"))
+        raise ValueError(f"unknown event type {str(kind)[:40]!r}")
+    sg_event_id = _identifier(item.get("sg_event_id"), "sg_event_id")
     category = item.get("category")
     categories = (
         tuple(category) if isinstance(category, list) else ((category,) if category else ())
@@ -226,13 +231,13 @@ def parse_event(item: Any) -> ProviderEvent:
     return ProviderEvent(
         event=kind,
         dedup_key=sg_event_id or _content_key(item),
-        occurred_at=datetime.fromtimestamp(int(item["timestamp"]), UTC),
-        email=str(item["email"]).strip().lower(),
+        occurred_at=_occurred_at(item["timestamp"]),
+        email=(_identifier(item["email"], "email") or "").strip().lower(),
         sg_event_id=sg_event_id,
         sg_message_id=_text(item.get("sg_message_id")),
         mobilise_message_id=custom_args.get("mobilise_message_id"),
         custom_args=custom_args,
-        reason=_text(item.get("reason")) or _text(item.get("response")),
+        reason=_readable(_text(item.get("reason")) or _text(item.get("response"))),
         bounce_type=_text(item.get("type")),
         url=_text(item.get("url")),
         categories=tuple(str(c) for c in categories),
@@ -243,6 +248,36 @@ def parse_event(item: Any) -> ProviderEvent:
 
 def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+# An event id ends up in a key of at most 200 characters (`sendgrid:<id>`); SendGrid's
+# are about 48, addresses at most 254.
+_IDENTIFIER_MAX = 190
+
+
+def _identifier(value: object, name: str) -> str | None:
+    """Text that identifies something (an event, an address): refused, not cleaned."""
+    text = _text(value)
+    if text is None:
+        return None
+    if not isinstance(value, str) or len(text) > _IDENTIFIER_MAX or UNSEEN.search(text):
+        raise ValueError(f"{name}: not an identifier SendGrid sends")
+    return text
+
+
+def _readable(text: str | None) -> str | None:
+    """Free text from the provider (an SMTP answer), kept, its unseen characters shown."""
+    return UNSEEN.sub("\ufffd", text) if text is not None and UNSEEN.search(text) else text
+
+
+def _occurred_at(value: object) -> datetime:
+    """A Unix timestamp (SendGrid sends integers) within the years a datetime holds."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError("timestamp: a number of seconds")
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"timestamp: {str(value)[:40]} is not a date") from None
 
 
 def _content_key(item: dict[str, Any]) -> str:

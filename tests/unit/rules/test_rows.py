@@ -259,6 +259,35 @@ def test_names_keep_whitespace_but_not_what_cannot_be_seen() -> None:
     assert (row.first_name, row.last_name) == ("Zoé Anne", "x" * 100)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647",  # Persian: a ZWNJ between two letters
+        "\u0915\u094d\u200d\u0937",  # Devanagari: a ZWJ after a virama (a mark)
+    ],
+)
+def test_names_keep_the_joiners_their_scripts_spell_with(name: str) -> None:
+    row = parse(email="a@b.fr", first_name=name, last_name=name)
+    assert row is not None
+    assert (row.first_name, row.last_name) == (name, name)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "Zo\u00e9\u200d"),  # a joiner joining nothing
+        ("last_name", "\u200cMartin"),
+        ("first_name", "Zo\u200d 7"),
+        ("email", "zo\u200de@example.fr"),  # between letters, still a lookalike address
+        ("postal_code", "75\u200d011"),
+    ],
+)
+def test_joiners_anywhere_else_are_refused(field: str, value: str) -> None:
+    with pytest.raises(RowError, match="U\\+200[CD] ZERO WIDTH") as refused:
+        parse(**{"email": "a@b.fr", field: value})
+    assert refused.value.field == field
+
+
 def test_the_unseen_characters_are_the_controls_formats_surrogates_and_private_uses() -> None:
     # The class is listed in the code; Python's Unicode database is the reference (the list
     # also holds format characters of later Unicode versions, unassigned in this one).
