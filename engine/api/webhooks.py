@@ -64,7 +64,9 @@ _EVENTS_BODY: dict[str, Any] = {
     responses=errors(
         {
             401: "unsigned, badly signed or stale",
+            413: "body over MOBILISE_WEBHOOK_MAX_BYTES",
             422: "the body is not a JSON array",
+            503: "no public key configured, or the database is unavailable",
         }
     ),
 )

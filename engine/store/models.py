@@ -191,6 +191,16 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class StaffSession(Base):
+    """A dashboard sign-in: the cookie names it, signing out deletes it."""
+
+    __tablename__ = "staff_sessions"
+    # SHA-256 of the random session token the (signed) cookie carries.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+
+
 # --- journeys, outbox, giving, engagement
 
 
