@@ -202,6 +202,7 @@ def api_server(url: str) -> Iterator[str]:
         "MOBILISE_DATABASE_URL": url,
         "MOBILISE_PROJECT_DIR": str(ROOT),
         "MOBILISE_TRANSPORT": "memory",
+        "MOBILISE_SIGN_RATE_PER_MINUTE": "0",  # every signer comes from this one address
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "run", "--no-scheduler", "--port", str(port)],
@@ -317,6 +318,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
             now=lambda: datetime.now(UTC),
             zone=PARIS,
             enrol=True,
+            secret="bench-secret",
         )
         with sessions.begin() as session:
             donations.record(session, earlier_gifts(signers - web, rng, wall), now=wall)

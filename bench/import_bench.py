@@ -114,6 +114,7 @@ def run(backend: str, path: Path) -> tuple[float, float, str]:
                     now=lambda: datetime.now(UTC),
                     zone=ZoneInfo("Europe/Paris"),
                     rejects_path=path.with_suffix(f".{backend}.rej"),
+                    secret="bench-secret",
                 )
             # CPU seconds of this process and of the parsing one: on a shared machine they
             # compare runs better than the wall clock does.

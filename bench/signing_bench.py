@@ -90,7 +90,12 @@ def run(
     """wrk against `mobilise run`; with `outbox`, the scheduler runs and writes there, and
     the servers run on until the burst's signers are thanked (`thanked_after`)."""
     port = free_port()
-    env = {**os.environ, "MOBILISE_DATABASE_URL": url, "MOBILISE_SIGN_BATCH_MAX": str(batch_max)}
+    env = {
+        **os.environ,
+        "MOBILISE_DATABASE_URL": url,
+        "MOBILISE_SIGN_BATCH_MAX": str(batch_max),
+        "MOBILISE_SIGN_RATE_PER_MINUTE": "0",  # wrk's every request comes from one address
+    }
     if batch_max == 1:
         env["MOBILISE_SIGN_BATCH_WAIT_MS"] = "0"
     if outbox is not None:

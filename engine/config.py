@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+# Production refuses a shorter MOBILISE_SECRET_KEY: it signs every link in every email.
+MIN_SECRET_BYTES = 32
+SECRET_FILE = "secret_key"
 
 
 class Settings(BaseSettings):
@@ -22,16 +31,30 @@ class Settings(BaseSettings):
     sendgrid_api_key: str = Field(default="", validation_alias="SENDGRID_API_KEY")
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_webhook_public_key: str = ""
-    # Development default only; `mobilise run` refuses it when MOBILISE_ENV=production.
-    secret_key: str = "dev-only-insecure-secret"
+    # Unset: generated once and kept in `var_dir/secret_key` (refused in production).
+    secret_key: str = ""
+    # Where the process keeps what it makes for itself (the generated secret).
+    var_dir: Path = Path("var")
     base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Europe/Paris"
     donations_webhook_secret: str = ""
     # How long a dashboard sign-in lasts; revoking the key ends it at once.
     staff_session_hours: float = 12.0
-    env: Literal["development", "production", "test"] = "development"
+    # Unset: safe defaults. `development` also takes unsigned SendGrid webhooks;
+    # `production` refuses to start without a long secret and a valid webhook key.
+    env: Literal["development", "production"] | None = None
     # Where the declared campaign files live (journeys/, segments/, templates/email/).
     project_dir: Path = Path(".")
+    # --- the public surface (docs/operations.md, "Public endpoints")
+    # Sites whose pages may post signatures (comma-separated origins; also CORS).
+    allowed_origins: str = ""
+    # Request bodies over these are refused (413) before being read whole.
+    sign_max_bytes: int = Field(default=16_384, gt=0)
+    webhook_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    body_max_bytes: int = Field(default=1024 * 1024, gt=0)  # every other route
+    # Per client address and process; 0: no limit.
+    sign_rate_per_minute: int = Field(default=20, ge=0)
+    login_rate_per_minute: int = Field(default=10, ge=0)
     # Group-commit window for web signatures: requests arriving within it share one transaction.
     sign_batch_max: int = 256
     sign_batch_wait_ms: float = 2.0
@@ -56,9 +79,60 @@ class Settings(BaseSettings):
     # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
     advance_connections: int = Field(default=2, ge=1, le=16)
 
+    # --- supporters' rights (docs/privacy.md)
+    # Anonymised this long after their last own contact (signature, click, gift)...
+    retention_days: int = Field(default=1095, ge=1)
+    # ... and donors no sooner than this long after their last gift (tax receipts).
+    donor_retention_days: int = Field(default=2190, ge=1)
+    retention_every_s: float = 3600.0
+
+    @model_validator(mode="after")
+    def _secret(self) -> Self:
+        if self.env == "production" and len(self.secret_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"MOBILISE_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in"
+                " production (e.g. `python3 -c 'import secrets;"
+                " print(secrets.token_urlsafe(32))'`)"
+            )
+        if not self.secret_key:
+            self.secret_key = kept_secret(self.var_dir / SECRET_FILE)
+        return self
+
     @property
     def block_suppression(self) -> timedelta:
         return timedelta(days=self.block_suppression_days)
+
+
+def kept_secret(path: Path) -> str:
+    """The secret kept in `path`, made (random, mode 0600) by the first process to need it.
+
+    Written to a private temporary file, then linked into place: several processes
+    starting at once all end up reading the one that won."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            os.link(draft, path)
+            log.warning(
+                "MOBILISE_SECRET_KEY is not set: generated a random secret in %s (mode 0600)."
+                " It signs the links in every email sent and the staff sessions: keep it"
+                " with the database, or set MOBILISE_SECRET_KEY.",
+                path,
+            )
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if not secret:
+        raise ValueError(
+            f"{path} is empty: restore it from a backup, or set MOBILISE_SECRET_KEY"
+            " (a new secret breaks the links in every email already sent)"
+        )
+    return secret
 
 
 @lru_cache(maxsize=1)

@@ -79,3 +79,15 @@ class Unavailable(MobiliseError):
     status_code = 503
     # Nothing was stored: the caller may simply try again, a little later.
     headers = MappingProxyType({"Retry-After": "5"})
+
+
+class TooLarge(MobiliseError):
+    status_code = 413
+
+
+class TooManyRequests(MobiliseError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.headers = MappingProxyType({"Retry-After": str(retry_after)})

@@ -2,7 +2,8 @@
 
 `Passes` holds the plain functions: the journey pass (enrol, advance; milestones are
 marked as signatures arrive and `wait_until: milestone` is read by the advance, so the
-milestone check is part of it) and the dispatch pass. `mobilise tick --now` calls them
+milestone check is part of it), the dispatch pass and the retention pass (supporters past
+the retention period anonymised, docs/privacy.md). `mobilise tick --now` calls them
 once; the scheduler calls them on a timer with the wall clock.
 
 Several workers and API processes may run these, each with its own scheduler. The journey
@@ -40,13 +41,14 @@ from engine.config import Settings
 from engine.errors import Invalid
 from engine.render.library import TemplateLibrary
 from engine.rules.conditions import Condition
+from engine.rules.rights import Retention
 from engine.send import transports
 from engine.send.compose import Envelope
 from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
 from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Transport
-from engine.store import enrolments, files, locks, passes
+from engine.store import enrolments, files, locks, passes, retention
 from engine.store.enrolments import BATCH, Shard, Summary
 
 log = logging.getLogger("mobilise.scheduler")
@@ -105,6 +107,13 @@ def policy_from(settings: Settings, sender: Identity | None = None) -> Policy:
         overdue_after=timedelta(hours=settings.overdue_after_hours),
         ambiguity_wait=timedelta(minutes=settings.ambiguity_wait_minutes),
         hourly_limit=settings.hourly_limit,
+    )
+
+
+def retention_from(settings: Settings) -> Retention:
+    return Retention(
+        contact=timedelta(days=settings.retention_days),
+        donor=timedelta(days=settings.donor_retention_days),
     )
 
 
@@ -185,8 +194,20 @@ class Passes:
             stopping=self.stopping.is_set,
         )
 
+    def retention(self, now: datetime) -> retention.RetentionReport:
+        """Anonymise the supporters past the retention period at `now`, then delete the
+        file transport's copies of the emails they were sent."""
+        with self.sessions.begin() as session:
+            done = retention.run(session, retention_from(self.settings), now)
+        transports.forget_copies(self.settings, done.message_ids or [])
+        if done.anonymised:
+            log.info("retention: %d supporter(s) anonymised", done.anonymised)
+        return done
+
     def tick(self, now: datetime) -> tuple[Summary | Skipped, Report]:
-        """Every periodic job once, in order, at `now`."""
+        """Every periodic job once, in order, at `now`: nobody past the retention period is
+        walked through a journey or sent an email."""
+        self.retention(now)
         return self.journeys(now), self.dispatch(now)
 
 
@@ -337,6 +358,14 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
     options = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     start = datetime.now(UTC)
     wake = {name: Waker(chosen, name) for name in ("journeys", "dispatch")}
+    chosen.add_job(
+        Guarded("retention", passes_.retention),
+        "interval",
+        seconds=settings.retention_every_s,
+        id="retention",
+        next_run_time=start,
+        **options,
+    )
 
     def journeys(now: datetime) -> Summary | Skipped:
         outcome = passes_.journeys(now)

@@ -31,6 +31,18 @@ def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory, folder: str) -> s
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where settings without MOBILISE_SECRET_KEY keep their generated secret: a
+    temporary folder, never the developer's var/."""
+    folder = tmp_path_factory.mktemp("var")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOBILISE_VAR_DIR", str(folder))
+        patch.delenv("MOBILISE_SECRET_KEY", raising=False)
+        patch.delenv("MOBILISE_ENV", raising=False)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     with _migrated_postgres() as url:

@@ -15,11 +15,15 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from engine.api import (
+    accesslog,
     dashboard,
+    guards,
     health,
     petitions,
     public,
     responses,
+    rights,
+    supporters,
     templates,
     tracking,
     webhooks,
@@ -32,6 +36,7 @@ from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
 from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
+from engine.track import sendgrid_events
 
 
 def _wall_clock() -> datetime:
@@ -42,12 +47,14 @@ def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = _wall_clock
 ) -> FastAPI:
     settings = settings or get_settings()
+    sendgrid_events.check_public_key(settings.sendgrid_webhook_public_key)  # fail at start-up
     engine = make_engine(settings.database_url)
 
     sessions = make_sessionmaker(engine)
     signing = SigningQueue(
         sessions,
         clock=clock,
+        secret=settings.secret_key,
         max_batch=settings.sign_batch_max,
         wait_s=settings.sign_batch_wait_ms / 1000,
     )
@@ -93,6 +100,9 @@ def create_app(
 
     @app.exception_handler(MobiliseError)
     async def _domain_error(request: Request, exc: MobiliseError) -> Response:
+        # A 4xx message may quote what the client sent; a 5xx one is ours.
+        said = exc.message if exc.status_code >= 500 else f"{len(exc.problems)} problem(s)"
+        accesslog.note(request, f"{type(exc).__name__}: {said}")
         if request.url.path.startswith("/dashboard"):
             return dashboard.error_page(request, exc)
         if public.wants_page(request):
@@ -104,8 +114,9 @@ def create_app(
         return RedirectResponse(f"/dashboard/login?next={quote(exc.next_path)}", status_code=303)
 
     @app.exception_handler(OperationalError)
-    async def _database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
         # Nothing was stored: callers (browsers, SendGrid's webhook) may simply retry.
+        accesslog.note(request, f"database unavailable: {accesslog.database_error(exc)}")
         return JSONResponse(
             {"error": "database unavailable, try again shortly"},
             status_code=503,
@@ -113,11 +124,12 @@ def create_app(
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
+        accesslog.note(request, f"invalid input, {len(problems)} problem(s)")
         return JSONResponse({"error": "invalid input", "problems": problems}, status_code=422)
 
     @app.exception_handler(HTTPException)
@@ -131,11 +143,14 @@ def create_app(
         return await http_exception_handler(request, exc)
 
     app.add_middleware(petitions.SigningFastPath)
+    guards.install(app, settings, clock)
     app.include_router(health.router)
     app.include_router(petitions.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
     app.include_router(templates.router)
+    app.include_router(supporters.router)
+    app.include_router(rights.router)
     app.include_router(dashboard.router)
     app.include_router(public.router)
     public.mount(app, settings.project_dir / "static")
@@ -145,4 +160,5 @@ def create_app(
 
 def create_default_app() -> FastAPI:
     """Uvicorn factory entry point (`engine.api.app:create_default_app`)."""
+    accesslog.configure()
     return create_app()

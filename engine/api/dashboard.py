@@ -22,31 +22,22 @@ from engine.render import french
 from engine.render.messages import RenderedEmail
 from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes
 from engine.rules.staff import Role
-from engine.store import apikeys, petitions
+from engine.store import apikeys, audit, petitions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 pages = Jinja2Templates(directory=Path(__file__).parent / "pages")
 pages.env.filters["number"] = french.number
 
-# The email under preview is shown in a sandboxed iframe (no scripts, no same origin), and
-# the pages load nothing from elsewhere but the email's own images (at Mobilise's own
-# address, http in development, or any https one).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-        "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
+# Staff pages are never kept by a browser or a proxy; the security headers every page
+# gets (CSP, nosniff, no referrer) come from engine/api/guards.py.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _page(
     request: Request, name: str, context: dict[str, object], status_code: int = 200
 ) -> HTMLResponse:
     response = pages.TemplateResponse(request, name, context, status_code=status_code)
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(NO_STORE)
     return response
 
 
@@ -80,10 +71,12 @@ def login(
     found = apikeys.authenticate(session, key.strip())
     if found is None:
         return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
+    now = request.app.state.clock()
+    audit.record(session, actor=audit.staff(found.key_id), action="sign-in", now=now)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
-        staff.session_cookie(request, settings, found),
+        staff.sign_in(request, settings, session, found),
         max_age=int(settings.staff_session_hours * 3600),
         path="/dashboard",
         httponly=True,
@@ -94,7 +87,8 @@ def login(
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, settings: AppSettings, session: DbSession) -> Response:
+    staff.sign_out(request, settings, session)  # the cookie stops working everywhere now
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response

@@ -149,9 +149,12 @@ async def _fields(request: Request, media: str, purposes: frozenset[str]) -> dic
         },
         **errors(
             {
+                403: "posted from a site not allowed (Origin or Referer)",
                 404: "unknown petition",
+                413: "body over MOBILISE_SIGN_MAX_BYTES",
                 415: "neither application/json nor a form",
                 422: "invalid or unknown field, or a purpose the petition lacks",
+                429: "too many signatures from this address; see Retry-After",
             }
         ),
     },
@@ -193,7 +196,7 @@ async def sign(request: Request) -> Response:
 
 
 _RECEIVED = b'{"status":"received","petition":"%s"}'
-_SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
+SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
 _ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
@@ -208,7 +211,7 @@ class SigningFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = (
-            _SIGN_PATH.match(scope["path"])
+            SIGN_PATH.match(scope["path"])
             if scope["type"] == "http" and scope["method"] == "POST"
             else None
         )

@@ -33,15 +33,19 @@ pages = Jinja2Templates(directory=Path(__file__).parent / "pages" / "public")
 pages.env.filters["number"] = french.number
 Slug = Annotated[str, PathParam(pattern=r"^[a-z0-9-]{1,100}$")]
 
-# Public pages may show images from the asset host (a CDN): https, besides their own files.
+# What every response gets (engine/api/guards.py), opened just enough: the pages' own style
+# sheet, script and count requests, and images from the asset host (a CDN: https).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' https: data:; form-action 'self';"
-        " frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self';"
+        " img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none';"
+        " base-uri 'none'"
     ),
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "X-Content-Type-Options": "nosniff",
 }
+# A page with the form: under the `no-referrer` of every other response, a browser posts
+# it with `Origin: null`, which the signing route's origin check refuses. `same-origin`
+# names the page to Mobilise only, never to another site.
+FORM_REFERRER = {"Referrer-Policy": "same-origin"}
 # How often an open petition page asks for the count again (static/mobilise/petition.js).
 REFRESH_SECONDS = 20
 
@@ -109,7 +113,7 @@ def _page(
 
 def _petition_page(request: Request, settings: AppSettings, petition: PetitionRead) -> Response:
     identity: Identity = request.app.state.identity
-    return _page(
+    page = _page(
         request,
         "petition.html",
         {
@@ -120,6 +124,8 @@ def _petition_page(request: Request, settings: AppSettings, petition: PetitionRe
             "refresh_seconds": REFRESH_SECONDS,
         },
     )
+    page.headers.update(FORM_REFERRER)
+    return page
 
 
 @router.get("/")

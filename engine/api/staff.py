@@ -1,11 +1,12 @@
 """Who is calling. Staff sign in to the dashboard with their API key, which buys a signed
-cookie naming the key (never the key itself); API clients send the key as a Bearer token.
-Either way the key is looked up on every request, so revoking it locks its holder out."""
+cookie naming a server-side session (never the key); signing out deletes the session.
+API clients send the key as a Bearer token. Either way the key is looked up on every
+request, so revoking it locks its holder out."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from engine.api.deps import AppSettings, DbSession
 from engine.config import Settings
 from engine.errors import Forbidden, Unauthorized
 from engine.rules.staff import Role
-from engine.store import apikeys
+from engine.store import apikeys, staff_sessions
 from engine.store.apikeys import Staff
 
 COOKIE = "mobilise_staff"
@@ -46,21 +47,42 @@ def _signer(request: Request, settings: Settings) -> _Signer:
     return _Signer(settings.secret_key, request.app.state.clock)
 
 
-def session_cookie(request: Request, settings: Settings, staff: Staff) -> str:
-    return _signer(request, settings).sign(str(staff.key_id)).decode()
+def _lifetime(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.staff_session_hours)
 
 
-def _signed_in(request: Request, settings: Settings, session: DbSession) -> Staff | None:
+def sign_in(request: Request, settings: Settings, session: DbSession, staff: Staff) -> str:
+    """Open a session for `staff`; the value of its cookie."""
+    now = request.app.state.clock()
+    token = staff_sessions.open_session(session, staff, now=now, lifetime=_lifetime(settings))
+    return _signer(request, settings).sign(token).decode()
+
+
+def _session_token(request: Request, settings: Settings) -> str | None:
     value = request.cookies.get(COOKIE)
     if not value:
         return None
     try:
-        key_id = _signer(request, settings).unsign(
-            value, max_age=int(settings.staff_session_hours * 3600)
+        token = _signer(request, settings).unsign(
+            value, max_age=int(_lifetime(settings).total_seconds())
         )
     except BadSignature:  # forged, from another secret, or expired
         return None
-    return apikeys.active(session, int(key_id))
+    return token.decode()
+
+
+def sign_out(request: Request, settings: Settings, session: DbSession) -> None:
+    token = _session_token(request, settings)
+    if token is not None:
+        staff_sessions.close(session, token)
+
+
+def _signed_in(request: Request, settings: Settings, session: DbSession) -> Staff | None:
+    token = _session_token(request, settings)
+    if token is None:
+        return None
+    now = request.app.state.clock()
+    return staff_sessions.holder(session, token, now=now, lifetime=_lifetime(settings))
 
 
 class KeyRequired(Unauthorized):

@@ -83,7 +83,9 @@ def unsubscribe(token: str, request: Request, settings: AppSettings) -> Response
     if message_id is None:
         return _NOT_FOUND
     with get_sessions(request).begin() as session:
-        if not suppressions.unsubscribe_message(session, message_id, now=datetime.now(UTC)):
+        if not suppressions.unsubscribe_message(
+            session, message_id, now=datetime.now(UTC), secret=settings.secret_key
+        ):
             return _NOT_FOUND
     return HTMLResponse(_DONE)
 

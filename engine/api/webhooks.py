@@ -64,7 +64,9 @@ _EVENTS_BODY: dict[str, Any] = {
     responses=errors(
         {
             401: "unsigned, badly signed or stale",
+            413: "body over MOBILISE_WEBHOOK_MAX_BYTES",
             422: "the body is not a JSON array",
+            503: "no public key configured, or the database is unavailable",
         }
     ),
 )
@@ -92,6 +94,7 @@ async def sendgrid(request: Request, settings: AppSettings) -> WebhookStored:
             now=now,
             supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
             suppression=partial(_suppression, block_for=settings.block_suppression),
+            secret=settings.secret_key,
         )
     if applied.unknown_messages:
         log.info("sendgrid webhook: %d events for unknown messages", applied.unknown_messages)

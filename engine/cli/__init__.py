@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import apikeys, db, journeys, outbox, petitions, preview, server, simulate
+from engine.cli import (
+    apikeys,
+    db,
+    gdpr,
+    journeys,
+    outbox,
+    petitions,
+    preview,
+    server,
+    simulate,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(db.app, name="db")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(gdpr.app, name="gdpr")
 app.add_typer(petitions.import_app, name="import")
 app.command("sync")(petitions.sync)
 app.command("run")(server.run)

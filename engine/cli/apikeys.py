@@ -8,8 +8,8 @@ import typer
 
 from engine.cli.common import reports_errors, transaction
 from engine.errors import Invalid, NotFound
-from engine.rules.staff import ROLE_NAMES, parse_role
-from engine.store import apikeys
+from engine.rules.staff import ROLE_NAMES, Role, parse_role
+from engine.store import apikeys, audit
 
 app = typer.Typer(no_args_is_help=True, help="API keys: one per person or client, with a role.")
 
@@ -26,8 +26,12 @@ def create(
         raise Invalid(
             f"unknown role {role!r}", field="role", hint=f"one of {', '.join(ROLE_NAMES)}"
         )
+    now = datetime.now(UTC)
     with transaction() as session:
-        key_id, key = apikeys.create(session, role=found, label=label, now=datetime.now(UTC))
+        key_id, key = apikeys.create(session, role=found, label=label, now=now)
+        audit.record(
+            session, actor=audit.CLI, action="apikey-create", now=now, detail=_key(key_id, found)
+        )
     typer.echo(key)
     typer.echo(
         f"key #{key_id}, role {found.name}: store it now, it cannot be shown again", err=True
@@ -52,7 +56,14 @@ def listing() -> None:
 @reports_errors
 def revoke(key_id: int = typer.Argument(..., help="the key's number, from `apikey list`")) -> None:
     """Revoke a key: its holder is signed out of the dashboard and refused by the API at once."""
+    now = datetime.now(UTC)
     with transaction() as session:
-        if not apikeys.revoke(session, key_id, now=datetime.now(UTC)):
+        if not apikeys.revoke(session, key_id, now=now):
             raise NotFound(f"no active key #{key_id}", hint="see `mobilise apikey list`")
+        audit.record(session, actor=audit.CLI, action="apikey-revoke", now=now, detail=_key(key_id))
     typer.echo(f"key #{key_id} revoked")
+
+
+def _key(key_id: int, role: Role | None = None) -> dict[str, object]:
+    """What the audit log keeps of a key change: its number (and role), never the key."""
+    return {"key": key_id} | ({"role": role.name} if role else {})

@@ -10,10 +10,11 @@ from typing import Annotated, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings, get_settings
-from engine.errors import Invalid, MobiliseError
+from engine.errors import Invalid, MobiliseError, Problem
 from engine.store.db import make_engine, make_sessionmaker
 
 P = ParamSpec("P")
@@ -48,7 +49,20 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def settings() -> Settings:
-    return get_settings()
+    """The configuration; a refused one is an error naming each variable and what is wrong."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = [
+            Problem(
+                str(e.get("ctx", {}).get("error", e["msg"])),
+                field="MOBILISE_" + "_".join(str(p) for p in e["loc"]).upper()
+                if e["loc"]
+                else None,
+            )
+            for e in exc.errors()
+        ]
+        raise Invalid("configuration refused", problems=problems) from None
 
 
 def parse_now(text: str | None) -> datetime:

@@ -22,7 +22,7 @@ from engine.cli.common import (
 from engine.errors import Invalid, Problem
 from engine.render.library import TemplateLibrary
 from engine.render.validation import validate_templates
-from engine.scheduler import journeys_pass
+from engine.scheduler import Passes, journeys_pass
 from engine.send import identity
 from engine.store import files
 from engine.store import segments as segment_sql
@@ -118,6 +118,7 @@ def tick(now: Now = None) -> None:
             hint="run `mobilise validate`",
         )
     with sessions() as factory:
+        anonymised = Passes(settings(), factory).retention(moment).anonymised
         summary = journeys_pass(
             factory,
             now=moment,
@@ -125,6 +126,8 @@ def tick(now: Now = None) -> None:
             connections=settings().advance_connections,
         )
     typer.echo(f"tick at {moment.isoformat()}")
+    if anonymised:
+        typer.echo(f"  anonymised {anonymised} (retention period over)")
     for journey_id, count in sorted(summary.enrolled.items()):
         typer.echo(f"  enrolled  {journey_id}: {count}")
     for (journey_id, step_id), count in sorted(summary.queued.items()):

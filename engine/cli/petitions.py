@@ -63,5 +63,6 @@ def signatures(
             zone=ZoneInfo(settings().timezone),
             enrol=enrol,
             rejects_path=rejects,
+            secret=settings().secret_key,
         )
     typer.echo(report.summary())

@@ -12,6 +12,7 @@ from engine.config import Settings, get_settings
 from engine.scheduler import Passes, scheduler
 from engine.send.identity import for_sending
 from engine.store import petitions
+from engine.track import sendgrid_events
 
 
 def banner(config: Settings, *, host: str, port: int, slugs: list[str]) -> str:
@@ -50,9 +51,8 @@ def run(
 ) -> None:
     """Serve the API and dashboard (and the scheduler unless --no-scheduler)."""
     config = settings()
-    if config.env == "production" and config.secret_key.startswith("dev-only"):
-        typer.echo("error: set MOBILISE_SECRET_KEY in production", err=True)
-        raise typer.Exit(1)
+    # Refused here with a clear message rather than in each server process's traceback.
+    sendgrid_events.check_public_key(config.sendgrid_webhook_public_key)
     for_sending(config)  # production refuses placeholders before anything starts
     typer.echo(banner(config, host=host, port=port, slugs=_slugs()))
     # Read by every server process's lifespan (engine/api/app.py).
@@ -65,6 +65,7 @@ def run(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,  # engine/api/accesslog.py writes one without addresses or tokens
         loop="uvloop",
         http="httptools",
     )

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid, Problem
 from engine.intake.csvfiles import CsvRow, RejectsWriter, read_headers, read_rows
+from engine.rules.rights import ERASED_REASON, ErasedAddresses
 from engine.rules.signers import (
     FILE_FIELDS,
     SIGNATURE_COLUMNS,
@@ -34,7 +35,7 @@ from engine.rules.signers import (
     signer_parser,
 )
 from engine.rules.tabular import header_key, shown
-from engine.store import petitions, signatures, staging
+from engine.store import petitions, signatures, staging, suppressions
 from engine.store.db import BULK, refresh_statistics
 from engine.store.signatures import Outcome
 from engine.store.staging import Staged
@@ -90,7 +91,13 @@ class ParsedBatch(Generic[R]):
 
 
 def parse_batches(
-    path: Path, *, purposes: Collection[str], zone: ZoneInfo, now: datetime, batch_size: int
+    path: Path,
+    *,
+    purposes: Collection[str],
+    zone: ZoneInfo,
+    now: datetime,
+    batch_size: int,
+    erased: ErasedAddresses,
 ) -> Iterator[ParsedBatch[list[SignatureRow]]]:
     _, _, columns, rows = read_rows(path, SIGNATURE_COLUMNS, required_any=_REQUIRED_ANY)
     parse = signer_parser(columns, now=now, zone=zone, purposes=purposes)
@@ -108,6 +115,9 @@ def parse_batches(
             rejects.append((row, exc.field, str(exc)))
             continue
         if signer is None:
+            continue
+        if signer.email in erased:
+            rejects.append((row, "email", ERASED_REASON))
             continue
         key = signer.email or signer.key
         if key in batch:
@@ -130,12 +140,13 @@ def _parse_and_send(
     now: datetime,
     batch_size: int,
     dialect: str,
+    erased: ErasedAddresses,
 ) -> None:
     """The parsing process: staged batches, then None (or the error)."""
     gc.disable()
     try:
         for parsed in parse_batches(
-            path, purposes=purposes, zone=zone, now=now, batch_size=batch_size
+            path, purposes=purposes, zone=zone, now=now, batch_size=batch_size, erased=erased
         ):
             staged = staging.stage(parsed.rows, purposes, dialect, encode=dialect == "postgresql")
             sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates))
@@ -173,6 +184,7 @@ def _parsed_aside(
     now: datetime,
     batch_size: int,
     dialect: str,
+    erased: ErasedAddresses,
 ) -> Iterator[Iterator[ParsedBatch[Staged]]]:
     """Batches parsed by a forked process. The pipe holds one batch: the parser stays at
     most one batch ahead of the writer, so memory stays constant."""
@@ -180,7 +192,7 @@ def _parsed_aside(
     receiver, sender = context.Pipe(duplex=False)
     worker = context.Process(
         target=_parse_and_send,
-        args=(sender, path, purposes, zone, now, batch_size, dialect),
+        args=(sender, path, purposes, zone, now, batch_size, dialect, erased),
         name="mobilise-import-parser",
         daemon=True,
     )
@@ -235,12 +247,16 @@ def import_signatures(
     now: Callable[[], datetime],
     zone: ZoneInfo,
     enrol: bool = False,
+    secret: str | bytes,
     rejects_path: Path | None = None,
     batch_size: int = BATCH,
 ) -> ImportReport:
+    """Import a signatures file. An address erased at its owner's request is refused (its
+    row goes to the rejects file): an old list never brings it back (docs/privacy.md)."""
     with sessions.begin() as session:
         petition = petitions.facts(session, slug)
         dialect = session.get_bind().dialect.name
+        erased = ErasedAddresses(secret, suppressions.erased_hashes(session))
     purposes = sorted(petition.consent_versions)
     headers = _checked_headers(path, purposes)
     report = ImportReport()
@@ -255,6 +271,7 @@ def import_signatures(
                 now=now(),
                 batch_size=batch_size,
                 dialect=dialect,
+                erased=erased,
             ) as batches,
         ):
             for parsed in batches:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import MobiliseError, Unavailable
 from engine.rules.signers import SignatureRow
-from engine.store import petitions, signatures
+from engine.rules.supporters import email_hash
+from engine.store import petitions, signatures, suppressions
 from engine.store.petitions import PetitionFacts
 
 
@@ -40,6 +41,7 @@ class SigningQueue:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime],
+        secret: str | bytes,
         max_batch: int = 256,
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
@@ -47,6 +49,7 @@ class SigningQueue:
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._secret = secret
         self._max_batch = max_batch
         self._wait_s = wait_s
         self._timeout_s = timeout_s
@@ -128,6 +131,7 @@ class SigningQueue:
                 rows = by_slug.setdefault(pending.slug, {})
                 # Same signer twice in one batch: one row, both requests answered alike.
                 rows.setdefault(pending.row.key, pending.row._replace(line=index + 1))
+            returning = self._returning(session, by_slug)
             for slug, rows in by_slug.items():
                 try:
                     petition = self._petition(session, slug, now)
@@ -144,7 +148,30 @@ class SigningQueue:
                     source="web",
                     enrol=True,
                 )
+            suppressions.relink_erased(session, returning)
         return results
+
+    def _returning(
+        self, session: Session, by_slug: dict[str, dict[str, SignatureRow]]
+    ) -> dict[str, str]:
+        """address -> hash, for the signers whose address was erased at their request: the
+        signature counts, but they come back without consent and receive nothing, not even
+        the thank-you (docs/privacy.md). The answer is the same as for anyone, so that the
+        form does not tell who asked for erasure. Their rows lose their consents here."""
+        hashes = {
+            row.email: email_hash(row.email, self._secret)
+            for rows in by_slug.values()
+            for row in rows.values()
+            if row.email is not None
+        }
+        erased = suppressions.erased_among(session, hashes.values())
+        if not erased:
+            return {}
+        for rows in by_slug.values():
+            for key, row in rows.items():
+                if row.email is not None and hashes[row.email] in erased:
+                    rows[key] = row._replace(consents={})
+        return {email: digest for email, digest in hashes.items() if digest in erased}
 
     async def purposes(self, slug: str) -> frozenset[str]:
         """The consent purposes the petition declares (what a signature may answer, checked

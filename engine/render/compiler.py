@@ -124,6 +124,9 @@ class CompiledTemplate:
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
         values["unsubscribe_url"] = unsubscribe
+        values["rights_url"] = (
+            f"{base_url.rstrip('/')}/rights/{tokens.rights_token(secret, message_id)}"
+        )
         values.update(zip(self.link_variables, urls, strict=True))
         subject = _one_line(_render(self.subject_template, values))
         preheader = (

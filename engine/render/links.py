@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from engine.render.placeholders import Protected
 
 # Engine-made URLs a template may use as a whole href (see the module docstring).
-ACTION_URLS = frozenset({"unsubscribe_url", "confirm_url"})
+ACTION_URLS = frozenset({"unsubscribe_url", "rights_url", "confirm_url"})
 # Only anchors are links a person clicks: `<link href>` loads a web font or stylesheet.
 _ANCHOR = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF = re.compile(r"""(\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)

@@ -29,7 +29,7 @@ except ImportError:  # a build without the C extension
 
 
 # What the renderer provides to every template on top of the caller's context.
-PROVIDED = frozenset({"subject", "preheader", "unsubscribe_url", "tax_reduction"})
+PROVIDED = frozenset({"subject", "preheader", "unsubscribe_url", "rights_url", "tax_reduction"})
 
 
 @pass_context

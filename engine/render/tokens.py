@@ -14,6 +14,8 @@ Layouts (big-endian, then base64url without padding):
   signs every link of every email, computes half as many HMACs.
 - unsubscribe: message id (8) | HMAC-SHA256(b"u", message id) truncated to 12, 27
   characters.
+- rights: the same layout with kind b"r": the supporter's page for their data
+  (`/rights/{token}`). The kind byte keeps an unsubscribe token from opening it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _TAG_BYTES = 12
 # A kind byte inside the MAC input: a click token is never an unsubscribe token.
 _CLICK = b"c"
 _UNSUBSCRIBE = b"u"
+_RIGHTS = b"r"
 _CLICK_BYTES = 8 + 2 + _TAG_BYTES
 _UNSUBSCRIBE_BYTES = 8 + _TAG_BYTES
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -97,8 +100,8 @@ def _click_tag(secret: str | bytes, message_id: int, position: int) -> bytes:
     return pair_mac[start : start + _TAG_BYTES]
 
 
-def _unsubscribe_tag(secret: str | bytes, message_id: int) -> bytes:
-    return _hmac_for(secret).digest(_UNSUBSCRIBE + message_id.to_bytes(8, "big"))[:_TAG_BYTES]
+def _message_tag(secret: str | bytes, message_id: int, kind: bytes = _UNSUBSCRIBE) -> bytes:
+    return _hmac_for(secret).digest(kind + message_id.to_bytes(8, "big"))[:_TAG_BYTES]
 
 
 def _encode(raw: bytes) -> str:
@@ -200,17 +203,31 @@ def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
 
 def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
     """The token of the one-click unsubscribe URL of message `message_id`."""
-    return _encode(message_id.to_bytes(8, "big") + _unsubscribe_tag(secret, message_id))
+    return _encode(message_id.to_bytes(8, "big") + _message_tag(secret, message_id))
 
 
 def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
     """The message id, or None for a malformed or forged token."""
+    return _read_message_token(secret, token, _UNSUBSCRIBE)
+
+
+def rights_token(secret: str | bytes, message_id: int) -> str:
+    """The token of the rights page URL of message `message_id`."""
+    return _encode(message_id.to_bytes(8, "big") + _message_tag(secret, message_id, _RIGHTS))
+
+
+def read_rights_token(secret: str | bytes, token: str) -> int | None:
+    """The message id, or None for a malformed or forged token (an unsubscribe one too)."""
+    return _read_message_token(secret, token, _RIGHTS)
+
+
+def _read_message_token(secret: str | bytes, token: str, kind: bytes) -> int | None:
     raw = _decode(token, _UNSUBSCRIBE_BYTES)
     if raw is None:
         return None
     message_id = int.from_bytes(raw[:8], "big")
     if not is_key(message_id):
         return None
-    if not hmac.compare_digest(raw[8:], _unsubscribe_tag(secret, message_id)):
+    if not hmac.compare_digest(raw[8:], _message_tag(secret, message_id, kind)):
         return None
     return message_id

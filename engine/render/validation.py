@@ -8,6 +8,7 @@ for a supporter with no name who never gave.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from jinja2 import TemplateError, nodes
@@ -23,6 +24,8 @@ from engine.render.sources import TemplateSource, load_source
 # Gmail clips messages whose HTML is larger than about 102 KB, hiding the end of the
 # email, unsubscribe link and postal address included.
 MAX_HTML_BYTES = 102 * 1024
+# Links in a validation render are never sent: a key made per process, never a constant.
+_THROWAWAY = secrets.token_bytes(32)
 
 
 def site_warnings(directory: Path, site: Site) -> sites.Warnings:
@@ -106,7 +109,7 @@ def _sample_render(compiled: CompiledTemplate) -> list[Problem]:
                 journey="validate",
                 step=compiled.name,
                 base_url="https://mobilise.example.org",
-                secret="validate",
+                secret=_THROWAWAY,
             )
         except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
             message = f"rendering with {label} fails: {type(exc).__name__}: {exc}"

@@ -210,6 +210,8 @@ class Facts:
     unsubscribed: bool = False
     # Blocked for a while, the block in force at `now`: emails suppressed, journeys go on.
     blocked: bool = False
+    # Processing restricted (GDPR art. 18): not enrolled, no step taken, nothing sent.
+    restricted: bool = False
     signatures: tuple[tuple[str, datetime], ...] = ()
     # In the order they were recorded (the store: by donated_at, then id).
     gifts: tuple[Gift, ...] = ()

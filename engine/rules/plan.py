@@ -281,6 +281,8 @@ class _Pass:
         """Process the current step; False when the enrolment must wait (or has left)."""
         assert state.step_id is not None
         journey = self.journey
+        if self.facts.restricted:
+            return state, False  # kept as it is until the restriction is lifted
         if journey.goal is not None and self.holds(journey.goal, state.entered_at):
             return self.exit(state, "converted"), False
         if journey.exit_on_unsubscribe and self.facts.unsubscribed:
@@ -342,7 +344,7 @@ def plan(
     and the caller found no enrolment (it is also the A/B seed)."""
     run = _Pass(journey, facts, now, zone, petition, segments, sends=facts.campaign_sends)
     if state is None:
-        if enrol_as is None:
+        if enrol_as is None or facts.restricted:
             return Plan((), None)
         first = journey.steps[0].id
         run.actions.append(Enrol(first, now))

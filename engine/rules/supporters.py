@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 from functools import lru_cache
@@ -64,7 +65,16 @@ def clean_name(raw: str | None) -> str | None:
     return " ".join(unicodedata.normalize("NFC", raw).split()) or None
 
 
-def email_hash(email: str) -> str:
+# Inside the MAC input: this hash of an address is never another use's MAC of the same text.
+_EMAIL_HASH = b"mobilise.email-hash\x00"
+
+
+def email_hash(email: str, secret: str | bytes) -> str:
     """What a suppression keeps of an address: it survives erasure of the supporter, so an
-    erased person who bounced or complained is still never emailed again."""
-    return hashlib.sha256(email.encode()).hexdigest()
+    erased person (or one who bounced or complained) is never emailed or imported again.
+
+    Keyed (HMAC-SHA256 with the secret key): a plain hash of an address is found again by
+    hashing a list of known addresses. The same secret must stay configured for the list to
+    keep matching (docs/privacy.md)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.digest(key, _EMAIL_HASH + email.encode(), hashlib.sha256).hex()

@@ -45,6 +45,7 @@ PROVIDED_ALWAYS = frozenset(
         "milestones",
         "milestone",
         "unsubscribe_url",
+        "rights_url",
         "journey",
         "step",
         "variant",

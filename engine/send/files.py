@@ -64,3 +64,15 @@ class FileTransport:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def forget(outbox_dir: Path, message_ids: Sequence[int]) -> int:
+    """Delete the `.eml` copies of these messages (an erasure); returns how many were there."""
+    gone = 0
+    for message_id in message_ids:
+        try:
+            (outbox_dir / f"{message_id}.eml").unlink()
+        except FileNotFoundError:
+            continue
+        gone += 1
+    return gone

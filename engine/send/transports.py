@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.config import Settings
 from engine.errors import Invalid
+from engine.send import files
 from engine.send.files import FileTransport
 from engine.send.sendgrid_api import SendGridTransport
 from engine.send.smtp import SmtpTransport
@@ -23,3 +26,12 @@ def from_settings(settings: Settings) -> Transport:
     if settings.transport == "memory":
         return MemoryTransport()
     return FileTransport(settings.outbox_dir)
+
+
+def forget_copies(settings: Settings, message_ids: Sequence[int]) -> int:
+    """Delete what the configured transport kept of these messages: the file transport's
+    `.eml` files. Other transports keep nothing here (a provider's own logs are the
+    operator's to handle: docs/privacy.md)."""
+    if settings.transport != "file":
+        return 0
+    return files.forget(settings.outbox_dir, message_ids)

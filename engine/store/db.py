@@ -23,7 +23,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
+    # A `file:` URI (`?uri=true`, e.g. `mode=ro`) names an existing file: nothing to make.
+    if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
     _sqlite_pragmas(engine)

@@ -85,6 +85,7 @@ def apply(
     now: datetime,
     supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
     suppression: Callable[[DeliveryEvent], Implied | None],
+    secret: str | bytes,
 ) -> Applied:
     """Store a webhook batch. Does not commit: the caller answers 2xx only after commit."""
     result = Applied()
@@ -97,6 +98,7 @@ def apply(
             now=now,
             supersedes=supersedes,
             suppression=suppression,
+            secret=secret,
         )
     result.new_keys.sort()
     return result
@@ -111,6 +113,7 @@ def _apply_chunk(
     now: datetime,
     supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
     suppression: Callable[[DeliveryEvent], Implied | None],
+    secret: str | bytes,
 ) -> None:
     ids = {i for i in map(_message_id, events) if i is not None}
     owners = (
@@ -163,7 +166,7 @@ def _apply_chunk(
         for e in fresh
         if (implied := suppression(e)) is not None
     ]
-    result.suppressions += add_many(session, suppressions, now=now)
+    result.suppressions += add_many(session, suppressions, now=now, secret=secret)
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:

@@ -43,7 +43,7 @@ from engine.rules.journeys import (
 )
 from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
-from engine.store import cursors, outbox, segments, suppressions, triggers
+from engine.store import cursors, outbox, restrictions, segments, suppressions, triggers
 from engine.store.db import BULK, refresh_statistics
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
@@ -193,8 +193,14 @@ def _admit(session: Session, loaded: Loaded, source: Subquery, now: datetime) ->
             literal(now, Enrolment.entered_at.type),
         )
         .join(person, person.id == who)
-        # Erased people and paper signers have no address: nothing to walk them through.
-        .where(person.email.is_not(None), person.erased_at.is_(None), ~blocked)
+        # Erased people and paper signers have no address: nothing to walk them through;
+        # nor is anyone whose processing is restricted enrolled.
+        .where(
+            person.email.is_not(None),
+            person.erased_at.is_(None),
+            ~blocked,
+            ~restrictions.restricted(who),
+        )
     )
     columns = [
         "journey_id",
@@ -248,6 +254,11 @@ class _Advancer:
     def journey(self) -> Journey:
         return self.loaded.journey
 
+    def scope(self) -> ColumnElement[bool]:
+        """The enrolments this advance may touch: the shard's, but none of a supporter whose
+        processing is restricted (engine/store/restrictions.py): they wait where they are."""
+        return and_(self.shard.where(), ~restrictions.restricted(Enrolment.supporter_id))
+
     def at(self, step_id: str) -> ColumnElement[bool]:
         """Active enrolments that have arrived at this step (a send's next step arrives when
         the email is planned) and whose previous email is not waiting to be sent."""
@@ -256,7 +267,7 @@ class _Advancer:
             Enrolment.state == "active",
             Enrolment.step_id == step_id,
             Enrolment.step_at <= self.now,
-            self.shard.where(),
+            self.scope(),
             ~outbox.awaiting(Enrolment.id, besides=step_id),
         )
 
@@ -329,7 +340,7 @@ class _Advancer:
             active = and_(
                 Enrolment.journey_version_id == self.loaded.version_id,
                 Enrolment.state == "active",
-                self.shard.where(),
+                self.scope(),
             )
             gone += self.exit(and_(active, segments.where(goal, self.ctx())), "converted")
         if self.journey.exit_on_unsubscribe:
@@ -363,7 +374,7 @@ class _Advancer:
             Enrolment.journey_id == self.journey.id,
             (Enrolment.journey_version_id + 0) == self.loaded.version_id,
             Enrolment.state == "active",
-            self.shard.where(),
+            self.scope(),
         )
 
     def step(self, step_id: str) -> int:

@@ -79,6 +79,7 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         consents=frozenset(p for p, ok in granted.items() if ok),
         unsubscribed=suppressed == suppressions.OPTED_OUT,
         blocked=suppressed == suppressions.BLOCKED,
+        restricted=person.restricted_at is not None,
         signatures=tuple((slug, at) for slug, at in signatures),
         gifts=tuple(Gift(c, at, f == "monthly") for c, at, f in gifts),
         clicks=tuple((step, at) for step, at in clicks),

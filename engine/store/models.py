@@ -36,10 +36,25 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
+def _created_at(context: Any) -> Any:
+    return context.get_current_parameters()["created_at"]
+
+
 class Supporter(Base):
     """A person we may email. Erasure blanks the personal columns and keeps the id."""
 
     __tablename__ = "supporters"
+    __table_args__ = (
+        # The retention pass reads the supporters whose last contact is older than a cut.
+        Index("ix_supporters_last_contact_at", "last_contact_at"),
+        # Few rows: every pass and dispatch reads the restricted ones (store/supporters.py).
+        Index(
+            "ix_supporters_restricted",
+            "id",
+            postgresql_where=text("restricted_at IS NOT NULL"),
+            sqlite_where=text("restricted_at IS NOT NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     # Normalised (NFKC, trimmed, lower-cased); NULL once erased.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
@@ -52,6 +67,10 @@ class Supporter(Base):
     created_at: Mapped[datetime]
     restricted_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
+    # A lower bound of the supporter's last own contact (a signature, a click, a gift): set
+    # when the row is made, raised by the retention pass when it finds a later one, NULL
+    # once anonymised (engine/store/retention.py).
+    last_contact_at: Mapped[datetime | None] = mapped_column(default=_created_at)
 
 
 class Consent(Base):
@@ -152,6 +171,34 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to whom, when (rights exercised, sign-ins, key changes).
+
+    Never updated or deleted: the store has no function for it, and triggers refuse it
+    (migration 0009). The target is a supporter id, never an address."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_supporter", "supporter_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    # `staff:<key id>` (dashboard), `apikey:<key id>` (API), `cli`, `supporter`, `retention`.
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    # No foreign key: the log outlives what it names.
+    supporter_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StaffSession(Base):
+    """A dashboard sign-in: the cookie names it, signing out deletes it."""
+
+    __tablename__ = "staff_sessions"
+    # SHA-256 of the random session token the (signed) cookie carries.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
 
 
 # --- journeys, outbox, giving, engagement

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.store import donations, suppressions
+from engine.store import donations, restrictions, suppressions
 from engine.store.idsets import among
 from engine.store.models import (
     Consent,
@@ -85,8 +85,8 @@ def load(
             Supporter.email,
             Supporter.first_name,
             Supporter.last_name,
-            # Booleans from SQL: no timestamp to parse per row.
-            Supporter.restricted_at.is_not(None),
+            # Booleans from SQL: no timestamp to parse per row. The journey pass's rule.
+            restrictions.restricted(Supporter.id),
             Supporter.erased_at.is_not(None),
         ).where(among(session, Supporter.id, ids))
     ):

@@ -50,10 +50,12 @@ _SO_FAR = (
     f"{_BEFORE} + (SELECT count(*) FROM signatures WHERE petition_id = :pid AND seq > {_BEFORE})"
 )
 # ORDER BY email: concurrent batches lock new supporter keys in one order, so never deadlock.
+# A new supporter's last contact is their signature (engine/store/retention.py).
 _NEW_SUPPORTERS = sql(
     "INSERT INTO supporters (email, first_name, last_name, postal_code, departement, region,"
-    " locale, created_at) "
-    "SELECT email, first_name, last_name, postal_code, departement, region, 'fr', :now "
+    " locale, created_at, last_contact_at) "
+    "SELECT email, first_name, last_name, postal_code, departement, region, 'fr', :now,"
+    " signed_at "
     "FROM signature_staging WHERE email IS NOT NULL ORDER BY email "
     "ON CONFLICT (email) DO NOTHING"
 )
@@ -77,9 +79,9 @@ _RESOLVE_SUPPORTERS = sql(
     " WHERE supporter_id IS NULL ORDER BY line), "
     # Run to completion though nothing reads it (as every data-modifying WITH).
     "added AS (INSERT INTO supporters (id, email, first_name, last_name, postal_code,"
-    " departement, region, locale, created_at) "
-    "SELECT id, email, first_name, last_name, postal_code, departement, region, 'fr', :now"
-    " FROM numbered ORDER BY email) "
+    " departement, region, locale, created_at, last_contact_at) "
+    "SELECT id, email, first_name, last_name, postal_code, departement, region, 'fr', :now,"
+    " signed_at FROM numbered ORDER BY email) "
     f"INSERT INTO signature_resolved SELECT line, supporter_id, true, signed_at, {_SLOTS} FROM m"
     f" WHERE supporter_id IS NOT NULL UNION ALL SELECT line, id, false, signed_at, {_SLOTS}"
     " FROM numbered"

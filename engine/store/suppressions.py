@@ -12,7 +12,7 @@ journey exits, the dispatcher's last look, the planner's facts) filters with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -75,10 +75,12 @@ class SuppressionCreate:
     expires_at: datetime | None = None  # None: for good
 
 
-def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datetime) -> int:
+def add_many(
+    session: Session, items: Sequence[SuppressionCreate], *, now: datetime, secret: str | bytes
+) -> int:
     """Record suppressions set-based, once per (address, reason); a later one of the same
     reason lengthens a temporary one (a new block) rather than adding a row. Returns how
-    many were new or lengthened."""
+    many were new or lengthened. `secret` keys the address hash (`email_hash`)."""
     if not items:
         return 0
     emails = {i.email for i in items if i.email}
@@ -100,7 +102,7 @@ def add_many(session: Session, items: Sequence[SuppressionCreate], *, now: datet
         email = item.email or email_of.get(item.supporter_id or -1)
         if email is None:
             continue  # an erased supporter is suppressed already, by hash
-        key = (email_hash(email), item.reason)
+        key = (email_hash(email, secret), item.reason)
         until[key] = _longer(until[key], item.expires_at) if key in until else item.expires_at
         wanted.setdefault(
             key,
@@ -148,14 +150,21 @@ _LENGTHEN = (
 )
 
 
-def unsubscribe_message(session: Session, message_id: int, *, now: datetime) -> bool:
+def unsubscribe_message(
+    session: Session, message_id: int, *, now: datetime, secret: str | bytes
+) -> bool:
     """Unsubscribe the supporter a message went to; False if no such message. Idempotent."""
     supporter_id = session.scalar(
         select(OutboxMessage.supporter_id).where(OutboxMessage.id == message_id)
     )
     if supporter_id is None:
         return False
-    add_many(session, [SuppressionCreate("unsubscribe", now, supporter_id=supporter_id)], now=now)
+    add_many(
+        session,
+        [SuppressionCreate("unsubscribe", now, supporter_id=supporter_id)],
+        now=now,
+        secret=secret,
+    )
     events.append(
         session,
         kind="supporter.unsubscribed",
@@ -165,3 +174,45 @@ def unsubscribe_message(session: Session, message_id: int, *, now: datetime) -> 
         payload={"message_id": message_id},
     )
     return True
+
+
+# Erasure at the supporter's request: the keyed hash of the address stays, for good.
+ERASED = "erased"
+
+
+def erased_hashes(session: Session) -> frozenset[str]:
+    """Every erased address's hash: as many as erasure requests, read once per import."""
+    return frozenset(
+        session.scalars(select(Suppression.email_hash).where(Suppression.reason == ERASED))
+    )
+
+
+def erased_among(session: Session, hashes: Collection[str]) -> set[str]:
+    """The address hashes (`email_hash`) among `hashes` whose owner asked for erasure:
+    through the hash index, one statement per call."""
+    if not hashes:
+        return set()
+    return set(
+        session.scalars(
+            select(Suppression.email_hash).where(
+                Suppression.email_hash.in_(sorted(set(hashes))), Suppression.reason == ERASED
+            )
+        )
+    )
+
+
+def relink_erased(session: Session, emails: Mapping[str, str]) -> None:
+    """Tie each erased address's suppression (address -> its hash) to the supporter who
+    has that address again: they receive nothing (docs/privacy.md, "Erasure")."""
+    if not emails:
+        return
+    session.connection().execute(
+        update(_TABLE)
+        .where(_TABLE.c.email_hash == bindparam("digest"), _TABLE.c.reason == ERASED)
+        .values(
+            supporter_id=select(Supporter.id)
+            .where(Supporter.email == bindparam("address"))
+            .scalar_subquery()
+        ),
+        [{"digest": digest, "address": email} for email, digest in emails.items()],
+    )

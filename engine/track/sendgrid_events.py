@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from engine.errors import Invalid, Unauthorized
+from engine.errors import Invalid, Unauthorized, Unavailable
 from engine.rules.tabular import UNSEEN
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -86,6 +86,11 @@ class WebhookRefused(Unauthorized):
     """The request is not provably from SendGrid, or is too old: answer 401, store nothing."""
 
 
+class WebhookNotConfigured(Unavailable):
+    """No public key to check signatures with: answer 503 (SendGrid retries for 24 hours,
+    so nothing is lost once the key is set) and store nothing."""
+
+
 @dataclass(frozen=True)
 class ProviderEvent:
     event: str
@@ -119,6 +124,12 @@ class Suppression:
     asm_group_id: int | None = None
 
 
+def check_public_key(public_key: str) -> None:
+    """Raise `Invalid` now, at start-up, if the configured key could never verify anything."""
+    if public_key:
+        _verifier(public_key)
+
+
 @lru_cache(maxsize=4)
 def _verifier(public_key: str) -> EventWebhook:
     try:
@@ -136,20 +147,21 @@ def verify(
     signature: str | None,
     timestamp: str | None,
     public_key: str,
-    env: str,
+    env: str | None,
     now: datetime,
     window: timedelta = REPLAY_WINDOW,
 ) -> bool:
     """Refuse (raise `WebhookRefused`) unless the body is signed by SendGrid, and recent.
 
-    Returns True when the signature was checked, False when no key is configured outside
-    production (a development convenience; production refuses everything without a key).
+    Returns True when the signature was checked, False when no key is configured and
+    MOBILISE_ENV=development says to take unsigned events (for local work only); without
+    a key in any other mode, raise `WebhookNotConfigured`.
     """
     if not public_key:
-        if env == "production":
-            raise WebhookRefused(
+        if env != "development":
+            raise WebhookNotConfigured(
                 "event webhook refused: no public key configured",
-                hint="set MOBILISE_SENDGRID_WEBHOOK_PUBLIC_KEY",
+                hint="set MOBILISE_SENDGRID_WEBHOOK_PUBLIC_KEY (Mail Settings → Event Webhook)",
             )
         return False
     if not signature or not timestamp:

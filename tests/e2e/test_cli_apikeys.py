@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
-from engine.store import apikeys, migrate
+from engine.store import apikeys, audit, migrate
 from engine.store.db import make_engine, make_sessionmaker
 
 runner = CliRunner()
@@ -51,6 +51,13 @@ def test_create_prints_a_working_key_once_then_list_and_revoke(database: str) ->
     again = runner.invoke(app, ["apikey", "revoke", str(staff.key_id)])
     assert again.exit_code == 1
     assert f"no active key #{staff.key_id}" in again.output
+    # And both changes are in the audit log, by key number, never the key
+    with make_sessionmaker(engine)() as session:
+        logged = [(e.actor, e.action, e.detail) for e in audit.entries(session)]
+    assert logged == [
+        ("cli", "apikey-create", {"key": staff.key_id, "role": "manager"}),
+        ("cli", "apikey-revoke", {"key": staff.key_id}),
+    ]
     engine.dispose()
 
 

@@ -111,9 +111,9 @@ def test_a_session_ends_after_its_lifetime(client: TestClient, manager: str, clo
 def test_a_forged_or_tampered_cookie_signs_nobody_in(client: TestClient, manager: str) -> None:
     given.sign_in(client, manager)
     real = client.cookies[COOKIE]
-    key_id, _, rest = real.partition(".")
+    token, _, rest = real.partition(".")
 
-    for forged in (f"{int(key_id) + 1}.{rest}", real[:-2] + "xx", key_id, ""):
+    for forged in (f"{token[::-1]}.{rest}", real[:-2] + "xx", token, "1", ""):
         client.cookies.clear()
         client.cookies.set(COOKIE, forged)
         assert client.get("/dashboard", follow_redirects=False).status_code == 303
@@ -128,6 +128,22 @@ def test_signing_out_clears_the_session(client: TestClient, manager: str) -> Non
     client.post("/dashboard/logout", follow_redirects=False)
 
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_a_cookie_kept_after_signing_out_opens_nothing(client: TestClient, manager: str) -> None:
+    # Given a session whose cookie someone copied, and a second one of the same key
+    given.sign_in(client, manager)
+    copied = client.cookies[COOKIE]
+    given.sign_in(client, manager)
+    other = client.cookies[COOKIE]
+    client.cookies.set(COOKIE, copied)
+    # When its holder signs out
+    assert client.post("/dashboard/logout", follow_redirects=False).status_code == 303
+    # Then the copy opens nothing, at once, and the other session is still open
+    client.cookies.set(COOKIE, copied)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+    client.cookies.set(COOKIE, other)
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200
 
 
 # --- roles

@@ -81,7 +81,12 @@ def test_the_petition_page_has_the_text_the_count_and_a_form_with_unticked_boxes
     assert "<style" not in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)
     assert " style=" not in html
-    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert (
+        "default-src 'none'; style-src 'self'; script-src 'self'"
+        in (page.headers["content-security-policy"])
+    )
+    # and the form's page names itself to Mobilise alone, so that its Origin is sent
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_a_browser_that_signs_lands_on_a_thank_you_page_with_the_title(
@@ -229,3 +234,20 @@ def test_the_thank_you_page_may_open_the_donation_page_by_itself(
     donate = "https://dons.example.org/stop-reconnaissance-faciale"
     assert f'<meta http-equiv="refresh" content="8;url={donate}">' in thanks.text
     assert "La page de don s'ouvrira dans 8 secondes." in thanks.text
+
+
+def test_the_embedded_form_signs_from_an_allowed_site_only(committed_url: str, seeded: str) -> None:
+    # Given the organisation's own site on the allow-list
+    allowed = "https://www.visages-libres.fr"
+    app = create_app(settings(committed_url).model_copy(update={"allowed_origins": allowed}))
+    body = {"email": f"{unique('embedded')}@example.fr", "consent_updates": "oui"}
+    path = f"/api/petitions/{seeded}/signatures"
+
+    with TestClient(app, base_url=BASE) as client:
+        # When its page posts the embedded form, and so does another site's
+        ours = client.post(path, data=body, headers={"origin": allowed}, follow_redirects=False)
+        theirs = client.post(path, data=body, headers={"origin": "https://elsewhere.example.net"})
+
+    # Then the first goes on to the thank-you page, the second is refused
+    assert (ours.status_code, ours.headers["location"]) == (303, f"/p/{seeded}/merci")
+    assert theirs.status_code == 403

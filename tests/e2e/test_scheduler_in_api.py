@@ -80,7 +80,7 @@ def test_the_api_process_runs_the_passes_when_asked(tmp_path: Path) -> None:
         assert client.get("/healthz").status_code == 200
         jobs = app.state.scheduler
         assert jobs.running
-        assert sorted(job.id for job in jobs.get_jobs()) == ["dispatch", "journeys"]
+        assert sorted(job.id for job in jobs.get_jobs()) == ["dispatch", "journeys", "retention"]
     assert not jobs.running
 
 

@@ -110,7 +110,7 @@ def test_the_unsubscribe_page_asks_and_unsubscribes_nobody(
             session.scalar(
                 select(func.count())
                 .select_from(Suppression)
-                .where(Suppression.email_hash == email_hash(email))
+                .where(Suppression.email_hash == email_hash(email, SECRET))
             )
             == 0
         )
@@ -135,7 +135,7 @@ def test_one_click_unsubscribe_is_immediate_and_idempotent(
     assert all("location" not in a.headers and "set-cookie" not in a.headers for a in answers)
     with make_sessionmaker(committed_engine)() as session:
         reasons = session.scalars(
-            select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
+            select(Suppression.reason).where(Suppression.email_hash == email_hash(email, SECRET))
         ).all()
         assert reasons == ["unsubscribe"]
 
@@ -196,7 +196,7 @@ def test_webhook_events_move_state_forward_only_and_suppress_bounces(
         assert row is not None
         assert row.delivery == "bounce"
         assert session.scalars(
-            select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
+            select(Suppression.reason).where(Suppression.email_hash == email_hash(email, SECRET))
         ).all() == ["bounce"]
         stored = session.scalars(
             select(Event.payload).where(
@@ -253,7 +253,7 @@ def test_a_blocked_bounce_through_the_webhook_suppresses_for_a_week_from_the_eve
     blocked = _event("bounce", message_id, email, t, type="blocked", reason="550 blocked")
     hard = _event("bounce", message_id, email, t + timedelta(hours=1), type="bounce")
     sessions = make_sessionmaker(committed_engine)
-    mine = Suppression.email_hash == email_hash(email)
+    mine = Suppression.email_hash == email_hash(email, SECRET)
 
     # When SendGrid posts the block to the route
     assert _post_events(client, [blocked]).status_code == 200  # type: ignore[attr-defined]

@@ -105,7 +105,7 @@ def test_the_scheduler_runs_the_journey_and_dispatch_passes(signed: Path) -> Non
     passes = Passes(get_settings(), make_sessionmaker(engine), worker_id="test")
     jobs = scheduler(passes, blocking=False).jobs
 
-    assert sorted(job.id for job in jobs.get_jobs()) == ["dispatch", "journeys"]
+    assert sorted(job.id for job in jobs.get_jobs()) == ["dispatch", "journeys", "retention"]
     summary, report = passes.tick(SIGNED)
     assert isinstance(summary, Summary)
     assert summary.enrolled == {"stop-reconnaissance-faciale": 1}

@@ -45,6 +45,7 @@ def run_import(
         now=lambda: now,
         zone=PARIS,
         batch_size=batch_size,
+        secret="test-secret",
     )
 
 

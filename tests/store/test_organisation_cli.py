@@ -49,7 +49,7 @@ def own_organisation(project: Path) -> None:
 
 def production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOBILISE_ENV", "production")
-    monkeypatch.setenv("MOBILISE_SECRET_KEY", "a-production-secret")
+    monkeypatch.setenv("MOBILISE_SECRET_KEY", "a-production-secret-of-at-least-32-bytes")
     get_settings.cache_clear()
 
 

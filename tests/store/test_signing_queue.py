@@ -43,7 +43,9 @@ def test_petition_facts_are_read_again_once_they_expire(
     emails = [f"{unique(name)}@example.org" for name in ("before", "cached", "expired")]
 
     async def scenario() -> None:
-        queue = SigningQueue(sessions, clock=lambda: clock[0], wait_s=0, facts_ttl_s=1.0)
+        queue = SigningQueue(
+            sessions, clock=lambda: clock[0], secret="s", wait_s=0, facts_ttl_s=1.0
+        )
         queue.start()
         try:
             await queue.sign(
@@ -86,7 +88,11 @@ def test_a_stuck_database_answers_unavailable_within_the_timeout(now: datetime) 
 
     async def scenario() -> float:
         queue = SigningQueue(
-            cast("sessionmaker[Session]", stuck), clock=lambda: now, wait_s=0, timeout_s=0.2
+            cast("sessionmaker[Session]", stuck),
+            clock=lambda: now,
+            secret="s",
+            wait_s=0,
+            timeout_s=0.2,
         )
         queue.start()
         started = time.monotonic()
@@ -110,7 +116,7 @@ def test_the_writer_outlives_a_database_that_refuses_connections(now: datetime) 
     engine = make_engine("postgresql://postgres@127.0.0.1:1/none")
 
     async def scenario() -> list[BaseException]:
-        queue = SigningQueue(make_sessionmaker(engine), clock=lambda: now, wait_s=0)
+        queue = SigningQueue(make_sessionmaker(engine), clock=lambda: now, secret="s", wait_s=0)
         queue.start()
         errors: list[BaseException] = []
         try:

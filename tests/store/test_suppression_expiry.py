@@ -59,6 +59,7 @@ def provider_events(session: Session, at: datetime, **bounces: str) -> None:
         now=at + timedelta(minutes=5),  # the webhook arrives a little later
         supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
         suppression=partial(sendgrid_events.suppression_for, block_for=WEEK),
+        secret="test-secret",
     )
 
 

@@ -56,6 +56,10 @@ def test_each_seed_is_complete_and_small(library: TemplateLibrary, name: str) ->
     assert f'href="{unsubscribe}"' in email.html
     assert "[Se désinscrire]" in email.text
     assert unsubscribe in email.text
+    # And a link to the supporter's rights page, signed for this email
+    rights = f"{BASE_URL}/rights/{tokens.rights_token(SECRET, 7)}"
+    assert f'href="{rights}"' in email.html
+    assert rights in email.text
     # And its text part has no leftover markup or placeholders
     assert "<" not in email.text.replace("<script>", "")
     assert "mjinja" not in email.html + email.text

@@ -156,3 +156,12 @@ def test_signing_falls_back_to_hashlib_without_cpython_sha256(
     constructor = tokens._small_message_sha256()
     assert constructor is hashlib.sha256
     assert constructor(b"abc").digest() == tokens._sha256(b"abc").digest()
+
+
+def test_a_rights_token_round_trips_and_is_no_unsubscribe_token() -> None:
+    token = tokens.rights_token(SECRET, 42)
+    assert tokens.read_rights_token(SECRET, token) == 42
+    # Same layout, another kind: neither opens the other's page
+    assert tokens.read_unsubscribe_token(SECRET, token) is None
+    assert tokens.read_rights_token(SECRET, tokens.unsubscribe_token(SECRET, 42)) is None
+    assert tokens.read_rights_token("other-secret", token) is None

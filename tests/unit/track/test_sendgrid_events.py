@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from engine.config import Settings
 from engine.errors import Invalid
 from engine.track import sendgrid_events
-from engine.track.sendgrid_events import ProviderEvent, WebhookRefused
+from engine.track.sendgrid_events import ProviderEvent, WebhookNotConfigured, WebhookRefused
 from tests.reference import SENDGRID
 from tests.unit.track import sendgrid_vectors as vectors
 
@@ -75,12 +75,16 @@ def test_a_signed_body_outside_the_replay_window_is_refused(offset: timedelta) -
         _verify(vectors.PAYLOAD, now=SIGNED_AT + offset)
 
 
-def test_production_without_a_key_refuses_everything() -> None:
-    with pytest.raises(WebhookRefused, match="no public key"):
-        _verify(vectors.PAYLOAD, public_key="")
+@pytest.mark.parametrize("env", ["production", None])
+def test_without_a_key_everything_is_refused_unless_in_development(env: str | None) -> None:
+    # given no public key, in production or with MOBILISE_ENV unset
+    # when a batch arrives  # then it is refused as a configuration problem (503, retried)
+    with pytest.raises(WebhookNotConfigured, match="no public key") as refused:
+        _verify(vectors.PAYLOAD, public_key="", env=env)
+    assert refused.value.status_code == 503
 
 
-def test_development_without_a_key_accepts_unverified() -> None:
+def test_explicit_development_without_a_key_accepts_unverified() -> None:
     assert _verify(vectors.PAYLOAD, public_key="", env="development") is False
 
 

@@ -1,0 +1,112 @@
+"""One structured log line per request: method, path, status, duration, and for a refusal
+or a failure its reason.
+
+The line never carries a query string, an address, a token or a client address: the path
+is the route's template with only harmless values filled in (a slug, a template name, an
+id), so `/u/{token}` stays `/u/{token}`. Logger `engine.api.access`: INFO below 400,
+WARNING for 4xx, ERROR for 5xx; the fields are also record attributes (`method`, `path`,
+`status`, `duration_ms`, `reason`) for a JSON formatter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("engine.api.access")
+
+_PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+# A value shown in the log: slugs, template names, numeric ids. Anything else (an address,
+# a token) stays as its placeholder.
+_HARMLESS = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+# In a path no route took, any other segment (a token? an address?) is masked.
+_PLAIN = re.compile(r"^[a-z0-9.-]{0,100}$")
+_REASON = "log_reason"
+
+
+def note(where: HTTPConnection | Scope, reason: str) -> None:
+    """Say why this request was refused or failed; the access line carries it."""
+    scope = where.scope if isinstance(where, HTTPConnection) else where
+    scope.setdefault("state", {})[_REASON] = reason
+
+
+def database_error(exc: BaseException) -> str:
+    """The driver's own error, first line only: a statement's parameters never reach a log."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first[:200]}"
+
+
+def logged_path(scope: Scope) -> str:
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        values: dict[str, Any] = scope.get("path_params", {})
+
+        def fill(found: re.Match[str]) -> str:
+            value = str(values.get(found.group(1), ""))
+            harmless = "token" not in found.group(1) and _HARMLESS.match(value)
+            return value if harmless else found.group(0)
+
+        return _PARAM.sub(fill, template)
+    return "/".join(part if _PLAIN.match(part) else "…" for part in str(scope["path"]).split("/"))
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp, *, timer: Callable[[], float] = time.perf_counter) -> None:
+        self.app = app
+        self.timer = timer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self.timer()
+        status = 500
+
+        async def send_seen(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_seen)
+        except BaseException as exc:
+            state: MutableMapping[str, Any] = scope.setdefault("state", {})
+            state.setdefault(_REASON, f"unhandled {type(exc).__name__}")
+            raise
+        finally:
+            _line(scope, status, (self.timer() - started) * 1000)
+
+
+def _line(scope: Scope, status: int, duration_ms: float) -> None:
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not log.isEnabledFor(level):
+        return
+    # No quoting needed: a method is a word and a logged path has no spaces (see above).
+    fields: dict[str, Any] = {
+        "method": scope["method"],
+        "path": logged_path(scope),
+        "status": status,
+        "duration_ms": round(duration_ms, 1),
+    }
+    text = "method={method} path={path} status={status} duration_ms={duration_ms}".format_map(
+        fields
+    )
+    reason = scope.get("state", {}).get(_REASON)
+    if reason is not None:
+        fields["reason"] = reason
+        text += f" reason={json.dumps(reason, ensure_ascii=False)}"
+    log.log(level, text, extra=fields)
+
+
+def configure() -> None:
+    """Logs to stderr at INFO, unless the host process has set logging up already."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -1,0 +1,248 @@
+"""What every request passes before a route sees it (docs/operations.md, "Public surface").
+
+- Signing (`POST /api/petitions/{slug}/signatures`): a browser's `Origin` (or `Referer`)
+  must be the page's own host, MOBILISE_BASE_URL's origin or one of
+  MOBILISE_ALLOWED_ORIGINS (403 otherwise: a cross-site form records nothing); those
+  origins also get CORS on that route, and only there.
+- Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`).
+- Every request: a body cap per route (413), from `Content-Length` before reading, else
+  counted while reading, so an oversized body is never read whole (a webhook's before its
+  signature is checked).
+- Every response: security headers (CSP with `frame-ancestors 'none'`, `nosniff`, no
+  referrer), unless the route set its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.api import accesslog
+from engine.api.petitions import SIGN_PATH
+from engine.api.ratelimit import TokenBuckets
+from engine.config import Settings
+from engine.errors import Forbidden, MobiliseError, TooLarge, TooManyRequests
+
+SIGN, LOGIN, WEBHOOK = "sign", "login", "webhook"
+LOGIN_PATH = "/dashboard/login"
+
+# Pages load nothing from elsewhere but images (an email's, in the dashboard's preview,
+# shown in a sandboxed iframe: at Mobilise's own address, http in development, or any
+# https one); no page may be framed by another site.
+POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+    "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def door(scope: Scope) -> str | None:
+    """Which guarded entrance a request comes through, if any."""
+    path: str = scope["path"]
+    if path.startswith("/webhooks/"):
+        return WEBHOOK
+    if scope["method"] != "POST":
+        return None
+    if SIGN_PATH.match(path):
+        return SIGN
+    return LOGIN if path == LOGIN_PATH else None
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]`, lowercased, default ports dropped; '' if `url` has none."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.hostname:
+        return ""
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    port = f":{parts.port}" if parts.port not in (None, default) else ""
+    return f"{parts.scheme.lower()}://{parts.hostname}{port}"
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    listed = (origin_of(o) for o in settings.allowed_origins.split(","))
+    return frozenset(o for o in (*listed, origin_of(settings.base_url)) if o)
+
+
+class Guards:
+    def __init__(self, app: ASGIApp, *, settings: Settings, clock: Callable[[], datetime]) -> None:
+        self.app = app
+        self.origins = allowed_origins(settings)
+        self.caps = {SIGN: settings.sign_max_bytes, WEBHOOK: settings.webhook_max_bytes}
+        self.default_cap = settings.body_max_bytes
+        self.buckets = {
+            SIGN: TokenBuckets(settings.sign_rate_per_minute),
+            LOGIN: TokenBuckets(settings.login_rate_per_minute),
+        }
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        kind = door(scope)
+        cap = self.caps.get(kind or "", self.default_cap)
+        refusal = self._refusal(scope, kind, cap)
+        if refusal is not None:
+            await _refuse(refusal, scope, receive, send)
+            return
+        await self._capped(scope, receive, send, cap)
+
+    def _refusal(self, scope: Scope, kind: str | None, cap: int) -> MobiliseError | None:
+        headers = Headers(scope=scope)
+        if kind == SIGN:
+            refused = _foreign_origin(headers, self.origins)
+            if refused is not None:
+                return refused
+        buckets = self.buckets.get(kind or "")
+        if buckets is not None:
+            wait = buckets.take(client_key(scope), self.clock().timestamp())
+            if wait:
+                return TooManyRequests(
+                    "too many requests from your address",
+                    retry_after=wait,
+                    hint=f"try again in {wait} s",
+                )
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            return _too_large(cap)
+        return None
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
+        """Run the app with a body that stops at `cap`: past it, answer 413 at once and tell
+        the app the client left (it stops reading, and whatever it answers is dropped)."""
+        seen = 0
+        refused = started = False
+
+        async def receive_capped() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    refused = True
+                    if not started:
+                        await _refuse(_too_large(cap), scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def send_unless_refused(message: Message) -> None:
+            nonlocal started
+            if not refused:
+                started = True
+                await send(message)
+
+        try:
+            await self.app(scope, receive_capped, send_unless_refused)
+        except Exception:
+            if not refused:
+                raise  # the app's own failure; a refused body's aftermath is not one
+
+
+def client_key(scope: Scope) -> str:
+    """Who a rate limit counts: the client's address; for IPv6 its /64, since one
+    subscriber is given a whole /64 to pick addresses from."""
+    host = scope["client"][0] if scope.get("client") else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _too_large(cap: int) -> TooLarge:
+    return TooLarge(f"request body over {cap:,} bytes", hint="send less")
+
+
+def _foreign_origin(headers: Headers, allowed: frozenset[str]) -> Forbidden | None:
+    """A browser names the page a form was posted from; a client that names none (a
+    server, curl) is no cross-site form. `Origin: null` (a sandboxed page) is foreign."""
+    origin = headers.get("origin")
+    if origin is None:
+        referer = headers.get("referer")
+        if not referer:
+            return None
+        origin = origin_of(referer)
+    origin = origin.strip().lower()
+    own_host = urlsplit(origin).netloc
+    if origin in allowed or (own_host and own_host == headers.get("host", "").lower()):
+        return None
+    return Forbidden(
+        f"signatures posted from {origin or 'an unnamed page'} are not accepted",
+        hint="the site's origin must be in MOBILISE_ALLOWED_ORIGINS",
+    )
+
+
+async def _refuse(error: MobiliseError, scope: Scope, receive: Receive, send: Send) -> None:
+    accesslog.note(scope, f"{type(error).__name__}: {error.message}")
+    response = JSONResponse(error.as_json(), error.status_code, headers=dict(error.headers))
+    await response(scope, receive, send)
+
+
+class SigningCors:
+    """Starlette's CORS, for the signing route only: the allowed sites' pages may post
+    signatures with `fetch`; nothing else is open to other origins."""
+
+    def __init__(self, app: ASGIApp, *, origins: Iterable[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=sorted(origins),
+            allow_methods=["POST"],
+            allow_headers=["content-type"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        signing = scope["type"] == "http" and SIGN_PATH.match(scope["path"])
+        await (self.cors if signing else self.app)(scope, receive, send)
+
+
+class SecurityHeaders:
+    """The headers above on every response; a route's own value wins. `own_policy` pages
+    (FastAPI's /docs, which loads Swagger UI from a CDN) only forbid framing."""
+
+    def __init__(self, app: ASGIApp, *, own_policy: Iterable[str] = ()) -> None:
+        self.app = app
+        self.own_policy = frozenset(own_policy)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        relaxed = scope["path"] in self.own_policy
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if relaxed and name == "content-security-policy":
+                        value = "frame-ancestors 'none'"
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI, settings: Settings, clock: Callable[[], datetime]) -> None:
+    """Add the guards, the security headers and the access log, outermost last."""
+    app.add_middleware(Guards, settings=settings, clock=clock)
+    app.add_middleware(SigningCors, origins=allowed_origins(settings))
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, own_policy=[p for p in docs if p])
+    app.add_middleware(accesslog.AccessLog)
