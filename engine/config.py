@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,7 +26,16 @@ class Settings(BaseSettings):
     secret_key: str = "dev-only-insecure-secret"
     base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Europe/Paris"
+    # --- gifts (docs/donations.md)
     donations_webhook_secret: str = ""
+    # The organisation's donation page: ask buttons lead there through the click tracker,
+    # with amount, frequency and the email's attribution reference added.
+    donation_url: str = ""
+    # A gift without a reference goes to the supporter's last click within this window.
+    attribution_days: float = Field(default=7.0, gt=0)
+    # Clicks on two different links of one email within this many seconds: a prefetcher
+    # or a security scanner, flagged `automated` and left out of attribution and rates.
+    automated_click_seconds: float = Field(default=10.0, ge=0)
     # How long a dashboard sign-in lasts; revoking the key ends it at once.
     staff_session_hours: float = 12.0
     env: Literal["development", "production", "test"] = "development"
@@ -52,9 +61,24 @@ class Settings(BaseSettings):
     # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
     advance_connections: int = Field(default=2, ge=1, le=16)
 
+    @field_validator("donation_url")
+    @classmethod
+    def _donation_page(cls, value: str) -> str:
+        if value and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("MOBILISE_DONATION_URL must be an absolute http(s) URL")
+        return value
+
     @property
     def block_suppression(self) -> timedelta:
         return timedelta(days=self.block_suppression_days)
+
+    @property
+    def attribution_window(self) -> timedelta:
+        return timedelta(days=self.attribution_days)
+
+    @property
+    def automated_click_window(self) -> timedelta:
+        return timedelta(seconds=self.automated_click_seconds)
 
 
 @lru_cache(maxsize=1)
