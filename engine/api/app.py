@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 
-from engine.api import dashboard, health, petitions, templates, tracking, webhooks
+from engine.api import dashboard, donations, health, petitions, templates, tracking, webhooks
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
@@ -109,6 +109,7 @@ def create_app(
     app.include_router(petitions.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
+    app.include_router(donations.router)
     app.include_router(templates.router)
     app.include_router(dashboard.router)
     return app

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import apikeys, db, journeys, outbox, petitions, preview, server, simulate
+from engine.cli import (
+    apikeys,
+    db,
+    donations,
+    journeys,
+    outbox,
+    petitions,
+    preview,
+    server,
+    simulate,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(db.app, name="db")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(petitions.import_app, name="import")
+petitions.import_app.command("donations")(donations.import_donations)
 app.command("sync")(petitions.sync)
 app.command("run")(server.run)
 app.command("worker")(server.worker)

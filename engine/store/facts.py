@@ -45,7 +45,13 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
     ).all()
     # In the order of engine.store.donations.latest: the last one is the last gift.
     gifts = session.execute(
-        select(Donation.amount_cents, Donation.donated_at, Donation.frequency)
+        select(
+            Donation.amount_cents,
+            Donation.donated_at,
+            Donation.frequency,
+            Donation.refunded_at,
+            Donation.cancelled_at,
+        )
         .where(Donation.supporter_id == supporter_id)
         .order_by(Donation.donated_at, Donation.id)
     ).all()
@@ -80,7 +86,7 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         unsubscribed=suppressed == suppressions.OPTED_OUT,
         blocked=suppressed == suppressions.BLOCKED,
         signatures=tuple((slug, at) for slug, at in signatures),
-        gifts=tuple(Gift(c, at, f == "monthly") for c, at, f in gifts),
+        gifts=tuple(Gift(c, at, f == "monthly", r, x) for c, at, f, r, x in gifts),
         clicks=tuple((step, at) for step, at in clicks),
         events=tuple((kind, at) for kind, at in events),
         milestones={(slug, t): at for slug, t, at in milestones if at is not None and at <= now},

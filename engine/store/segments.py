@@ -81,7 +81,8 @@ def consent_in_force(
 
 
 def _gifts(ctx: Context) -> ColumnElement[bool]:
-    return and_(Donation.supporter_id == ctx.supporter_id, Donation.donated_at <= ctx.now)
+    """The supporter's gifts that count at `now` (not refunded by then)."""
+    return and_(Donation.supporter_id == ctx.supporter_id, donations.counts(Donation, ctx.now))
 
 
 def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
@@ -114,7 +115,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
             gave = exists().where(_gifts(ctx))
             return gave if condition.donor else not_(gave)
         case MonthlyDonor():
-            monthly = exists().where(_gifts(ctx), Donation.frequency == "monthly")
+            monthly = exists().where(_gifts(ctx), donations.monthly_in_force(Donation, ctx.now))
             return monthly if condition.monthly_donor else not_(monthly)
         case LastGift():
             last = donations.latest(ctx.supporter_id, ctx.now, "amount_cents")
