@@ -227,7 +227,8 @@ class Facts:
     signatures: tuple[tuple[str, datetime], ...] = ()
     # In the order they were recorded (the store: by donated_at, then id).
     gifts: tuple[Gift, ...] = ()
-    # (step id, clicked at) for clicks on this supporter's journey emails.
+    # (step id, clicked at) for clicks on this supporter's journey emails, automated ones
+    # (prefetchers, scanners: engine.store.clicks) left out.
     clicks: tuple[tuple[str, datetime], ...] = ()
     events: tuple[tuple[str, datetime], ...] = ()
     # (petition slug, threshold) -> reached at

@@ -39,6 +39,8 @@ from engine.store.types import UTCDateTime
 REFERENCE = "reference"
 LAST_CLICK = "last_click"
 DEFAULT_WINDOW = timedelta(days=7)
+# Rows per statement group: the batch's external ids are bound as one IN list.
+CHUNK = 1_000
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,10 @@ def record(
     their attribution; two reads count what was already there and how new gifts were
     attributed."""
     done = Recorded()
+    if len(rows) > CHUNK:
+        for start in range(0, len(rows), CHUNK):
+            done.add(record(session, rows[start : start + CHUNK], now=now, window=window))
+        return done
     if not rows:
         return done
     ids = [r.external_id for r in rows]

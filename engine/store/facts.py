@@ -58,7 +58,7 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
     clicks = session.execute(
         select(OutboxMessage.step_id, Click.clicked_at)
         .join(OutboxMessage, OutboxMessage.id == Click.message_id)
-        .where(Click.supporter_id == supporter_id)
+        .where(Click.supporter_id == supporter_id, Click.automated.is_(False))
     ).all()
     events = session.execute(
         select(Event.kind, Event.occurred_at).where(Event.supporter_id == supporter_id)

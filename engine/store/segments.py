@@ -132,6 +132,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
                 Click.supporter_id == ctx.supporter_id,
                 Click.clicked_at >= since,
                 Click.clicked_at <= ctx.now,
+                Click.automated.is_(False),
             )
         case HasConsent():
             return consent_in_force(ctx.supporter_id, condition.consent)
@@ -147,6 +148,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
             message = aliased(OutboxMessage)
             return exists().where(
                 Click.message_id == message.id,
+                Click.automated.is_(False),
                 message.enrolment_id == ctx.enrolment_id,
                 message.step_id == condition.clicked_step,
                 Click.clicked_at <= ctx.now,

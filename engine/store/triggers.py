@@ -119,6 +119,7 @@ def candidates(loaded: Loaded, *, now: datetime, named: Mapping[str, Condition])
                 OutboxMessage.journey_id == trigger.clicked.journey,
                 OutboxMessage.step_id == trigger.clicked.step,
                 Click.supporter_id.is_not(None),
+                Click.automated.is_(False),
                 Click.clicked_at >= first,
                 Click.clicked_at <= now,
             )

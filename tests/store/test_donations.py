@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -238,3 +239,17 @@ def test_a_refunded_gift_stops_counting_and_a_cancelled_monthly_gift_stops_makin
         "mona": (15, False),
         "nils": (10, True),
     }
+
+
+def test_a_long_batch_is_recorded_in_chunks_that_add_up(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given chunks of 2 rows (1,000 in production) and five gifts, one a replay
+    monkeypatch.setattr(donations, "CHUNK", 2)
+    petition(session, "anne")
+    donations.record(session, [gift("anne", "k0")], now=GIFT)
+    rows = [gift("anne", "k0"), *(gift(f"new{i}", f"k{i}") for i in range(1, 5))]
+    # When they are recorded at once, then the counts are those of the whole batch
+    assert donations.record(session, rows, now=GIFT) == Recorded(
+        imported=4, duplicates=1, new_supporters=4
+    )
