@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from engine.api import (
     accesslog,
     dashboard,
+    donations,
     guards,
     health,
     petitions,
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(petitions.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
+    app.include_router(donations.router)
     app.include_router(templates.router)
     app.include_router(supporters.router)
     app.include_router(rights.router)

@@ -7,6 +7,7 @@ import typer
 from engine.cli import (
     apikeys,
     db,
+    donations,
     gdpr,
     journeys,
     outbox,
@@ -22,6 +23,7 @@ app.add_typer(apikeys.app, name="apikey")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(gdpr.app, name="gdpr")
 app.add_typer(petitions.import_app, name="import")
+petitions.import_app.command("donations")(donations.import_donations)
 app.command("sync")(petitions.sync)
 app.command("run")(server.run)
 app.command("worker")(server.worker)

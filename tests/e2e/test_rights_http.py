@@ -157,7 +157,9 @@ def test_the_admin_api_exercises_each_right_and_logs_it(
         headers={"Authorization": f"Bearer {manager}"},
     )
     assert refused.status_code == 403
-    unknown = client.post("/api/supporters/export", json={"email": "x@example.fr"}, headers=bearer)
+    unknown = client.post(
+        "/api/supporters/export", json={"email": f"{unique('nobody')}@example.fr"}, headers=bearer
+    )
     assert unknown.status_code == 404
 
     exported = client.post("/api/supporters/export", json={"email": email.upper()}, headers=bearer)
