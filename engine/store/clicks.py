@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from engine.store import events
+from engine.store import counts, events
 from engine.store.models import Click
 
 
@@ -27,3 +27,4 @@ def record(
         supporter_id=supporter_id,
         payload={"message_id": message_id, "position": position},
     )
+    counts.refresh(session, [message_id])

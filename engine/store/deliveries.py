@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from engine.store import counts
 from engine.store.models import Event, OutboxMessage
 from engine.store.suppressions import SuppressionCreate, add_many
 
@@ -166,6 +167,8 @@ def _move_states(
             _SET_DELIVERY,
             [{"mid": mid, "state": current[mid][0], "at": current[mid][1]} for mid in changed],
         )
+        # Only states that moved: a repeated or outranked event changes no figure.
+        counts.refresh(session, changed)
     return len(changed)
 
 

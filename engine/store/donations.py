@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from engine.store import counts
 from engine.store.models import Donation
 from engine.store.types import UTCDateTime
 
@@ -63,6 +64,7 @@ def record(session: Session, rows: Sequence[DonationRow], *, now: datetime) -> i
         for r in rows
     ]
     result = session.connection().execute(_INSERT, params)
+    counts.gifts_changed(session, {r.external_id for r in rows})
     return int(result.rowcount)
 
 

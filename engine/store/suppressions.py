@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine.rules.supporters import email_hash
-from engine.store import events
+from engine.store import counts, events
 from engine.store.models import OutboxMessage, Supporter, Suppression
 
 # The outbox reasons of a suppressed email: an opt-out, or a block still in force.
@@ -154,12 +154,14 @@ def unsubscribe_message(session: Session, message_id: int, *, now: datetime) -> 
     if supporter_id is None:
         return False
     add_many(session, [SuppressionCreate("unsubscribe", now, supporter_id=supporter_id)], now=now)
-    events.append(
+    first = events.append(
         session,
         kind="supporter.unsubscribed",
-        source_key=f"unsubscribe:{message_id}",
+        source_key=counts.unsubscribe_key(message_id),
         occurred_at=now,
         supporter_id=supporter_id,
         payload={"message_id": message_id},
     )
+    if first:
+        counts.refresh(session, [message_id])
     return True
