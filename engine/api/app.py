@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 
-from engine.api import dashboard, health, petitions, templates, tracking, webhooks
+from engine.api import dashboard, health, petitions, stats, templates, tracking, webhooks
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import MobiliseError
@@ -110,6 +110,7 @@ def create_app(
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
     app.include_router(templates.router)
+    app.include_router(stats.router)
     app.include_router(dashboard.router)
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import apikeys, db, journeys, outbox, petitions, preview, server, simulate
+from engine.cli import apikeys, db, journeys, outbox, petitions, preview, server, simulate, stats
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(db.app, name="db")
@@ -20,6 +20,7 @@ app.command("simulate")(simulate.simulate)
 app.command("explain")(journeys.explain)
 app.command("segments")(journeys.segments)
 app.command("preview")(preview.preview)
+app.command("stats")(stats.stats)
 
 
 def main() -> None:
