@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from engine.api import dashboard, health, petitions, stats, templates, tracking, webhooks
@@ -112,6 +113,8 @@ def create_app(
     app.include_router(templates.router)
     app.include_router(stats.router)
     app.include_router(dashboard.router)
+    # The dashboard's scripts and styles (Chart.js vendored from npm): nothing from a CDN.
+    app.mount("/static", StaticFiles(packages=[("engine.api", "static")]), name="static")
     return app
 
 
