@@ -180,6 +180,17 @@ def _keyed(message: Any) -> Select[Any]:
     )
 
 
+# A batch this size or larger reads enough emails for PostgreSQL to estimate its statement
+# over `jit_above_cost`: compiling it then cost 2.5 s for 0.35 s of index probes (measured
+# over 9,000 emails). Each statement runs once: its own transaction turns JIT off.
+JIT_OFF_FROM = 100
+
+
+def _no_jit(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL jit = off")
+
+
 def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
@@ -203,6 +214,8 @@ def refresh(session: Session, message_ids: Collection[int]) -> None:
     ids = sorted({int(i) for i in message_ids})
     if not ids:
         return
+    if len(ids) >= JIT_OFF_FROM:
+        _no_jit(session)
     # 1. Each email's row in message_counts, created empty if new, and locked: two
     # transactions refreshing one email (two clicks at once) take turns, and the second
     # reads what the first wrote. An upsert that rewrites a column with itself takes the
@@ -289,6 +302,7 @@ def _summed(source: Any) -> Select[Any]:
 def recount(session: Session) -> dict[Key, StepFigures]:
     """Every summary row counted again from the outbox, clicks, gifts and events: what
     `step_counts` must hold (a full pass over the outbox; for checks and `rebuild`)."""
+    _no_jit(session)
     rows = session.execute(_summed(_keyed(OutboxMessage).subquery())).all()
     found = {(j, s, v): StepFigures(*(int(x or 0) for x in rest)) for j, s, v, *rest in rows}
     return {key: figures for key, figures in found.items() if figures}
@@ -297,6 +311,7 @@ def recount(session: Session) -> dict[Key, StepFigures]:
 def rebuild(session: Session) -> int:
     """Fill both tables from scratch, set-based (a database migrated with sent emails, or a
     repair); returns the summary rows written."""
+    _no_jit(session)
     session.execute(delete(MessageCounts))
     session.execute(delete(StepCounts))
     fresh = _keyed(OutboxMessage).subquery()
