@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
@@ -23,6 +24,7 @@ from engine.api import (
     petitions,
     responses,
     rights,
+    stats,
     supporters,
     templates,
     tracking,
@@ -147,7 +149,10 @@ def create_app(
     app.include_router(templates.router)
     app.include_router(supporters.router)
     app.include_router(rights.router)
+    app.include_router(stats.router)
     app.include_router(dashboard.router)
+    # The dashboard's scripts and styles (Chart.js vendored from npm): nothing from a CDN.
+    app.mount("/static", StaticFiles(packages=[("engine.api", "static")]), name="static")
     responses.document_handlers(app)
     return app
 

@@ -37,7 +37,8 @@ LOGIN_PATH = "/dashboard/login"
 # Pages load nothing from elsewhere but images (an email's, in the dashboard's preview,
 # shown in a sandboxed iframe); no page may be framed by another site.
 POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' https: data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {

@@ -15,6 +15,7 @@ from engine.cli import (
     preview,
     server,
     simulate,
+    stats,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -33,6 +34,7 @@ app.command("simulate")(simulate.simulate)
 app.command("explain")(journeys.explain)
 app.command("segments")(journeys.segments)
 app.command("preview")(preview.preview)
+app.command("stats")(stats.stats)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, aliased
 
-from engine.store import events
+from engine.store import counts, events
 from engine.store.models import Click, OutboxMessage
 
 DEFAULT_BURST = timedelta(seconds=10)
@@ -45,6 +45,7 @@ def record(
         supporter_id=supporter_id,
         payload={"message_id": message_id, "position": position},
     )
+    counts.refresh(session, [message_id])
 
 
 def flag_automated(session: Session, *, message_id: int, now: datetime, burst: timedelta) -> int:

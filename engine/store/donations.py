@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from engine.store import counts as summaries
 from engine.store.models import Donation, Supporter
 from engine.store.types import UTCDateTime
 
@@ -164,6 +165,7 @@ def record(
     done.duplicates = len(rows) - done.imported
     if done.imported:
         new = [i for i in ids if i not in known]
+        summaries.gifts_changed(session, new)
         for how, count in session.execute(
             select(Donation.attributed_by, func.count())
             .where(Donation.external_id.in_(new), Donation.attributed_by.is_not(None))
@@ -198,6 +200,7 @@ def refund(session: Session, *, external_id: str, at: datetime) -> Outcome:
         .execution_options(synchronize_session=False)
     )
     if done.rowcount:  # type: ignore[attr-defined]
+        summaries.gifts_changed(session, [external_id])
         return "done"
     found = session.scalar(select(Donation.id).where(Donation.external_id == external_id))
     return "unknown" if found is None else "already"
@@ -210,13 +213,17 @@ def cancel_monthly(session: Session, *, email: str, at: datetime) -> Outcome:
     monthly = and_(
         Donation.supporter_id == giver, Donation.frequency == "monthly", Donation.donated_at <= at
     )
-    done = session.execute(
-        update(Donation)
-        .where(monthly, Donation.cancelled_at.is_(None))
-        .values(cancelled_at=at)
-        .execution_options(synchronize_session=False)
+    ended = list(
+        session.scalars(
+            update(Donation)
+            .where(monthly, Donation.cancelled_at.is_(None))
+            .values(cancelled_at=at)
+            .returning(Donation.external_id)
+            .execution_options(synchronize_session=False)
+        )
     )
-    if done.rowcount:  # type: ignore[attr-defined]
+    if ended:
+        summaries.gifts_changed(session, ended)
         return "done"
     return "already" if session.scalar(select(Donation.id).where(monthly).limit(1)) else "unknown"
 
