@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,17 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Europe/Paris"
+    # --- gifts (docs/donations.md)
     donations_webhook_secret: str = ""
+    # The organisation's donation page: ask buttons lead there through the click tracker,
+    # with amount, frequency and the email's attribution reference added. Overrides
+    # organisation.yaml's `donation_url` (engine/send/identity.py).
+    donation_url: str = ""
+    # A gift without a reference goes to the supporter's last click within this window.
+    attribution_days: float = Field(default=7.0, gt=0)
+    # Clicks on two different links of one email within this many seconds: a prefetcher
+    # or a security scanner, flagged `automated` and left out of attribution and rates.
+    automated_click_seconds: float = Field(default=10.0, ge=0)
     # How long a dashboard sign-in lasts; revoking the key ends it at once.
     staff_session_hours: float = 12.0
     # Unset: safe defaults. `development` also takes unsigned SendGrid webhooks;
@@ -59,10 +69,9 @@ class Settings(BaseSettings):
     sign_batch_max: int = 256
     sign_batch_wait_ms: float = 2.0
     # --- dispatch (engine/send/dispatcher.py, docs/operations.md)
-    # Overrides of organisation.yaml's sender and donation page (engine/rules/organisation.py).
+    # Overrides of organisation.yaml's sender (and, above, of its donation page).
     from_email: str | None = None
     from_name: str | None = None
-    donation_url: str | None = None
     # Where the files of static/ are published (a CDN, say); default `{base_url}/static`.
     asset_url: str | None = None
     hourly_limit: int | None = None  # emails per rolling hour, all workers together
@@ -98,9 +107,24 @@ class Settings(BaseSettings):
             self.secret_key = kept_secret(self.var_dir / SECRET_FILE)
         return self
 
+    @field_validator("donation_url")
+    @classmethod
+    def _donation_page(cls, value: str) -> str:
+        if value and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("MOBILISE_DONATION_URL must be an absolute http(s) URL")
+        return value
+
     @property
     def block_suppression(self) -> timedelta:
         return timedelta(days=self.block_suppression_days)
+
+    @property
+    def attribution_window(self) -> timedelta:
+        return timedelta(days=self.attribution_days)
+
+    @property
+    def automated_click_window(self) -> timedelta:
+        return timedelta(seconds=self.automated_click_seconds)
 
 
 def kept_secret(path: Path) -> str:

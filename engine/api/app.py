@@ -17,12 +17,14 @@ from starlette.exceptions import HTTPException
 from engine.api import (
     accesslog,
     dashboard,
+    donations,
     guards,
     health,
     petitions,
     public,
     responses,
     rights,
+    stats,
     supporters,
     templates,
     tracking,
@@ -148,11 +150,15 @@ def create_app(
     app.include_router(petitions.router)
     app.include_router(tracking.router)
     app.include_router(webhooks.router)
+    app.include_router(donations.router)
     app.include_router(templates.router)
     app.include_router(supporters.router)
     app.include_router(rights.router)
+    app.include_router(stats.router)
     app.include_router(dashboard.router)
     app.include_router(public.router)
+    # The project's static/ (images) and Mobilise's own files (the dashboard's scripts and
+    # styles, Chart.js vendored from npm; the public pages'): nothing from a CDN.
     public.mount(app, settings.project_dir / "static")
     responses.document_handlers(app)
     return app

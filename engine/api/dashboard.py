@@ -1,7 +1,9 @@
 """The staff dashboard: Jinja2 pages behind a sign-in with an API key.
 
-For now: the petitions with their counts and milestones, and the preview of every email
-template (the same rendering as `mobilise preview`), with sample data or a real supporter's.
+The petitions with their counts and milestones; each journey's figures (a diagram with
+live counts, the funnel, the signatures curve with its milestones, A/B verdicts, revenue per
+email: engine/stats); and the preview of every email template (the same rendering as
+`mobilise preview`), with sample data or a real supporter's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from engine.render import french
 from engine.render.messages import RenderedEmail
 from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes
 from engine.rules.staff import Role
+from engine.stats import export, report
 from engine.store import apikeys, audit, petitions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -102,8 +105,19 @@ def overview(request: Request, session: DbSession, who: Fundraiser) -> Response:
         {
             "who": who,
             "petitions": petitions.read_all(session),
+            "journeys": report.journey_ids(session),
             "templates": get_templates(request).names() if who.role.allows(Role.manager) else [],
         },
+    )
+
+
+@router.get("/journeys/{journey_id}")
+def journey(request: Request, session: DbSession, who: Fundraiser, journey_id: str) -> Response:
+    """A journey as a diagram with live counts, its funnel, signatures curve, milestones,
+    A/B verdicts and revenue per email; the charts draw the API's JSON, carried in the page."""
+    stats = report.for_journey(session, journey_id)
+    return _page(
+        request, "journey.html", {"who": who, "stats": stats, "data": export.as_json(stats)}
     )
 
 

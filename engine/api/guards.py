@@ -38,7 +38,8 @@ LOGIN_PATH = "/dashboard/login"
 # shown in a sandboxed iframe: at Mobilise's own address, http in development, or any
 # https one); no page may be framed by another site.
 POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' https: data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {

@@ -131,3 +131,4 @@ def api_staff(required: Role) -> Callable[..., Staff]:
 Manager = Annotated[Staff, Depends(dashboard_staff(Role.manager))]
 Fundraiser = Annotated[Staff, Depends(dashboard_staff(Role.fundraiser))]
 ApiManager = Annotated[Staff, Depends(api_staff(Role.manager))]
+ApiFundraiser = Annotated[Staff, Depends(api_staff(Role.fundraiser))]

@@ -1,7 +1,8 @@
 """Public tracking endpoints: click redirects and one-click unsubscribe (RFC 8058).
 
-Neither sets a cookie. The unsubscribe page asks before acting: mail scanners fetch
-every link in an email, so a GET must never unsubscribe anyone.
+Neither sets a cookie, and a click stores neither the IP address nor the user agent.
+The unsubscribe page asks before acting: mail scanners fetch every link in an email, so
+a GET must never unsubscribe anyone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.api.deps import AppSettings, get_sessions
 from engine.render import tokens
+from engine.render.links import DONATION_LINK, donation_page_url
 from engine.store import clicks, links, suppressions
 
 router = APIRouter(tags=["tracking"])
@@ -30,6 +32,11 @@ _NOT_FOUND = HTMLResponse(
     "<p>Ce lien n'existe pas ou a expiré.</p></html>",
     status_code=404,
 )
+_NO_DONATION_PAGE = HTMLResponse(
+    '<!doctype html><html lang="fr"><title>Page de don indisponible</title>'
+    "<p>La page de don n'est pas encore configurée. Merci de réessayer plus tard.</p></html>",
+    status_code=503,
+)
 
 
 @router.get(
@@ -39,22 +46,43 @@ _NOT_FOUND = HTMLResponse(
     responses=_NOT_FOUND_DOC,
 )
 def click(token: str, request: Request, settings: AppSettings) -> Response:
-    """Record the click, then redirect to the URL stored for that message's link."""
+    """Record the click, then redirect to the URL stored for that message's link.
+
+    A donation link's token also carries an amount and a frequency, signed: the redirect
+    goes to the configured donation page with them and the email's attribution reference
+    (engine.render.links). Each kind of token opens only its kind of link."""
+    gift: tuple[int, str] | None = None
     found = tokens.read_click_token(settings.secret_key, token)
     if found is None:
-        return _NOT_FOUND
-    message_id, position = found
+        donation = tokens.read_donation_token(settings.secret_key, token)
+        if donation is None:
+            return _NOT_FOUND
+        message_id, position, amount_cents, frequency = donation
+        gift = (amount_cents, frequency)
+    else:
+        message_id, position = found
     with get_sessions(request).begin() as session:
         target = links.target_of_message(session, message_id, position)
-        if target is None:
+        if target is None or (target[0] == DONATION_LINK) != (gift is not None):
             return _NOT_FOUND
         url, supporter_id = target
+        if gift is not None:
+            page = request.app.state.identity.donation_url
+            if not page:
+                return _NO_DONATION_PAGE
+            url = donation_page_url(
+                page,
+                amount_cents=gift[0],
+                frequency=gift[1],
+                reference=tokens.reference_token(settings.secret_key, message_id),
+            )
         clicks.record(
             session,
             message_id=message_id,
             position=position,
             supporter_id=supporter_id,
-            now=datetime.now(UTC),
+            now=request.app.state.clock(),
+            burst=settings.automated_click_window,
         )
     return RedirectResponse(url, status_code=302)
 

@@ -1,4 +1,5 @@
-"""`POST /webhooks/sendgrid`: signed provider events, stored before the 2xx."""
+"""Signed webhooks, stored before the 2xx: `POST /webhooks/sendgrid` (provider events) and
+`POST /webhooks/donations` (the payment platform's gifts, refunds and cancellations)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from engine.api.deps import AppSettings, get_sessions
 from engine.api.responses import errors
-from engine.store import deliveries
-from engine.track import sendgrid_events
+from engine.config import Settings
+from engine.intake import gifts
+from engine.store import deliveries, events
+from engine.track import donation_webhook, sendgrid_events
+from engine.track.donation_webhook import DonationEvent
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -106,3 +113,55 @@ def _suppression(
 ) -> sendgrid_events.Suppression | None:
     assert isinstance(event, sendgrid_events.ProviderEvent)
     return sendgrid_events.suppression_for(event, block_for=block_for)
+
+
+@router.post(
+    "/donations",
+    responses={
+        401: {"description": "unsigned, badly signed, or signed too long ago"},
+        404: {"description": "a refund or cancellation of a gift not recorded (yet): retry"},
+        422: {"description": "not an event this webhook takes"},
+    },
+)
+async def donations_webhook(request: Request, settings: AppSettings) -> JSONResponse:
+    """One event of the payment platform, HMAC-signed (docs/operations.md). Each event id
+    is applied once: a replayed event answers `duplicate` and changes nothing."""
+    raw = await request.body()
+    now: datetime = request.app.state.clock()
+    donation_webhook.verify(
+        raw,
+        signed=request.headers.get(donation_webhook.SIGNATURE_HEADER),
+        timestamp=request.headers.get(donation_webhook.TIMESTAMP_HEADER),
+        secret=settings.donations_webhook_secret,
+        now=now,
+    )
+    event = donation_webhook.parse(raw)
+    with get_sessions(request).begin() as session:
+        # First, in the transaction that applies it: an event id is applied at most once.
+        if not events.append(
+            session,
+            kind=f"donation.{event.type}",
+            source_key=f"donations-webhook:{event.id}",
+            occurred_at=now,
+            payload={"event": event.id, "external_id": event.data.get("external_id")},
+        ):
+            return JSONResponse({"event": event.id, "outcome": "duplicate"})
+        outcome = _apply(session, event, settings, now)
+    return JSONResponse({"event": event.id, **outcome})
+
+
+def _apply(
+    session: Session, event: DonationEvent, settings: Settings, now: datetime
+) -> dict[str, object]:
+    zone = ZoneInfo(settings.timezone)
+    if event.type == "gift":
+        done = gifts.record_one(
+            session,
+            event.data,
+            secret=settings.secret_key,
+            now=now,
+            zone=zone,
+            window=settings.attribution_window,
+        )
+        return {"outcome": "recorded" if done.recorded else "already", **done.as_json()}
+    return gifts.apply_change(session, event.type, event.data, now=now, zone=zone)

@@ -7,6 +7,7 @@ import typer
 from engine.cli import (
     apikeys,
     db,
+    donations,
     gdpr,
     journeys,
     outbox,
@@ -14,6 +15,7 @@ from engine.cli import (
     preview,
     server,
     simulate,
+    stats,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -22,6 +24,7 @@ app.add_typer(apikeys.app, name="apikey")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(gdpr.app, name="gdpr")
 app.add_typer(petitions.import_app, name="import")
+petitions.import_app.command("donations")(donations.import_donations)
 app.command("sync")(petitions.sync)
 app.command("run")(server.run)
 app.command("worker")(server.worker)
@@ -31,6 +34,7 @@ app.command("simulate")(simulate.simulate)
 app.command("explain")(journeys.explain)
 app.command("segments")(journeys.segments)
 app.command("preview")(preview.preview)
+app.command("stats")(stats.stats)
 
 
 def main() -> None:

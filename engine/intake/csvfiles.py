@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from engine.errors import Invalid, Problem
-from engine.rules.tabular import map_headers, safe_cell
+from engine.rules.tabular import header_key, map_headers, safe_cell, shown
 
 
 class CsvRow(NamedTuple):
@@ -77,6 +77,22 @@ def read_rows(
     positions = {name: i for i, name in mapping.items()}
     width = max(mapping, default=-1) + 1
     return headers, unknown, positions, _iterate(handle, delimiter, width)
+
+
+def refused_columns(
+    unknown: Sequence[str], columns: Mapping[str, str], *, hint: str
+) -> list[Problem]:
+    """A problem for each header nobody knows or that repeats a known column: a column
+    nobody reads would lose what it says, so the file is refused before any row is read."""
+    return [
+        Problem(
+            f"column '{shown(raw)}' repeats column '{columns[header_key(raw)]}'"
+            if header_key(raw) in columns
+            else f"unknown column '{shown(raw)}'",
+            hint=hint,
+        )
+        for raw in unknown
+    ]
 
 
 def _remembered(lines: Iterable[str], record: list[str]) -> Iterator[str]:

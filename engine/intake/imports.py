@@ -23,8 +23,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import Invalid, Problem
-from engine.intake.csvfiles import CsvRow, RejectsWriter, read_headers, read_rows
+from engine.errors import Invalid
+from engine.intake.csvfiles import (
+    CsvRow,
+    RejectsWriter,
+    read_headers,
+    read_rows,
+    refused_columns,
+)
 from engine.rules.rights import ERASED_REASON, ErasedAddresses
 from engine.rules.signers import (
     FILE_FIELDS,
@@ -34,7 +40,7 @@ from engine.rules.signers import (
     refused_names,
     signer_parser,
 )
-from engine.rules.tabular import header_key, shown
+from engine.rules.tabular import shown
 from engine.store import petitions, signatures, staging, suppressions
 from engine.store.db import BULK, refresh_statistics
 from engine.store.signatures import Outcome
@@ -213,15 +219,7 @@ def _checked_headers(path: Path, purposes: Collection[str]) -> list[str]:
     and every consent column a purpose of the petition: a column nobody reads would lose
     what the signers said in it, so the file is refused before any row is read."""
     headers, unknown, positions = read_headers(path, SIGNATURE_COLUMNS, required_any=_REQUIRED_ANY)
-    problems = [
-        Problem(
-            f"column '{shown(raw)}' repeats column '{SIGNATURE_COLUMNS[header_key(raw)]}'"
-            if header_key(raw) in SIGNATURE_COLUMNS
-            else f"unknown column '{shown(raw)}'",
-            hint=_COLUMNS_HINT,
-        )
-        for raw in unknown
-    ]
+    problems = refused_columns(unknown, SIGNATURE_COLUMNS, hint=_COLUMNS_HINT)
     for name, index in positions.items():
         problems += [
             replace(p, message=f"column '{shown(headers[index])}': {p.message}", field=None)

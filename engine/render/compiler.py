@@ -43,6 +43,8 @@ class CompiledTemplate:
     html_template: Template = field(repr=False, compare=False)
     text_template: Template = field(repr=False, compare=False)
     link_variables: tuple[str, ...] = field(repr=False, compare=False)
+    # Positions of the donation links (engine.render.links): their variable is a function.
+    donation_positions: tuple[int, ...] = field(repr=False, compare=False)
     static_preheader: str = field(repr=False, compare=False)
     html_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
     text_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
@@ -128,6 +130,10 @@ class CompiledTemplate:
             f"{base_url.rstrip('/')}/rights/{tokens.rights_token(secret, message_id)}"
         )
         values.update(zip(self.link_variables, urls, strict=True))
+        for position in self.donation_positions:
+            values[self.link_variables[position]] = links_.donation_link(
+                secret, message_id, position, base=base_url.rstrip("/")
+            )
         subject = _one_line(_render(self.subject_template, values))
         preheader = (
             _one_line(_render(self.preheader_template, values))
@@ -197,8 +203,8 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         problems.append(source.problem(issue.message, _line_of(source.mjml, issue.needle)))
     if problems:
         raise Invalid(f"template {source.name!r} is invalid", problems=problems)
-    html_source = protected.restore(tracked.html)
-    text_source = protected.restore(plain_text(tracked.html))
+    html_source = protected.restore(tracked.html, tracked.calls)
+    text_source = protected.restore(plain_text(tracked.html), tracked.calls)
     try:
         html_template = sandbox.html_template(html_source)
         text_template = sandbox.TEXT.from_string(text_source)
@@ -222,6 +228,7 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         html_template=html_template,
         text_template=text_template,
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
+        donation_positions=tuple(sorted(tracked.calls)),
         static_preheader=static_preheader,
         # The static preheader is the same object at every render: text, not a value.
         html_skeletons=skeletons.Skeletons(html_template, also_static=(static_preheader,)),

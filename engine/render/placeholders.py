@@ -10,6 +10,7 @@ expressions are byte-for-byte what the author wrote.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _CONSTRUCT = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
@@ -44,12 +45,16 @@ class Protected:
         wanted = set(re.findall(rf"{self.prefix}(\d+)x", text))
         return [c for i, c in enumerate(self.constructs) if str(i) in wanted]
 
-    def restore(self, text: str) -> str:
-        """Put the constructs back, and turn link placeholders into `{{ _link<i> }}`."""
+    def restore(self, text: str, calls: Mapping[int, str] | None = None) -> str:
+        """Put the constructs back, and turn link placeholders into `{{ _link<i> }}`, or
+        into `calls[i]` for a link whose URL a call makes (engine.render.links)."""
 
         def replace(match: re.Match[str]) -> str:
             if match[1]:
-                return f"{{{{ {link_variable(int(match[2]))} }}}}"
+                position = int(match[2])
+                if calls and position in calls:
+                    return calls[position]
+                return f"{{{{ {link_variable(position)} }}}}"
             return self.constructs[int(match[2])].source
 
         return re.sub(rf"{self.prefix}(L?)(\d+)x", replace, text)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, nodes, pass_context
+from jinja2 import StrictUndefined, Template, TemplateRuntimeError, nodes, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -54,7 +54,17 @@ FILTERS = {
     "after_tax": _after_tax,
     "percent": _percent,
 }
-GLOBALS = {"ask_ladder": asks.ask_ladder}
+
+
+def _donation_url(*_args: object, **_kwargs: object) -> str:
+    # The compiler turns each `href="{{ donation_url(...) }}"` into the link's own
+    # function (engine.render.links); anywhere else it cannot make a tracked URL.
+    raise TemplateRuntimeError(
+        "donation_url(...) makes a link: use it as the whole href of a link or button"
+    )
+
+
+GLOBALS = {"ask_ladder": asks.ask_ladder, "donation_url": _donation_url}
 
 
 def _blank_none(value: object) -> object:

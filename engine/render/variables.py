@@ -49,7 +49,8 @@ CATALOGUE: dict[str, Variable] = {
         ),
         Variable(
             "last_gift_monthly",
-            "True when the last gift is a monthly gift (`last_gift` is then a month's amount)",
+            "True when the last gift is a monthly gift still in force (`last_gift` is then a"
+            " month's amount)",
             False,
             False,
         ),

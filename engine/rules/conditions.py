@@ -56,12 +56,15 @@ class Signed(Strict):
 
 
 class Donor(Strict):
-    """Gave at least once (one-off or monthly, any time) when true; never gave when false."""
+    """Gave at least once (one-off or monthly, any time) when true; never gave when false.
+    A refunded gift no longer counts from its refund on (here and in every gift condition)."""
 
     donor: bool
 
 
 class MonthlyDonor(Strict):
+    """Has a monthly gift in force (not cancelled) when true."""
+
     monthly_donor: bool
 
 
@@ -191,11 +194,22 @@ def walk(condition: Condition) -> list[Condition]:
 
 @dataclass(frozen=True)
 class Gift:
-    """A one-off gift, or one payment of a monthly gift (its amount is the monthly amount)."""
+    """A one-off gift, or one payment of a monthly gift (its amount is the monthly amount).
+
+    From `refunded_at` on, the gift no longer counts; from `cancelled_at` on, a monthly
+    gift no longer makes a monthly donor (engine.store.donations)."""
 
     amount_cents: int
     donated_at: datetime
     monthly: bool = False
+    refunded_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    def counts(self, now: datetime) -> bool:
+        return self.donated_at <= now and (self.refunded_at is None or self.refunded_at > now)
+
+    def monthly_in_force(self, now: datetime) -> bool:
+        return self.monthly and (self.cancelled_at is None or self.cancelled_at > now)
 
 
 @dataclass(frozen=True)
@@ -215,7 +229,8 @@ class Facts:
     signatures: tuple[tuple[str, datetime], ...] = ()
     # In the order they were recorded (the store: by donated_at, then id).
     gifts: tuple[Gift, ...] = ()
-    # (step id, clicked at) for clicks on this supporter's journey emails.
+    # (step id, clicked at) for clicks on this supporter's journey emails, automated ones
+    # (prefetchers, scanners: engine.store.clicks) left out.
     clicks: tuple[tuple[str, datetime], ...] = ()
     events: tuple[tuple[str, datetime], ...] = ()
     # (petition slug, threshold) -> reached at
@@ -261,7 +276,10 @@ def holds(
         case Donor():
             return bool(_past_gifts(facts, now)) == condition.donor
         case MonthlyDonor():
-            return any(g.monthly for g in _past_gifts(facts, now)) == condition.monthly_donor
+            return (
+                any(g.monthly_in_force(now) for g in _past_gifts(facts, now))
+                == condition.monthly_donor
+            )
         case LastGift():
             gift = last_gift(facts, now)
             if gift is None:
@@ -280,7 +298,7 @@ def holds(
             return rec(segments[condition.segment])
         case DonatedSinceEntry():
             return entered_at is not None and any(
-                entered_at <= g.donated_at <= now for g in facts.gifts
+                entered_at <= g.donated_at for g in _past_gifts(facts, now)
             )
         case ClickedStep():
             return any(
@@ -291,11 +309,12 @@ def holds(
 
 
 def _past_gifts(facts: Facts, now: datetime) -> list[Gift]:
-    return [g for g in facts.gifts if g.donated_at <= now]
+    return [g for g in facts.gifts if g.counts(now)]
 
 
 def last_gift(facts: Facts, now: datetime) -> Gift | None:
-    """The latest gift given by `now`, one-off or monthly; on a tie, the last recorded.
+    """The latest gift given by `now` and not refunded by then, one-off or monthly; on a
+    tie, the last recorded.
 
     The store's twin is engine.store.donations.latest: the same order (donated_at, then
     id), so that `last_gift` conditions, template amounts and explain agree."""

@@ -21,9 +21,10 @@ from engine.rules.tabular import (
     unseen_character,
 )
 
+EMAIL_ALIASES = ("courriel", "e-mail", "mail", "adresse email", "adresse e-mail")
 SIGNATURE_COLUMNS = alias_table(
     {
-        "email": ("courriel", "e-mail", "mail", "adresse email", "adresse e-mail"),
+        "email": EMAIL_ALIASES,
         "first_name": ("prénom", "prenom", "firstname", "first name"),
         "last_name": ("nom", "lastname", "last name", "nom de famille"),
         "postal_code": ("code postal", "cp", "zip", "postcode", "zip code"),
@@ -90,23 +91,26 @@ Parser = Callable[[Sequence[str], int], SignatureRow | None]
 
 
 def refused_names(
-    names: Iterable[str], *, fields: Set[str], purposes: Set[str], limit: int = 10
+    names: Iterable[str], *, fields: Set[str], purposes: Set[str] | None, limit: int = 10
 ) -> list[Problem]:
     """The names a door does not take: fields outside `fields`, and consents for purposes the
-    petition does not declare. One pass with a set lookup a name, which stops at the
-    `limit`-th refused name (a body of 60,000 unknown keys costs no more than 10)."""
+    petition does not declare (`purposes` None: a door that takes no consent, gifts). One
+    pass with a set lookup a name, which stops at the `limit`-th refused name (a body of
+    60,000 unknown keys costs no more than 10)."""
     problems: list[Problem] = []
     for name in names:
         if name in fields:
             continue
-        if name.startswith(CONSENT):
+        if purposes is not None and name.startswith(CONSENT):
             if name[len(CONSENT) :] in purposes:
                 continue
             message = f"'{shown(name[len(CONSENT) :])}' is not a consent purpose of this petition"
             hint = "purposes: " + (", ".join(sorted(purposes)) or "none")
         else:
             message = "unknown field"
-            hint = f"fields: {', '.join(sorted(fields))}, {CONSENT}<purpose>"
+            hint = f"fields: {', '.join(sorted(fields))}"
+            if purposes is not None:
+                hint += f", {CONSENT}<purpose>"
         if len(problems) == limit:
             problems.append(Problem("and more names refused", hint=hint))
             break

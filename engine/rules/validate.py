@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -31,6 +32,7 @@ from engine.rules.journeys import (
 )
 from engine.rules.segments import SegmentDef
 from engine.rules.sources import load_model, locate
+from engine.rules.windows import next_allowed
 
 # What every journey email can be given when it is rendered, and what only donors have.
 # The renderer (engine/render) fills these; keep the names in step with docs/journeys.md.
@@ -142,6 +144,8 @@ def _journey(
     return _with_stand_ins(raw, locs), broken
 
 
+_ANY_INSTANT = datetime(2026, 1, 5, tzinfo=UTC)
+
 # Stand-ins are checked by nothing: they only keep the valid parts of a journey checkable.
 _STAND_IN_TRIGGER = DonatedTrigger.model_construct(donated=True)
 
@@ -195,7 +199,7 @@ class _JourneyCheck:
 
     def run(self) -> list[Problem]:
         checks_trigger = self.campaign is not None and "trigger" not in self.stand_ins
-        found = (self.trigger() if checks_trigger else []) + self.targets()
+        found = (self.trigger() if checks_trigger else []) + self.targets() + self.window()
         if not found and not self.stand_ins:
             found += self.graph()
         found += self.steps()
@@ -243,6 +247,27 @@ class _JourneyCheck:
                         "goal",
                     )
                 ]
+        return []
+
+    def window(self) -> list[Problem]:
+        """Quiet hours that cover the whole send window: no campaign email could ever leave
+        (the passes would fail on the first one). Wall-clock times repeat every week, so a
+        week from any instant tells."""
+        journey = self.journey
+        if journey.send_window is None or journey.quiet_hours is None:
+            return []
+        try:
+            next_allowed(
+                _ANY_INSTANT, zone="UTC", quiet=journey.quiet_hours, window=journey.send_window
+            )
+        except ValueError:
+            return [
+                self.problem(
+                    "the send window never opens outside quiet hours",
+                    "send_window",
+                    hint="widen the window or shorten the quiet hours",
+                )
+            ]
         return []
 
     def targets(self) -> list[Problem]:

@@ -38,6 +38,8 @@ class Identity:
     site: Site
     sender: Address
     reply_to: Address | None
+    # Where the ask buttons' clicks lead (engine/api/tracking.py); None: nowhere yet.
+    donation_url: str | None
     # Values left from the example, in organisation.yaml and in the templates.
     placeholders: list[Problem]
     # Images of the templates that will not load, or that validate cannot check.
@@ -54,9 +56,7 @@ def identity(settings: Settings) -> Identity:
     if problems:
         raise Invalid("organisation.yaml has problems", problems=problems)
     overrides = {
-        key: value
-        for setting, key in OVERRIDES.items()
-        if (value := getattr(settings, setting)) is not None
+        key: value for setting, key in OVERRIDES.items() if (value := getattr(settings, setting))
     }
     organisation = _overridden(found.definition, overrides) if found is not None else None
     site = Site.of(
@@ -73,9 +73,9 @@ def identity(settings: Settings) -> Identity:
             hint="declare your organisation (docs/templates.md)",
         )
         sender = Address(settings.from_email or _NOBODY.email, settings.from_name or _NOBODY.name)
-        return Identity(
-            None, site, sender, None, [missing, *warnings.placeholders], warnings.images
-        )
+        donation = settings.donation_url or None
+        placeholders_found = [missing, *warnings.placeholders]
+        return Identity(None, site, sender, None, donation, placeholders_found, warnings.images)
     found_placeholders = placeholders(
         organisation, found.text, found.path, overridden=frozenset(overrides)
     )
@@ -84,6 +84,7 @@ def identity(settings: Settings) -> Identity:
         site,
         Address(organisation.sender.email, organisation.sender.name),
         Address(organisation.reply_to) if organisation.reply_to else None,
+        organisation.donation_url,
         [*found_placeholders, *warnings.placeholders],
         warnings.images,
     )

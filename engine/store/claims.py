@@ -20,6 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from engine.store import counts
 from engine.store.idsets import among
 from engine.store.models import OutboxMessage
 
@@ -166,6 +167,9 @@ def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> 
             .execution_options(preserve_rowcount=True)
         )
         changed += max(session.connection().execute(statement).rowcount, 0)
+        if status == "sent":
+            # In the same transaction: the step's `sent` is never ahead of or behind it.
+            counts.refresh(session, ids)
     return changed
 
 
@@ -225,6 +229,7 @@ def settle_ambiguous(
             ),
             sent,
         )
+        counts.refresh(session, [row["oid"] for row in sent])
     again = [{"oid": i} for i in resend]
     if again:
         connection.execute(

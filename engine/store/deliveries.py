@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.rules.ids import is_key
-from engine.store import idsets
+from engine.store import counts, idsets
 from engine.store.models import Event, OutboxMessage
 from engine.store.pipeline import sql
 from engine.store.suppressions import SuppressionCreate, add_many
@@ -218,6 +218,8 @@ def _move_states(
             _SET_DELIVERY,
             [{"mid": mid, "state": current[mid][0], "at": current[mid][1]} for mid in changed],
         )
+        # Only states that moved: a repeated or outranked event changes no figure.
+        counts.refresh(session, changed)
     return len(changed)
 
 

@@ -1,17 +1,47 @@
-"""Gifts, one-off and monthly, de-duplicated by the payment platform's external id."""
+"""Gifts, one-off and monthly, de-duplicated by the payment platform's external id.
+
+A gift is tied to the email that led to it when it is recorded (attribution): to the
+message its reference names (`attributed_by = 'reference'`), otherwise to the
+supporter's last click that is not automated within the attribution window before the
+gift (`'last_click'`), otherwise to none (it still counts in totals).
+
+Refunds and cancelled monthly gifts keep the row and date the change. From the moment
+of its refund a gift no longer counts, anywhere (`counts`): not as a gift, not as the
+last gift (the donor branch, the amounts asked), not for a journey's goal; from the
+moment of its cancellation a monthly gift no longer makes its giver a monthly donor.
+What happened before stays as it was: a supporter who left a journey as converted
+stays out of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, select, text
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from engine.store.models import Donation
+from engine.store import counts as summaries
+from engine.store.models import Donation, Supporter
 from engine.store.types import UTCDateTime
+
+REFERENCE = "reference"
+LAST_CLICK = "last_click"
+DEFAULT_WINDOW = timedelta(days=7)
+# Rows per statement group: the batch's external ids are bound as one IN list.
+CHUNK = 1_000
 
 
 @dataclass(frozen=True)
@@ -22,34 +52,99 @@ class DonationRow:
     donated_at: datetime
     frequency: Literal["one-off", "monthly"]
     external_id: str
+    # The message the gift's attribution reference names (already verified), if any.
+    message_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Gift:
-    amount_cents: int
-    currency: str
-    donated_at: datetime
-    frequency: str
+@dataclass
+class Recorded:
+    """What recording a batch of gifts did."""
+
+    imported: int = 0
+    duplicates: int = 0
+    # Gifts from addresses nobody had signed with: a supporter without consents each.
+    new_supporters: int = 0
+    by_reference: int = 0
+    by_last_click: int = 0
+
+    def add(self, other: Recorded) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-# Unknown emails are skipped (the caller reports them); a replayed external id is a no-op.
+def counts(gift: Any, now: datetime) -> ColumnElement[bool]:
+    """The gift (the Donation entity or an alias) counts at `now`: given, not refunded."""
+    return and_(gift.donated_at <= now, or_(gift.refunded_at.is_(None), gift.refunded_at > now))
+
+
+def monthly_in_force(gift: Any, now: datetime) -> ColumnElement[bool]:
+    """A monthly gift not cancelled by `now`."""
+    return and_(
+        gift.frequency == "monthly", or_(gift.cancelled_at.is_(None), gift.cancelled_at > now)
+    )
+
+
+# A supporter for each unknown address: the gift is kept, its giver has no consents (so
+# receives no campaign email) and enters journeys only through a `donated` trigger.
+_NEW_SUPPORTER = text(
+    "INSERT INTO supporters (email, locale, created_at) VALUES (:email, 'fr', :now) "
+    "ON CONFLICT (email) DO NOTHING"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+# A replayed external id is a no-op. Attribution in the same statement: the message the
+# reference names if it exists, else the giver's last click that is not automated within
+# the window, found by one probe of ix_clicks_supporter (supporter_id, clicked_at).
+# (SQLite needs the WHERE before ON CONFLICT: without it, the upsert's ON would parse as
+# the join's.)
 _INSERT = text(
     "INSERT INTO donations (supporter_id, amount_cents, currency, donated_at, frequency,"
-    " external_id, recorded_at) "
-    "SELECT s.id, :amount_cents, :currency, :donated_at, :frequency, :external_id, :now "
-    "FROM supporters s WHERE s.email = :email "
+    " external_id, recorded_at, message_id, attributed_by) "
+    "SELECT s.id, :amount_cents, :currency, :donated_at, :frequency, :external_id, :now,"
+    " COALESCE(r.id, c.message_id),"
+    f" CASE WHEN r.id IS NOT NULL THEN '{REFERENCE}'"
+    f" WHEN c.message_id IS NOT NULL THEN '{LAST_CLICK}' END "
+    "FROM supporters s "
+    "LEFT JOIN outbox r ON r.id = :message_id "
+    "LEFT JOIN clicks c ON c.id = ("
+    " SELECT k.id FROM clicks k WHERE k.supporter_id = s.id AND NOT k.automated"
+    " AND k.clicked_at > :since AND k.clicked_at <= :donated_at"
+    " ORDER BY k.clicked_at DESC, k.id DESC LIMIT 1) "
+    "WHERE s.email = :email "
     "ON CONFLICT (external_id) DO NOTHING"
 ).bindparams(
     # Typed binds: SQLite compares datetimes as text, so they must be stored in one format.
     bindparam("donated_at", type_=UTCDateTime()),
+    bindparam("since", type_=UTCDateTime()),
     bindparam("now", type_=UTCDateTime()),
 )
 
 
-def record(session: Session, rows: Sequence[DonationRow], *, now: datetime) -> int:
-    """Insert the gifts of known supporters (one executemany); returns how many were new."""
+def record(
+    session: Session,
+    rows: Sequence[DonationRow],
+    *,
+    now: datetime,
+    window: timedelta = DEFAULT_WINDOW,
+) -> Recorded:
+    """Record a batch of gifts (external ids unique within it), attributed as they go in.
+
+    Set-based: one executemany creates the unknown givers, one inserts the gifts with
+    their attribution; two reads count what was already there and how new gifts were
+    attributed."""
+    done = Recorded()
+    if len(rows) > CHUNK:
+        for start in range(0, len(rows), CHUNK):
+            done.add(record(session, rows[start : start + CHUNK], now=now, window=window))
+        return done
     if not rows:
-        return 0
+        return done
+    ids = [r.external_id for r in rows]
+    known = set(session.scalars(select(Donation.external_id).where(Donation.external_id.in_(ids))))
+    connection = session.connection()
+    emails = sorted({r.email for r in rows if r.external_id not in known})
+    if emails:
+        created = connection.execute(_NEW_SUPPORTER, [{"email": e, "now": now} for e in emails])
+        done.new_supporters = int(created.rowcount)
     params = [
         {
             "email": r.email,
@@ -58,40 +153,101 @@ def record(session: Session, rows: Sequence[DonationRow], *, now: datetime) -> i
             "donated_at": r.donated_at,
             "frequency": r.frequency,
             "external_id": r.external_id,
+            "message_id": r.message_id,
+            "since": r.donated_at - window,
             "now": now,
         }
         for r in rows
+        if r.external_id not in known
     ]
-    result = session.connection().execute(_INSERT, params)
-    return int(result.rowcount)
+    if params:
+        done.imported = int(connection.execute(_INSERT, params).rowcount)
+    done.duplicates = len(rows) - done.imported
+    if done.imported:
+        new = [i for i in ids if i not in known]
+        summaries.gifts_changed(session, new)
+        for how, count in session.execute(
+            select(Donation.attributed_by, func.count())
+            .where(Donation.external_id.in_(new), Donation.attributed_by.is_not(None))
+            .group_by(Donation.attributed_by)
+        ):
+            if how == REFERENCE:
+                done.by_reference = count
+            elif how == LAST_CLICK:
+                done.by_last_click = count
+    return done
+
+
+Outcome = Literal["done", "already", "unknown"]
+
+
+def attribution(session: Session, external_id: str) -> tuple[int | None, str | None]:
+    """The message a recorded gift is attributed to, and how (both None: unattributed)."""
+    row = session.execute(
+        select(Donation.message_id, Donation.attributed_by).where(
+            Donation.external_id == external_id
+        )
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def refund(session: Session, *, external_id: str, at: datetime) -> Outcome:
+    """Date the refund of a gift; a repeated refund keeps the first date."""
+    done = session.execute(
+        update(Donation)
+        .where(Donation.external_id == external_id, Donation.refunded_at.is_(None))
+        .values(refunded_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount:  # type: ignore[attr-defined]
+        summaries.gifts_changed(session, [external_id])
+        return "done"
+    found = session.scalar(select(Donation.id).where(Donation.external_id == external_id))
+    return "unknown" if found is None else "already"
+
+
+def cancel_monthly(session: Session, *, email: str, at: datetime) -> Outcome:
+    """Date the end of the supporter's monthly gift: its payments made by `at`.
+    `already` when they all are; `unknown` when that address never gave monthly by `at`."""
+    giver = select(Supporter.id).where(Supporter.email == email).scalar_subquery()
+    monthly = and_(
+        Donation.supporter_id == giver, Donation.frequency == "monthly", Donation.donated_at <= at
+    )
+    ended = list(
+        session.scalars(
+            update(Donation)
+            .where(monthly, Donation.cancelled_at.is_(None))
+            .values(cancelled_at=at)
+            .returning(Donation.external_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if ended:
+        summaries.gifts_changed(session, ended)
+        return "done"
+    return "already" if session.scalar(select(Donation.id).where(monthly).limit(1)) else "unknown"
 
 
 def latest(
     supporter_id: ColumnElement[int] | InstrumentedAttribute[int],
     now: datetime,
-    column: Literal["id", "amount_cents", "frequency"],
+    column: Literal["id", "amount_cents", "frequency", "monthly"],
 ) -> ScalarSelect[Any]:
     """A column of the supporter's last gift at `now` (NULL if none), correlated to the
     outer statement's `supporter_id`: one probe of ix_donations_supporter per supporter.
+    `monthly`: whether it is a monthly gift not cancelled by `now`.
 
-    One-off gifts and monthly payments alike; on equal times the last recorded wins. The
-    pure twin is engine.rules.conditions.last_gift: `last_gift` conditions and the amounts
-    templates show must agree. Aliased, so that an outer statement over donations does
-    not swallow this one's FROM by correlation."""
+    One-off gifts and monthly payments alike, refunded ones left out (`counts`); on
+    equal times the last recorded wins. The pure twin is
+    engine.rules.conditions.last_gift: `last_gift` conditions and the amounts templates
+    show must agree. Aliased, so that an outer statement over donations does not swallow
+    this one's FROM by correlation."""
     gift = aliased(Donation)
+    value = monthly_in_force(gift, now) if column == "monthly" else getattr(gift, column)
     return (
-        select(getattr(gift, column))
-        .where(gift.supporter_id == supporter_id, gift.donated_at <= now)
+        select(value)
+        .where(gift.supporter_id == supporter_id, counts(gift, now))
         .order_by(gift.donated_at.desc(), gift.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-
-
-def for_supporter(session: Session, supporter_id: int) -> list[Gift]:
-    rows = session.execute(
-        select(Donation.amount_cents, Donation.currency, Donation.donated_at, Donation.frequency)
-        .where(Donation.supporter_id == supporter_id)
-        .order_by(Donation.donated_at)
-    ).all()
-    return [Gift(*row) for row in rows]

@@ -43,7 +43,15 @@ from engine.rules.journeys import (
 )
 from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
-from engine.store import cursors, outbox, restrictions, segments, suppressions, triggers
+from engine.store import (
+    cursors,
+    donations,
+    outbox,
+    restrictions,
+    segments,
+    suppressions,
+    triggers,
+)
 from engine.store.db import BULK, refresh_statistics
 from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
@@ -334,7 +342,7 @@ class _Advancer:
         gone = 0
         goal = self.journey.goal
         if isinstance(goal, DonatedSinceEntry):
-            givers = self.among(Donation.supporter_id, Donation.donated_at <= self.now)
+            givers = self.among(Donation.supporter_id, donations.counts(Donation, self.now))
             gone += self.exit(and_(givers, segments.where(goal, self.ctx())), "converted")
         elif goal is not None:
             active = and_(

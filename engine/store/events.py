@@ -36,6 +36,11 @@ def append(
     dialect = session.get_bind().dialect.name
     insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert_(Event).values(**values).on_conflict_do_nothing(index_elements=["source_key"])
+        insert_(Event)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source_key"])
+        # The row, not the rowcount: on PostgreSQL the insert returns the id implicitly, and
+        # psycopg then reports a rowcount of -1, new row or not.
+        .returning(Event.id)
     )
-    return bool(session.connection().execute(statement).rowcount)
+    return session.connection().execute(statement).first() is not None

@@ -45,14 +45,20 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
     ).all()
     # In the order of engine.store.donations.latest: the last one is the last gift.
     gifts = session.execute(
-        select(Donation.amount_cents, Donation.donated_at, Donation.frequency)
+        select(
+            Donation.amount_cents,
+            Donation.donated_at,
+            Donation.frequency,
+            Donation.refunded_at,
+            Donation.cancelled_at,
+        )
         .where(Donation.supporter_id == supporter_id)
         .order_by(Donation.donated_at, Donation.id)
     ).all()
     clicks = session.execute(
         select(OutboxMessage.step_id, Click.clicked_at)
         .join(OutboxMessage, OutboxMessage.id == Click.message_id)
-        .where(Click.supporter_id == supporter_id)
+        .where(Click.supporter_id == supporter_id, Click.automated.is_(False))
     ).all()
     events = session.execute(
         select(Event.kind, Event.occurred_at).where(Event.supporter_id == supporter_id)
@@ -81,7 +87,7 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         blocked=suppressed == suppressions.BLOCKED,
         restricted=person.restricted_at is not None,
         signatures=tuple((slug, at) for slug, at in signatures),
-        gifts=tuple(Gift(c, at, f == "monthly") for c, at, f in gifts),
+        gifts=tuple(Gift(c, at, f == "monthly", r, x) for c, at, f, r, x in gifts),
         clicks=tuple((step, at) for step, at in clicks),
         events=tuple((kind, at) for kind, at in events),
         milestones={(slug, t): at for slug, t, at in milestones if at is not None and at <= now},

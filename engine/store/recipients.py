@@ -32,7 +32,7 @@ from engine.store.models import (
 
 class LastGift(NamedTuple):
     amount: Decimal  # euros; for a monthly gift, the monthly amount
-    monthly: bool
+    monthly: bool  # a monthly gift not cancelled
 
 
 class Person(NamedTuple):  # a tuple: one is built per recipient
@@ -113,15 +113,15 @@ def load(
     # Driven from the batch's supporters (primary key), each gift column one probe of the
     # donations index: a join to donations on the last gift's id lets PostgreSQL hash the
     # whole donations table instead.
-    for giver, cents, frequency in session.execute(
+    for giver, cents, monthly in session.execute(
         select(
             Supporter.id,
             donations.latest(Supporter.id, now, "amount_cents"),
-            donations.latest(Supporter.id, now, "frequency"),
+            donations.latest(Supporter.id, now, "monthly"),
         ).where(among(session, Supporter.id, ids))
     ):
         if cents is not None:
-            found.last_gift[giver] = LastGift(Decimal(cents) / 100, frequency == "monthly")
+            found.last_gift[giver] = LastGift(Decimal(cents) / 100, bool(monthly))
     if recent_since is not None:
         recent: dict[int, list[datetime]] = defaultdict(list)
         for supporter_id, sent_at in session.execute(

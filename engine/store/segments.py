@@ -81,7 +81,8 @@ def consent_in_force(
 
 
 def _gifts(ctx: Context) -> ColumnElement[bool]:
-    return and_(Donation.supporter_id == ctx.supporter_id, Donation.donated_at <= ctx.now)
+    """The supporter's gifts that count at `now` (not refunded by then)."""
+    return and_(Donation.supporter_id == ctx.supporter_id, donations.counts(Donation, ctx.now))
 
 
 def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
@@ -114,7 +115,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
             gave = exists().where(_gifts(ctx))
             return gave if condition.donor else not_(gave)
         case MonthlyDonor():
-            monthly = exists().where(_gifts(ctx), Donation.frequency == "monthly")
+            monthly = exists().where(_gifts(ctx), donations.monthly_in_force(Donation, ctx.now))
             return monthly if condition.monthly_donor else not_(monthly)
         case LastGift():
             last = donations.latest(ctx.supporter_id, ctx.now, "amount_cents")
@@ -131,6 +132,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
                 Click.supporter_id == ctx.supporter_id,
                 Click.clicked_at >= since,
                 Click.clicked_at <= ctx.now,
+                Click.automated.is_(False),
             )
         case HasConsent():
             return consent_in_force(ctx.supporter_id, condition.consent)
@@ -146,6 +148,7 @@ def where(condition: Condition, ctx: Context) -> ColumnElement[bool]:
             message = aliased(OutboxMessage)
             return exists().where(
                 Click.message_id == message.id,
+                Click.automated.is_(False),
                 message.enrolment_id == ctx.enrolment_id,
                 message.step_id == condition.clicked_step,
                 Click.clicked_at <= ctx.now,

@@ -72,12 +72,24 @@ def timeline(session: Session, supporter_id: int) -> list[Entry]:
         entries.append(
             Entry(recorded_at, f"consent '{purpose}' {'granted' if granted else 'refused'}")
         )
-    for cents, currency, donated_at, frequency in session.execute(
+    cancellations: set[datetime] = set()
+    for cents, currency, donated_at, frequency, refunded_at, cancelled_at in session.execute(
         select(
-            Donation.amount_cents, Donation.currency, Donation.donated_at, Donation.frequency
+            Donation.amount_cents,
+            Donation.currency,
+            Donation.donated_at,
+            Donation.frequency,
+            Donation.refunded_at,
+            Donation.cancelled_at,
         ).where(Donation.supporter_id == supporter_id)
     ):
-        entries.append(Entry(donated_at, f"gave {cents / 100:.2f} {currency} ({frequency})"))
+        gift = f"{cents / 100:.2f} {currency}"
+        entries.append(Entry(donated_at, f"gave {gift} ({frequency})"))
+        if refunded_at is not None:
+            entries.append(Entry(refunded_at, f"gift of {gift} refunded: it no longer counts"))
+        if cancelled_at is not None:
+            cancellations.add(cancelled_at)
+    entries += [Entry(at, "monthly gift cancelled") for at in sorted(cancellations)]
     for reason, created_at, expires_at in session.execute(
         select(Suppression.reason, Suppression.created_at, Suppression.expires_at).where(
             Suppression.supporter_id == supporter_id

@@ -24,7 +24,7 @@ from engine.rules.journeys import (
     SignedTrigger,
     Trigger,
 )
-from engine.store import segments
+from engine.store import donations, segments
 from engine.store.journeys import Loaded
 from engine.store.models import (
     Click,
@@ -107,7 +107,7 @@ def candidates(loaded: Loaded, *, now: datetime, named: Mapping[str, Condition])
             .where(
                 Donation.supporter_id.is_not(None),
                 Donation.donated_at >= first,
-                Donation.donated_at <= now,
+                donations.counts(Donation, now),
             )
             .group_by(Donation.supporter_id)
         ).subquery()
@@ -119,6 +119,7 @@ def candidates(loaded: Loaded, *, now: datetime, named: Mapping[str, Condition])
                 OutboxMessage.journey_id == trigger.clicked.journey,
                 OutboxMessage.step_id == trigger.clicked.step,
                 Click.supporter_id.is_not(None),
+                Click.automated.is_(False),
                 Click.clicked_at >= first,
                 Click.clicked_at <= now,
             )

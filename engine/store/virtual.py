@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.store import signatures
+from engine.store import counts, signatures
 from engine.store.journeys import Loaded
 from engine.store.models import Enrolment, OutboxMessage, Petition
 
@@ -69,12 +69,15 @@ def send_due(session: Session, *, now: datetime) -> int:
     One UPDATE through `ix_outbox_status_due`."""
     table = OutboxMessage.__table__
     assert isinstance(table, Table)
-    result = session.connection().execute(
+    sent = session.connection().execute(
         update(table)
         .where(table.c.status == "queued", table.c.due_at <= now)
         .values(status="sent", sent_at=table.c.due_at)
+        .returning(table.c.id)
     )
-    return int(result.rowcount)
+    ids = list(sent.scalars())
+    counts.refresh(session, ids)
+    return len(ids)
 
 
 def raise_count(session: Session, *, petition_id: int, to: int, now: datetime) -> list[int]:

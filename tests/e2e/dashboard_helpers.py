@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from engine.api.app import create_app
 from engine.config import Settings
 from engine.rules.staff import Role
-from engine.store import apikeys
+from engine.store import apikeys, counts
+from engine.store.counts import StepFigures
 from engine.store.db import make_sessionmaker
-from engine.store.models import Supporter
+from engine.store.models import Milestone, Supporter
 from tests.factories import unique
-from tests.store.journey_helpers import ROOT
+from tests.store.journey_helpers import ROOT, declare, seed_campaign, sign
+from tests.store.test_stats_report import ab_journey
 
 
 @dataclass
@@ -72,3 +74,43 @@ def sign_in(client: TestClient, key: str, next_path: str = "/dashboard") -> None
         "/dashboard/login", data={"key": key, "next": next_path}, follow_redirects=False
     )
     assert answer.status_code == 303, answer.text
+
+
+def journey_with_figures(engine: Engine) -> str:
+    """A journey (thank-you, milestone email, A/B ask) with signers on two days, its first
+    milestone reached, and summary rows of sends, clicks and gifts; returns its id."""
+    journey_id = unique("j")
+    campaign, _ = declare(ab_journey(journey_id))
+    signed = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+    with make_sessionmaker(engine).begin() as session:
+        petition_id = seed_campaign(session, campaign, signed - timedelta(days=2))
+        people = {unique("p"): (True, True) for _ in range(3)}
+        sign(session, petition_id, signed, people, signed_at=signed - timedelta(days=1))
+        sign(session, petition_id, signed, {unique("p"): (True, False)})
+        session.execute(
+            update(Milestone)
+            .where(Milestone.petition_id == petition_id, Milestone.threshold == 1000)
+            .values(reached_at=signed)
+        )
+        counts.add(
+            session,
+            {
+                (journey_id, "thanks", ""): StepFigures(sent=4, delivered=4, clickers=2, clicks=3),
+                (journey_id, "news", ""): StepFigures(
+                    sent=3, delivered=3, clickers=2, donors=1, gifts=1, one_off_cents=4000
+                ),
+                (journey_id, "ask", "A"): StepFigures(
+                    sent=2000, delivered=1960, clickers=90, donors=16, gifts=16, one_off_cents=64000
+                ),
+                (journey_id, "ask", "-B"): StepFigures(
+                    sent=2000,
+                    delivered=1955,
+                    clickers=90,
+                    donors=24,
+                    gifts=24,
+                    one_off_cents=90000,
+                    monthly_cents=1500,
+                ),
+            },
+        )
+    return journey_id

@@ -96,3 +96,64 @@ def test_a_manager_signs_in_and_reads_a_supporters_update_email(
     assert page.locator("#html").get_attribute("sandbox") == ""
     assert blocked == []
     page.screenshot(path=str(os.environ.get("MOBILISE_TEST_SCREENSHOT", tmp_path / "p.png")))
+
+
+def test_a_fundraiser_reads_a_journeys_charts_with_the_apis_numbers(
+    page: Page, base_url: str, committed_engine: Engine, tmp_path: Path
+) -> None:
+    # Given a journey with sends, gifts, an A/B ask and a milestone reached, and a fundraiser
+    journey_id = given.journey_with_figures(committed_engine)
+    key = given.new_key(committed_engine, Role.fundraiser, "Fanny")[1]
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    # When she signs in and opens the journey from the overview
+    page.goto(f"{base_url}/dashboard")
+    page.get_by_label("Your API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name=journey_id).click()
+    expect(page.get_by_role("heading", name="Journey: Merci, palier, appel")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-charts", "drawn")
+
+    # Then the charts show the numbers the API gives for the journey
+    answer = page.request.get(
+        f"{base_url}/api/journeys/{journey_id}/stats", headers={"Authorization": f"Bearer {key}"}
+    )
+    api = answer.json()
+    totals = api["totals"]
+    funnel = page.evaluate("Chart.getChart('funnel').data.datasets[0].data")
+    assert funnel == [
+        api["petition"]["signatures"],
+        totals["sent"],
+        totals["delivered"],
+        totals["clickers"],
+        totals["donors"],
+    ]
+    curve = page.evaluate("Chart.getChart('signatures').data.datasets.map(d => d.data)")
+    assert curve[0] == [d["total"] for d in api["signatures_by_day"]]
+    assert 1000 in curve[1]  # the milestone marked on the day it was reached
+    revenue = page.evaluate("Chart.getChart('revenue').data")
+    sending = [s for s in api["steps"] if s["figures"] is not None]
+    assert revenue["labels"] == [s["id"] for s in sending]
+    assert revenue["datasets"][0]["data"] == [
+        (s["figures"]["per_1000_emails_cents"]["one_off"] or 0) / 100 for s in sending
+    ]
+    # And the diagram carries each step's live counts
+    for step in sending:
+        box = page.locator(f'#diagram [data-step="{step["id"]}"]')
+        expect(box.locator('[data-figure="sent"]')).to_have_text(
+            f"{step['figures']['sent']:,}".replace(",", "\u00a0")
+        )
+    # And the A/B table gives the verdict in words
+    expect(page.locator("#ab")).to_contain_text(
+        "-B raises the gift rate by 0.4 points (1.2% against 0.8% for A), not significant yet"
+    )
+    # And nothing was refused or failed on the way
+    assert problems == []
+    page.screenshot(
+        path=str(os.environ.get("MOBILISE_TEST_STATS_SCREENSHOT", tmp_path / "j.png")),
+        full_page=True,
+    )

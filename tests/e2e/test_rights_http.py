@@ -49,11 +49,19 @@ def sent(committed_engine: Engine, outbox_dir: Path) -> tuple[int, int, str]:
     """(message id, supporter id, address): an email sent, its `.eml` copy on disk."""
     now = datetime.now(UTC)
     email = f"{unique('reader')}@example.fr"
+    journey_id = unique("j")
+    # A real definition: this database is shared, and other tests read its journeys
+    definition = {
+        "id": journey_id,
+        "trigger": {"signed": "p"},
+        "steps": [{"id": "update", "send": {"template": "update", "consent": "updates"}}],
+    }
     with make_sessionmaker(committed_engine).begin() as session:
         supporter = Supporter(email=email, first_name="Inès", locale="fr", created_at=now)
         version = JourneyVersion(
-            journey_id=unique("j"), version=1, campaign="c", petition_slug="p",
-            timezone="Europe/Paris", definition={}, content_hash=unique("h"), created_at=now,
+            journey_id=journey_id, version=1, campaign="c", petition_slug="p",
+            timezone="Europe/Paris", definition=definition, content_hash=unique("h"),
+            created_at=now,
         )  # fmt: skip
         session.add_all([supporter, version])
         session.flush()
@@ -157,7 +165,9 @@ def test_the_admin_api_exercises_each_right_and_logs_it(
         headers={"Authorization": f"Bearer {manager}"},
     )
     assert refused.status_code == 403
-    unknown = client.post("/api/supporters/export", json={"email": "x@example.fr"}, headers=bearer)
+    unknown = client.post(
+        "/api/supporters/export", json={"email": f"{unique('nobody')}@example.fr"}, headers=bearer
+    )
     assert unknown.status_code == 404
 
     exported = client.post("/api/supporters/export", json={"email": email.upper()}, headers=bearer)

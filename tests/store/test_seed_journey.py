@@ -35,11 +35,6 @@ def outbox_size(session: Session) -> int:
 def test_the_seed_journey_from_signature_to_donation_ask(session: Session) -> None:
     declared, petition_id = seed(session, SIGNED - timedelta(days=1))
     named = declared.conditions
-    donations.record(
-        session,
-        [DonationRow("bob@example.org", 3000, "EUR", SIGNED, "one-off", "gift-bob-1")],
-        now=SIGNED,
-    )  # unknown yet: bob signs below, so this gift is skipped
     sign(
         session,
         petition_id,

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from engine.errors import Invalid
 from engine.render import sandbox, tokens
 from engine.render.compiler import CompileCache, compile_template
+from engine.render.links import DONATION_LINK
 from tests.unit.render.conftest import BASE_URL, SECRET, Make
 
 
@@ -291,3 +292,59 @@ def test_fast_escaping_matches_jinja_autoescape(value: object) -> None:
     plain = sandbox.HTML.from_string(source).render(value=value)
     # When both render a hostile or safe value, then the output is the same
     assert sandbox.html_template(source).render(value=value) == plain
+
+
+def test_a_donation_link_carries_the_amount_the_template_gives(make_source: Make) -> None:
+    # Given a template whose buttons link to the donation page with an amount
+    body = (
+        '<mj-button href="{{ donation_url(30) }}">30</mj-button>\n'
+        "<mj-button href=\"{{ donation_url(12.5, 'monthly') }}\">12,50 par mois</mj-button>\n"
+        '<mj-button href="https://example.org/">Site</mj-button>'
+    )
+    compiled = compile_template(make_source(body))
+    # Then each is a tracked link stored as the donation page, whatever it is configured to
+    assert compiled.links == (DONATION_LINK, DONATION_LINK, "https://example.org/")
+    # And rendered, each token carries the message, the link, the amount and the frequency
+    email = compiled.render({"first_name": "A"}, **RENDER)
+    found = re.findall(rf'href="{BASE_URL}/c/([\w-]+)"', email.html)
+    assert [tokens.read_donation_token(SECRET, t) for t in found[:2]] == [
+        (42, 0, 3000, "one-off"),
+        (42, 1, 1250, "monthly"),
+    ]
+    assert tokens.read_click_token(SECRET, found[2]) == (42, 2)
+    assert re.findall(rf"{BASE_URL}/c/([\w-]+)", email.text) == found
+    # And a skeleton render (SendGrid) gives the same email
+    skeleton = compiled.render_skeleton({"first_name": "A"}, **RENDER)
+    html = skeleton.html
+    for tag, value in skeleton.substitutions.items():
+        html = html.replace(tag, value)
+    assert html == email.html
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("<mj-text>{{ donation_url(30) }}</mj-text>", "makes a link"),
+        ('<mj-button href="https://x.org/?{{ donation_url(30) }}">x</mj-button>', "dynamic link"),
+        ("<mj-button href=\"{{ donation_url(30, 'yearly') }}\">x</mj-button>", "'yearly'"),
+        ('<mj-button href="{{ donation_url() }}">x</mj-button>', "takes an amount"),
+        ('<mj-button href="{{ donation_url(1, 2, 3) }}">x</mj-button>', "takes an amount"),
+        ('<mj-button href="{{ donation_url(1, currency=2) }}">x</mj-button>', "unexpected"),
+    ],
+)
+def test_a_donation_link_is_a_whole_href_with_an_amount(
+    make_source: Make, body: str, message: str
+) -> None:
+    with pytest.raises(Invalid) as exc:
+        compile_template(make_source(body))
+    assert any(p.startswith("t.mjml:") and message in p for p in problems_of(exc))
+
+
+def test_a_donation_amount_that_is_not_one_fails_the_render(make_source: Make) -> None:
+    compiled = compile_template(
+        make_source('<mj-button href="{{ donation_url(first_name) }}">x</mj-button>')
+    )
+    with pytest.raises(TemplateError, match="not an amount"):
+        compiled.render({"first_name": "A"}, **RENDER)
+    with pytest.raises(TemplateError, match="positive amount"):
+        compiled.render({"first_name": "0"}, **RENDER)

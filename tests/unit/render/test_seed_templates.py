@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.render import tokens, variables
+from engine.render import asks, french, tokens, variables
 from engine.render.library import TemplateLibrary
+from engine.render.links import DONATION_LINK
 from engine.render.validation import MAX_HTML_BYTES, validate_templates
 from tests.unit.render.conftest import BASE_URL, SECRET
 
@@ -159,11 +160,48 @@ def test_the_variables_each_template_needs(library: TemplateLibrary) -> None:
     }
 
 
-def test_the_ask_links_are_static_and_tracked(library: TemplateLibrary) -> None:
-    links = library.get("ask-additional").links
-    assert [u for u in links if "palier" in u] == [
-        f"https://dons.example.org/stop-reconnaissance-faciale?palier={i}" for i in (1, 2, 3)
+_ANCHOR = re.compile(r'<a href="([^"]+)"[^>]*>(.*?)</a>', re.DOTALL)
+
+
+def _one_line(label: str) -> str:
+    # Not str.split(): the no-break spaces of "20 €" stay.
+    return re.sub(r"[ \t\r\n]+", " ", label).strip()
+
+
+@pytest.mark.parametrize(
+    ("template", "last_gift", "amounts"),
+    [
+        ("ask-first", None, (15, 30, 50)),
+        ("ask-additional", Decimal(20), (20, 30, 40)),
+        ("ask-additional", Decimal(35), (35, 55, 70)),
+    ],
+)
+def test_each_ask_button_links_the_amount_it_shows_and_its_cost_after_tax(
+    library: TemplateLibrary, template: str, last_gift: Decimal | None, amounts: tuple[int, ...]
+) -> None:
+    # Given an ask rendered for a supporter (message 7)
+    email = render(library, template, last_gift=last_gift)
+    assert library.get(template).links.count(DONATION_LINK) == 3
+    # When the buttons' tracked URLs are read back
+    buttons = [
+        (tokens.read_donation_token(SECRET, href.rsplit("/c/", 1)[1]), _one_line(label))
+        for href, label in _ANCHOR.findall(email.html)  # type: ignore[attr-defined]
+        if label.strip().startswith("Je donne")
     ]
+    # Then each carries, signed, the amount its label shows, one-off, for this message
+    assert [found[2] for found, _ in buttons if found] == [a * 100 for a in amounts]
+    for found, label in buttons:
+        assert found is not None
+        message_id, _, cents, frequency = found
+        assert (message_id, frequency) == (7, "one-off")
+        euros = Decimal(cents) / 100
+        assert label.startswith(f"Je donne {french.money(euros, 'EUR', cents=False)}")
+        # And the cost after tax shown next to it is that amount's
+        if "soit" in label:
+            assert f"soit {french.money(asks.after_tax(euros), 'EUR')} après impôt" in label
+    # And the text part links the same URLs
+    for href, _ in _ANCHOR.findall(email.html):  # type: ignore[attr-defined]
+        assert href in email.text  # type: ignore[attr-defined]
 
 
 def test_the_library_compiles_each_version_once() -> None:

@@ -165,3 +165,52 @@ def test_a_rights_token_round_trips_and_is_no_unsubscribe_token() -> None:
     assert tokens.read_unsubscribe_token(SECRET, token) is None
     assert tokens.read_rights_token(SECRET, tokens.unsubscribe_token(SECRET, 42)) is None
     assert tokens.read_rights_token("other-secret", token) is None
+
+
+def test_a_donation_token_carries_the_gift_signed() -> None:
+    # Given link 3 of message 42, for a monthly gift of 25.50
+    token = tokens.donation_token(SECRET, 42, 3, 2550, "monthly")
+    # Then it reads back as such, and is not a click or an unsubscribe token
+    assert tokens.read_donation_token(SECRET, token) == (42, 3, 2550, "monthly")
+    assert len(token) == 36
+    assert tokens.read_click_token(SECRET, token) is None
+    assert tokens.read_unsubscribe_token(SECRET, token) is None
+    assert tokens.read_donation_token(SECRET, tokens.click_token(SECRET, 42, 3)) is None
+    # And another secret refuses it
+    assert tokens.read_donation_token("another", token) is None
+
+
+def test_a_donation_tokens_amount_cannot_be_changed() -> None:
+    # Given a 20 € link, when its amount bytes are set to 2 € (or 2,000 €)
+    raw = tokens._decode(tokens.donation_token(SECRET, 42, 1, 2000, "one-off"), 27)
+    assert raw is not None
+    for cents in (200, 200_000):
+        forged = tokens._encode(raw[:10] + cents.to_bytes(4, "big") + raw[14:])
+        # Then the token is refused
+        assert tokens.read_donation_token(SECRET, forged) is None
+    monthly = tokens._encode(raw[:14] + b"\x01" + raw[15:])
+    assert tokens.read_donation_token(SECRET, monthly) is None
+
+
+@pytest.mark.parametrize(("cents", "frequency"), [(0, "one-off"), (-5, "one-off"), (100, "yearly")])
+def test_a_donation_token_needs_a_positive_amount_and_a_known_frequency(
+    cents: int, frequency: str
+) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the message is the function's own
+        tokens.donation_token(SECRET, 1, 0, cents, frequency)
+
+
+def test_a_reference_names_its_message_and_cannot_be_made_up() -> None:
+    reference = tokens.reference_token(SECRET, 987_654)
+    assert tokens.read_reference(SECRET, reference) == 987_654
+    assert tokens.read_reference(SECRET, f"  {reference} ") == 987_654  # pasted with spaces
+    # Another message's reference, an unsubscribe token of the same message, junk: refused
+    raw = tokens._decode(reference, 20)
+    assert raw is not None
+    assert tokens.read_reference(SECRET, tokens._encode((1).to_bytes(8, "big") + raw[8:])) is None
+    assert tokens.read_reference(SECRET, tokens.unsubscribe_token(SECRET, 987_654)) is None
+    # A reference goes to the payment platform: it must never open the supporter's rights
+    assert tokens.read_rights_token(SECRET, reference) is None
+    assert tokens.read_reference(SECRET, tokens.rights_token(SECRET, 987_654)) is None
+    assert tokens.read_reference(SECRET, "pay_123") is None
+    assert tokens.read_reference("another", reference) is None

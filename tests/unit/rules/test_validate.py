@@ -116,6 +116,24 @@ def test_donor_variables_are_refused_where_non_donors_arrive() -> None:
     assert "template 'ask-first' uses last_gift, which step 'ask-first' cannot" in problems[0]
 
 
+def test_a_send_window_inside_quiet_hours_is_refused() -> None:
+    # Given quiet hours from 20:00 to 10:00 and a send window from 08:00 to 10:00: no
+    # campaign email could ever leave (a pass raised on the first one).
+    text = BASE.replace(
+        "    steps:\n",
+        "    quiet_hours: {start: '20:00', end: '10:00'}\n"
+        "    send_window: {days: [mon], start: '08:00', end: '10:00'}\n"
+        "    steps:\n",
+    ) + ("      - {id: a, send: {template: update, consent: updates}}\n")
+
+    problems = check(text, templates=TEMPLATES)
+
+    assert problems == [
+        "c.yaml:12: journey 'j': the send window never opens outside quiet hours"
+        " (hint: widen the window or shorten the quiet hours)"
+    ]
+
+
 def test_a_signature_age_needs_a_journey_entered_by_signing() -> None:
     text = BASE.replace("{signed: p}", "{donated: true}") + (
         "      - {id: a, send: {template: thanked, transactional: true, max_signature_age: 30d}}\n"

@@ -1,0 +1,188 @@
+"""A gift row, validated: what a CSV line, an API call or a webhook says about one gift.
+
+One vocabulary whatever the door (CSV header, JSON key): `email`, `amount`, `currency`,
+`donated_at`, `frequency`, `external_id` and `reference` (the attribution reference the
+donation page received from an email's button and the payment platform hands back).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from operator import itemgetter
+from typing import Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+from engine.errors import Problem
+from engine.rules.signers import EARLIEST, EMAIL_ALIASES, RowError, refused_names
+from engine.rules.supporters import parse_email
+from engine.rules.tabular import alias_table, parse_timestamp, shown, unseen_character
+
+GIFT_COLUMNS = alias_table(
+    {
+        "email": EMAIL_ALIASES,
+        "amount": ("montant", "montant du don", "somme", "don"),
+        "currency": ("devise", "monnaie"),
+        "donated_at": ("date", "date du don", "date de don", "donné le", "donne le", "donated"),
+        "frequency": ("fréquence", "périodicité", "type de don", "récurrence"),
+        "external_id": (
+            "id",
+            "identifiant",
+            "id externe",
+            "identifiant externe",
+            "id transaction",
+            "transaction",
+            "numéro de transaction",
+        ),
+        "reference": ("référence", "ref", "référence mobilise", "attribution"),
+    }
+)
+GIFT_FIELDS = frozenset(
+    ("email", "amount", "currency", "donated_at", "frequency", "external_id", "reference")
+)
+REQUIRED = ("email", "amount", "donated_at", "external_id")
+ID_MAX = 100  # external ids and references, as the donations' column
+Frequency = Literal["one-off", "monthly"]
+_FREQUENCIES: dict[str, Frequency] = {
+    **dict.fromkeys(
+        ("one-off", "one off", "oneoff", "single", "ponctuel", "ponctuelle"), "one-off"
+    ),
+    **dict.fromkeys(("unique", "don unique", "once"), "one-off"),
+    **dict.fromkeys(("monthly", "mensuel", "mensuelle", "par mois", "regular"), "monthly"),
+}
+# 20, 20.5, 20,50, 1 000,00 €, 20 EUR: what exports write. Up to a million euros a gift.
+_AMOUNT = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?(?:€|eur)?$", re.IGNORECASE)
+_SPACES = re.compile(r"[\s\u00a0\u202f]+")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class GiftRow(NamedTuple):
+    line: int
+    email: str  # normalised
+    amount_cents: int
+    currency: str
+    donated_at: datetime
+    frequency: Frequency
+    external_id: str
+    reference: str | None
+
+
+Parser = Callable[[Sequence[str], int], GiftRow | None]
+
+
+def parse_amount(raw: str) -> int:
+    """Cents, from `20`, `20.5`, `20,50`, `1 000,00 €`; ValueError unless positive."""
+    match = _AMOUNT.match(_SPACES.sub("", raw))
+    if match is None:
+        raise ValueError(f"'{shown(raw)}' is not an amount (write 20, 20.50 or 20,50)")
+    cents = int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+    if cents <= 0:
+        raise ValueError(f"'{shown(raw)}': a gift is more than zero")
+    return cents
+
+
+def parse_frequency(raw: str) -> Frequency:
+    value = " ".join(raw.strip().lower().split())
+    if not value:
+        return "one-off"
+    found = _FREQUENCIES.get(value)
+    if found is None:
+        raise ValueError(f"'{shown(raw)}' is not one-off or monthly (ponctuel or mensuel)")
+    return found
+
+
+def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) -> Parser:
+    """Validation for one column layout (as engine.rules.signers.signer_parser): rows given
+    as cells by position, one extra empty cell standing for the columns the layout lacks.
+    None for an empty row, RowError for a bad one."""
+    names = sorted(GIFT_FIELDS)
+    pick = itemgetter(*(columns.get(name, -1) for name in names))
+
+    def parse(cells: Sequence[str], line: int) -> GiftRow | None:
+        values = dict(zip(names, pick(cells), strict=True))
+        if not "".join(values.values()).strip():
+            return None
+        for name in names:
+            unseen = unseen_character(values[name])
+            if unseen is not None:
+                raise RowError(name, f"{unseen} is not allowed")
+            values[name] = values[name].strip()
+        for name in REQUIRED:
+            if not values[name]:
+                raise RowError(name, "missing")
+        try:
+            email = parse_email(values["email"])
+        except ValueError as exc:
+            raise RowError(
+                "email", f"'{shown(values['email'])}' is not a valid email address: {exc}"
+            ) from None
+        try:
+            amount_cents = parse_amount(values["amount"])
+        except ValueError as exc:
+            raise RowError("amount", str(exc)) from None
+        currency = values["currency"].upper() or "EUR"
+        if not _CURRENCY.match(currency):
+            raise RowError("currency", f"'{shown(values['currency'])}' is not a currency (EUR)")
+        try:
+            donated_at = parse_timestamp(values["donated_at"], zone)
+        except ValueError as exc:
+            raise RowError("donated_at", str(exc)) from None
+        assert donated_at is not None  # required above
+        if not EARLIEST <= donated_at <= now:
+            when = "in the future" if donated_at > now else "before 1900"
+            raise RowError("donated_at", f"'{shown(values['donated_at'])}' is {when}")
+        try:
+            frequency = parse_frequency(values["frequency"])
+        except ValueError as exc:
+            raise RowError("frequency", str(exc)) from None
+        for name in ("external_id", "reference"):
+            if len(values[name]) > ID_MAX:
+                raise RowError(name, f"longer than {ID_MAX} characters")
+        return GiftRow(
+            line,
+            email,
+            amount_cents,
+            currency,
+            donated_at,
+            frequency,
+            values["external_id"],
+            values["reference"] or None,
+        )
+
+    return parse
+
+
+def json_fields(
+    body: object, *, fields: frozenset[str] = GIFT_FIELDS
+) -> tuple[dict[str, str], list[Problem]]:
+    """A JSON object as the text fields of a CSV line, or the problems that refuse it:
+    names outside `fields` are refused; strings as they are, numbers as written (an
+    `amount` of 20.5), null as absent."""
+    if not isinstance(body, dict):
+        return {}, [Problem("the body must be a JSON object", field="body")]
+    problems = refused_names(body, fields=fields, purposes=None)
+    if problems:
+        return {}, problems
+    values: dict[str, str] = {}
+    for name, value in body.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            values[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values[name] = str(value)
+        else:
+            problems.append(Problem(f"{name}: a string", field=name))
+    return values, problems
+
+
+def parse_gift(
+    values: Mapping[str, str], *, now: datetime, zone: ZoneInfo, line: int = 1
+) -> GiftRow:
+    """One gift given by field name (API, webhook); RowError for a bad or empty one."""
+    parse = gift_parser({name: i for i, name in enumerate(values)}, now=now, zone=zone)
+    row = parse([*values.values(), ""], line)
+    if row is None:
+        raise RowError("email", "missing")
+    return row

@@ -1,0 +1,39 @@
+"""A journey's figures: the store's reads handed to the pure assembly (figures.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.errors import NotFound
+from engine.stats.figures import JourneyStats, journey_stats
+from engine.store import counts, funnels, journeys, petitions
+from engine.store.counts import StepFigures
+
+
+def for_journey(session: Session, journey_id: str) -> JourneyStats:
+    """Figures of the journey's latest version (its steps, their counts over every
+    version). Reads the summary rows, not the events: as fast at ten million as at ten."""
+    loaded = journeys.by_id(session, journey_id)
+    if loaded is None:
+        known = ", ".join(j.journey.id for j in journeys.current(session)) or "none yet"
+        raise NotFound(
+            f"no journey '{journey_id}'",
+            field="journey",
+            hint=f"known journeys: {known} (`mobilise sync` loads the declared ones)",
+        )
+    petition = petitions.read(session, loaded.petition)
+    gifts, one_off, monthly = funnels.unattributed_gifts(session)
+    return journey_stats(
+        loaded.journey,
+        petition=petition.slug,
+        signatures=petition.count,
+        milestones=[(m.threshold, m.reached_at) for m in petition.milestones],
+        rows=counts.read(session, journey_id),
+        people=funnels.people_at_steps(session, journey_id),
+        days=funnels.signatures_by_day(session, petition.slug),
+        unattributed=StepFigures(gifts=gifts, one_off_cents=one_off, monthly_cents=monthly),
+    )
+
+
+def journey_ids(session: Session) -> list[str]:
+    return [loaded.journey.id for loaded in journeys.current(session)]

@@ -1,0 +1,327 @@
+"""Gifts over HTTP, on both databases: `POST /api/donations` (manager key) and the payment
+platform's signed webhook `POST /webhooks/donations` (gifts, refunds, cancellations)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from engine.api.app import create_app
+from engine.config import Settings
+from engine.render import tokens
+from engine.rules.staff import Role
+from engine.store import apikeys, clicks
+from engine.store.db import make_sessionmaker
+from engine.store.models import Consent, Donation, Event, OutboxMessage, Supporter
+from engine.track import donation_webhook
+from tests.factories import unique
+
+SECRET = "test-secret"
+HOOK_SECRET = "whsec-test-7c1d"
+NOW = datetime(2026, 5, 25, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def client(committed_url: str) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=committed_url,
+        secret_key=SECRET,
+        donations_webhook_secret=HOOK_SECRET,
+        timezone="Europe/Paris",
+    )
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        yield client
+
+
+def key(engine: Engine, role: Role) -> dict[str, str]:
+    with make_sessionmaker(engine).begin() as session:
+        _, made = apikeys.create(session, role=role, label="test", now=NOW)
+    return {"Authorization": f"Bearer {made}"}
+
+
+def donation(engine: Engine, external_id: str) -> Donation:
+    with Session(engine) as session:
+        found = session.scalar(select(Donation).where(Donation.external_id == external_id))
+        assert found is not None
+        return found
+
+
+@pytest.fixture
+def reader(committed_engine: Engine) -> tuple[str, int]:
+    """A supporter who clicked an update two days ago, and the message clicked."""
+    email = f"{unique('reader')}@example.fr"
+    with make_sessionmaker(committed_engine).begin() as session:
+        person = Supporter(email=email, locale="fr", created_at=NOW - timedelta(days=9))
+        session.add(person)
+        session.flush()
+        sent = NOW - timedelta(days=3)
+        update = OutboxMessage(
+            enrolment_id=person.id, step_id="update", supporter_id=person.id, journey_id="j",
+            journey_version_id=1, template="update", variant=None, transactional=False,
+            status="sent", due_at=sent, created_at=sent, sent_at=sent,
+        )  # fmt: skip
+        session.add(update)
+        session.flush()
+        clicks.record(
+            session,
+            message_id=update.id,
+            position=0,
+            supporter_id=person.id,
+            now=NOW - timedelta(days=2),
+        )
+        return email, update.id
+
+
+def test_a_manager_records_a_gift_once_attributed_by_last_click(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    email, update = reader
+    pay = unique("pay")
+    body = {"email": email.upper(), "amount": 30, "external_id": pay}
+
+    first = client.post("/api/donations", json=body, headers=key(committed_engine, Role.manager))
+    again = client.post("/api/donations", json=body, headers=key(committed_engine, Role.admin))
+
+    assert first.status_code == 201, first.text
+    assert first.json() == {
+        "external_id": pay,
+        "recorded": True,
+        "new_supporter": False,
+        "message_id": update,
+        "attributed_by": "last_click",
+        "unknown_reference": False,
+    }
+    assert again.status_code == 200
+    assert again.json()["recorded"] is False
+    gift = donation(committed_engine, pay)
+    assert (gift.amount_cents, gift.currency, gift.frequency) == (3000, "EUR", "one-off")
+    assert gift.donated_at == NOW  # dated by the server when not given
+
+
+def test_a_gift_from_an_unknown_address_is_kept_and_said_so(
+    client: TestClient, committed_engine: Engine
+) -> None:
+    email = f"{unique('new')}@example.fr"
+    answer = client.post(
+        "/api/donations",
+        json={
+            "email": email,
+            "amount": "12,50",
+            "frequency": "monthly",
+            "external_id": unique("p"),
+        },
+        headers=key(committed_engine, Role.manager),
+    )
+    assert answer.status_code == 201
+    assert answer.json()["new_supporter"] is True
+    with Session(committed_engine) as session:
+        giver = session.scalar(select(Supporter.id).where(Supporter.email == email))
+        assert giver is not None
+        assert session.scalars(select(Consent.id).where(Consent.supporter_id == giver)).all() == []
+
+
+def test_fundraisers_read_only_and_keys_are_required(
+    client: TestClient, committed_engine: Engine
+) -> None:
+    body = {"email": "x@example.fr", "amount": 10, "external_id": unique("p")}
+    assert client.post("/api/donations", json=body).status_code == 401
+    fundraiser = client.post(
+        "/api/donations", json=body, headers=key(committed_engine, Role.fundraiser)
+    )
+    assert fundraiser.status_code == 403
+    assert "manager" in fundraiser.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "x@example.fr", "amount": 0, "external_id": "p"}, "amount"),
+        ({"email": "x@example.fr", "amount": 10}, "external_id"),
+        ({"email": "x@example.fr", "amount": 10, "external_id": "p", "iban": "FR76"}, "iban"),
+        ({"email": "x@example.fr", "amount": 10, "external_id": "p", "frequency": 3}, "frequency"),
+        ({"email": "x", "amount": 10, "external_id": "p"}, "email"),
+    ],
+)
+def test_a_bad_gift_is_a_422_naming_the_field(
+    client: TestClient, committed_engine: Engine, body: dict[str, object], field: str
+) -> None:
+    answer = client.post("/api/donations", json=body, headers=key(committed_engine, Role.manager))
+    assert answer.status_code == 422
+    assert [p.get("field") for p in answer.json()["problems"]] == [field]
+
+
+# --- the webhook
+
+
+def post_event(
+    client: TestClient,
+    event: Mapping[str, object],
+    *,
+    at: datetime = NOW,
+    secret: str = HOOK_SECRET,
+    tamper: bytes = b"",
+) -> Any:  # the TestClient's response
+    raw = json.dumps(event).encode()
+    stamp = str(int(at.timestamp()))
+    headers = {
+        donation_webhook.TIMESTAMP_HEADER: stamp,
+        donation_webhook.SIGNATURE_HEADER: donation_webhook.signature(secret, stamp, raw),
+        "Content-Type": "application/json",
+    }
+    return client.post("/webhooks/donations", content=raw + tamper, headers=headers)
+
+
+def test_a_signed_gift_with_a_reference_goes_to_that_email_once(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    email, update = reader
+    pay = unique("pay")
+    event = {
+        "id": unique("evt"),
+        "type": "gift",
+        "data": {
+            "email": email,
+            "amount": "50.00",
+            "currency": "EUR",
+            "donated_at": "2026-05-25T19:30:00+02:00",
+            "frequency": "one-off",
+            "external_id": pay,
+            "reference": tokens.reference_token(SECRET, update),
+        },
+    }
+
+    first = post_event(client, event)
+    replayed = post_event(client, event)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["outcome"] == "recorded"
+    assert first.json()["attributed_by"] == "reference"
+    assert replayed.json() == {"event": event["id"], "outcome": "duplicate"}
+    gift = donation(committed_engine, pay)
+    assert (gift.amount_cents, gift.message_id, gift.attributed_by) == (5000, update, "reference")
+    assert gift.donated_at == datetime(2026, 5, 25, 17, 30, tzinfo=UTC)
+    with Session(committed_engine) as session:
+        kept = session.scalars(
+            select(Event.payload).where(Event.source_key == f"donations-webhook:{event['id']}")
+        ).all()
+    assert len(kept) == 1
+    assert email not in json.dumps(kept)  # no address in the event log
+
+
+def test_unsigned_forged_stale_or_unconfigured_requests_are_refused(
+    client: TestClient, committed_url: str
+) -> None:
+    event = {
+        "id": unique("evt"),
+        "type": "gift",
+        "data": {"email": "x@example.fr", "amount": 5, "external_id": unique("p")},
+    }
+    unsigned = client.post("/webhooks/donations", json=event)
+    forged = post_event(client, event, secret="guessed")
+    tampered = post_event(client, event, tamper=b" ")
+    stale = post_event(client, event, at=NOW - timedelta(minutes=6))
+    early = post_event(client, event, at=NOW + timedelta(minutes=6))
+    with TestClient(
+        create_app(Settings(database_url=committed_url, secret_key=SECRET), clock=lambda: NOW)
+    ) as unconfigured:
+        raw = json.dumps(event).encode()
+        stamp = str(int(NOW.timestamp()))
+        nothing = unconfigured.post(
+            "/webhooks/donations",
+            content=raw,
+            headers={
+                donation_webhook.TIMESTAMP_HEADER: stamp,
+                donation_webhook.SIGNATURE_HEADER: donation_webhook.signature("", stamp, raw),
+            },
+        )
+    answers = [unsigned, forged, tampered, stale, early, nothing]
+    assert [a.status_code for a in answers] == [401] * 6
+    assert "MOBILISE_DONATIONS_WEBHOOK_SECRET" in nothing.text
+    # And within the tolerance it is accepted
+    assert post_event(client, event, at=NOW - timedelta(minutes=4)).status_code == 200
+
+
+def test_a_refund_before_its_gift_is_refused_then_applied_once_the_gift_is_in(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    email, _ = reader
+    pay = unique("pay")
+    refund = {"id": unique("evt"), "type": "refund", "data": {"external_id": pay}}
+    gift = {
+        "id": unique("evt"),
+        "type": "gift",
+        "data": {"email": email, "amount": 40, "donated_at": "2026-05-24", "external_id": pay},
+    }
+
+    early = post_event(client, refund)
+    post_event(client, gift)
+    retried = post_event(client, refund)
+    replayed = post_event(client, refund)
+
+    assert early.status_code == 404
+    assert early.json()["problems"][0]["field"] == "data.external_id"
+    assert retried.status_code == 200
+    assert retried.json() == {"event": refund["id"], "outcome": "refunded", "already": False}
+    assert replayed.json()["outcome"] == "duplicate"
+    assert donation(committed_engine, pay).refunded_at == NOW
+
+
+def test_a_cancelled_monthly_gift_is_dated(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    email, _ = reader
+    pay = unique("pay")
+    post_event(
+        client,
+        {
+            "id": unique("evt"),
+            "type": "gift",
+            "data": {
+                "email": email,
+                "amount": 10,
+                "frequency": "monthly",
+                "donated_at": "2026-05-01",
+                "external_id": pay,
+            },
+        },
+    )
+    cancel = {
+        "id": unique("evt"),
+        "type": "monthly_cancelled",
+        "data": {"email": email, "cancelled_at": "2026-05-20T12:00:00Z"},
+    }
+
+    answer = post_event(client, cancel)
+    unknown = post_event(
+        client,
+        {"id": unique("evt"), "type": "monthly_cancelled", "data": {"email": "nobody@example.fr"}},
+    )
+
+    assert answer.json() == {"event": cancel["id"], "outcome": "cancelled", "already": False}
+    assert donation(committed_engine, pay).cancelled_at == datetime(2026, 5, 20, 12, tzinfo=UTC)
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"type": "gift", "data": {}}, "id"),
+        ({"id": "e", "type": "chargeback", "data": {}}, "type"),
+        ({"id": "e", "type": "refund", "data": {"external_id": "p", "amount": 3}}, "data.amount"),
+        ({"id": "e", "type": "gift", "data": {"email": "x@example.fr"}}, "amount"),
+    ],
+)
+def test_an_event_this_webhook_does_not_take_is_a_422(
+    client: TestClient, event: dict[str, object], field: str
+) -> None:
+    event = {**event, "id": unique("evt")} if "id" in event else event
+    answer = post_event(client, event)
+    assert answer.status_code == 422
+    assert answer.json()["problems"][0]["field"] == field

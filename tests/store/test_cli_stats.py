@@ -1,0 +1,74 @@
+"""`mobilise stats`: the funnel of the seed journey after a real tick, as a table, JSON
+and CSV, on both databases; `--rebuild` counts the same again from the tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.config import get_settings
+from engine.store import journeys, petitions
+from engine.store.db import make_engine, make_sessionmaker
+from engine.store.files import read
+from tests.conftest import BACKENDS
+from tests.store.journey_helpers import sign
+
+runner = CliRunner()
+SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+JOURNEY = "stop-reconnaissance-faciale"
+
+
+@pytest.mark.parametrize("project", BACKENDS, indirect=True)
+def test_stats_prints_the_funnel_the_tick_produced(project: Path) -> None:
+    # Given the seed campaign, two signers, and a tick that thanks them
+    engine = make_engine(get_settings().database_url)
+    declared = read(project)
+    with make_sessionmaker(engine).begin() as session:
+        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
+        journeys.sync_journeys(session, declared.campaigns, SIGNED)
+        sign(session, petition.id, SIGNED, {"alice": (True, True), "bob": (False, False)})
+    engine.dispose()
+    ticked = runner.invoke(app, ["tick", "--now", SIGNED.isoformat()])
+    assert ticked.exit_code == 0, ticked.output
+
+    # When a fundraiser asks for the journey's figures in each format
+    table = runner.invoke(app, ["stats"])
+    as_json = runner.invoke(app, ["stats", JOURNEY, "--format", "json"])
+    as_csv = runner.invoke(app, ["stats", JOURNEY, "--format", "csv"])
+    rebuilt = runner.invoke(app, ["stats", JOURNEY, "--format", "json", "--rebuild"])
+
+    # Then each says the thank-you went to both
+    assert table.exit_code == 0, table.output
+    assert f"{JOURNEY}: 2 signatures on {JOURNEY}" in table.output
+    assert [
+        line.split()[:3] for line in table.output.splitlines() if line.startswith("thanked")
+    ] == [["thanked", "2", "0"]]
+    payload = json.loads(as_json.stdout)
+    (thanked,) = [s for s in payload["steps"] if s["id"] == "thanked"]
+    assert thanked["figures"]["sent"] == 2
+    assert [s["id"] for s in payload["steps"]][:2] == ["thanked", "until-140000"]
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["step"], r["sent"]) for r in rows] == [
+        ("thanked", "2"),
+        ("update", "0"),
+        ("ask-additional", "0"),
+        ("ask-first", "0"),
+    ]
+    # And counting again from the tables finds the same
+    assert "rebuilt 1 summary row(s)" in rebuilt.stderr
+    assert json.loads(rebuilt.stdout) == payload
+
+
+def test_an_unknown_journey_exits_1_with_the_known_ones(project: Path) -> None:
+    runner.invoke(app, ["sync"])
+    result = runner.invoke(app, ["stats", "nope"])
+    assert result.exit_code == 1
+    assert "no journey 'nope'" in result.output
+    assert JOURNEY in result.output

@@ -1,0 +1,314 @@
+"""The summary rows stay exact as events arrive, on both databases.
+
+Given emails of a journey, when they are sent, delivered, bounced, clicked (by people and
+by scanners), unsubscribed from and given to (gifts refunded, cancelled, moved), through
+the same store functions the dispatcher, the webhooks and the tracking routes call, with
+retried and duplicated events in between, then `step_counts` holds what a full recount
+from the tables finds: each change counted once, and taken back once when undone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.send.transport import MemoryTransport
+from engine.store import claims, counts, deliveries, suppressions, virtual
+from engine.store.claims import Outcome
+from engine.store.counts import StepFigures
+from engine.store.models import StepCounts
+from engine.store.passes import tick
+from engine.track import sendgrid_events
+from engine.track.sendgrid_events import ProviderEvent
+from tests.store import engagement
+from tests.store.dispatch_helpers import run
+from tests.store.journey_helpers import seed, sign
+
+T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+T = TypeVar("T")
+
+
+SECRET = "counts-test-secret"
+
+
+def stored(session: Session) -> dict[counts.Key, StepFigures]:
+    rows = session.execute(select(StepCounts)).scalars().all()
+    found = {
+        (r.journey_id, r.step_id, r.variant): StepFigures(
+            *(getattr(r, name) for name in counts.FIGURES)
+        )
+        for r in rows
+    }
+    return {key: figures for key, figures in found.items() if figures}
+
+
+def figures(session: Session, journey: str, step: str, variant: str = "") -> StepFigures:
+    return stored(session).get((journey, step, variant), StepFigures())
+
+
+def provider_event(message_id: int, kind: str, at: datetime, key: str) -> ProviderEvent:
+    return ProviderEvent(
+        event=kind,
+        dedup_key=key,
+        occurred_at=at,
+        email="reader@example.org",
+        mobilise_message_id=str(message_id),
+        bounce_type="bounce" if kind == "bounce" else None,
+    )
+
+
+def webhook(session: Session, events: list[ProviderEvent], now: datetime) -> None:
+    deliveries.apply(
+        session,
+        events,
+        provider="sendgrid",
+        now=now,
+        supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
+        suppression=lambda _event: None,
+        secret=SECRET,
+    )
+
+
+def send(session: Session, ids: list[int], at: datetime) -> None:
+    claims.record(session, [Outcome(i, "sent", sent_at=at) for i in ids], worker_id="w")
+
+
+def test_an_email_counts_once_as_sent_however_often_its_outcome_is_written(
+    session: Session,
+) -> None:
+    # Given two emails of step `thanks` claimed by a worker
+    journey = "j-sent"
+    ids = engagement.emails(session, T0, [(journey, "thanks", None)] * 2)
+    # When the worker records them sent, and records the same outcomes again (a retry)
+    send(session, ids, T0)
+    send(session, ids, T0)
+    # Then the step has sent two emails, no more
+    assert figures(session, journey, "thanks").sent == 2
+    assert stored(session) == counts.recount(session)
+
+
+def test_a_retried_webhook_batch_moves_each_figure_once(session: Session) -> None:
+    # Given a sent email
+    journey = "j-webhook"
+    (mid,) = engagement.emails(session, T0, [(journey, "update", None)])
+    send(session, [mid], T0)
+    delivered = provider_event(mid, "delivered", T0 + timedelta(minutes=1), "ev-1")
+    # When SendGrid posts its delivery twice, then an open out of order before it
+    webhook(session, [delivered, delivered], T0)
+    webhook(session, [delivered], T0)
+    webhook(session, [provider_event(mid, "processed", T0, "ev-0")], T0)
+    # Then it is delivered once
+    assert figures(session, journey, "update").delivered == 1
+    # When it bounces later (an asynchronous bounce), then it is bounced, no longer delivered
+    webhook(session, [provider_event(mid, "bounce", T0 + timedelta(hours=1), "ev-2")], T0)
+    assert (
+        figures(session, journey, "update").delivered,
+        figures(session, journey, "update").bounced,
+    ) == (0, 1)
+    assert stored(session) == counts.recount(session)
+
+
+def test_clicks_from_people_count_and_from_scanners_do_not(session: Session) -> None:
+    # Given a sent email of variant B
+    journey = "j-clicks"
+    (mid,) = engagement.emails(session, T0, [(journey, "ask", "B")])
+    send(session, [mid], T0)
+    # When a scanner clicks its two links, and its reader clicks one twice
+    engagement.click(session, mid, T0, position=0, automated=True)
+    engagement.click(session, mid, T0, position=1, automated=True)
+    first = engagement.click(session, mid, T0 + timedelta(hours=2))
+    engagement.click(session, mid, T0 + timedelta(hours=3))
+    # Then the variant has one clicker and two clicks
+    found = figures(session, journey, "ask", "B")
+    assert (found.clickers, found.clicks) == (1, 2)
+    # When one of those clicks is recognised as a scanner's after all, then one remains
+    engagement.flag_automated(session, first)
+    found = figures(session, journey, "ask", "B")
+    assert (found.clickers, found.clicks) == (1, 1)
+    assert stored(session) == counts.recount(session)
+
+
+def test_an_unsubscribe_counts_once_whichever_way_it_arrives(session: Session) -> None:
+    # Given a sent email
+    journey = "j-unsub"
+    (mid,) = engagement.emails(session, T0, [(journey, "update", None)])
+    send(session, [mid], T0)
+    # When its reader unsubscribes through its link twice and SendGrid reports it too
+    assert suppressions.unsubscribe_message(session, mid, now=T0, secret=SECRET)
+    assert suppressions.unsubscribe_message(
+        session, mid, now=T0 + timedelta(seconds=5), secret=SECRET
+    )
+    webhook(session, [provider_event(mid, "unsubscribe", T0, "ev-u")], T0)
+    # Then the step lost one reader
+    assert figures(session, journey, "update").unsubscribed == 1
+    assert stored(session) == counts.recount(session)
+
+
+def test_gifts_refunds_and_cancelled_monthly_gifts(session: Session) -> None:
+    # Given two sent emails of an ask
+    journey = "j-gifts"
+    a, b = engagement.emails(session, T0, [(journey, "ask", None)] * 2)
+    send(session, [a, b], T0)
+    # When the first leads to a 50 € gift (posted twice) and a 10 € monthly gift, the second
+    # to 30 € that is then refunded, and an unattributed gift arrives
+    engagement.gift(session, a, T0, cents=5000, external_id="g-1")
+    engagement.gift(session, a, T0, cents=5000, external_id="g-1")
+    monthly = engagement.gift(session, a, T0, cents=1000, frequency="monthly")
+    refunded = engagement.gift(session, b, T0, cents=3000)
+    engagement.refund(session, refunded, T0 + timedelta(days=1))
+    engagement.gift(session, None, T0, cents=7000)
+    # Then the ask has one donor, two gifts, 50 € one-off and 10 € a month
+    found = figures(session, journey, "ask")
+    assert (found.donors, found.gifts, found.one_off_cents, found.monthly_cents) == (
+        1,
+        2,
+        5000,
+        1000,
+    )
+    # When the monthly gift is cancelled, then it no longer counts in the monthly amount
+    engagement.cancel(session, monthly, T0 + timedelta(days=30))
+    assert figures(session, journey, "ask").monthly_cents == 0
+    # When the 50 € gift turns out to come from the second email, then it moves there
+    engagement.move_gift(session, "g-1", b)
+    assert figures(session, journey, "ask").donors == 2
+    assert stored(session) == counts.recount(session)
+
+
+def test_the_dispatcher_and_the_virtual_sender_count_what_they_send(session: Session) -> None:
+    # Given the seed campaign and three signers, the journey pass run
+    declared, petition_id = seed(session, T0 - timedelta(days=1))
+    sign(
+        session, petition_id, T0, {"ana": (True, True), "ben": (True, False), "cam": (False, False)}
+    )
+    tick(session, now=T0, segments=declared.conditions)
+    # When the dispatcher sends the thank-yous
+    run(session, MemoryTransport(), T0)
+    # Then the summary row of `thanked` says three sent, as the outbox does
+    journey = "stop-reconnaissance-faciale"
+    assert figures(session, journey, "thanked").sent == 3
+    # And emails "sent" by the simulator's virtual sender count alike
+    engagement.emails(session, T0, [(journey, "update", None)], status="queued")
+    assert virtual.send_due(session, now=T0) == 1
+    assert figures(session, journey, "update").sent == 1
+    assert stored(session) == counts.recount(session)
+
+
+def test_rebuild_fills_the_summary_from_the_tables(session: Session) -> None:
+    # Given counted emails, and summary rows lost (a database migrated with sent emails)
+    journey = "j-rebuild"
+    ids = engagement.emails(session, T0, [(journey, "a", None), (journey, "b", "A")])
+    send(session, ids, T0)
+    engagement.click(session, ids[0], T0)
+    engagement.gift(session, ids[1], T0, cents=1500)
+    expected = counts.recount(session)
+    session.execute(StepCounts.__table__.delete())  # type: ignore[attr-defined]
+    # When they are rebuilt
+    counts.rebuild(session)
+    # Then they hold the recount, and refreshing afterwards adds nothing twice
+    assert stored(session) == expected
+    counts.refresh(session, ids)
+    assert stored(session) == expected
+
+
+# --- the property: any stream of events, retries and duplicates included
+
+STEPS = [("j-prop", "thanks", None), ("j-prop", "ask", "A"), ("j-prop", "ask", "B")]
+PROVIDER = ["processed", "deferred", "delivered", "open", "click", "bounce", "dropped",
+            "spamreport", "unsubscribe", "group_unsubscribe"]  # fmt: skip
+
+operations = st.one_of(
+    st.tuples(st.just("send"), st.integers(0, 3)),
+    st.tuples(st.just("ambiguous"), st.integers(0, 3)),
+    st.tuples(st.just("settle"), st.integers(0, 3)),
+    st.tuples(st.just("event"), st.integers(0, 3), st.sampled_from(PROVIDER), st.integers(0, 90)),
+    st.tuples(st.just("repeat-event"), st.integers(0, 30)),
+    st.tuples(st.just("click"), st.integers(0, 3), st.booleans()),
+    st.tuples(st.just("flag-click"), st.integers(0, 30)),
+    st.tuples(st.just("unsubscribe"), st.integers(0, 3)),
+    st.tuples(st.just("gift"), st.integers(-1, 3), st.integers(1, 9), st.booleans()),
+    st.tuples(st.just("repeat-gift"), st.integers(0, 30)),
+    st.tuples(st.just("refund"), st.integers(0, 30)),
+    st.tuples(st.just("cancel"), st.integers(0, 30)),
+    st.tuples(st.just("move-gift"), st.integers(0, 30), st.integers(-1, 3)),
+)
+
+
+@dataclass
+class Memory:
+    """What a stream has produced so far, for later operations to repeat or undo."""
+
+    events: list[ProviderEvent] = field(default_factory=list)
+    clicks: list[int] = field(default_factory=list)
+    gifts: list[str] = field(default_factory=list)
+
+
+def pick(items: list[T], index: int) -> T | None:
+    return items[index % len(items)] if items else None
+
+
+def apply(session: Session, ids: list[int], op: tuple[Any, ...], memory: Memory) -> None:
+    at = T0 + timedelta(minutes=len(memory.events) + len(memory.gifts))
+    kind, *args = op
+    if kind == "send":
+        send(session, [ids[args[0]]], at)
+    elif kind == "ambiguous":
+        claims.record(session, [Outcome(ids[args[0]], "ambiguous", "timeout")], worker_id="w")
+    elif kind == "settle":
+        claims.settle_ambiguous(session, confirmed=[ids[args[0]]], resend=[], now=at)
+    elif kind == "event":
+        when = T0 + timedelta(minutes=args[2])
+        event = provider_event(ids[args[0]], args[1], when, f"e{len(memory.events)}")
+        memory.events.append(event)
+        webhook(session, [event], at)
+    elif kind == "repeat-event" and (again := pick(memory.events, args[0])) is not None:
+        webhook(session, [again, again], at)
+    elif kind == "click":
+        memory.clicks.append(engagement.click(session, ids[args[0]], at, automated=args[1]))
+    elif kind == "flag-click" and (click_id := pick(memory.clicks, args[0])) is not None:
+        engagement.flag_automated(session, click_id)
+    elif kind == "unsubscribe":
+        suppressions.unsubscribe_message(session, ids[args[0]], now=at, secret=SECRET)
+    elif kind == "gift":
+        target = ids[args[0]] if args[0] >= 0 else None
+        frequency = "monthly" if args[2] else "one-off"
+        memory.gifts.append(
+            engagement.gift(session, target, at, cents=args[1] * 500, frequency=frequency)
+        )
+    elif (key := pick(memory.gifts, args[0])) is not None:
+        if kind == "repeat-gift":
+            engagement.gift(session, None, at, external_id=key)
+        elif kind == "refund":
+            engagement.refund(session, key, at)
+        elif kind == "cancel":
+            engagement.cancel(session, key, at)
+        elif kind == "move-gift":
+            engagement.move_gift(session, key, ids[args[1]] if args[1] >= 0 else None)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(stream=st.lists(operations, min_size=10, max_size=60))
+def test_summary_rows_equal_a_full_recount_after_any_event_stream(
+    session: Session, stream: list[tuple[Any, ...]]
+) -> None:
+    savepoint = session.begin_nested()
+    try:
+        # Given four claimed emails over three (step, variant) rows
+        ids = engagement.emails(session, T0, [*STEPS, STEPS[1]])
+        memory = Memory()
+        # When any stream of events arrives, retries and duplicates included
+        for op in stream:
+            apply(session, ids, op, memory)
+        # Then the summary rows are what a recount from the tables finds
+        assert stored(session) == counts.recount(session)
+    finally:
+        savepoint.rollback()

@@ -1,0 +1,139 @@
+"""A journey's figures: steps in the journey's order with their counts, the milestone
+email and what it produced, the A/B verdicts, signatures per day; as JSON, CSV and a table."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from engine.errors import NotFound
+from engine.stats import export, report
+from engine.store import claims, counts
+from engine.store.claims import Outcome
+from engine.store.counts import StepFigures
+from tests.factories import unique
+from tests.store import engagement
+from tests.store.journey_helpers import declare, seed_campaign, sign
+
+T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+
+
+def ab_journey(journey_id: str) -> dict[str, object]:
+    return {
+        "id": journey_id,
+        "title": "Merci, palier, appel",
+        "trigger": {"signed": "test-petition"},
+        "steps": [
+            {"id": "thanks", "send": {"template": "thanked", "transactional": True}},
+            {"id": "until-1000", "wait_until": {"milestone": 1000, "timeout": "30d"}},
+            {"id": "news", "send": {"template": "update", "consent": "updates"}},
+            {
+                "id": "ask",
+                "send": {
+                    "consent": "updates",
+                    "variants": [
+                        {"name": "A", "template": "thanked"},
+                        {"name": "-B", "template": "update"},
+                    ],
+                },
+            },
+        ],
+    }
+
+
+def seeded(session: Session) -> str:
+    """A journey with a milestone email and an A/B ask; three signers on two days."""
+    journey_id = unique("j")
+    campaign, _ = declare(ab_journey(journey_id))
+    petition_id = seed_campaign(session, campaign, T0 - timedelta(days=2))
+    sign(session, petition_id, T0, {"ana": (True, True)}, signed_at=T0 - timedelta(days=1))
+    sign(session, petition_id, T0, {"ben": (True, True), "cam": (True, False)})
+    return journey_id
+
+
+def test_a_journeys_figures_follow_its_steps(session: Session) -> None:
+    # Given a journey whose thank-you and milestone emails went out and were given to
+    journey_id = seeded(session)
+    thanks = engagement.emails(session, T0, [(journey_id, "thanks", None)] * 4)
+    news = engagement.emails(session, T0, [(journey_id, "news", None)] * 2)
+    outcomes = [Outcome(i, "sent", sent_at=T0) for i in [*thanks, *news]]
+    claims.record(session, outcomes, worker_id="w")
+    engagement.click(session, news[0], T0)
+    engagement.gift(session, news[0], T0, cents=4000)
+    engagement.gift(session, news[0], T0, cents=1000, frequency="monthly")
+    engagement.gift(session, None, T0, cents=2500)
+    # And an A/B ask with 0.8 % against 1.2 % donors over 2,000 emails each
+    counts.add(
+        session,
+        {
+            (journey_id, "ask", "A"): StepFigures(sent=2000, donors=16, clickers=100),
+            (journey_id, "ask", "-B"): StepFigures(sent=2000, donors=24, clickers=100),
+        },
+    )
+
+    # When its figures are read
+    stats = report.for_journey(session, journey_id)
+
+    # Then the steps come in the journey's order, the milestone email marked
+    assert [(s.id, s.kind, s.milestone) for s in stats.steps] == [
+        ("thanks", "send", None),
+        ("until-1000", "wait_until", None),
+        ("news", "send", 1000),
+        ("ask", "send", None),
+    ]
+    news_line = stats.steps[2].total
+    assert news_line is not None
+    assert (news_line.figures.sent, news_line.figures.clickers, news_line.figures.donors) == (
+        2,
+        1,
+        1,
+    )
+    assert news_line.click_rate == 0.5
+    assert news_line.conversion_rate == 0.5
+    assert news_line.monthly_annualised_cents == 12000
+    # 40 € over two emails: 20,000 € per 1,000 emails, monthly gifts annualised apart
+    assert news_line.one_off_per_thousand_cents == 2_000_000
+    assert news_line.monthly_annualised_per_thousand_cents == 6_000_000
+    # And the milestone of 1,000 names the email that announces it and what it produced
+    (milestone,) = [m for m in stats.milestones if m.threshold == 1000]
+    assert milestone.step_id == "news"
+    assert milestone.produced == news_line
+    # And the A/B verdict says what a fundraiser needs to know
+    gift_verdicts = [r.verdict.sentence for r in stats.ab if r.verdict.metric == "gift rate"]
+    assert gift_verdicts == [
+        "-B raises the gift rate by 0.4 points (1.2% against 0.8% for A), "
+        "not significant yet (p = 0.20): about 7,700 more sends per variant needed."
+    ]
+    # And signatures per day add up to the petition's count
+    assert [(d.day, d.signatures, d.total) for d in stats.days] == [
+        (date(2026, 5, 12), 1, 1),
+        (date(2026, 5, 13), 2, 3),
+    ]
+    assert stats.signatures == 3
+    # And the gift no email led to still counts, apart
+    assert stats.unattributed.gifts >= 1
+
+    # When they are exported as CSV, then a variant named like a formula is neutralised
+    table = list(csv.reader(io.StringIO(export.as_csv([stats]))))
+    assert table[0] == list(export.COLUMNS)
+    ask_rows = [row for row in table if row[1] == "ask"]
+    assert [row[2] for row in ask_rows] == ["", "A", "'-B"]
+    assert ask_rows[2][-1].startswith("'-B raises the gift rate")
+    # And the JSON and the table carry the same numbers
+    payload = export.as_json(stats)
+    assert payload["steps"][2]["figures"]["donors"] == 1
+    assert payload["milestones"][0]["email_step"] == "news"
+    text = export.as_table(stats)
+    assert "milestone 1,000: not reached; news: 2 sent, 1 donors, 40.00 EUR" in text
+
+
+def test_an_unknown_journey_is_a_404_naming_the_known_ones(session: Session) -> None:
+    journey_id = seeded(session)
+    with pytest.raises(NotFound) as raised:
+        report.for_journey(session, "nope")
+    assert raised.value.status_code == 404
+    assert journey_id in (raised.value.hint or "")
