@@ -24,14 +24,6 @@ class DonationRow:
     external_id: str
 
 
-@dataclass(frozen=True)
-class Gift:
-    amount_cents: int
-    currency: str
-    donated_at: datetime
-    frequency: str
-
-
 # Unknown emails are skipped (the caller reports them); a replayed external id is a no-op.
 _INSERT = text(
     "INSERT INTO donations (supporter_id, amount_cents, currency, donated_at, frequency,"
@@ -86,12 +78,3 @@ def latest(
         .limit(1)
         .scalar_subquery()
     )
-
-
-def for_supporter(session: Session, supporter_id: int) -> list[Gift]:
-    rows = session.execute(
-        select(Donation.amount_cents, Donation.currency, Donation.donated_at, Donation.frequency)
-        .where(Donation.supporter_id == supporter_id)
-        .order_by(Donation.donated_at)
-    ).all()
-    return [Gift(*row) for row in rows]
