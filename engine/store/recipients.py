@@ -143,7 +143,7 @@ def load(
 
 
 def gift_variables(facts: Recipients, supporter_id: int) -> dict[str, object]:
-    """The template variables about the supporter's last gift (engine.render.variables)."""
+    """The template variables about the supporter's last gift (engine.rules.template_variables)."""
     gift = facts.last_gift.get(supporter_id)
     return {
         "last_gift": gift.amount if gift else None,

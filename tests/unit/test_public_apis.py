@@ -49,14 +49,13 @@ def private_uses(source: str) -> Iterator[tuple[int, str]]:
                 yield node.lineno, f"attribute {ast.unparse(node)}"
         elif isinstance(node, ast.Call):
             function = ast.unparse(node.func)
-            names = [a.value for a in node.args if isinstance(a, ast.Constant)]
             if function in ("importlib.import_module", "import_module", "__import__"):
-                module = names[0] if names and isinstance(names[0], str) else None
-                if module is None:
+                named = node.args[0] if node.args else None
+                if not (isinstance(named, ast.Constant) and isinstance(named.value, str)):
                     # A module named at run time cannot be checked here: name it in the code.
                     yield node.lineno, f"{function}() of a module named at run time"
-                elif not _ours(module, 0) and _private_path(module):
-                    yield node.lineno, f"{function}({module!r})"
+                elif not _ours(named.value, 0) and _private_path(named.value):
+                    yield node.lineno, f"{function}({named.value!r})"
             elif function == "getattr" and len(node.args) > 1:
                 name = node.args[1]
                 if isinstance(name, ast.Constant) and _private(str(name.value)):
