@@ -33,7 +33,7 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from engine.config import Settings
-from engine.send import factoring, sendgrid_requests
+from engine.send import sendgrid_requests
 from engine.send.sendgrid_requests import DEFAULT_TRACKING, MAX_PERSONALISATIONS
 from engine.send.transport import (
     Accepted,
@@ -103,7 +103,6 @@ class SendGridTransport:
                 positions.append(position)
             else:
                 results[position] = checked
-        ready = _factored(ready)
         pending = [
             [positions[i] for i in request.positions]
             for request in sendgrid_requests.plan(ready, batch_size=self.batch_size)
@@ -254,28 +253,6 @@ class SendGridTransport:
             # Raised while waiting for or reading the answer: the request was sent.
             return _Answer(0, {}, b"", reason=repr(error))
         return _Answer(response.status_code, _headers(response.headers), response.body or b"")
-
-
-def _factored(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
-    """Fully rendered messages of one template and variant, as skeleton + substitutions."""
-    groups: dict[tuple[object, ...], list[int]] = {}
-    for position, message in enumerate(messages):
-        if not message.substitutions:
-            key = (
-                message.template_version,
-                message.variant,
-                message.sender,
-                message.reply_to,
-                message.categories,
-            )
-            groups.setdefault(key, []).append(position)
-    result = list(messages)
-    for positions in groups.values():
-        if len(positions) > 1:
-            rewritten = factoring.factor([messages[p] for p in positions])
-            for position, message in zip(positions, rewritten, strict=True):
-                result[position] = message
-    return result
 
 
 def _headers(raw: Any) -> dict[str, str]:
