@@ -137,7 +137,7 @@ def _parse_and_send(
         for parsed in parse_batches(
             path, purposes=purposes, zone=zone, now=now, batch_size=batch_size
         ):
-            staged = staging.stage(parsed.rows, purposes, dialect, encode=dialect == "postgresql")
+            staged = staging.stage(parsed.rows, purposes, dialect)
             sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates))
         sender.send(None)
     except BrokenPipeError:
