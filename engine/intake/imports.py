@@ -3,9 +3,8 @@
 Each batch commits on its own: a crash keeps what was done, and a re-run skips it.
 A second process reads and validates the file while this one writes the previous batch
 (measured: parsing is about half of an import). It hands over each batch as the staging
-table's plain tuples, which pickle cheaply, or on PostgreSQL as their binary COPY, which
-the writer only forwards; pickling the validated rows themselves (with their datetimes
-and dicts) cost more than the overlap saved (see bench/README.md).
+table's plain tuples, which pickle cheaply; pickling the validated rows themselves (with
+their datetimes and dicts) cost more than the overlap saved (see bench/README.md).
 """
 
 from __future__ import annotations
