@@ -1,7 +1,7 @@
 """Dispatch bench: 140,000 queued thank-you emails from the outbox to the local SendGrid.
 
 End to end, as `mobilise worker` runs it: claim, the last look (supporters, consents,
-suppressions), render per recipient, factoring into SendGrid requests, HTTP, and the
+suppressions), render per recipient as skeleton + substitutions, SendGrid requests, HTTP, and the
 recorded states, by worker processes (`tests.volume.worker`) against the stand-in
 server running in a process of its own. The queue is filled untimed beforehand.
 

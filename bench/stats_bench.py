@@ -22,13 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bench.common import SLUG, Timer, fresh_database, machine
-from engine.rules.journeys import parse_journey
+from engine.rules.journeys import Journey
 from engine.stats.figures import journey_stats
 from engine.store import counts, petitions
 from engine.store.db import make_engine, make_sessionmaker, refresh_statistics
 from engine.store.models import Petition
 
-JOURNEY = parse_journey(
+JOURNEY = Journey.model_validate(
     {
         "id": "bench-journey",
         "trigger": {"signed": SLUG},

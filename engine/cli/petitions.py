@@ -13,7 +13,7 @@ from engine.intake.imports import import_signatures
 from engine.store import journeys, petitions
 from engine.store import signatures as signature_store
 
-import_app = typer.Typer(no_args_is_help=True, help="Import signatures and donations from CSV.")
+import_app = typer.Typer(no_args_is_help=True, help="Import signatures from CSV.")
 
 
 def utcnow() -> datetime:

@@ -3,9 +3,8 @@
 Each batch commits on its own: a crash keeps what was done, and a re-run skips it.
 A second process reads and validates the file while this one writes the previous batch
 (measured: parsing is about half of an import). It hands over each batch as the staging
-table's plain tuples, which pickle cheaply, or on PostgreSQL as their binary COPY, which
-the writer only forwards; pickling the validated rows themselves (with their datetimes
-and dicts) cost more than the overlap saved (see bench/README.md).
+table's plain tuples, which pickle cheaply; pickling the validated rows themselves (with
+their datetimes and dicts) cost more than the overlap saved (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -154,7 +153,7 @@ def _parse_and_send(
         for parsed in parse_batches(
             path, purposes=purposes, zone=zone, now=now, batch_size=batch_size, erased=erased
         ):
-            staged = staging.stage(parsed.rows, purposes, dialect, encode=dialect == "postgresql")
+            staged = staging.stage(parsed.rows, purposes, dialect)
             sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates))
         sender.send(None)
     except BrokenPipeError:

@@ -206,7 +206,7 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
     html_source = protected.restore(tracked.html, tracked.calls)
     text_source = protected.restore(plain_text(tracked.html), tracked.calls)
     try:
-        html_template = sandbox.html_template(html_source)
+        html_template = sandbox.HTML.from_string(html_source)
         text_template = sandbox.TEXT.from_string(text_source)
         subject_template = sandbox.TEXT.from_string(source.subject)
         preheader_template = (

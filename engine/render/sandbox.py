@@ -8,25 +8,15 @@ in a plain-text part `<` is just a character.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateRuntimeError, nodes, pass_context
+from jinja2 import StrictUndefined, TemplateRuntimeError, nodes, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.render import asks, french
-
-try:
-    # The C function markupsafe.escape itself calls (markupsafe is pinned for it).
-    from markupsafe._speedups import _escape_inner as _escape_str
-except ImportError:  # a build without the C extension
-
-    def _escape_str(s: str, /) -> str:
-        return html.escape(s)
-
 
 # What the renderer provides to every template on top of the caller's context.
 PROVIDED = frozenset({"subject", "preheader", "unsubscribe_url", "rights_url", "tax_reduction"})
@@ -77,8 +67,7 @@ def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         # A missing value from the database prints as nothing, never "Bonjour None".
-        # (HTML templates get this from `_escape`, which every output goes through.)
-        finalize=None if autoescape else _blank_none,
+        finalize=_blank_none,
         # `{% set %}` and `{% if %}` on lines of their own leave no blank lines behind.
         trim_blocks=True,
         lstrip_blocks=True,
@@ -90,35 +79,6 @@ def _environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
 
 HTML = _environment(autoescape=True)
 TEXT = _environment(autoescape=False)
-
-
-def _escape(value: object) -> str:
-    """markupsafe.escape without wrapping its result in `Markup`.
-
-    An autoescaping template calls this on every `{{ }}`; building the `Markup`
-    (a Python-level str subclass) cost twice the escaping itself and a third of an
-    email's HTML render, for a value that is only ever joined into one str. The same
-    escaper runs, objects with `__html__` (`|safe`, Markup) pass through as they do
-    in markupsafe, and None prints as nothing.
-    """
-    if type(value) is str:
-        return _escape_str(value)
-    if value is None:
-        return ""
-    to_html = getattr(value, "__html__", None)
-    if to_html is not None:
-        return str(to_html())
-    return _escape_str(str(value))
-
-
-def html_template(source: str) -> Template:
-    """`HTML.from_string(source)`, with output escaping by `_escape`."""
-    template = HTML.from_string(source)
-    # The compiled template's module imported `escape` by name from jinja2.runtime;
-    # rebinding it in that module's namespace changes this template only.
-    namespace: dict[str, object] = template.root_render_func.__globals__
-    namespace["escape"] = _escape
-    return template
 
 
 _UNSAFE_NAMES = frozenset({"mro", "gi_frame", "gi_code", "cr_frame", "f_globals", "func_globals"})

@@ -89,7 +89,9 @@ def substitutions(distinct: dict[str, int]) -> dict[str, str] | None:
     """
     if len(distinct) > len(TAGS) or MARK in "".join(distinct):
         return None
-    return dict(zip(TAGS, distinct, strict=False))  # TAGS is the longer
+    # Plain strings: an HTML value is escaped already, and a `Markup` carried further
+    # would escape whatever a transport joined to it.
+    return dict(zip(TAGS, map(str, distinct), strict=False))  # TAGS is the longer
 
 
 def pieces(template: Template, values: dict[str, Any]) -> list[str]:

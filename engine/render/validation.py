@@ -20,6 +20,7 @@ from engine.render.compiler import CompiledTemplate, check_jinja, compile_templa
 from engine.render.library import template_names
 from engine.render.site import Site
 from engine.render.sources import TemplateSource, load_source
+from engine.rules.template_variables import CATALOGUE
 
 # Gmail clips messages whose HTML is larger than about 102 KB, hiding the end of the
 # email, unsubscribe link and postal address included.
@@ -68,8 +69,8 @@ def validate_templates(directory: Path, site: Site | None = None) -> list[Proble
 
 
 def _unknown_variables(source: TemplateSource, used: frozenset[str]) -> list[Problem]:
-    unknown = sorted(used - set(variables.CATALOGUE))
-    known = ", ".join(sorted(variables.CATALOGUE))
+    unknown = sorted(used - set(CATALOGUE))
+    known = ", ".join(sorted(CATALOGUE))
     return [
         Problem(
             f"unknown variable {name!r}",

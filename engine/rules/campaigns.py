@@ -7,9 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.errors import Problem
-from engine.rules.sources import load_model
-
 MAX_CONSENT_PURPOSES = 4
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -67,8 +64,3 @@ class CampaignDef(Strict):
     petition: PetitionDef
     # Journeys are parsed and validated by engine.rules.journeys.
     journeys: list[dict[str, Any]] = Field(default_factory=list)
-
-
-def parse_campaign(text: str, name: str) -> tuple[CampaignDef | None, list[Problem]]:
-    campaign, _node, problems = load_model(text, name, CampaignDef)
-    return campaign, problems

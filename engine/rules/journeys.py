@@ -337,7 +337,3 @@ class Journey(Strict):
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         return data
-
-
-def parse_journey(data: Any) -> Journey:
-    return Journey.model_validate(data)

@@ -362,15 +362,6 @@ def plan(
     return Plan(tuple(run.actions), state)
 
 
-def may_reenter(journey: Journey, previous: EnrolmentState | None, triggered_at: datetime) -> bool:
-    """Re-entry policy: `never` keeps one enrolment per supporter and journey for good."""
-    if previous is None:
-        return True
-    if journey.reentry == "never" or previous.status == "active":
-        return False
-    return previous.exited_at is not None and triggered_at > previous.exited_at
-
-
 def describe(action: Action) -> dict[str, object]:
     """A plain, JSON-ready description of an action (golden histories, `explain`)."""
     data: dict[str, object] = {"action": type(action).__name__.lower()}

@@ -32,30 +32,8 @@ from engine.rules.journeys import (
 )
 from engine.rules.segments import SegmentDef
 from engine.rules.sources import load_model, locate
+from engine.rules.template_variables import GIVEN_FOR_DONORS, GIVEN_TO_EVERYONE
 from engine.rules.windows import next_allowed
-
-# What every journey email can be given when it is rendered, and what only donors have.
-# The renderer (engine/render) fills these; keep the names in step with docs/journeys.md.
-PROVIDED_ALWAYS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "email",
-        "locale",
-        "petition_title",
-        "signature_count",
-        "milestones",
-        "milestone",
-        "unsubscribe_url",
-        "rights_url",
-        "journey",
-        "step",
-        "variant",
-    }
-)
-PROVIDED_TO_DONORS = frozenset(
-    {"last_gift", "last_gift_monthly", "last_gift_cents", "ask_amounts", "monthly_donor"}
-)
 
 
 @dataclass(frozen=True)
@@ -397,12 +375,12 @@ class _JourneyCheck:
         if known is not None and template not in known:
             return [self.problem(f"unknown template '{template}'", "steps", index, "send")]
         needed = (self.catalogue.template_variables or {}).get(template, frozenset())
-        provided = PROVIDED_ALWAYS | (PROVIDED_TO_DONORS if donor else frozenset())
+        provided = GIVEN_TO_EVERYONE | (GIVEN_FOR_DONORS if donor else frozenset())
         missing = sorted(needed - provided)
         if not missing:
             return []
         hint = None
-        if set(missing) & PROVIDED_TO_DONORS:
+        if set(missing) & GIVEN_FOR_DONORS:
             hint = "donor variables are only there when every path to the step checks giving"
         return [
             self.problem(

@@ -23,7 +23,8 @@ class Envelope:
 
 
 def context(row: Claimed, person: Person, facts: Recipients) -> dict[str, Any]:
-    """The template variables (engine.render.variables) this recipient fills in."""
+    """What this recipient gives the template: the variables of a journey email
+    (engine.rules.template_variables.JOURNEY_EMAIL)."""
     petition = facts.petitions.get(row.journey_version_id)
     return {
         "first_name": person.first_name,

@@ -23,7 +23,6 @@ import http.client
 import json
 import re
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,10 +31,9 @@ from typing import Any
 
 import sendgrid
 from python_http_client import exceptions as http_errors
-from python_http_client.client import Response
 
 from engine.config import Settings
-from engine.send import factoring, sendgrid_requests
+from engine.send import sendgrid_requests
 from engine.send.sendgrid_requests import DEFAULT_TRACKING, MAX_PERSONALISATIONS
 from engine.send.transport import (
     Accepted,
@@ -49,6 +47,7 @@ from engine.send.transport import (
 
 _PERSONALISATION_FIELD = re.compile(r"personalizations\.(\d+)(?:\.|$)")
 _SPLITTABLE = (400, 413)
+_JSON_UTF8 = "application/json; charset=utf-8"
 
 
 def _utc_now() -> datetime:
@@ -79,7 +78,8 @@ class SendGridTransport:
         tracking: Mapping[str, Any] = DEFAULT_TRACKING,
         concurrency: int = 1,
     ) -> None:
-        self._client = sendgrid.SendGridAPIClient(api_key, host=host)
+        self.api_key = api_key
+        self.host = host
         self.concurrency = max(1, concurrency)
         self._pool: ThreadPoolExecutor | None = None
         self.timeout = timeout
@@ -103,7 +103,6 @@ class SendGridTransport:
                 positions.append(position)
             else:
                 results[position] = checked
-        ready = _factored(ready)
         pending = [
             [positions[i] for i in request.positions]
             for request in sendgrid_requests.plan(ready, batch_size=self.batch_size)
@@ -233,20 +232,18 @@ class SendGridTransport:
             pending.extend([group[half:], group[:half]])
 
     def _post(self, request: dict[str, Any]) -> _Answer:
-        # The SDK client's own request path (`mail.send.post`) formats the whole body
-        # into a debug log line, logged or not: 7 ms for a request of 1,000. Its
-        # `_make_request` (the hook it keeps for tests) sends the same request and
-        # raises the same errors.
-        client = self._client.client.mail.send
-        prepared = urllib.request.Request(
-            client._build_url(None),
-            data=sendgrid_requests.encode(request),
-            headers={**client.request_headers, "Content-Type": "application/json"},
-            method="POST",
-        )
+        # One SDK client per request: a client's headers are one dict that every call
+        # updates, so clients are not shared between the threads of `_post_all`.
+        client = sendgrid.SendGridAPIClient(self.api_key, host=self.host)
         try:
-            opener = urllib.request.build_opener()  # one per request, as the SDK does
-            response = Response(client._make_request(opener, prepared, self.timeout))
+            # The body goes as the JSON text orjson made (twenty times faster than the
+            # SDK's json.dumps of the dict): the SDK sends a str body as it is when the
+            # content type is not exactly "application/json".
+            response = client.client.mail.send.post(
+                request_body=sendgrid_requests.encode(request).decode(),
+                request_headers={"Content-Type": _JSON_UTF8},
+                timeout=self.timeout,
+            )
         except http_errors.HTTPError as error:
             return _Answer(error.status_code, _headers(error.headers), error.body or b"")
         except urllib.error.URLError as error:
@@ -256,28 +253,6 @@ class SendGridTransport:
             # Raised while waiting for or reading the answer: the request was sent.
             return _Answer(0, {}, b"", reason=repr(error))
         return _Answer(response.status_code, _headers(response.headers), response.body or b"")
-
-
-def _factored(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
-    """Fully rendered messages of one template and variant, as skeleton + substitutions."""
-    groups: dict[tuple[object, ...], list[int]] = {}
-    for position, message in enumerate(messages):
-        if not message.substitutions:
-            key = (
-                message.template_version,
-                message.variant,
-                message.sender,
-                message.reply_to,
-                message.categories,
-            )
-            groups.setdefault(key, []).append(position)
-    result = list(messages)
-    for positions in groups.values():
-        if len(positions) > 1:
-            rewritten = factoring.factor([messages[p] for p in positions])
-            for position, message in zip(positions, rewritten, strict=True):
-                result[position] = message
-    return result
 
 
 def _headers(raw: Any) -> dict[str, str]:

@@ -185,8 +185,3 @@ def encode(request: Mapping[str, Any]) -> bytes:
     """The body as sent: UTF-8 JSON from orjson, twenty times faster than `json` on a
     request of 1,000 (1.5 ms against 30 ms on the loaded machine)."""
     return orjson.dumps(request)
-
-
-def encoded_size(request: Mapping[str, Any]) -> int:
-    """Bytes on the wire."""
-    return len(encode(request))

@@ -1,7 +1,7 @@
 """SMTP for organisations that run their own relay: one connection per batch.
 
 Each message is its own envelope (MAIL, RCPT, DATA) so that a refusal is per recipient:
-4xx replies are transient, 5xx permanent, 530/535 an authentication failure that stops
+4xx replies are transient, 5xx permanent, 530/534/535 an authentication failure that stops
 the batch. A dropped connection stops the batch too: the message in flight comes back
 Transient (SMTP has no event feed to settle doubt, and RFC 5321 accepts the rare
 duplicate over a loss), the rest `attempted=False`.

@@ -8,8 +8,8 @@ A message may be a *skeleton*: `subject`, `html` and `text` shared by a whole te
 version and variant, with `substitutions` holding this recipient's values. SendGrid sends
 one copy of the skeleton per request and the substitutions per personalisation; the
 other transports apply them locally (`OutgoingMessage.rendered()`). A fully rendered
-message simply has no substitutions (SendGrid's transport factors such messages back
-into shared skeletons: `factoring.py`).
+message simply has no substitutions, and SendGrid's transport sends it in a request of
+its own unless other messages have the very same content.
 """
 
 from __future__ import annotations

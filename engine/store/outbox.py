@@ -8,7 +8,6 @@ can queue a step twice. The dispatcher (engine/send) claims `queued` rows that a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,19 +49,6 @@ from engine.store.models import (
 # The key's parts, in the order `outbox_key` returns them: the conflict target below.
 KEY_COLUMNS = ("enrolment_id", "step_id")
 assert outbox_key(0, "s") == (0, "s")
-
-
-@dataclass(frozen=True)
-class OutboxRead:
-    id: int
-    journey_id: str
-    step_id: str
-    template: str
-    variant: str | None
-    status: str
-    reason: str | None
-    due_at: datetime
-    sent_at: datetime | None
 
 
 # Emails in these states will never be sent: the frequency cap does not count them.
@@ -334,22 +320,3 @@ def cap_deferrals(
         if deferred is not None:
             found[enrolment_id] = deferred
     return found
-
-
-def for_supporter(session: Session, supporter_id: int) -> list[OutboxRead]:
-    rows = session.execute(
-        select(
-            OutboxMessage.id,
-            OutboxMessage.journey_id,
-            OutboxMessage.step_id,
-            OutboxMessage.template,
-            OutboxMessage.variant,
-            OutboxMessage.status,
-            OutboxMessage.reason,
-            OutboxMessage.due_at,
-            OutboxMessage.sent_at,
-        )
-        .where(of_supporter(supporter_id))
-        .order_by(OutboxMessage.due_at, OutboxMessage.id)
-    ).all()
-    return [OutboxRead(*row) for row in rows]

@@ -3,7 +3,6 @@ trip) for statements that do not take each other's results."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +71,11 @@ def execute_all(
 
 
 _pg_texts: dict[tuple[str, str], str] = {}
-_ARRAY_PARAM = re.compile(r"%\((st_\w+)\)s")
 
 
 def _pg_text(clause: TextClause, dialect: Dialect) -> str:
+    """The statement as psycopg takes it, compiled once per text."""
     key = (dialect.name, clause.text)
     if key not in _pg_texts:
-        # The batch's arrays travel in binary: as text, psycopg escapes them element by
-        # element in Python (about a millisecond a batch).
-        _pg_texts[key] = _ARRAY_PARAM.sub(r"%(\1)b", str(clause.compile(dialect=dialect)))
+        _pg_texts[key] = str(clause.compile(dialect=dialect))
     return _pg_texts[key]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -143,7 +143,7 @@ def load(
 
 
 def gift_variables(facts: Recipients, supporter_id: int) -> dict[str, object]:
-    """The template variables about the supporter's last gift (engine.render.variables)."""
+    """The template variables about the supporter's last gift (engine.rules.template_variables)."""
     gift = facts.last_gift.get(supporter_id)
     return {
         "last_gift": gift.amount if gift else None,
@@ -167,7 +167,3 @@ def petitions(session: Session, version_ids: Collection[int]) -> dict[int, Petit
         .where(JourneyVersion.id.in_(sorted(set(version_ids))))
     ).all()
     return {vid: PetitionFacts(title, count, milestone) for vid, title, count, milestone in rows}
-
-
-def cap_window(period: timedelta | None, now: datetime) -> datetime | None:
-    return None if period is None else now - period

@@ -5,12 +5,13 @@ statements read as a CTE of the same name (small batches on PostgreSQL)."""
 from __future__ import annotations
 
 import re
-import struct
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import psycopg
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import (
     Boolean,
     Column,
@@ -123,25 +124,20 @@ def done(connection: Connection, rows: int) -> None:
 
 class Staged(NamedTuple):
     """A batch in the staging table's shape: plain tuples, cheap to pickle, so that an
-    import can build them in the process that parses the file; or, for an import on
-    PostgreSQL, those tuples already encoded as the binary COPY that loads them."""
+    import can build them in the process that parses the file."""
 
-    rows: list[tuple[Any, ...]] | bytes
+    rows: list[tuple[Any, ...]]
     size: int
     emailed: bool  # some rows have an email
     paper: bool  # some rows are paper signatures
 
 
-def stage(
-    rows: Sequence[SignatureRow], purposes: Sequence[str], dialect: str, *, encode: bool = False
-) -> Staged:
+def stage(rows: Sequence[SignatureRow], purposes: Sequence[str], dialect: str) -> Staged:
     """The staging rows of a batch, with the consent slots of `purposes` (in this order).
     SQLite reads timestamps as text: each distinct one is formatted once (exports repeat
-    them: a minute's precision, paper sheets dated by the day). `encode` (PostgreSQL): as
-    the binary COPY, which the import's parsing process builds so that the writer, the
-    import's critical path, only forwards bytes (bench/README.md)."""
+    them: a minute's precision, paper sheets dated by the day)."""
     emailed = sum(1 for r in rows if r.email is not None)
-    staged: list[tuple[Any, ...]] | bytes
+    staged: list[tuple[Any, ...]]
     if dialect == "sqlite":
         known: dict[datetime, str] = {}
 
@@ -152,65 +148,9 @@ def stage(
             return text
 
         staged = [(*r[:8], stamp(r[8]), *map(r.consents.get, purposes)) for r in rows]
-    elif encode:
-        staged = _binary_copy(rows, purposes)
     else:
         staged = [(*r[:9], *map(r.consents.get, purposes)) for r in rows]
     return Staged(staged, len(rows), emailed > 0, emailed < len(rows))
-
-
-# PostgreSQL's binary COPY of staging rows (`_PG_TYPES`): a header, then for each row its
-# number of fields and each field as its length (-1 for NULL) and its bytes; timestamps are
-# microseconds since 2000-01-01 UTC. Byte for byte what psycopg's `write_row` sends for the
-# staging tuples (tested). Values that repeat (first names, places, minutes) are encoded
-# once a batch: 25 ms a 20,000-row batch in the parsing process, against 11 ms of
-# formatting plus 6 ms of unpickling tuples in the writer, which waits for neither now.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_TRAILER = b"\xff\xff"
-_NULL = b"\xff\xff\xff\xff"
-_FLAGS = {None: _NULL, True: b"\x00\x00\x00\x01\x01", False: b"\x00\x00\x00\x01\x00"}
-_ROW_START = struct.Struct("!hii").pack  # number of fields; `line`, 4 bytes
-_TIMESTAMP = struct.Struct("!iq").pack
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def _text(value: str | None) -> bytes:
-    if value is None:
-        return _NULL
-    data = value.encode()
-    return len(data).to_bytes(4, "big") + data
-
-
-def _binary_copy(rows: Sequence[SignatureRow], purposes: Sequence[str]) -> bytes:
-    width = _FIXED + len(purposes)
-    parts = [_COPY_HEADER]
-    add = parts.append
-    repeated: dict[str | None, bytes] = {None: _NULL}
-    minutes: dict[datetime, bytes] = {}
-    for line, email, first, last, postal, departement, region, key, signed, consents in rows:
-        add(_ROW_START(width, 4, line))
-        add(_text(email))
-        data = repeated.get(first)
-        if data is None:
-            data = repeated[first] = _text(first)
-        add(data)
-        add(_text(last))
-        for value in (postal, departement, region):
-            data = repeated.get(value)
-            if data is None:
-                data = repeated[value] = _text(value)
-            add(data)
-        add(_text(key))
-        data = minutes.get(signed)
-        if data is None:
-            age = signed - _PG_EPOCH
-            micros = (age.days * 86_400 + age.seconds) * 1_000_000 + age.microseconds
-            data = minutes[signed] = _TIMESTAMP(8, micros)
-        add(data)
-        for purpose in purposes:
-            add(_FLAGS[consents.get(purpose)])
-    add(_COPY_TRAILER)
-    return b"".join(parts)
 
 
 def load(connection: Connection, batch: Staged, slots: int) -> None:
@@ -226,12 +166,9 @@ def load(connection: Connection, batch: Staged, slots: int) -> None:
         else:
             # Binary: the server parses no text (measured: half the time of a text COPY).
             with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-                if isinstance(batch.rows, bytes):
-                    copy.write(batch.rows)
-                else:
-                    copy.set_types(_PG_TYPES[: _FIXED + slots])
-                    for row in batch.rows:
-                        copy.write_row(row)
+                copy.set_types(_PG_TYPES[: _FIXED + slots])
+                for row in batch.rows:
+                    copy.write_row(row)
             if batch.size > ANALYZE_ABOVE:
                 # Temporary tables get no autovacuum statistics: without a row count the
                 # planner guesses nested loops and a 20,000-row batch takes seconds, not
@@ -251,6 +188,15 @@ def load(connection: Connection, batch: Staged, slots: int) -> None:
 # The planner settings hold for the batch's statements only.
 INLINE_MAX = ANALYZE_ABOVE
 _ROW_FIELDS = [c.name for c in table.columns if c.name in SignatureRow._fields]
+
+
+class BatchColumn(list[Any]):
+    """A batch's column bound as one array parameter. psycopg sends this type in binary
+    (registered below): as text, it escapes the array element by element in Python (about
+    a millisecond a batch)."""
+
+
+psycopg.adapters.register_dumper(BatchColumn, ListBinaryDumper)
 _inline_clauses: dict[str, TextClause] = {}
 
 
@@ -268,8 +214,10 @@ def inline(clause: TextClause, dialect: Dialect) -> TextClause:
 
 def inline_values(rows: Sequence[SignatureRow], purposes: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        f"st_{name}": [getattr(r, name) for r in rows] for name in _ROW_FIELDS
+        f"st_{name}": BatchColumn(getattr(r, name) for r in rows) for name in _ROW_FIELDS
     }
     for slot, purpose in zip(SLOTS, [*purposes, *[None] * len(SLOTS)], strict=False):
-        values[f"st_{slot}"] = [r.consents.get(purpose) if purpose else None for r in rows]
+        values[f"st_{slot}"] = BatchColumn(
+            r.consents.get(purpose) if purpose else None for r in rows
+        )
     return values

@@ -12,7 +12,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -301,24 +300,6 @@ def supersedes(
     return current_at is None or incoming.occurred_at > current_at
 
 
-def message_state(event: ProviderEvent) -> str:
-    """The outbox state an event moves a message to (when it `supersedes`)."""
-    if event.event == "bounce" and event.bounce_type == "blocked":
-        return "blocked"
-    return {
-        "processed": "processed",
-        "deferred": "deferred",
-        "delivered": "delivered",
-        "open": "opened",
-        "click": "clicked",
-        "bounce": "bounced",
-        "dropped": "dropped",
-        "spamreport": "complained",
-        "unsubscribe": "unsubscribed",
-        "group_unsubscribe": "unsubscribed",
-    }.get(event.event, event.event)
-
-
 def suppression_for(event: ProviderEvent, *, block_for: timedelta) -> Suppression | None:
     """The suppression an event implies, if any: for good, except a block (`block_for`)."""
     reason: str | None = None
@@ -343,12 +324,3 @@ def suppression_for(event: ProviderEvent, *, block_for: timedelta) -> Suppressio
         lift_after=lift_after,
         asm_group_id=event.asm_group_id if event.event == "group_unsubscribe" else None,
     )
-
-
-def processed_message_ids(events: Iterable[ProviderEvent]) -> set[str]:
-    """Message ids SendGrid has seen, to settle an ambiguous send (docs/operations.md).
-
-    Any event proves the request arrived, not only `processed`: events can arrive out of
-    order and `processed` may come after `delivered` or `dropped`.
-    """
-    return {e.mobilise_message_id for e in events if e.mobilise_message_id is not None}

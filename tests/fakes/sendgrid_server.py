@@ -199,6 +199,10 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 self._answer(401, [{"message": "authorization required", "field": None}])
                 return
+            media_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if media_type != "application/json":
+                self._answer(415, [{"message": "Content-Type must be application/json"}])
+                return
             fault = fake.next_fault()
             if isinstance(fault, Reply):
                 self._answer(fault.status, list(fault.errors), fault.headers)

@@ -19,7 +19,8 @@ from engine.rules.campaigns import CampaignDef
 from engine.rules.geo import place_of
 from engine.rules.journeys import Journey
 from engine.rules.signers import SignatureRow
-from engine.rules.validate import PROVIDED_ALWAYS, Catalogue, validate_campaign
+from engine.rules.template_variables import GIVEN_TO_EVERYONE
+from engine.rules.validate import Catalogue, validate_campaign
 from engine.store import journeys, petitions, virtual
 from engine.store.files import Declared, read
 from engine.store.models import Enrolment, OutboxMessage, Supporter
@@ -63,7 +64,7 @@ def template_variables() -> dict[str, frozenset[str]]:
 def plain_templates() -> tuple[str, ...]:
     """Templates any step can send: no donor variables (ask-additional needs a donor)."""
     found = template_variables()
-    return tuple(sorted(t for t, used in found.items() if used <= PROVIDED_ALWAYS))
+    return tuple(sorted(t for t, used in found.items() if used <= GIVEN_TO_EVERYONE))
 
 
 def declare(journey: dict[str, Any], *, zone: str = "Europe/Paris") -> tuple[CampaignDef, Journey]:

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from engine.rules.conditions import holds
 from engine.rules.segments import SegmentDef
 from engine.store import clicks, petitions, segments
-from engine.store.facts import facts_for
 from engine.store.models import Click, OutboxMessage, Supporter
 from tests.factories import petition_def
 from tests.store.journey_helpers import sign, supporter_id
+from tests.store.supporter_facts import facts_for
 
 SENT = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)
 

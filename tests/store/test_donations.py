@@ -15,10 +15,10 @@ from engine.rules.conditions import holds, last_gift
 from engine.rules.segments import SegmentDef
 from engine.store import clicks, donations, petitions, recipients, segments
 from engine.store.donations import DonationRow, Recorded
-from engine.store.facts import facts_for
 from engine.store.models import Consent, Donation, OutboxMessage, Supporter
 from tests.factories import petition_def
 from tests.store.journey_helpers import sign, supporter_id
+from tests.store.supporter_facts import facts_for
 
 T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 GIFT = datetime(2026, 5, 25, 18, 0, tzinfo=UTC)

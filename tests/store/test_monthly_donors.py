@@ -21,11 +21,11 @@ from engine.rules.segments import SegmentDef
 from engine.send.transport import MemoryTransport, OutgoingMessage
 from engine.store import donations, recipients, segments, signatures
 from engine.store.donations import DonationRow
-from engine.store.facts import facts_for
 from engine.store.models import Supporter
 from engine.store.passes import tick
 from tests.store.dispatch_helpers import run
 from tests.store.journey_helpers import outbox_of, seed, sign, supporter_id
+from tests.store.supporter_facts import facts_for
 
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)  # a Wednesday, 11:30 in Paris
 MILESTONE = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ from engine.rules.conditions import Condition, holds
 from engine.rules.segments import SegmentDef
 from engine.store import donations, segments
 from engine.store.donations import DonationRow
-from engine.store.facts import facts_for
 from engine.store.models import Click, Consent, OutboxMessage, Supporter
 from engine.store.passes import tick
 from tests.store.journey_helpers import seed, sign, supporter_id
+from tests.store.supporter_facts import facts_for
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EXTRA = {

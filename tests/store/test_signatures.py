@@ -256,7 +256,7 @@ def _sign(
     if bulk:  # staged as an import's parsing process hands them over
         dialect = session.get_bind().dialect.name
         purposes = sorted(petition.consent_versions)
-        rows = staging.stage([row, *others], purposes, dialect, encode=dialect == "postgresql")
+        rows = staging.stage([row, *others], purposes, dialect)
     signatures.record(
         session,
         petition=petition,

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from engine.rules.plan import EnrolmentState, plan
 from engine.store import donations, signatures
 from engine.store.donations import DonationRow
-from engine.store.facts import facts_for
 from engine.store.files import Declared
 from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
 from engine.store.passes import tick
 from tests.store.journey_helpers import SLUG, seed, sent_by, sign, supporter_id
+from tests.store.supporter_facts import facts_for
 
 T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 hours = st.integers(0, 24 * 45).map(lambda h: T0 + timedelta(hours=h, minutes=7 * (h % 3)))

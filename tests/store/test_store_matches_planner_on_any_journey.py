@@ -31,10 +31,9 @@ from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey, MilestoneTrigger, SignedTrigger
-from engine.rules.plan import EnrolmentState, may_reenter, plan
+from engine.rules.plan import EnrolmentState, plan
 from engine.store import donations, events, journeys, signatures, suppressions, virtual
 from engine.store.donations import DonationRow
-from engine.store.facts import facts_for
 from engine.store.models import Click, Consent, Enrolment, OutboxMessage
 from engine.store.passes import tick
 from tests.store.journey_helpers import (
@@ -47,6 +46,7 @@ from tests.store.journey_helpers import (
     supporter_id,
 )
 from tests.store.journey_strategies import EVENT, Person, Scenario, scenarios
+from tests.store.supporter_facts import facts_for
 
 DEEP = int(os.environ.get("MOBILISE_DEEP_EXAMPLES", "0"))
 
@@ -148,6 +148,7 @@ class World:
                         reason, when, supporter_id=supporter_id(session, name), expires_at=until
                     )
                 ],
+                secret=SECRET,
                 now=when,
                 secret="test-secret",  # keys address hashes; these rows have no address
             )
@@ -239,6 +240,19 @@ ENROLMENT = (
     Enrolment.variant,
     Enrolment.entered_at,
 )
+
+
+SECRET = "differential-test-secret"
+
+
+def may_reenter(journey: Journey, previous: EnrolmentState | None, triggered_at: datetime) -> bool:
+    """The re-entry policy the store applies in SQL, for the planner's side of the test:
+    `never` keeps one enrolment per supporter and journey for good."""
+    if previous is None:
+        return True
+    if journey.reentry == "never" or previous.status == "active":
+        return False
+    return previous.exited_at is not None and triggered_at > previous.exited_at
 
 
 def planned(state: EnrolmentState) -> tuple[Any, ...]:

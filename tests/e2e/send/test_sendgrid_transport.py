@@ -18,7 +18,6 @@ from engine.send.transport import (
     Permanent,
     SendResult,
     Transient,
-    apply_substitutions,
 )
 from tests.fakes.messages import thank_you
 from tests.fakes.sendgrid_server import API_KEY, Delay, FakeSendGrid, Reply, Reset
@@ -292,10 +291,10 @@ def test_a_refused_connection_is_transient_because_nothing_left(now: datetime) -
     assert [r.attempted for r in results if isinstance(r, Transient)] == [True, False]
 
 
-def test_messages_rendered_per_recipient_still_share_requests(
+def test_messages_rendered_in_full_go_as_they_are(
     sendgrid_server: FakeSendGrid, now: datetime
 ) -> None:
-    # given 300 thank-yous rendered per recipient, as the render stage hands them over
+    # given three thank-yous rendered per recipient (no substitutions), and two the same
     def rendered(index: int) -> OutgoingMessage:
         skeleton = thank_you(index)
         subject, html, text = skeleton.rendered()
@@ -303,15 +302,16 @@ def test_messages_rendered_per_recipient_still_share_requests(
             skeleton, subject=subject, html=html, text=text, substitutions={}
         )
 
-    messages = [rendered(i) for i in range(300)]
+    same = dataclasses.replace(rendered(1), message_id="msg-again", to=thank_you(9).to)
+    messages = [rendered(1), rendered(2), same]
     # when they are sent
     results = _transport(sendgrid_server, now).send(messages)
-    # then one request carries them, and SendGrid's substitution gives each one its text
-    assert _states(results) == {"accepted": 300}
-    [request] = sendgrid_server.requests
-    plain, html = (part["value"] for part in request.body["content"])
-    for message, personalisation in zip(messages, request.body["personalizations"], strict=True):
-        substitutions = personalisation["substitutions"]
-        assert apply_substitutions(request.body["subject"], substitutions) == message.subject
-        assert apply_substitutions(html, substitutions) == message.html
-        assert apply_substitutions(plain, substitutions) == message.text
+    # then each content goes once, whole, with its recipients and no substitutions
+    assert _states(results) == {"accepted": 3}
+    bodies = [request.body for request in sendgrid_server.requests]
+    assert sorted(len(body["personalizations"]) for body in bodies) == [1, 2]
+    for body in bodies:
+        plain, html = (part["value"] for part in body["content"])
+        message = next(m for m in messages if m.html == html)
+        assert (body["subject"], plain) == (message.subject, message.text)
+        assert all("substitutions" not in p for p in body["personalizations"])

@@ -90,6 +90,8 @@ def test_values_are_escaped_as_the_full_render_escapes_them(library: TemplateLib
     assert "<b>Zoé</b> & co" in skeleton.substitutions.values()
     assert "Zoé" not in skeleton.html + skeleton.text
     assert "&lt;b&gt;Zoé&lt;/b&gt; &amp; co" in full.html
+    # as plain strings: a Markup would escape whatever a transport joined to it
+    assert {type(value) for value in skeleton.substitutions.values()} == {str}
 
 
 def test_recipients_of_one_shape_share_the_skeleton_objects(library: TemplateLibrary) -> None:

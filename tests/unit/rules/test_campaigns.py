@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.rules.campaigns import parse_campaign
+from engine.errors import Problem
+from engine.rules.campaigns import CampaignDef
+from engine.rules.sources import load_model
+
+
+def parse_campaign(text: str, name: str) -> tuple[CampaignDef | None, list[Problem]]:
+    """The campaign part of a file, as `validate` reads it before its journeys."""
+    campaign, _node, problems = load_model(text, name, CampaignDef)
+    return campaign, problems
 
 
 def test_the_seed_campaign_file_is_valid(project_dir: Path) -> None:

@@ -54,7 +54,7 @@ def test_too_many_categories_are_refused(now: datetime) -> None:
 def test_a_body_lists_text_before_html_and_skips_empty_parts(now: datetime) -> None:
     body = sendgrid_requests.body([thank_you(1, text="")], now=now)
     assert [c["type"] for c in body["content"]] == ["text/html"]
-    assert sendgrid_requests.encoded_size(body) > 1000
+    assert len(sendgrid_requests.encode(body)) > 1000
 
 
 def test_substitution_size_is_counted_in_utf8_bytes(now: datetime) -> None:

@@ -132,7 +132,6 @@ def test_a_batch_signed_with_our_own_key_verifies_and_parses(now: datetime) -> N
     assert events[0].email == "signer@example.net"
     assert events[0].provider_request_id == "REQ123"
     assert events[0].occurred_at == now
-    assert sendgrid_events.processed_message_ids(events) == {"msg-0000001"}
 
 
 def _samples() -> list[dict[str, Any]]:
@@ -141,18 +140,19 @@ def _samples() -> list[dict[str, Any]]:
     return samples
 
 
+# The suppression each documented event implies.
 EXPECTED = {
-    "processed": ("processed", None),
-    "deferred": ("deferred", None),
-    "delivered": ("delivered", None),
-    "open": ("opened", None),
-    "click": ("clicked", None),
-    "bounce": ("bounced", "bounce"),
-    "dropped": ("dropped", "bounce"),
-    "spamreport": ("complained", "complaint"),
-    "unsubscribe": ("unsubscribed", "unsubscribe"),
-    "group_unsubscribe": ("unsubscribed", "unsubscribe"),
-    "group_resubscribe": ("group_resubscribe", None),
+    "processed": None,
+    "deferred": None,
+    "delivered": None,
+    "open": None,
+    "click": None,
+    "bounce": "bounce",
+    "dropped": "bounce",
+    "spamreport": "complaint",
+    "unsubscribe": "unsubscribe",
+    "group_unsubscribe": "unsubscribe",
+    "group_resubscribe": None,
 }
 
 
@@ -161,12 +161,11 @@ def test_every_documented_sample_event_parses_and_maps() -> None:
     body = json.dumps(_samples()).encode()
     # when the batch is parsed
     events, skipped = sendgrid_events.parse(body)
-    # then each becomes a typed event with its state and suppression
+    # then each becomes a typed event with its suppression
     assert skipped == []
     assert sorted(e.event for e in events) == sorted(EXPECTED)
     for event in events:
-        state, suppression = EXPECTED[event.event]
-        assert sendgrid_events.message_state(event) == state
+        suppression = EXPECTED[event.event]
         found = sendgrid_events.suppression_for(event, block_for=WEEK)
         assert (found.reason if found else None) == suppression, event.event
         assert found is None or found.lift_after is None, event.event  # for good
@@ -194,7 +193,6 @@ def test_blocks_are_suppressed_for_a_while_not_forever() -> None:
     # 7 days unless MOBILISE_BLOCK_SUPPRESSION_DAYS says otherwise (docs/operations.md)
     assert Settings().block_suppression == WEEK
     assert Settings(block_suppression_days=2).block_suppression == timedelta(days=2)
-    assert sendgrid_events.message_state(_event("bounce", type="blocked")) == "blocked"
 
 
 @pytest.mark.parametrize(

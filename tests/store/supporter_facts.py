@@ -1,8 +1,8 @@
-"""One supporter's facts for the pure planner (`explain`, tests): never used for populations.
+"""One supporter's facts read from the database for the pure planner.
 
-The passes never call this: they compile conditions to SQL. It exists so that the planner
-can replay a single supporter from the database, and so that tests can hold the SQL and the
-pure evaluation of every condition to the same answer.
+The passes never evaluate conditions in Python: they compile them to SQL. The tests read
+a supporter's facts with this to hold the SQL and the pure evaluation of every condition
+(and the store's passes and the planner) to the same answer.
 """
 
 from __future__ import annotations
