@@ -23,7 +23,8 @@ from fastapi.templating import Jinja2Templates
 from engine.api.deps import AppSettings, DbSession
 from engine.errors import MobiliseError, NotFound
 from engine.render import french
-from engine.rules.campaigns import parse_campaign
+from engine.rules.campaigns import CampaignDef
+from engine.rules.sources import load_model
 from engine.send.identity import Identity
 from engine.store import petitions
 from engine.store.petitions import PetitionRead
@@ -87,7 +88,9 @@ def blocks(text: str) -> list[Block]:
 
 @lru_cache(maxsize=64)
 def _texts(path: str, _modified: int) -> dict[str, str]:
-    campaign, _problems = parse_campaign(Path(path).read_text(encoding="utf-8"), path)
+    campaign, _node, _problems = load_model(
+        Path(path).read_text(encoding="utf-8"), path, CampaignDef
+    )
     return {campaign.petition.slug: campaign.petition.text} if campaign is not None else {}
 
 

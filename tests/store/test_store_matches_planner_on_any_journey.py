@@ -150,7 +150,6 @@ class World:
                 ],
                 secret=SECRET,
                 now=when,
-                secret="test-secret",  # keys address hashes; these rows have no address
             )
         else:
             events.append(
