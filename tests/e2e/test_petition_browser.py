@@ -155,6 +155,8 @@ def test_the_dashboard_preview_shows_the_emails_images(
         page.goto(f"{base}/dashboard/login?next=/dashboard/templates/update")
         page.get_by_label("Your API key").fill(key)
         page.get_by_role("button", name="Sign in").click()
+        # (the first preview compiles the template: slow on a busy machine)
+        expect(page.get_by_role("heading", name="Preview: update")).to_be_visible(timeout=30_000)
         logo = page.frame_locator("#html").get_by_role("img", name="Vigie Libertés")
         photo = page.frame_locator("#html").get_by_role("img", name="Des militantes", exact=False)
 
