@@ -33,7 +33,7 @@ from engine.api import (
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
-from engine.intake.signing import SigningQueue
+from engine.intake.signature_queue import SigningQueue
 from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
 from engine.store.db import make_engine, make_sessionmaker

@@ -22,8 +22,8 @@ from engine.api.deps import DbSession
 from engine.api.responses import errors
 from engine.config import Settings
 from engine.errors import Invalid, UnsupportedMediaType
-from engine.intake.signing import SigningQueue
-from engine.rules.signers import (
+from engine.intake.signature_queue import SigningQueue
+from engine.rules.signature_rows import (
     CONSENT,
     WEB_FIELDS,
     RowError,

@@ -28,7 +28,7 @@ from engine.rules.gifts import (
     json_fields,
     parse_gift,
 )
-from engine.rules.signers import RowError
+from engine.rules.signature_rows import RowError
 from engine.rules.supporters import parse_email
 from engine.rules.tabular import parse_timestamp
 from engine.store import donations

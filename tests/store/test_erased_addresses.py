@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.intake.imports import import_signatures
-from engine.intake.signing import SigningQueue
+from engine.intake.signature_queue import SigningQueue
 from engine.rules.rights import ERASED_REASON
 from engine.rules.supporters import email_hash
 from engine.store import audit, personal_data, petitions

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Unavailable
-from engine.intake.signing import SigningQueue
+from engine.intake.signature_queue import SigningQueue
 from engine.rules.campaigns import ConsentPurpose
 from engine.store import petitions
 from engine.store.db import make_engine, make_sessionmaker

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.render import sandbox
-from engine.render.validation import validate_templates
+from engine.render.template_checks import validate_templates
 from engine.rules.template_variables import CATALOGUE
 from tests.unit.render.conftest import mjml
 
