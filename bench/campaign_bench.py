@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 from bench.common import machine
 from engine.config import Settings
 from engine.declarations import read
-from engine.intake.imports import import_signatures
+from engine.intake.signature_imports import import_signatures
 from engine.scheduler import Passes, journeys_pass
 from engine.store import donations, journeys, migrate, petitions
 from engine.store import signatures as signature_store

@@ -9,8 +9,8 @@ import typer
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.sync import utcnow
-from engine.intake import gifts
-from engine.intake.imports import import_signatures
+from engine.intake.gift_imports import import_donations
+from engine.intake.signature_imports import import_signatures
 
 import_app = typer.Typer(no_args_is_help=True, help="Import signatures or donations from CSV.")
 
@@ -54,7 +54,7 @@ def donations(
     config = settings()
     parse_now(now)  # a bad --now is refused before the file is read
     with sessions() as factory:
-        report = gifts.import_donations(
+        report = import_donations(
             factory,
             path=file,
             now=lambda: parse_now(now),

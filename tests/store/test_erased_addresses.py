@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.intake.imports import import_signatures
+from engine.intake.signature_imports import import_signatures
 from engine.intake.signature_queue import SigningQueue
 from engine.rules.rights import ERASED_REASON
 from engine.rules.supporters import email_hash
