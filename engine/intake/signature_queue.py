@@ -35,7 +35,7 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class SigningQueue:
+class SignatureQueue:
     def __init__(
         self,
         sessions: sessionmaker[Session],
