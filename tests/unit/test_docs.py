@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +120,14 @@ def test_validate_accepts_every_variable_the_docs_list(tmp_path: Path) -> None:
     assert [str(p) for p in validate_templates(tmp_path)] == []
 
 
-# Code the docs name: a file (`engine/store/clicks.py`, or `store/clicks.py` within
-# engine/) or a dotted name (`engine.send.configured_transport.from_settings`).
+# Code the docs name: a file (`engine/store/clicks.py`, or within engine/ `store/clicks.py`
+# or `store/clicks`) or a dotted name (`engine.send.configured_transport.from_settings`).
 _STAGES = "|".join(
     sorted(p.name for p in (ROOT / "engine").iterdir() if (p / "__init__.py").is_file())
 )
 _FILE = re.compile(
-    rf"(?<![\w/.])(?:engine/)?(?:{_STAGES})/[a-z_]+\.py\b|(?<![\w/.])engine/[a-z_]+\.py\b"
+    rf"(?<![\w/.{{-])(?:engine/)?(?:{_STAGES})/[a-z_]+(?:\.py)?\b(?![/.\w{{-])"
+    r"|(?<![\w/.])engine/[a-z_]+\.py\b"
 )
 _DOTTED = re.compile(r"(?<![\w.])engine(?:\.[A-Za-z_]\w*)+")
 
@@ -151,8 +153,9 @@ _LOGGERS = {
 def _exists(name: str) -> bool:
     if name in _LOGGERS:
         return True
-    if name.endswith(".py"):
-        return (ROOT / (name if name.startswith("engine/") else f"engine/{name}")).is_file()
+    if "/" in name:
+        path = ROOT / (name if name.startswith("engine/") else f"engine/{name}")
+        return path.is_file() if name.endswith(".py") else path.with_suffix(".py").is_file()
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         try:
@@ -179,3 +182,21 @@ def test_the_docs_name_code() -> None:
 def test_every_file_and_name_the_docs_show_is_in_the_code(doc: str, name: str) -> None:
     # given a file or dotted name a doc shows, then the code has it (renames update the docs)
     assert _exists(name), f"{doc} names {name}, which the code does not have"
+
+
+def test_the_architecture_doc_lists_the_layers_the_contract_checks() -> None:
+    # given the layers contract of pyproject.toml, top first
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    layers = [{m.strip() for m in layer.split("|")} for layer in contract["layers"]]
+    # then docs/architecture.md's table has the same folders in the same order
+    table = _section(ROOT / "docs" / "architecture.md", "## The folders and what each may import")
+    rows = [line for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
+    documented = [
+        {
+            f"engine.{p.removesuffix('.py').replace('/', '.')}"
+            for p in re.findall(r"`engine/([\w/.]+)`", row)
+        }
+        for row in rows
+    ]
+    assert documented == layers
