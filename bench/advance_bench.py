@@ -27,9 +27,10 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from engine import declarations
 from engine.config import Settings
 from engine.scheduler import journeys_pass
-from engine.store import files, journeys, migrate
+from engine.store import journeys, migrate
 from engine.store.db import make_engine, make_sessionmaker, normalise_url
 from engine.store.enrolments import BATCH
 from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
@@ -71,7 +72,7 @@ def _series(engine: Engine, rows: int) -> str:
 
 def populate(engine: Engine, rows: int) -> int:
     """rows supporters with the updates consent, each enrolled and due at `update`."""
-    declared = files.read(ROOT)
+    declared = declarations.read(ROOT)
     assert not declared.problems, declared.problems
     created = NOW - timedelta(days=10)
     series = _series(engine, rows)
@@ -127,7 +128,7 @@ def peak_rss_mb() -> float:
 def engine_path(engine: Engine, batch: int, connections: int) -> tuple[float, float, int, int]:
     """(wall seconds, this process's CPU seconds, outbox rows, enrolments moved): the
     scheduler's journey pass, split over `connections` transactions on PostgreSQL."""
-    declared = files.read(ROOT)
+    declared = declarations.read(ROOT)
     sessions = make_sessionmaker(engine)
     started, cpu = time.perf_counter(), time.process_time()
     summary = journeys_pass(

@@ -50,13 +50,13 @@ from sqlalchemy.orm import Session
 
 from bench.common import machine
 from engine.config import Settings
-from engine.intake.imports import import_signatures
+from engine.declarations import read
+from engine.intake.signature_imports import import_signatures
 from engine.scheduler import Passes, journeys_pass
 from engine.store import donations, journeys, migrate, petitions
 from engine.store import signatures as signature_store
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
-from engine.store.files import read
 from engine.store.models import OutboxMessage
 from tests.backends import fresh_postgres_database
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid

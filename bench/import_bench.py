@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.common import SLUG, Timer, fresh_database, machine
-from engine.intake.imports import import_signatures
+from engine.intake.signature_imports import import_signatures
 from engine.store.db import make_engine, make_sessionmaker
 
 FIRST = ["Camille", "Léa", "Hugo", "Zoé", "Lucas", "Inès", "Jules", "Chloé", "Adam", "Manon"]

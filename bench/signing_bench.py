@@ -34,7 +34,8 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from bench.common import SLUG, fresh_database, machine
-from engine.store import files, journeys, petitions
+from engine import declarations
+from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import OutboxMessage
 
@@ -199,7 +200,7 @@ def count(url: str, slug: str) -> int:
 
 def seed_campaign(url: str) -> str:
     """`mobilise sync` of the shipped campaign; returns its petition's slug."""
-    declared = files.read(ROOT)
+    declared = declarations.read(ROOT)
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as session:
         now = datetime.now(UTC)

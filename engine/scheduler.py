@@ -37,18 +37,19 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import declarations
 from engine.config import Settings
 from engine.errors import Invalid
 from engine.render.library import TemplateLibrary
 from engine.rules.conditions import Condition
 from engine.rules.rights import Retention
-from engine.send import transports
+from engine.send import configured_transport
 from engine.send.compose import Envelope
 from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
 from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Transport
-from engine.store import enrolments, files, locks, passes, retention
+from engine.store import enrolments, locks, passes, retention
 from engine.store.enrolments import BATCH, Shard, Summary
 
 log = logging.getLogger("mobilise.scheduler")
@@ -143,7 +144,7 @@ class Passes:
 
     @cached_property
     def transport(self) -> Transport:
-        return self.transport_override or transports.from_settings(self.settings)
+        return self.transport_override or configured_transport.from_settings(self.settings)
 
     @cached_property
     def identity(self) -> Identity:
@@ -159,7 +160,7 @@ class Passes:
         return policy_from(self.settings, self.identity)
 
     def segments(self) -> dict[str, Condition]:
-        declared = files.read(self.settings.project_dir)
+        declared = declarations.read(self.settings.project_dir)
         if declared.problems:
             raise Invalid(
                 "the declared files have problems",
@@ -199,7 +200,7 @@ class Passes:
         file transport's copies of the emails they were sent."""
         with self.sessions.begin() as session:
             done = retention.run(session, retention_from(self.settings), now)
-        transports.forget_copies(self.settings, done.message_ids or [])
+        configured_transport.forget_copies(self.settings, done.message_ids or [])
         if done.anonymised:
             log.info("retention: %d supporter(s) anonymised", done.anonymised)
         return done

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from engine.rules.campaigns import ConsentPurpose, PetitionDef
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.store import petitions, signatures
 
 

@@ -33,7 +33,7 @@ from engine.api import (
 from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
-from engine.intake.signing import SigningQueue
+from engine.intake.signature_queue import SignatureQueue
 from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
 from engine.send.identity import for_sending, templates_dir
@@ -53,7 +53,7 @@ def create_app(
     engine = make_engine(settings.database_url)
 
     sessions = make_sessionmaker(engine)
-    signing = SigningQueue(
+    signing = SignatureQueue(
         sessions,
         clock=clock,
         secret=settings.secret_key,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from engine.api.deps import AppSettings, DbSession
 from engine.api.staff import ApiManager
-from engine.intake import gifts
+from engine.track import donations
 
 router = APIRouter(prefix="/api", tags=["donations"])
 
@@ -47,7 +47,7 @@ def record_donation(
 ) -> JSONResponse:
     """Record one gift, de-duplicated by `external_id`, attributed by its `reference` or the
     giver's last click; an unknown address becomes a supporter without consent."""
-    done = gifts.record_one(
+    done = donations.record_one(
         session,
         body,
         secret=settings.secret_key,

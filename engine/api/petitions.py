@@ -21,8 +21,8 @@ from engine.api.deps import DbSession
 from engine.api.responses import errors
 from engine.config import Settings
 from engine.errors import Invalid, UnsupportedMediaType
-from engine.intake.signing import SigningQueue
-from engine.rules.signers import (
+from engine.intake.signature_queue import SignatureQueue
+from engine.rules.signature_rows import (
     CONSENT,
     WEB_FIELDS,
     RowError,
@@ -171,7 +171,7 @@ async def sign(request: Request) -> Response:
             f"'{media or 'no content type'}' is not a signature",
             hint=f"send {_JSON}, or a form ({_URLENCODED} or {_MULTIPART})",
         )
-    queue: SigningQueue = request.app.state.signing
+    queue: SignatureQueue = request.app.state.signing
     purposes = await queue.purposes(slug)
     fields = await _fields(request, media, purposes)
     settings: Settings = request.app.state.settings

@@ -24,7 +24,7 @@ from engine.api.deps import AppSettings, DbSession
 from engine.errors import MobiliseError, NotFound
 from engine.render import french
 from engine.rules.campaigns import CampaignDef
-from engine.rules.sources import load_model
+from engine.rules.yaml_lines import load_model
 from engine.send.identity import Identity
 from engine.store import petitions
 from engine.store.petitions import PetitionRead

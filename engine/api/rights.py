@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from engine.api.deps import AppSettings, DbSession
 from engine.render import tokens
-from engine.send import transports
+from engine.send import configured_transport
 from engine.store import audit, personal_data
 
 router = APIRouter(prefix="/rights", tags=["supporters' rights"])
@@ -127,5 +127,5 @@ def erase(
         actor=audit.SUPPORTER,
         secret=settings.secret_key,
     )
-    transports.forget_copies(settings, done.message_ids)
+    configured_transport.forget_copies(settings, done.message_ids)
     return _page(*_ERASED)

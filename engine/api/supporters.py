@@ -15,7 +15,7 @@ from engine.api.deps import AppSettings, DbSession
 from engine.api.staff import api_staff
 from engine.rules.rights import rectification
 from engine.rules.staff import Role
-from engine.send import transports
+from engine.send import configured_transport
 from engine.store import audit, personal_data, restrictions
 from engine.store.apikeys import Staff
 
@@ -120,5 +120,5 @@ def erase(
         actor=audit.api_key(who.key_id),
         secret=settings.secret_key,
     )
-    copies = transports.forget_copies(settings, done.message_ids)
+    copies = configured_transport.forget_copies(settings, done.message_ids)
     return RightsDone(supporter_id=supporter_id, action="erase", copies_deleted=copies)

@@ -7,7 +7,6 @@ a GET must never unsubscribe anyone.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -15,9 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.api.deps import AppSettings, get_sessions
-from engine.render import tokens
-from engine.render.links import DONATION_LINK, donation_page_url
-from engine.store import clicks, links, suppressions
+from engine.track import clicks, unsubscribes
+from engine.track.clicks import Refused
 
 router = APIRouter(tags=["tracking"])
 
@@ -37,6 +35,7 @@ _NO_DONATION_PAGE = HTMLResponse(
     "<p>La page de don n'est pas encore configurée. Merci de réessayer plus tard.</p></html>",
     status_code=503,
 )
+_REFUSED = {Refused.UNKNOWN: _NOT_FOUND, Refused.NO_DONATION_PAGE: _NO_DONATION_PAGE}
 
 
 @router.get(
@@ -46,45 +45,24 @@ _NO_DONATION_PAGE = HTMLResponse(
     responses=_NOT_FOUND_DOC,
 )
 def click(token: str, request: Request, settings: AppSettings) -> Response:
-    """Record the click, then redirect to the URL stored for that message's link.
-
-    A donation link's token also carries an amount and a frequency, signed: the redirect
-    goes to the configured donation page with them and the email's attribution reference
-    (engine.render.links). Each kind of token opens only its kind of link."""
-    gift: tuple[int, str] | None = None
-    found = tokens.read_click_token(settings.secret_key, token)
+    """Record the click, then redirect to the URL stored for that message's link (for a
+    donation link, the donation page with the gift and the attribution reference)."""
+    found = clicks.read(settings.secret_key, token)
     if found is None:
-        donation = tokens.read_donation_token(settings.secret_key, token)
-        if donation is None:
-            return _NOT_FOUND
-        message_id, position, amount_cents, frequency = donation
-        gift = (amount_cents, frequency)
-    else:
-        message_id, position = found
+        return _NOT_FOUND
     with get_sessions(request).begin() as session:
-        target = links.target_of_message(session, message_id, position)
-        if target is None or (target[0] == DONATION_LINK) != (gift is not None):
-            return _NOT_FOUND
-        url, supporter_id = target
-        if gift is not None:
-            page = request.app.state.identity.donation_url
-            if not page:
-                return _NO_DONATION_PAGE
-            url = donation_page_url(
-                page,
-                amount_cents=gift[0],
-                frequency=gift[1],
-                reference=tokens.reference_token(settings.secret_key, message_id),
-            )
-        clicks.record(
+        target = clicks.follow(
             session,
-            message_id=message_id,
-            position=position,
-            supporter_id=supporter_id,
+            found,
+            secret=settings.secret_key,
+            # organisation.yaml's page, or MOBILISE_DONATION_URL (engine/send/identity.py)
+            donation_url=request.app.state.identity.donation_url,
             now=request.app.state.clock(),
             burst=settings.automated_click_window,
         )
-    return RedirectResponse(url, status_code=302)
+    if isinstance(target, Refused):
+        return _REFUSED[target]
+    return RedirectResponse(target, status_code=302)
 
 
 @router.get(
@@ -94,7 +72,7 @@ def click(token: str, request: Request, settings: AppSettings) -> Response:
 )
 def unsubscribe_page(token: str, settings: AppSettings) -> Response:
     """Ask for confirmation; unsubscribes nobody by itself."""
-    if tokens.read_unsubscribe_token(settings.secret_key, token) is None:
+    if unsubscribes.read(settings.secret_key, token) is None:
         return _NOT_FOUND
     return HTMLResponse(_CONFIRM.format(token=escape(token)))
 
@@ -107,12 +85,12 @@ def unsubscribe_page(token: str, settings: AppSettings) -> Response:
 def unsubscribe(token: str, request: Request, settings: AppSettings) -> Response:
     """RFC 8058 one-click (`List-Unsubscribe=One-Click`, urlencoded or multipart) or the
     confirmation form: either way the address is suppressed before the next dispatch."""
-    message_id = tokens.read_unsubscribe_token(settings.secret_key, token)
+    message_id = unsubscribes.read(settings.secret_key, token)
     if message_id is None:
         return _NOT_FOUND
     with get_sessions(request).begin() as session:
-        if not suppressions.unsubscribe_message(
-            session, message_id, now=datetime.now(UTC), secret=settings.secret_key
+        if not unsubscribes.confirm(
+            session, message_id, now=request.app.state.clock(), secret=settings.secret_key
         ):
             return _NOT_FOUND
     return HTMLResponse(_DONE)

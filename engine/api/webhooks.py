@@ -4,23 +4,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from engine.api.deps import AppSettings, get_sessions
 from engine.api.responses import errors
-from engine.config import Settings
-from engine.intake import gifts
-from engine.store import deliveries, events
-from engine.track import donation_webhook, sendgrid_events
-from engine.track.donation_webhook import DonationEvent
+from engine.track import donation_webhook, donations, provider_events, sendgrid_events
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -94,25 +88,16 @@ async def sendgrid(request: Request, settings: AppSettings) -> WebhookStored:
     for problem in skipped:
         log.warning("sendgrid webhook: unreadable %s", problem)
     with get_sessions(request).begin() as session:
-        applied = deliveries.apply(
+        applied = provider_events.apply_sendgrid(
             session,
             events,
-            provider="sendgrid",
             now=now,
-            supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
-            suppression=partial(_suppression, block_for=settings.block_suppression),
+            block_for=settings.block_suppression,
             secret=settings.secret_key,
         )
     if applied.unknown_messages:
         log.info("sendgrid webhook: %d events for unknown messages", applied.unknown_messages)
     return WebhookStored(stored=applied.stored, duplicates=applied.duplicates, skipped=len(skipped))
-
-
-def _suppression(
-    event: deliveries.DeliveryEvent, *, block_for: timedelta
-) -> sendgrid_events.Suppression | None:
-    assert isinstance(event, sendgrid_events.ProviderEvent)
-    return sendgrid_events.suppression_for(event, block_for=block_for)
 
 
 @router.post(
@@ -137,31 +122,12 @@ async def donations_webhook(request: Request, settings: AppSettings) -> JSONResp
     )
     event = donation_webhook.parse(raw)
     with get_sessions(request).begin() as session:
-        # First, in the transaction that applies it: an event id is applied at most once.
-        if not events.append(
+        outcome = donations.apply_webhook_event(
             session,
-            kind=f"donation.{event.type}",
-            source_key=f"donations-webhook:{event.id}",
-            occurred_at=now,
-            payload={"event": event.id, "external_id": event.data.get("external_id")},
-        ):
-            return JSONResponse({"event": event.id, "outcome": "duplicate"})
-        outcome = _apply(session, event, settings, now)
-    return JSONResponse({"event": event.id, **outcome})
-
-
-def _apply(
-    session: Session, event: DonationEvent, settings: Settings, now: datetime
-) -> dict[str, object]:
-    zone = ZoneInfo(settings.timezone)
-    if event.type == "gift":
-        done = gifts.record_one(
-            session,
-            event.data,
+            event,
             secret=settings.secret_key,
             now=now,
-            zone=zone,
+            zone=ZoneInfo(settings.timezone),
             window=settings.attribution_window,
         )
-        return {"outcome": "recorded" if done.recorded else "already", **done.as_json()}
-    return gifts.apply_change(session, event.type, event.data, now=now, zone=zone)
+    return JSONResponse(outcome)

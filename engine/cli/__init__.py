@@ -1,4 +1,4 @@
-"""The `mobilise` command: one Typer app, one sub-module per domain noun."""
+"""The `mobilise` command: one Typer app, one module per command or command group."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import typer
 from engine.cli import (
     apikeys,
     db,
-    donations,
+    explain,
     gdpr,
-    journeys,
+    imports,
     outbox,
-    petitions,
     preview,
+    segments,
     server,
     simulate,
     stats,
+    sync,
+    tick,
+    validate,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -23,16 +26,15 @@ app.add_typer(db.app, name="db")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(gdpr.app, name="gdpr")
-app.add_typer(petitions.import_app, name="import")
-petitions.import_app.command("donations")(donations.import_donations)
-app.command("sync")(petitions.sync)
+app.add_typer(imports.import_app, name="import")
+app.command("sync")(sync.sync)
 app.command("run")(server.run)
 app.command("worker")(server.worker)
-app.command("validate")(journeys.validate)
-app.command("tick")(journeys.tick)
+app.command("validate")(validate.validate)
+app.command("tick")(tick.tick)
 app.command("simulate")(simulate.simulate)
-app.command("explain")(journeys.explain)
-app.command("segments")(journeys.segments)
+app.command("explain")(explain.explain)
+app.command("segments")(segments.segments)
 app.command("preview")(preview.preview)
 app.command("stats")(stats.stats)
 

@@ -13,7 +13,7 @@ import typer
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
 from engine.rules.rights import rectification
 from engine.scheduler import Passes, retention_from
-from engine.send import transports
+from engine.send import configured_transport
 from engine.store import audit, personal_data, restrictions, retention
 
 app = typer.Typer(
@@ -109,7 +109,7 @@ def erase(
             actor=audit.CLI,
             secret=config.secret_key,
         )
-    copies = transports.forget_copies(config, done.message_ids)
+    copies = configured_transport.forget_copies(config, done.message_ids)
     typer.echo(f"supporter {supporter_id} erased; {copies} .eml copie(s) deleted")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from engine.cli.common import parse_now, reports_errors, settings
-from engine.cli.journeys import load
+from engine.cli.declared import load
 from engine.errors import Invalid, NotFound
 from engine.simulation import report, run
 

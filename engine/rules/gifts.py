@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from engine.errors import Problem
-from engine.rules.signers import EARLIEST, EMAIL_ALIASES, RowError, refused_names
+from engine.rules.signature_rows import EARLIEST, EMAIL_ALIASES, RowError, refused_names
 from engine.rules.supporters import parse_email
 from engine.rules.tabular import alias_table, parse_timestamp, shown, unseen_character
 
@@ -93,7 +93,7 @@ def parse_frequency(raw: str) -> Frequency:
 
 
 def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) -> Parser:
-    """Validation for one column layout (as engine.rules.signers.signer_parser): rows given
+    """Validation for one column layout (as engine.rules.signature_rows.signer_parser): rows given
     as cells by position, one extra empty cell standing for the columns the layout lacks.
     None for an empty row, RowError for a bad one."""
     names = sorted(GIFT_FIELDS)

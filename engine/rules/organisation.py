@@ -19,8 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.errors import Problem
-from engine.rules.sources import load_model, locate
 from engine.rules.supporters import parse_email
+from engine.rules.yaml_lines import load_model, locate
 
 FILE = "organisation.yaml"
 # Hosts reserved for examples (RFC 2606), and the word a placeholder address carries.

@@ -1,7 +1,7 @@
 """Supporters' rights, the pure part: what a rectification may change, and the retention
 rule (docs/privacy.md).
 
-Rectified fields are normalised exactly as a signature's are (engine/rules/signers.py), so
+Rectified fields are normalised exactly as a signature's are (engine/rules/signature_rows.py), so
 that a corrected address still finds the same supporter and a corrected postal code still
 places them in their département and region.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from engine.errors import Invalid, Problem
 from engine.rules.geo import place_of
-from engine.rules.signers import NAME_MAX
+from engine.rules.signature_rows import NAME_MAX
 from engine.rules.supporters import clean_name, email_hash, parse_email
 from engine.rules.tabular import UNSEEN, shown, unseen_character
 

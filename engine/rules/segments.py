@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.errors import Problem
 from engine.rules.conditions import Condition, InSegment, walk
 from engine.rules.journeys import STEP_ID
-from engine.rules.sources import load_model, locate
+from engine.rules.yaml_lines import load_model, locate
 
 
 class SegmentDef(BaseModel):

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine import declarations
 from engine.config import Settings
 from engine.errors import Invalid, Problem
 from engine.render.site import Site
-from engine.render.validation import site_warnings
+from engine.render.template_checks import site_warnings
 from engine.rules.organisation import FILE, OrganisationDef, placeholders
 from engine.send.transport import Address
-from engine.store import files
 
 # The organisation's key each override replaces, by setting.
 OVERRIDES = {
@@ -52,7 +52,7 @@ def templates_dir(settings: Settings) -> Path:
 
 def identity(settings: Settings) -> Identity:
     """The installation's identity; Invalid if organisation.yaml or an override is wrong."""
-    found, problems = files.read_organisation(settings.project_dir)
+    found, problems = declarations.read_organisation(settings.project_dir)
     if problems:
         raise Invalid("organisation.yaml has problems", problems=problems)
     overrides = {

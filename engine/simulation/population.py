@@ -16,7 +16,7 @@ from itertools import groupby
 from sqlalchemy.orm import Session
 
 from engine.rules.geo import place_of
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.store import donations, petitions, signatures, virtual
 from engine.store.donations import DonationRow
 

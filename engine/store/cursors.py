@@ -10,7 +10,7 @@ those that are settled:
   never be read once the cursor passed it. Ranks are taken under the petition's row lock
   today (store/signatures.py), so they commit in order; the margin keeps the cursor safe
   with any way of signing whose transactions commit within half of it after taking their
-  `now` (two API processes, the signing queue's group commits): a signature ranked below
+  `now` (two API processes, the signature queue's group commits): a signature ranked below
   a settled one took its `now` before that one was ranked, so it committed before `now`.
   Until then, every signature above the cursor is read at every pass;
 - and, for a `signed:` trigger, signed by `now`. In virtual time (`tick --now` before the

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -39,6 +39,11 @@ class DeliveryEvent(Protocol):
     def mobilise_message_id(self) -> str | None: ...
     @property
     def reason(self) -> str | None: ...
+
+
+# The provider's own event type: its rules (`supersedes`, `suppression`) take that type, not
+# only what this module reads of it.
+E = TypeVar("E", bound=DeliveryEvent)
 
 
 class Implied(Protocol):
@@ -79,12 +84,12 @@ def _message_id(event: DeliveryEvent) -> int | None:
 
 def apply(
     session: Session,
-    events: Sequence[DeliveryEvent],
+    events: Sequence[E],
     *,
     provider: str,
     now: datetime,
-    supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
-    suppression: Callable[[DeliveryEvent], Implied | None],
+    supersedes: Callable[[E, str | None, datetime | None], bool],
+    suppression: Callable[[E], Implied | None],
     secret: str | bytes,
 ) -> Applied:
     """Store a webhook batch. Does not commit: the caller answers 2xx only after commit."""
@@ -106,13 +111,13 @@ def apply(
 
 def _apply_chunk(
     session: Session,
-    events: Sequence[DeliveryEvent],
+    events: Sequence[E],
     result: Applied,
     *,
     provider: str,
     now: datetime,
-    supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
-    suppression: Callable[[DeliveryEvent], Implied | None],
+    supersedes: Callable[[E, str | None, datetime | None], bool],
+    suppression: Callable[[E], Implied | None],
     secret: str | bytes,
 ) -> None:
     ids = {i for i in map(_message_id, events) if i is not None}
@@ -192,9 +197,9 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 def _move_states(
     session: Session,
-    events: Sequence[DeliveryEvent],
+    events: Sequence[E],
     owners: dict[int, int],
-    supersedes: Callable[[DeliveryEvent, str | None, datetime | None], bool],
+    supersedes: Callable[[E, str | None, datetime | None], bool],
 ) -> int:
     ids = [i for e in events if (i := _message_id(e)) in owners]
     if not ids:

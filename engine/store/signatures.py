@@ -17,7 +17,7 @@ from sqlalchemy import TextClause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.store import events, pipeline, staging
 from engine.store.petitions import PetitionFacts
 from engine.store.pipeline import sql

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateTable
 
 from engine.rules.campaigns import MAX_CONSENT_PURPOSES
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.store.pipeline import sql
 from engine.store.types import UTCDateTime
 

@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 
 from engine.api.app import create_app
 from engine.config import Settings
+from engine.declarations import read
 from engine.rules.staff import Role
 from engine.store import petitions
 from engine.store.db import make_sessionmaker
-from engine.store.files import read
 from tests.e2e import dashboard_helpers as given
 from tests.e2e.browser import chromium
 from tests.e2e.dashboard_helpers import Clock

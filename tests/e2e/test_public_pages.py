@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from engine.api.app import create_app
 from engine.api.public import blocks
 from engine.config import Settings
-from engine.rules.signers import WEB_FIELDS
+from engine.declarations import read
+from engine.rules.signature_rows import WEB_FIELDS
 from engine.store import migrate, petitions
 from engine.store.db import make_engine, make_sessionmaker
-from engine.store.files import read
 from tests.backends import fresh_postgres_database
 from tests.conftest import BACKENDS
 from tests.factories import petition_def, unique

@@ -10,6 +10,7 @@ from functools import partial
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from engine.api.app import create_app
 from engine.config import Settings
@@ -138,6 +139,47 @@ def test_one_click_unsubscribe_is_immediate_and_idempotent(
             select(Suppression.reason).where(Suppression.email_hash == email_hash(email, SECRET))
         ).all()
         assert reasons == ["unsubscribe"]
+
+
+def test_an_unsubscribe_is_dated_by_the_apps_clock(
+    committed_url: str, message: tuple[int, str], committed_engine: Engine
+) -> None:
+    # Given an app whose clock reads a set instant
+    message_id, email = message
+    at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    settings = Settings(database_url=committed_url, secret_key=SECRET)
+    with TestClient(create_app(settings, clock=lambda: at)) as client:
+        # When the reader unsubscribes in one click
+        answer = client.post(
+            f"/u/{tokens.unsubscribe_token(SECRET, message_id)}",
+            data={"List-Unsubscribe": "One-Click"},
+        )
+    # Then the suppression and its event are dated by that clock
+    assert answer.status_code == 200
+    with make_sessionmaker(committed_engine)() as session:
+        suppressed = session.scalar(
+            select(Suppression.created_at).where(
+                Suppression.email_hash == email_hash(email, SECRET)
+            )
+        )
+        occurred = session.scalar(
+            select(Event.occurred_at).where(
+                Event.kind == "supporter.unsubscribed",
+                Event.supporter_id == _owner(session, message_id),
+            )
+        )
+    assert [_utc(suppressed), _utc(occurred)] == [at, at]
+
+
+def _owner(session: Session, message_id: int) -> int | None:
+    return session.scalar(select(OutboxMessage.supporter_id).where(OutboxMessage.id == message_id))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back (stored in UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def test_a_forged_unsubscribe_token_is_a_404(client: TestClient) -> None:

@@ -13,16 +13,16 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.cli.journeys import known_templates, load
+from engine.cli.declared import known_templates, load
+from engine.declarations import Declared, read
 from engine.render.library import TemplateLibrary
+from engine.rules.campaign_checks import Catalogue, validate_campaign
 from engine.rules.campaigns import CampaignDef
 from engine.rules.geo import place_of
 from engine.rules.journeys import Journey
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.rules.template_variables import GIVEN_TO_EVERYONE
-from engine.rules.validate import Catalogue, validate_campaign
 from engine.store import journeys, petitions, virtual
-from engine.store.files import Declared, read
 from engine.store.models import Enrolment, OutboxMessage, Supporter
 from tests.factories import record_signers
 

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
+from engine.declarations import read
 from engine.scheduler import Passes, scheduler
 from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.enrolments import Summary
-from engine.store.files import read
 from engine.store.models import OutboxMessage
 from tests.conftest import BACKENDS
 from tests.store.dispatch_helpers import queue_step

@@ -69,7 +69,7 @@ def webhook(session: Session, events: list[ProviderEvent], now: datetime) -> Non
         events,
         provider="sendgrid",
         now=now,
-        supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
+        supersedes=sendgrid_events.supersedes,
         suppression=lambda _event: None,
         secret=SECRET,
     )

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.intake.imports import import_signatures
-from engine.intake.signing import SigningQueue
+from engine.intake.signature_imports import import_signatures
+from engine.intake.signature_queue import SignatureQueue
 from engine.rules.rights import ERASED_REASON
 from engine.rules.supporters import email_hash
 from engine.store import audit, personal_data, petitions
@@ -74,7 +74,7 @@ def test_a_web_signature_of_an_erased_address_counts_without_consent(
     slug, email = erased_signer(sessions, now)
 
     async def scenario() -> None:
-        queue = SigningQueue(sessions, clock=lambda: now, secret=SECRET, wait_s=0)
+        queue = SignatureQueue(sessions, clock=lambda: now, secret=SECRET, wait_s=0)
         queue.start()
         try:
             await queue.sign(

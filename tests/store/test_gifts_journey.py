@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.intake import gifts
+from engine.intake import gift_imports
 from engine.render import tokens
 from engine.send.transport import MemoryTransport, OutgoingMessage
 from engine.store import signatures
 from engine.store.models import Enrolment, Supporter
 from engine.store.passes import tick
+from engine.track import donations
 from tests.store.dispatch_helpers import ENVELOPE, run
 from tests.store.journey_helpers import enrolment_of, outbox_of, seed, sign
 
@@ -51,7 +52,7 @@ def importer(session: Session) -> sessionmaker[Session]:
 def import_export(session: Session, tmp_path: Path, text: str, now: datetime) -> str:
     path = tmp_path / f"dons-{now:%m%d}.csv"
     path.write_text(text, encoding="utf-8")
-    report = gifts.import_donations(
+    report = gift_imports.import_donations(
         importer(session), path=path, now=lambda: now, zone=PARIS, secret=ENVELOPE.secret
     )
     return report.summary()
@@ -94,7 +95,7 @@ def test_imported_gifts_drive_the_goal_and_the_donor_branch(
     assert "new supporters (gave without signing; no consent, no campaign email): 1" in summary
     # And Carl's 100 € and Rémy's 60 € refunded, as the webhook applies it
     for key in ("pay-carl-2", "pay-remy-1"):
-        refunded = gifts.apply_change(
+        refunded = donations.apply_change(
             session, "refund", {"external_id": key}, now=SIGNED + timedelta(days=2), zone=PARIS
         )
         assert refunded == {"outcome": "refunded", "already": False}

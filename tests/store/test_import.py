@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid
-from engine.intake.imports import ImportReport, import_signatures
+from engine.intake.signature_imports import ImportReport, import_signatures
 from engine.store import petitions, pipeline, signatures
 from engine.store.db import make_sessionmaker
 from tests.factories import petition_def, unique

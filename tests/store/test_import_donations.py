@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.errors import Invalid
-from engine.intake.gifts import GiftReport, import_donations
+from engine.intake.gift_imports import GiftReport, import_donations
 from engine.render import tokens
 from engine.store.db import make_sessionmaker
 from engine.store.models import Donation, OutboxMessage, Supporter

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
+from engine.declarations import read
 from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
-from engine.store.files import read
 from tests.store.journey_helpers import sign
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from engine.rules.campaigns import ConsentPurpose
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.store import petitions, signatures, staging
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Consent, Event, Milestone, Petition, Signature, Supporter

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
+from engine.declarations import read
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey
@@ -24,7 +25,6 @@ from engine.simulation import report
 from engine.simulation.population import HOUR, on_the_hour
 from engine.simulation.run import Scenario, prepare, run, scratch, simulate
 from engine.store import petitions
-from engine.store.files import read
 from engine.store.models import Enrolment, Milestone, OutboxMessage
 from tests.store.journey_helpers import ROOT, SLUG
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.declarations import Declared
 from engine.rules.plan import EnrolmentState, plan
 from engine.store import donations, signatures
 from engine.store.donations import DonationRow
-from engine.store.files import Declared
 from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
 from engine.store.passes import tick
 from tests.store.journey_helpers import SLUG, seed, sent_by, sign, supporter_id

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
 from engine.send.transport import MemoryTransport
-from engine.store import deliveries, signatures, suppressions
+from engine.store import signatures, suppressions
 from engine.store.models import Suppression
 from engine.store.passes import tick
 from engine.store.timeline import timeline
 from engine.track import sendgrid_events
+from engine.track.provider_events import apply_sendgrid
 from tests.store.dispatch_helpers import queue_step, row_of, run
 from tests.store.journey_helpers import (
     enrolment_of,
@@ -52,13 +53,11 @@ def provider_events(session: Session, at: datetime, **bounces: str) -> None:
         )
         for name, kind in bounces.items()
     ]
-    deliveries.apply(
+    apply_sendgrid(
         session,
         events,
-        provider="sendgrid",
         now=at + timedelta(minutes=5),  # the webhook arrives a little later
-        supersedes=sendgrid_events.supersedes,  # type: ignore[arg-type]
-        suppression=partial(sendgrid_events.suppression_for, block_for=WEEK),
+        block_for=WEEK,
         secret="test-secret",
     )
 

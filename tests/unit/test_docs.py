@@ -1,9 +1,12 @@
 """The docs against the code: every `mobilise …` command line the docs show exists with
-the options it is written with, and every template variable they list is the engine's."""
+the options it is written with, every template variable they list is the engine's, and
+every engine file or dotted name they show is in the code."""
 
 from __future__ import annotations
 
+import importlib
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.render import sandbox
-from engine.render.validation import validate_templates
+from engine.render.template_checks import validate_templates
 from engine.rules.template_variables import CATALOGUE
 from tests.unit.render.conftest import mjml
 
@@ -115,3 +118,85 @@ def test_validate_accepts_every_variable_the_docs_list(tmp_path: Path) -> None:
     )
     # when `validate` checks it, then none is unknown
     assert [str(p) for p in validate_templates(tmp_path)] == []
+
+
+# Code the docs name: a file (`engine/store/clicks.py`, or within engine/ `store/clicks.py`
+# or `store/clicks`) or a dotted name (`engine.send.configured_transport.from_settings`).
+_STAGES = "|".join(
+    sorted(p.name for p in (ROOT / "engine").iterdir() if (p / "__init__.py").is_file())
+)
+_FILE = re.compile(
+    rf"(?<![\w/.{{-])(?:engine/)?(?:{_STAGES})/[a-z_]+(?:\.py)?\b(?![/.\w{{-])"
+    r"|(?<![\w/.])engine/[a-z_]+\.py\b"
+)
+_DOTTED = re.compile(r"(?<![\w.])engine(?:\.[A-Za-z_]\w*)+")
+
+
+def named_code() -> list[tuple[str, str]]:
+    """(doc, name) of every engine file or dotted name the docs and the bench README show."""
+    found = []
+    for path in [*DOCS, ROOT / "bench" / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        names = {*_FILE.findall(text), *_DOTTED.findall(text)}
+        found += [(str(path.relative_to(ROOT)), name) for name in sorted(names)]
+    return found
+
+
+# Logger names the code gives (`logging.getLogger("engine.api.access")`) are names too.
+_LOGGERS = {
+    name
+    for path in (ROOT / "engine").rglob("*.py")
+    for name in re.findall(r'getLogger\("([\w.]+)"\)', path.read_text(encoding="utf-8"))
+}
+
+
+def _exists(name: str) -> bool:
+    if name in _LOGGERS:
+        return True
+    if "/" in name:
+        path = ROOT / (name if name.startswith("engine/") else f"engine/{name}")
+        return path.is_file() if name.endswith(".py") else path.with_suffix(".py").is_file()
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+NAMED = named_code()
+
+
+def test_the_docs_name_code() -> None:
+    assert any(name == "engine.send.configured_transport.from_settings" for _, name in NAMED)
+    assert any(name == "store/deliveries.py" for _, name in NAMED)
+
+
+@pytest.mark.parametrize(("doc", "name"), NAMED, ids=[f"{d}: {n}" for d, n in NAMED])
+def test_every_file_and_name_the_docs_show_is_in_the_code(doc: str, name: str) -> None:
+    # given a file or dotted name a doc shows, then the code has it (renames update the docs)
+    assert _exists(name), f"{doc} names {name}, which the code does not have"
+
+
+def test_the_architecture_doc_lists_the_layers_the_contract_checks() -> None:
+    # given the layers contract of pyproject.toml, top first
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    layers = [{m.strip() for m in layer.split("|")} for layer in contract["layers"]]
+    # then docs/architecture.md's table has the same folders in the same order
+    table = _section(ROOT / "docs" / "architecture.md", "## The folders and what each may import")
+    rows = [line for line in table.splitlines() if re.match(r"\| \d+ \|", line)]
+    documented = [
+        {
+            f"engine.{p.removesuffix('.py').replace('/', '.')}"
+            for p in re.findall(r"`engine/([\w/.]+)`", row)
+        }
+        for row in rows
+    ]
+    assert documented == layers

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Table, func, insert, select
 
+from engine.declarations import read
 from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
-from engine.store.files import read
 from engine.store.models import JourneyVersion, OutboxMessage, Supporter
 from tests.store.journey_helpers import ROOT
 

@@ -11,7 +11,7 @@ import pytest
 from engine.render import asks, french, tokens, variables
 from engine.render.library import TemplateLibrary
 from engine.render.links import DONATION_LINK
-from engine.render.validation import MAX_HTML_BYTES, validate_templates
+from engine.render.template_checks import MAX_HTML_BYTES, validate_templates
 from tests.unit.render.conftest import BASE_URL, SECRET
 
 SEEDS = ["ask-additional", "ask-first", "confirm", "thanked", "update"]

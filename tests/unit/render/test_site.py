@@ -12,7 +12,7 @@ from engine.render import site as sites
 from engine.render.compiler import compile_template
 from engine.render.site import Site
 from engine.render.sources import TemplateSource, parse_source
-from engine.render.validation import site_warnings
+from engine.render.template_checks import site_warnings
 from engine.rules.organisation import OrganisationDef, Privacy, Sender
 from tests.unit.render.conftest import BASE_URL, SECRET, mjml
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.errors import Problem
 from engine.rules.campaigns import CampaignDef
-from engine.rules.sources import load_model
+from engine.rules.yaml_lines import load_model
 
 
 def parse_campaign(text: str, name: str) -> tuple[CampaignDef | None, list[Problem]]:

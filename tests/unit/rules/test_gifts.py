@@ -16,7 +16,7 @@ from engine.rules.gifts import (
     parse_frequency,
     parse_gift,
 )
-from engine.rules.signers import RowError
+from engine.rules.signature_rows import RowError
 from engine.rules.tabular import header_key
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.rules.signers import (
+from engine.rules.signature_rows import (
     SIGNATURE_COLUMNS,
     WEB_FIELDS,
     RowError,

@@ -7,7 +7,7 @@ import pytest
 
 from engine.config import Settings
 from engine.errors import Invalid
-from engine.send import ambiguity, transports
+from engine.send import ambiguity, configured_transport
 from engine.send.files import FileTransport
 from engine.send.retries import RetryPolicy
 from engine.send.sendgrid_api import SendGridTransport
@@ -67,9 +67,9 @@ def test_ambiguous_sends_are_confirmed_resent_or_kept_waiting(now: datetime) -> 
 )
 def test_the_configured_transport_is_built(name: str, kind: type, tmp_path: Path) -> None:
     settings = Settings(transport=name, outbox_dir=tmp_path, SENDGRID_API_KEY="SG.key")
-    assert isinstance(transports.from_settings(settings), kind)
+    assert isinstance(configured_transport.from_settings(settings), kind)
 
 
 def test_sendgrid_without_a_key_is_a_configuration_error() -> None:
     with pytest.raises(Invalid, match="API key"):
-        transports.from_settings(Settings(transport="sendgrid", SENDGRID_API_KEY=""))
+        configured_transport.from_settings(Settings(transport="sendgrid", SENDGRID_API_KEY=""))

@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import NotFound
 from engine.render.sources import load_source
-from engine.render.validation import validate_templates
+from engine.render.template_checks import validate_templates
 from tests.unit.render.conftest import mjml
 
 

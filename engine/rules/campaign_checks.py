@@ -31,9 +31,9 @@ from engine.rules.journeys import (
     WaitUntilStep,
 )
 from engine.rules.segments import SegmentDef
-from engine.rules.sources import load_model, locate
 from engine.rules.template_variables import GIVEN_FOR_DONORS, GIVEN_TO_EVERYONE
 from engine.rules.windows import next_allowed
+from engine.rules.yaml_lines import load_model, locate
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine.rules.campaign_checks import Catalogue, validate_campaign
 from engine.rules.segments import SegmentDef, check_references, parse_segment
-from engine.rules.validate import Catalogue, validate_campaign
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = ROOT / "journeys" / "stop-reconnaissance-faciale.yaml"

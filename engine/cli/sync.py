@@ -1,19 +1,16 @@
+"""`mobilise sync`: the declared petitions and journeys into the database, all or nothing."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import typer
 
 from engine.cli.common import reports_errors, sessions, settings
-from engine.cli.journeys import checked, exit_on_problems, print_warnings
-from engine.intake.definitions import refuse_duplicate_petitions
-from engine.intake.imports import import_signatures
+from engine.cli.declared import checked, exit_on_problems, print_warnings
+from engine.rules.campaigns import refuse_duplicate_petitions
 from engine.store import journeys, petitions
 from engine.store import signatures as signature_store
-
-import_app = typer.Typer(no_args_is_help=True, help="Import signatures from CSV.")
 
 
 def utcnow() -> datetime:
@@ -41,28 +38,3 @@ def sync() -> None:
         for result in journeys.sync_journeys(session, declared.campaigns, now):
             state = "new version" if result.created else "unchanged"
             typer.echo(f"journey {result.journey_id}: version {result.version} ({state})")
-
-
-@import_app.command("signatures")
-@reports_errors
-def signatures(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV file"),
-    petition: str = typer.Option(..., "--petition", help="petition slug"),
-    enrol: bool = typer.Option(False, "--enrol", help="imported signers enter journeys"),
-    rejects: Path | None = typer.Option(
-        None, help="where rejected rows go (default FILE.rejects.csv)"
-    ),
-) -> None:
-    """Import signatures; rejected rows go to a CSV with line number and reason."""
-    with sessions() as factory:
-        report = import_signatures(
-            factory,
-            slug=petition,
-            path=file,
-            now=utcnow,
-            zone=ZoneInfo(settings().timezone),
-            enrol=enrol,
-            rejects_path=rejects,
-            secret=settings().secret_key,
-        )
-    typer.echo(report.summary())

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import Problem
+from engine.rules.campaign_checks import Catalogue, validate_campaign
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey
 from engine.rules.organisation import FILE as ORGANISATION_FILE
 from engine.rules.organisation import OrganisationDef, parse_organisation
 from engine.rules.segments import SegmentDef, check_references, parse_segment
-from engine.rules.validate import Catalogue, validate_campaign
 
 
 @dataclass(frozen=True)

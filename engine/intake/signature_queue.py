@@ -16,7 +16,7 @@ import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import MobiliseError, Unavailable
-from engine.rules.signers import SignatureRow
+from engine.rules.signature_rows import SignatureRow
 from engine.rules.supporters import email_hash
 from engine.store import petitions, signatures, suppressions
 from engine.store.petitions import PetitionFacts
@@ -35,7 +35,7 @@ class _Pending:
     done: asyncio.Future[None]
 
 
-class SigningQueue:
+class SignatureQueue:
     def __init__(
         self,
         sessions: sessionmaker[Session],

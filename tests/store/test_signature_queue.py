@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Unavailable
-from engine.intake.signing import SigningQueue
+from engine.intake.signature_queue import SignatureQueue
 from engine.rules.campaigns import ConsentPurpose
 from engine.store import petitions
 from engine.store.db import make_engine, make_sessionmaker
@@ -43,7 +43,7 @@ def test_petition_facts_are_read_again_once_they_expire(
     emails = [f"{unique(name)}@example.org" for name in ("before", "cached", "expired")]
 
     async def scenario() -> None:
-        queue = SigningQueue(
+        queue = SignatureQueue(
             sessions, clock=lambda: clock[0], secret="s", wait_s=0, facts_ttl_s=1.0
         )
         queue.start()
@@ -87,7 +87,7 @@ def test_a_stuck_database_answers_unavailable_within_the_timeout(now: datetime) 
     stuck = _StuckDatabase()
 
     async def scenario() -> float:
-        queue = SigningQueue(
+        queue = SignatureQueue(
             cast("sessionmaker[Session]", stuck),
             clock=lambda: now,
             secret="s",
@@ -116,7 +116,7 @@ def test_the_writer_outlives_a_database_that_refuses_connections(now: datetime) 
     engine = make_engine("postgresql://postgres@127.0.0.1:1/none")
 
     async def scenario() -> list[BaseException]:
-        queue = SigningQueue(make_sessionmaker(engine), clock=lambda: now, secret="s", wait_s=0)
+        queue = SignatureQueue(make_sessionmaker(engine), clock=lambda: now, secret="s", wait_s=0)
         queue.start()
         errors: list[BaseException] = []
         try:

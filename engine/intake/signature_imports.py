@@ -31,7 +31,7 @@ from engine.intake.csvfiles import (
     refused_columns,
 )
 from engine.rules.rights import ERASED_REASON, ErasedAddresses
-from engine.rules.signers import (
+from engine.rules.signature_rows import (
     FILE_FIELDS,
     SIGNATURE_COLUMNS,
     RowError,
