@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_CONSENT_PURPOSES = 4
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -27,6 +27,18 @@ class PetitionDef(Strict):
     title: str = Field(min_length=1, max_length=300)
     milestones: list[int] = Field(default_factory=list)
     consents: dict[str, ConsentPurpose] = Field(default_factory=dict)
+    # Double opt-in (docs/journeys.md): a web signature waits for its address to be
+    # confirmed before it grants consents and enters journeys; it counts towards the total
+    # and the milestones before then only with `count_unconfirmed`.
+    double_opt_in: bool = False
+    count_unconfirmed: bool = False
+
+    @field_validator("count_unconfirmed")
+    @classmethod
+    def _counted(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("double_opt_in", False):
+            raise ValueError("count_unconfirmed needs double_opt_in: true")
+        return value
 
     @field_validator("slug")
     @classmethod
