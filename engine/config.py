@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # ... and donors no sooner than this long after their last gift (tax receipts).
     donor_retention_days: int = Field(default=2190, ge=1)
     retention_every_s: float = 3600.0
+    # Double opt-in: a confirmation link works this long; the retention pass then deletes
+    # the signature still unconfirmed (docs/privacy.md).
+    confirm_days: int = Field(default=7, ge=1, le=365)
 
     @model_validator(mode="after")
     def _secret(self) -> Self:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from engine.api import (
     accesslog,
+    confirmations,
     dashboard,
     donations,
     guards,
@@ -59,6 +60,7 @@ def create_app(
         secret=settings.secret_key,
         max_batch=settings.sign_batch_max,
         wait_s=settings.sign_batch_wait_ms / 1000,
+        confirm_days=settings.confirm_days,
     )
 
     @asynccontextmanager
@@ -72,6 +74,7 @@ def create_app(
             scheduled.jobs.start()
             # A signer is thanked within seconds, not at the next journey pass (60 s).
             signing.on_signed = scheduled.wake["journeys"]
+            signing.on_confirmation = scheduled.wake["dispatch"]
         app.state.scheduler = scheduled.jobs if scheduled is not None else None
         app.state.passes = passes
         yield
@@ -154,6 +157,7 @@ def create_app(
     app.include_router(templates.router)
     app.include_router(supporters.router)
     app.include_router(rights.router)
+    app.include_router(confirmations.router)
     app.include_router(stats.router)
     app.include_router(dashboard.router)
     app.include_router(public.router)

@@ -30,6 +30,7 @@ from engine.rules.signature_rows import (
     parse_signer,
     refused_names,
 )
+from engine.rules.tabular import visible_pattern
 from engine.store import petitions
 
 router = APIRouter(prefix="/api/petitions", tags=["petitions"])
@@ -55,13 +56,20 @@ class PetitionRead(BaseModel):
 
 def _body_schema(flag: dict[str, Any], *, alias: bool) -> dict[str, Any]:
     """The fields of a signature, one vocabulary for the JSON body, the form and the CSV."""
-    text = {"type": "string"}
-    optional = {"type": ["string", "null"]} if alias else text
+    # Lengths, and no control or invisible character (engine/rules/tabular.py): what a
+    # schema can state. That an address is one email-validator takes, that a postal code
+    # is French, and which purposes a petition declares, only the server can tell (422).
+    visible = {"type": "string", "pattern": visible_pattern()}
+    named = {"type": "string", "pattern": visible_pattern(joiners=True)}
+
+    def optional(schema: dict[str, Any]) -> dict[str, Any]:
+        return schema | {"type": ["string", "null"]} if alias else schema
+
     properties: dict[str, Any] = {
-        "email": text | {"maxLength": 320},
-        "first_name": optional,
-        "last_name": optional,
-        "postal_code": optional,
+        "email": visible | {"minLength": 1, "maxLength": 320},
+        "first_name": optional(named),
+        "last_name": optional(named),
+        "postal_code": optional(visible | {"maxLength": 10}),
     }
     if alias:
         properties["consents"] = {

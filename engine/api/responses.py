@@ -36,7 +36,8 @@ def errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
 
 def document_handlers(app: FastAPI) -> None:
     """Add to every documented operation the statuses the application's handlers answer:
-    503 when the database is down (every route reads it), and 422 in our error body where
+    503 when the database is down (every route reads it), 401 and 403 where an API key is
+    required, and 422 in our error body where
     FastAPI validates parameters or a body (it documents its own body, which the validation
     handler in engine.api.app replaces). FastAPI's way to extend its OpenAPI document."""
     build = app.openapi
@@ -53,6 +54,9 @@ def document_handlers(app: FastAPI) -> None:
                     if "422" in answers:
                         answers["422"] = _response(answers["422"].get("description", _INVALID))
                     answers.setdefault("503", _UNAVAILABLE)
+                    if operation.get("security"):  # an API key (engine.api.staff.api_staff)
+                        answers.setdefault("401", _response("no valid API key"))
+                        answers.setdefault("403", _response("the key's role is too low"))
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -37,7 +37,8 @@ def _owner(session: DbSession, secret: str, token: str) -> tuple[int, bool] | No
     return personal_data.owner_of_message(session, message_id)
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def supporter_page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A page of the supporter's own (rights, confirmation): no cache, no referrer."""
     return HTMLResponse(
         f'<!doctype html><html lang="fr"><head><meta charset="utf-8">'
         f'<meta name="robots" content="noindex"><title>{title}</title></head>'
@@ -56,11 +57,11 @@ def page(token: str, session: DbSession, settings: AppSettings) -> Response:
     """What we keep about you, how to download it, how to have it erased."""
     owner = _owner(session, settings.secret_key, token)
     if owner is None:
-        return _page(*_UNKNOWN)
+        return supporter_page(*_UNKNOWN)
     if owner[1]:
-        return _page(*_ERASED)
+        return supporter_page(*_ERASED)
     safe = escape(token)
-    return _page(
+    return supporter_page(
         "Vos données et vos droits",
         "<h1>Vos données et vos droits</h1>"
         "<p>Nous gardons votre adresse, vos nom, prénom et code postal si vous les avez donnés,"
@@ -85,7 +86,7 @@ def data(token: str, request: Request, session: DbSession, settings: AppSettings
     """All your data, as a JSON file."""
     owner = _owner(session, settings.secret_key, token)
     if owner is None or owner[1]:
-        return _page(*_UNKNOWN)
+        return supporter_page(*_UNKNOWN)
     exported = personal_data.export(
         session, owner[0], actor=audit.SUPPORTER, now=request.app.state.clock()
     )
@@ -107,11 +108,11 @@ def erase(
     """Without `confirm=yes`, a page asking to confirm; with it, the erasure, at once."""
     owner = _owner(session, settings.secret_key, token)
     if owner is None:
-        return _page(*_UNKNOWN)
+        return supporter_page(*_UNKNOWN)
     if owner[1]:
-        return _page(*_ERASED)
+        return supporter_page(*_ERASED)
     if confirm != "yes":
-        return _page(
+        return supporter_page(
             "Confirmer l'effacement",
             "<h1>Effacer vos données pour de bon ?</h1>"
             "<p>Cela ne peut pas être annulé. Nous ne gardons qu'une empreinte chiffrée de"
@@ -128,4 +129,4 @@ def erase(
         secret=settings.secret_key,
     )
     configured_transport.forget_copies(settings, done.message_ids)
-    return _page(*_ERASED)
+    return supporter_page(*_ERASED)

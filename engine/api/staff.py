@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, TimestampSigner
 
 from engine.api.deps import AppSettings, DbSession
@@ -110,12 +111,23 @@ def dashboard_staff(required: Role) -> Callable[..., Staff]:
     return dependency
 
 
+# Declared once: every route that takes an API key says so in the OpenAPI schema (a
+# security requirement on the `apiKey` scheme), so that generated clients send it.
+_BEARER = HTTPBearer(
+    scheme_name="apiKey",
+    description="an API key from `mobilise apikey create`, as `Authorization: Bearer <key>`",
+    auto_error=False,
+)
+
+
 def api_staff(required: Role) -> Callable[..., Staff]:
     """Dependency: the holder of the Bearer key, 401 without a valid one, 403 below `required`."""
 
-    def dependency(request: Request, session: DbSession) -> Staff:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        staff = apikeys.authenticate(session, key.strip()) if scheme.lower() == "bearer" else None
+    def dependency(
+        session: DbSession,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> Staff:
+        staff = apikeys.authenticate(session, bearer.credentials.strip()) if bearer else None
         if staff is None:
             raise KeyRequired(
                 "an API key is required",

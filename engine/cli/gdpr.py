@@ -136,6 +136,7 @@ def retention_pass(
     typer.echo(f"  came back since          {found.came_back}")
     typer.echo(f"  donors kept (last gift)  {found.donors_kept}")
     typer.echo(f"  {verb:<24} {found.anonymised}")
+    typer.echo(f"  unconfirmed, expired     {found.unconfirmed} (double opt-in signatures)")
 
 
 @app.command("log")

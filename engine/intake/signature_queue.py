@@ -16,9 +16,10 @@ import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import MobiliseError, Unavailable
+from engine.rules import optin
 from engine.rules.signature_rows import SignatureRow
 from engine.rules.supporters import email_hash
-from engine.store import petitions, signatures, suppressions
+from engine.store import confirmations, petitions, signatures, suppressions
 from engine.store.petitions import PetitionFacts
 
 
@@ -46,6 +47,7 @@ class SignatureQueue:
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
         facts_ttl_s: float = 1.0,
+        confirm_days: int = 7,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -53,14 +55,19 @@ class SignatureQueue:
         self._max_batch = max_batch
         self._wait_s = wait_s
         self._timeout_s = timeout_s
+        # Double opt-in: how long a confirmation link works (MOBILISE_CONFIRM_DAYS).
+        self._confirm_days = confirm_days
         # A petition's id and consent versions, read at most once a `facts_ttl_s` per
         # process: a wording changed by `mobilise sync` is recorded within that delay.
         self._facts_ttl_s = facts_ttl_s
         self._facts: dict[str, tuple[datetime, _Facts]] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        # Called after each batch that recorded a signature (the API wakes the journey pass).
+        # Called after each batch that recorded a signature (the API wakes the journey pass),
+        # and after each that queued a confirmation email (the API wakes the dispatch).
         self.on_signed: Callable[[], object] | None = None
+        self.on_confirmation: Callable[[], object] | None = None
+        self._asked = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._consume())
@@ -99,6 +106,9 @@ class SignatureQueue:
                 results = [exc] * len(batch)
             if self.on_signed is not None and any(r is None for r in results):
                 self.on_signed()
+            if self._asked and self.on_confirmation is not None:
+                self.on_confirmation()
+            self._asked = False
             for pending, error in zip(batch, results, strict=True):
                 if pending.done.done():
                     continue
@@ -140,16 +150,28 @@ class SignatureQueue:
                         if pending.slug == slug:
                             results[index] = exc
                     continue
-                signatures.record(
-                    session,
-                    petition=petition.facts,
-                    rows=list(rows.values()),
-                    now=now,
-                    source="web",
-                    enrol=True,
-                )
+                self._record(session, petition.facts, list(rows.values()), now)
             suppressions.relink_erased(session, returning)
         return results
+
+    def _record(
+        self, session: Session, petition: PetitionFacts, rows: list[SignatureRow], now: datetime
+    ) -> None:
+        if not petition.double_opt_in:
+            signatures.record(
+                session, petition=petition, rows=rows, now=now, source="web", enrol=True
+            )
+            return
+        # Double opt-in (engine/store/confirmations.py): nothing is granted, nobody enrolled,
+        # before the address is confirmed; counted before then only if the petition says so.
+        asked = confirmations.sign(
+            session,
+            petition=petition,
+            rows=rows,
+            now=now,
+            expires_at=optin.expires_at(now, self._confirm_days),
+        )
+        self._asked = self._asked or asked > 0
 
     def _returning(
         self, session: Session, by_slug: dict[str, dict[str, SignatureRow]]

@@ -17,6 +17,8 @@ kind | the bytes before it) truncated to 12 bytes:
   (1: 0 one-off, 1 monthly) | tag, 36 characters. The redirect adds the amount and
   frequency it carries to the donation page's URL: nobody can change them, nor the page
   (engine/api/tracking.py).
+- confirmation (b"o"): pending signature id (8) | expiry, Unix seconds (4) | tag, 32
+  characters: the double opt-in link (`/confirm/{token}`), refused once expired.
 - reference (b"a"): message id (8) | tag, 27 characters. The attribution reference the
   donation page receives and the payment platform hands back with the gift: it names the
   email, nobody can make one up, and, handed to a third party, it opens no page.
@@ -28,6 +30,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from datetime import datetime
 from functools import lru_cache
 
 from engine.rules.ids import is_key
@@ -39,12 +42,14 @@ _UNSUBSCRIBE = b"u"
 _RIGHTS = b"r"
 _DONATION = b"d"
 _REFERENCE = b"a"
+_CONFIRM = b"o"
 FREQUENCIES = ("one-off", "monthly")
 # Amounts travel as 4 unsigned bytes of cents.
 MAX_DONATION_CENTS = 2**32 - 1
 _CLICK_BYTES = 8 + 2 + _TAG_BYTES
 _MESSAGE_BYTES = 8 + _TAG_BYTES
 _DONATION_BYTES = 8 + 2 + 4 + 1 + _TAG_BYTES
+_CONFIRM_BYTES = 8 + 4 + _TAG_BYTES
 
 
 @lru_cache(maxsize=8)
@@ -115,6 +120,20 @@ def rights_token(secret: str | bytes, message_id: int) -> str:
 def reference_token(secret: str | bytes, message_id: int) -> str:
     """The attribution reference of message `message_id`, for the payment platform."""
     return _signed(secret, _REFERENCE, message_id.to_bytes(8, "big"))
+
+
+def confirm_token(secret: str | bytes, pending_id: int, expires_at: datetime) -> str:
+    """The token of the double opt-in link of pending signature `pending_id`."""
+    expiry = min(max(int(expires_at.timestamp()), 0), 2**32 - 1)
+    return _signed(secret, _CONFIRM, pending_id.to_bytes(8, "big") + expiry.to_bytes(4, "big"))
+
+
+def read_confirm_token(secret: str | bytes, token: str, now: datetime) -> int | None:
+    """The pending signature's id, or None for a malformed, forged or expired token."""
+    body = _verified(secret, _CONFIRM, token, _CONFIRM_BYTES)
+    if body is None or int.from_bytes(body[8:12], "big") <= now.timestamp():
+        return None
+    return int.from_bytes(body[:8], "big")
 
 
 def email_urls(

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from engine.errors import Problem
+from engine.rules import optin
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition, DonatedSinceEntry, InSegment, implies_donor, walk
 from engine.rules.journeys import (
@@ -31,7 +32,11 @@ from engine.rules.journeys import (
     WaitUntilStep,
 )
 from engine.rules.segments import SegmentDef
-from engine.rules.template_variables import GIVEN_FOR_DONORS, GIVEN_TO_EVERYONE
+from engine.rules.template_variables import (
+    CONFIRMATION_EMAIL,
+    GIVEN_FOR_DONORS,
+    GIVEN_TO_EVERYONE,
+)
 from engine.rules.windows import next_allowed
 from engine.rules.yaml_lines import load_model, locate
 
@@ -64,6 +69,7 @@ def validate_campaign(
     petitions: dict[str, Sequence[int]] = dict(catalogue.petitions or {})
     if campaign is not None:
         petitions[campaign.petition.slug] = campaign.petition.milestones
+        problems += _confirmation(campaign, catalogue, name, node)
     journeys: list[Journey] = []
     seen: set[str] = set()
     for index, raw in _raw_journeys(campaign, text):
@@ -85,6 +91,39 @@ def validate_campaign(
         if not stand_ins:
             journeys.append(journey)
     return campaign, journeys if campaign is not None else [], problems
+
+
+def _confirmation(
+    campaign: CampaignDef, catalogue: Catalogue, name: str, node: yaml.Node
+) -> list[Problem]:
+    """A double opt-in petition needs the `confirm` template, given what the engine gives
+    it (engine.rules.template_variables.CONFIRMATION_EMAIL)."""
+    if not campaign.petition.double_opt_in or catalogue.templates is None:
+        return []
+    line = locate(node, ["petition", "double_opt_in"])
+    if optin.TEMPLATE not in catalogue.templates:
+        return [
+            Problem(
+                f"double_opt_in: no template '{optin.TEMPLATE}' to send",
+                file=name,
+                line=line,
+                hint=f"add templates/email/{optin.TEMPLATE}.mjml with {{{{ confirm_url }}}}",
+            )
+        ]
+    used = (catalogue.template_variables or {}).get(optin.TEMPLATE)
+    if used is None:  # not compiled: its own problems are reported
+        return []
+    missing = sorted(used - CONFIRMATION_EMAIL)
+    if "confirm_url" not in used or missing:
+        return [
+            Problem(
+                f"double_opt_in: the '{optin.TEMPLATE}' template must show {{{{ confirm_url }}}}"
+                + (f" and cannot use {', '.join(missing)}" if missing else ""),
+                file=name,
+                line=line,
+            )
+        ]
+    return []
 
 
 def _raw_journeys(campaign: CampaignDef | None, text: str) -> list[tuple[int, dict[str, Any]]]:

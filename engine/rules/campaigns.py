@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from engine.errors import Invalid, Problem
 
@@ -33,6 +33,18 @@ class PetitionDef(Strict):
     text: str = Field(default="", max_length=20_000)
     milestones: list[int] = Field(default_factory=list)
     consents: dict[str, ConsentPurpose] = Field(default_factory=dict)
+    # Double opt-in (docs/journeys.md): a web signature waits for its address to be
+    # confirmed before it grants consents and enters journeys; it counts towards the total
+    # and the milestones before then only with `count_unconfirmed`.
+    double_opt_in: bool = False
+    count_unconfirmed: bool = False
+
+    @field_validator("count_unconfirmed")
+    @classmethod
+    def _counted(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("double_opt_in", False):
+            raise ValueError("count_unconfirmed needs double_opt_in: true")
+        return value
 
     @field_validator("slug")
     @classmethod

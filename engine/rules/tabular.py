@@ -114,6 +114,27 @@ _UNSEEN_RANGES = (
 UNSEEN = re.compile(f"[{_UNSEEN_RANGES}]")
 
 
+def visible_pattern(*, joiners: bool = False) -> str:
+    """A JSON Schema pattern (ECMA-262, as OpenAPI documents it) for text without the
+    characters UNSEEN refuses in the Basic Multilingual Plane, escaped as \\uXXXX: the
+    schema states the rule, and the server applies it whole (astral ones too). With
+    `joiners` (names), ZWNJ and ZWJ are let through, which the server takes between
+    letters only (`unseen_character`)."""
+    chars = (
+        _UNSEEN_RANGES.replace("\u200b-\u200f", "\u200b\u200e\u200f") if joiners else _UNSEEN_RANGES
+    )
+    ranges, i = [], 0
+    while i < len(chars):
+        low = high = chars[i]
+        if i + 2 < len(chars) and chars[i + 1] == "-":
+            high, i = chars[i + 2], i + 3
+        else:
+            i += 1
+        if ord(low) <= 0xFFFF:
+            ranges.append(f"\\u{ord(low):04x}" + (f"-\\u{ord(high):04x}" if high != low else ""))
+    return f"^[^{''.join(ranges)}]*$"
+
+
 def unseen_character(text: str, *, joiners: bool = False) -> str | None:
     """`U+200B ZERO WIDTH SPACE` for the first character of `text` that `UNSEEN` refuses.
 

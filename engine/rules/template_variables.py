@@ -28,7 +28,8 @@ class Variable:
     sparse: object = _SAME
     # Who the dispatch gives it to: every journey email; every journey email, but it only
     # says something of donors (`validate` accepts it only in steps that donors alone
-    # reach); or only the double opt-in confirmation, which no journey sends.
+    # reach); or only the double opt-in confirmation (the `confirm` template, which the
+    # engine sends itself: no journey step may use it).
     given: Literal["everyone", "donors", "confirmation"] = "everyone"
 
     @property
@@ -71,8 +72,9 @@ CATALOGUE: dict[str, Variable] = {
         ),
         Variable(
             "confirm_url",
-            "signed double opt-in confirmation URL, made by the engine (never tracked); no"
-            " journey step has it: double opt-in is not built yet",
+            "the signed double opt-in link (`/confirm/{token}`, never tracked), given to the"
+            " `confirm` email only, which the engine sends to a new signer of a petition with"
+            " `double_opt_in`; no journey step has it",
             "https://www.example.org/confirmer/exemple",
             given="confirmation",
         ),
@@ -83,3 +85,5 @@ CATALOGUE: dict[str, Variable] = {
 GIVEN_TO_EVERYONE = frozenset(n for n, v in CATALOGUE.items() if v.given == "everyone")
 GIVEN_FOR_DONORS = frozenset(n for n, v in CATALOGUE.items() if v.given == "donors")
 JOURNEY_EMAIL = GIVEN_TO_EVERYONE | GIVEN_FOR_DONORS
+# The double opt-in confirmation is given what a journey email is, and its link.
+CONFIRMATION_EMAIL = JOURNEY_EMAIL | {n for n, v in CATALOGUE.items() if v.given == "confirmation"}

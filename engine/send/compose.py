@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.render import tokens
 from engine.render.compiler import CompiledTemplate
+from engine.rules import optin
 from engine.send.transport import Address, OutgoingMessage
 from engine.store import recipients
 from engine.store.claims import Claimed
-from engine.store.recipients import Person, Recipients
+from engine.store.recipients import Person, PetitionFacts, Recipients
 
 
 @dataclass(frozen=True)
@@ -22,17 +24,34 @@ class Envelope:
     reply_to: Address | None = None
 
 
-def context(row: Claimed, person: Person, facts: Recipients) -> dict[str, Any]:
+def context(
+    row: Claimed, person: Person, facts: Recipients, env: Envelope | None = None
+) -> dict[str, Any]:
     """What this recipient gives the template: the variables of a journey email
-    (engine.rules.template_variables.JOURNEY_EMAIL)."""
-    petition = facts.petitions.get(row.journey_version_id)
+    (engine.rules.template_variables.JOURNEY_EMAIL); for a double opt-in confirmation
+    (CONFIRMATION_EMAIL), those and its signed link, made with `env`."""
+    pending = optin.pending_of(row.enrolment_id)
+    if pending is not None:
+        assert env is not None
+        confirmation = facts.confirmations[pending]
+        token = tokens.confirm_token(env.secret, pending, confirmation.expires_at)
+        return {
+            **_given(person, confirmation.petition, facts, row.supporter_id),
+            "confirm_url": f"{env.base_url}/confirm/{token}",
+        }
+    return _given(person, facts.petitions.get(row.journey_version_id), facts, row.supporter_id)
+
+
+def _given(
+    person: Person, petition: PetitionFacts | None, facts: Recipients, supporter_id: int
+) -> dict[str, Any]:
     return {
         "first_name": person.first_name,
         "last_name": person.last_name,
         "petition_title": petition.title if petition else "",
         "signature_count": petition.signature_count if petition else 0,
         "milestone": petition.milestone if petition else None,
-        **recipients.gift_variables(facts, row.supporter_id),
+        **recipients.gift_variables(facts, supporter_id),
     }
 
 
@@ -54,7 +73,7 @@ def message(
     assert person.email is not None
     render = compiled.render_skeleton if skeleton else compiled.render
     email = render(
-        context(row, person, facts),
+        context(row, person, facts, env),
         message_id=row.id,
         journey=row.journey_id,
         step=row.step_id,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Invalid, MobiliseError
 from engine.render.compiler import CompiledTemplate
 from engine.render.library import TemplateLibrary
+from engine.rules import optin
 from engine.send import ambiguity, compose, gate
 from engine.send.compose import Envelope
 from engine.send.retries import RetryPolicy
@@ -228,12 +229,15 @@ def _loaded_for(run: _Pass, session: Session, version_ids: set[int]) -> None:
 def _look(
     run: _Pass, session: Session, claimed: list[Claimed]
 ) -> tuple[tuple[list[_Ready], recipients.Recipients], list[Outcome]]:
-    versions = {row.journey_version_id for row in claimed}
+    # Double opt-in confirmations belong to no journey (engine/rules/optin.py).
+    pending = {row.id: optin.pending_of(row.enrolment_id) for row in claimed}
+    journeyed = [row for row in claimed if pending[row.id] is None]
+    versions = {row.journey_version_id for row in journeyed}
     _loaded_for(run, session, versions)
     # Once per step, not per row: a batch is usually one or two steps.
     purpose_of = {
         key: gate.consent_purpose(run.loaded[key[0]], key[1])
-        for key in {(row.journey_version_id, row.step_id) for row in claimed}
+        for key in {(row.journey_version_id, row.step_id) for row in journeyed}
     }
     purposes = {purpose for purpose in purpose_of.values() if purpose is not None}
     periods = [
@@ -249,17 +253,18 @@ def _look(
         version_ids=versions,
         recent_since=run.now - max(periods) if periods else None,
         now=run.now,
+        pending_ids=[p for p in pending.values() if p is not None],
     )
     ready: list[_Ready] = []
     decided: list[Outcome] = []
     let_through: dict[int, list[datetime]] = defaultdict(list)
     for row in claimed:
-        loaded = run.loaded[row.journey_version_id]
+        loaded = run.loaded.get(row.journey_version_id) if pending[row.id] is None else None
         verdict = gate.decide(
             row,
             loaded,
             facts,
-            purpose=purpose_of[(row.journey_version_id, row.step_id)],
+            purpose=purpose_of.get((row.journey_version_id, row.step_id)),
             now=run.now,
             sent_now=let_through[row.supporter_id],
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.rules import optin
 from engine.rules.journeys import SendStep
 from engine.rules.plan import cap_delay
 from engine.rules.windows import next_allowed
@@ -47,15 +48,16 @@ def consent_purpose(loaded: Loaded, step_id: str) -> str | None:
 
 def decide(
     row: Claimed,
-    loaded: Loaded,
+    loaded: Loaded | None,
     facts: Recipients,
     *,
     purpose: str | None,
     now: datetime,
     sent_now: list[datetime],
 ) -> Verdict:
-    """`purpose`: the step's consent (`consent_purpose`); `sent_now`: this supporter's
-    campaign emails already let through in this batch."""
+    """`loaded`: the row's journey version, None for a double opt-in confirmation (no
+    journey; transactional); `purpose`: the step's consent (`consent_purpose`); `sent_now`:
+    this supporter's campaign emails already let through in this batch."""
     person = facts.people.get(row.supporter_id)
     if person is None or person.erased:
         return Never("erased")
@@ -66,8 +68,16 @@ def decide(
     suppressed = facts.suppressed.get(row.supporter_id)
     if suppressed is not None:
         return Never(suppressed)  # an opt-out, or a block in force
+    pending = optin.pending_of(row.enrolment_id)
+    if pending is not None:
+        confirmation = facts.confirmations.get(pending)
+        if confirmation is None or confirmation.expires_at <= now:
+            return Never("confirmation-expired")
+        if confirmation.confirmed:
+            return Never("confirmed")  # by a link from an earlier email
     if row.transactional:
         return Go()
+    assert loaded is not None
     if purpose is not None and not facts.consents.get((row.supporter_id, purpose), False):
         return Never(f"no-consent:{purpose}")
     journey = loaded.journey

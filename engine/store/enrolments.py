@@ -175,6 +175,35 @@ def enrol(
     return enrolled
 
 
+def enrol_signer(
+    session: Session,
+    loaded: Loaded,
+    *,
+    petition: tuple[int, str],
+    supporter_id: int,
+    now: datetime,
+) -> int:
+    """Enrol one signer of `petition` (id, slug) whom the version's signed or milestone trigger
+    selects at `now`, wherever its cursor stands: a signature counted before its address
+    was confirmed (double opt-in, `count_unconfirmed`) gains `enrol` when it is confirmed,
+    and the cursor has usually passed it by then (engine/store/confirmations.py). A
+    milestone not yet reached enrols nobody: the cursor waits below it, and the pass reads
+    the signature when the milestone comes."""
+    trigger = loaded.journey.trigger
+    petition_id, slug = petition
+    if triggers.petition_of(trigger) != slug:
+        return 0
+    reached_at = None
+    if isinstance(trigger, MilestoneTrigger):
+        reached_at = triggers.reached(session, trigger, petition_id, now)
+        if reached_at is None:
+            return 0
+    found = triggers.signers(
+        petition_id, after=0, now=now, reached_at=reached_at, supporter_id=supporter_id
+    )
+    return _admit(session, loaded, found, now)
+
+
 def _admit(session: Session, loaded: Loaded, source: Subquery, now: datetime) -> int:
     """INSERT … SELECT the (supporter_id, triggered_at) of `source` the policy admits."""
     journey = loaded.journey

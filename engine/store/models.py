@@ -102,6 +102,9 @@ class Petition(Base):
     # purpose -> {"version": ..., "wording": ...}: what the signer ticked, as declared.
     consent_wordings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
+    # Double opt-in (engine/store/confirmations.py), as declared.
+    double_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    count_unconfirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Signature(Base):
@@ -134,6 +137,27 @@ class Signature(Base):
     source: Mapped[str] = mapped_column(String(20))
     # Imported signers enter journeys only when the import says so (`--enrol`).
     enrol: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PendingSignature(Base):
+    """A web signature of a double opt-in petition waiting for its address to be confirmed
+    (engine/store/confirmations.py). Its consents are granted, and its signature recorded
+    (or, with `count_unconfirmed`, enrolled), only when it is confirmed; the retention pass
+    deletes it at `expires_at`, with the supporter it made if they have nothing else."""
+
+    __tablename__ = "pending_signatures"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "supporter_id"),
+        Index("ix_pending_signatures_expires_at", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"))
+    supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
+    # purpose -> granted, as the form answered: recorded as consents on confirmation.
+    consents: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
 
 
 class Milestone(Base):

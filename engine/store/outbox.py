@@ -80,9 +80,19 @@ def sent_after(
 
 
 def of_supporter(supporter_id: int) -> ColumnElement[bool]:
-    """A supporter's outbox rows, found through their enrolments (no supporter index here)."""
-    mine = select(Enrolment.id).where(Enrolment.supporter_id == supporter_id)
-    return OutboxMessage.enrolment_id.in_(mine)
+    """A supporter's outbox rows (see `of_supporters`)."""
+    return of_supporters(select(literal(supporter_id)))
+
+
+def of_supporters(supporters: Select[Any]) -> ColumnElement[bool]:
+    """The outbox rows of the supporters a one-column SELECT of ids yields: journey emails
+    through their enrolments (no supporter index here), and double opt-in confirmations
+    (engine/rules/optin.py: a negative enrolment id) among the range of those."""
+    enrolled = select(Enrolment.id).where(Enrolment.supporter_id.in_(supporters))
+    return or_(
+        OutboxMessage.enrolment_id.in_(enrolled),
+        and_(OutboxMessage.enrolment_id < 0, OutboxMessage.supporter_id.in_(supporters)),
+    )
 
 
 def variant_bucket_sql(step_id: str, total: int) -> ColumnElement[int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid, NotFound
@@ -29,6 +29,7 @@ from engine.store.models import (
     Event,
     Link,
     OutboxMessage,
+    PendingSignature,
     Petition,
     Signature,
     Supporter,
@@ -126,6 +127,20 @@ def export(session: Session, supporter_id: int, *, actor: str, now: datetime) ->
             .join(Petition, Petition.id == Signature.petition_id)
             .where(Signature.supporter_id == supporter_id)
             .order_by(Signature.signed_at),
+        ),
+        # Double opt-in: signatures asked for and not confirmed yet, or confirmed lately.
+        "pending_signatures": _rows(
+            session,
+            select(
+                Petition.slug.label("petition"),
+                PendingSignature.consents,
+                PendingSignature.requested_at,
+                PendingSignature.expires_at,
+                PendingSignature.confirmed_at,
+            )
+            .join(Petition, Petition.id == PendingSignature.petition_id)
+            .where(PendingSignature.supporter_id == supporter_id)
+            .order_by(PendingSignature.id),
         ),
         "emails": _rows(
             session,
@@ -326,23 +341,18 @@ def _erase_chunk(
             now=now,
             secret=secret,
         )
-    enrolled = select(Enrolment.id).where(Enrolment.supporter_id.in_(ids))
+    mine = outbox.of_supporters(select(Supporter.id).where(Supporter.id.in_(ids)))
     messages = list(
-        session.scalars(
-            select(OutboxMessage.id).where(
-                OutboxMessage.enrolment_id.in_(enrolled), OutboxMessage.sent_at.is_not(None)
-            )
-        )
+        session.scalars(select(OutboxMessage.id).where(mine, OutboxMessage.sent_at.is_not(None)))
     )
-    # Nothing more is sent: waiting emails are dropped, journeys left.
+    # Nothing more is sent: waiting emails are dropped, journeys left, signatures waiting
+    # for a confirmation forgotten.
     connection.execute(
         update(OutboxMessage)
-        .where(
-            OutboxMessage.enrolment_id.in_(enrolled),
-            OutboxMessage.status.in_(("queued", "held")),
-        )
+        .where(mine, OutboxMessage.status.in_(("queued", "held")))
         .values(status="suppressed", reason="erased")
     )
+    connection.execute(delete(PendingSignature).where(PendingSignature.supporter_id.in_(ids)))
     connection.execute(
         update(Enrolment)
         .where(Enrolment.supporter_id.in_(ids), Enrolment.state == "active")

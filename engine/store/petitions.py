@@ -20,6 +20,8 @@ class PetitionFacts:
     id: int
     slug: str
     consent_versions: dict[str, str]  # purpose -> wording version
+    double_opt_in: bool = False
+    count_unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def upsert(session: Session, definition: PetitionDef, *, now: datetime) -> Petit
         session.add(petition)
         session.flush()
     petition.title = definition.title
+    petition.double_opt_in = definition.double_opt_in
+    petition.count_unconfirmed = definition.count_unconfirmed
     petition.consent_wordings = {
         purpose: {"version": c.version, "wording": c.wording}
         for purpose, c in definition.consents.items()
@@ -81,18 +85,24 @@ def _not_found(slug: str) -> NotFound:
 
 
 def facts(session: Session, slug: str | int) -> PetitionFacts:
-    """One query: the petition's id, slug and consent versions (by slug or id). Milestones
-    are not read here: every batch checks them in its own statements."""
+    """One query: the petition's id, slug, consent versions and double opt-in (by slug or
+    id). Milestones are not read here: every batch checks them in its own statements."""
     row = session.execute(
-        select(Petition.id, Petition.slug, Petition.consent_wordings).where(
-            Petition.id == slug if isinstance(slug, int) else Petition.slug == slug
-        )
+        select(
+            Petition.id,
+            Petition.slug,
+            Petition.consent_wordings,
+            Petition.double_opt_in,
+            Petition.count_unconfirmed,
+        ).where(Petition.id == slug if isinstance(slug, int) else Petition.slug == slug)
     ).one_or_none()
     if row is None:
         raise _not_found(str(slug))
-    petition_id, found_slug, wordings = row
+    petition_id, found_slug, wordings, double_opt_in, count_unconfirmed = row
     versions = {purpose: str(w["version"]) for purpose, w in (wordings or {}).items()}
-    return PetitionFacts(petition_id, found_slug, versions)
+    return PetitionFacts(
+        petition_id, found_slug, versions, bool(double_opt_in), bool(count_unconfirmed)
+    )
 
 
 def read(session: Session, slug: str) -> PetitionRead:

@@ -24,6 +24,7 @@ from engine.store.models import (
     JourneyVersion,
     Milestone,
     OutboxMessage,
+    PendingSignature,
     Petition,
     Supporter,
     Suppression,
@@ -51,6 +52,15 @@ class PetitionFacts:
     milestone: int | None
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """A double opt-in email's pending signature (engine/store/confirmations.py)."""
+
+    petition: PetitionFacts
+    expires_at: datetime
+    confirmed: bool
+
+
 @dataclass
 class Recipients:
     people: dict[int, Person] = field(default_factory=dict)
@@ -64,6 +74,8 @@ class Recipients:
     recent_sends: dict[int, list[datetime]] = field(default_factory=dict)
     # journey version id -> its petition's facts.
     petitions: dict[int, PetitionFacts] = field(default_factory=dict)
+    # pending signature id -> what its confirmation email needs (engine.rules.optin).
+    confirmations: dict[int, Confirmation] = field(default_factory=dict)
 
 
 def load(
@@ -74,6 +86,7 @@ def load(
     version_ids: Collection[int],
     recent_since: datetime | None,
     now: datetime,
+    pending_ids: Collection[int] = (),
 ) -> Recipients:
     ids = sorted(set(supporter_ids))
     found = Recipients()
@@ -139,7 +152,29 @@ def load(
                 recent[supporter_id].append(sent_at)
         found.recent_sends = dict(recent)
     found.petitions = petitions(session, version_ids)
+    found.confirmations = confirmations(session, pending_ids)
     return found
+
+
+def confirmations(session: Session, pending_ids: Collection[int]) -> dict[int, Confirmation]:
+    """The pending signatures that confirmation emails of the batch confirm (gone: purged)."""
+    if not pending_ids:
+        return {}
+    rows = session.execute(
+        select(
+            PendingSignature.id,
+            Petition.title,
+            Petition.signature_count,
+            PendingSignature.expires_at,
+            PendingSignature.confirmed_at.is_not(None),
+        )
+        .join(Petition, Petition.id == PendingSignature.petition_id)
+        .where(PendingSignature.id.in_(sorted(set(pending_ids))))
+    ).all()
+    return {
+        pid: Confirmation(PetitionFacts(title, count, None), expires_at, bool(confirmed))
+        for pid, title, count, expires_at, confirmed in rows
+    }
 
 
 def gift_variables(facts: Recipients, supporter_id: int) -> dict[str, object]:

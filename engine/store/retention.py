@@ -10,6 +10,10 @@ the cut (few: those who crossed it since the last pass), probes each one's signa
 clicks and gifts through their indexes for the true last contact, raises the bound of
 those who came back, and anonymises the others. A supporter comes up again only when the
 raised bound crosses the cut in its turn.
+
+The same pass deletes the double opt-in signatures left unconfirmed past their expiry
+(engine/store/confirmations.py), and anonymises the supporters they made who have nothing
+else: no other signature, no gift, no other signature waiting.
 """
 
 from __future__ import annotations
@@ -18,12 +22,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, any_, exists, false, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    any_,
+    delete,
+    exists,
+    false,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from engine.rules.rights import Retention
 from engine.store import audit, personal_data
-from engine.store.models import Click, Donation, Petition, Signature, Supporter
+from engine.store.models import (
+    Click,
+    Donation,
+    PendingSignature,
+    Petition,
+    Signature,
+    Supporter,
+)
 
 ACTION = "retention"
 
@@ -34,6 +56,8 @@ class RetentionReport:
     came_back: int = 0  # a later contact found: bound raised
     donors_kept: int = 0  # past the contact cut, a gift within the donors' period
     anonymised: int = 0
+    # Double opt-in signatures never confirmed, past their expiry: deleted.
+    unconfirmed: int = 0
     message_ids: list[int] | None = None
 
 
@@ -41,20 +65,23 @@ def _last(column: Any, *where: ColumnElement[bool]) -> ColumnElement[Any]:
     return select(func.max(column)).where(*where).scalar_subquery()
 
 
+def any_petition(dialect: str, column: InstrumentedAttribute[int]) -> ColumnElement[bool]:
+    """`column` is any petition's id: with a supporter id beside it, one probe per petition
+    of a (petition_id, supporter_id) key. PostgreSQL: the petitions as an ARRAY computed
+    once; as an IN it may read the whole index for each supporter instead. SQLite runs the
+    IN as one search per petition."""
+    petitions = select(Petition.id)
+    if dialect == "postgresql":
+        return column == any_(func.ARRAY(petitions.scalar_subquery()))
+    return column.in_(petitions)
+
+
 def last_contact(dialect: str) -> ColumnElement[Any]:
     """The supporter's true last own contact, each part one index probe: signatures by the
     (petition, supporter) key for each petition, clicks and gifts by their supporter index.
     Never before the stored bound (so never NULL)."""
     bound = Supporter.last_contact_at
-    petitions = select(Petition.id)
-    # PostgreSQL: the petitions as an ARRAY computed once, so that each probe is one index
-    # search per petition on (petition_id, supporter_id); as an IN it may read the whole
-    # index for each supporter instead. SQLite runs the IN as one search per petition.
-    of_petition = (
-        Signature.petition_id == any_(func.ARRAY(petitions.scalar_subquery()))
-        if dialect == "postgresql"
-        else Signature.petition_id.in_(petitions)
-    )
+    of_petition = any_petition(dialect, Signature.petition_id)
     parts = [
         func.coalesce(
             _last(Signature.signed_at, of_petition, Signature.supporter_id == Supporter.id),
@@ -94,6 +121,42 @@ def _count(session: Session, query: Select[Any]) -> int:
     return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
+def _left_unconfirmed(pending: Any, now: datetime) -> ColumnElement[bool]:
+    return and_(pending.confirmed_at.is_(None), pending.expires_at <= now)
+
+
+def unconfirmed(now: datetime) -> Select[int]:
+    """The double opt-in signatures never confirmed, past their expiry at `now` (the expiry
+    index)."""
+    return select(PendingSignature.id).where(_left_unconfirmed(PendingSignature, now))
+
+
+def made_by_unconfirmed(session: Session, now: datetime) -> Select[int]:
+    """The supporters of those signatures who have nothing else: no signature but theirs
+    (with `count_unconfirmed` they were recorded), no gift, no other signature waiting or
+    confirmed. Each check one probe per petition of a (petition_id, supporter_id) key."""
+    dialect = session.get_bind().dialect.name
+    other = aliased(PendingSignature)
+    forgotten = aliased(PendingSignature)
+    signed_else = exists().where(
+        Signature.supporter_id == Supporter.id,
+        any_petition(dialect, Signature.petition_id),
+        ~exists().where(
+            forgotten.petition_id == Signature.petition_id,
+            forgotten.supporter_id == Signature.supporter_id,
+            _left_unconfirmed(forgotten, now),
+        ),
+    )
+    waits_else = exists().where(
+        other.supporter_id == Supporter.id,
+        any_petition(dialect, other.petition_id),
+        ~_left_unconfirmed(other, now),
+    )
+    gave = exists().where(Donation.supporter_id == Supporter.id)
+    made = select(PendingSignature.supporter_id).where(_left_unconfirmed(PendingSignature, now))
+    return select(Supporter.id).where(Supporter.id.in_(made), ~signed_else, ~waits_else, ~gave)
+
+
 def report(session: Session, policy: Retention, now: datetime) -> RetentionReport:
     """What a pass at `now` would do; writes nothing."""
     contact_cut, gift_cut = policy.cuts(now)
@@ -104,6 +167,7 @@ def report(session: Session, policy: Retention, now: datetime) -> RetentionRepor
         came_back=_count(session, checked.where(latest >= contact_cut)),
         donors_kept=_count(session, checked.where(latest < contact_cut, _gave_since(gift_cut))),
         anonymised=_count(session, expired(session, policy, now)),
+        unconfirmed=_count(session, unconfirmed(now)),
     )
 
 
@@ -121,6 +185,11 @@ def run(session: Session, policy: Retention, now: datetime) -> RetentionReport:
     erased = personal_data.erase(
         session, expired(session, policy, now), now=now, actor=audit.RETENTION, action=ACTION
     )
-    found.anonymised = erased.supporters
-    found.message_ids = erased.message_ids
+    alone = personal_data.erase(
+        session, made_by_unconfirmed(session, now), now=now, actor=audit.RETENTION, action=ACTION
+    )
+    # Confirmed ones too, once expired: their signature is recorded, their link used up.
+    session.execute(delete(PendingSignature).where(PendingSignature.expires_at <= now))
+    found.anonymised = erased.supporters + alone.supporters
+    found.message_ids = erased.message_ids + alone.message_ids
     return found

@@ -68,10 +68,16 @@ def not_yet(trigger: Trigger, now: datetime) -> ColumnElement[bool]:
 
 
 def signers(
-    petition_id: int, *, after: int, now: datetime, reached_at: datetime | None
+    petition_id: int,
+    *,
+    after: int,
+    now: datetime,
+    reached_at: datetime | None,
+    supporter_id: int | None = None,
 ) -> Subquery:
     """(supporter_id, triggered_at) for the petition's signers ranked above `after` (an
-    index range on (petition_id, seq)): entering when they signed, by `now`, or, for a
+    index range on (petition_id, seq)), or for one signer (`supporter_id`: the
+    (petition_id, supporter_id) key): entering when they signed, by `now`, or, for a
     milestone trigger, when the milestone was reached (`reached_at`)."""
     triggered: ColumnElement[datetime] | InstrumentedAttribute[datetime] = (
         Signature.signed_at
@@ -85,6 +91,8 @@ def signers(
         Signature.enrol.is_(True),
         Signature.supporter_id.is_not(None),
     )
+    if supporter_id is not None:
+        query = query.where(Signature.supporter_id == supporter_id)
     if reached_at is None:
         query = query.where(Signature.signed_at <= now)
     return query.subquery()

@@ -377,3 +377,27 @@ def test_header_cells_are_neutralised_in_the_rejects_file(
     assert report.rejects_file is not None
     header = report.rejects_file.read_text(encoding="utf-8").splitlines()[0]
     assert header == "line,field,reason,'-email,first_name"
+
+
+def test_an_import_into_a_double_opt_in_petition_is_not_asked_to_confirm(
+    sessions: sessionmaker[Session], now: datetime, tmp_path: Path
+) -> None:
+    # Given a petition with double opt-in, and a file of two signers
+    with sessions.begin() as session:
+        declared = petition_def().model_copy(update={"double_opt_in": True})
+        slug = petitions.upsert(session, declared, now=now).slug
+    domain = unique("d") + ".fr"
+    path = tmp_path / "liste.csv"
+    path.write_text(f"email;consent_updates\nana@{domain};oui\nbea@{domain};non\n")
+    # When it is imported
+    report = run_import(sessions, slug, path, now)
+    # Then both count at once: no confirmation is asked of an import (docs/journeys.md)
+    assert report.outcome.imported == 2
+    with sessions() as session:
+        assert petitions.read(session, slug).count == 2
+        waiting = session.scalar(
+            text("SELECT count(*) FROM pending_signatures p JOIN petitions x"
+                 " ON x.id = p.petition_id WHERE x.slug = :slug"),
+            {"slug": slug},
+        )  # fmt: skip
+        assert waiting == 0

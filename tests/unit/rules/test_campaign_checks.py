@@ -229,3 +229,21 @@ def test_a_journey_with_a_schema_error_still_has_its_other_steps_checked() -> No
     ]
     assert "unknown consent purpose 'dons'" in problems[1]
     assert "unknown template 'nope'" in problems[2]
+
+
+def test_a_double_opt_in_petition_needs_a_confirm_template_showing_its_link() -> None:
+    text = SEED.read_text().replace(
+        "  milestones: [100000, 140000, 200000]\n",
+        "  milestones: [100000, 140000, 200000]\n  double_opt_in: true\n",
+    )
+    line = text.splitlines().index("  double_opt_in: true") + 1
+    given = TEMPLATES | {"confirm"}
+
+    assert check(text, templates=given, template_variables={"confirm": {"confirm_url"}}) == []
+    assert check(text, templates=TEMPLATES) == [
+        f"c.yaml:{line}: double_opt_in: no template 'confirm' to send"
+        " (hint: add templates/email/confirm.mjml with {{ confirm_url }})"
+    ]
+    assert check(text, templates=given, template_variables={"confirm": {"first_name"}}) == [
+        f"c.yaml:{line}: double_opt_in: the 'confirm' template must show {{{{ confirm_url }}}}"
+    ]

@@ -41,3 +41,18 @@ def test_unknown_keys_and_yaml_syntax_errors_have_lines() -> None:
     assert "colour" in unknown[0].message
     assert broken[0].line is not None
     assert broken[0].message.startswith("YAML syntax")
+
+
+def test_double_opt_in_is_a_petition_setting_checked_at_its_line() -> None:
+    head = "campaign: c\npetition:\n  slug: ok-slug\n  title: T\n"
+    campaign, problems = parse_campaign(
+        head + "  double_opt_in: true\n  count_unconfirmed: true\n", "c.yaml"
+    )
+    assert problems == []
+    assert campaign is not None
+    assert (campaign.petition.double_opt_in, campaign.petition.count_unconfirmed) == (True, True)
+    # Counting unconfirmed signatures without double opt-in means nothing: refused
+    _, alone = parse_campaign(head + "  count_unconfirmed: true\n", "c.yaml")
+    _, typo = parse_campaign(head + "  double_opt_in: maybe\n", "c.yaml")
+    assert [(p.line, "double_opt_in" in p.message) for p in alone] == [(5, True)]
+    assert [p.line for p in typo] == [5]
