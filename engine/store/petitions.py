@@ -38,6 +38,8 @@ class PetitionRead:
     milestones: list[MilestoneRead]
     # (purpose, wording) as declared: what a signing form asks, one box each.
     consents: tuple[tuple[str, str], ...] = ()
+    # A signature waits for its confirmation link (the thank-you page says so).
+    double_opt_in: bool = False
 
     @property
     def next_milestone(self) -> int | None:
@@ -134,4 +136,5 @@ def _read(session: Session, petition: Petition) -> PetitionRead:
         consents=tuple(
             (purpose, str(c["wording"])) for purpose, c in (petition.consent_wordings or {}).items()
         ),
+        double_opt_in=petition.double_opt_in,
     )

@@ -251,3 +251,16 @@ def test_the_embedded_form_signs_from_an_allowed_site_only(committed_url: str, s
     # Then the first goes on to the thank-you page, the second is refused
     assert (ours.status_code, ours.headers["location"]) == (303, f"/p/{seeded}/merci")
     assert theirs.status_code == 403
+
+
+def test_after_signing_a_double_opt_in_petition_the_page_asks_for_the_confirmation_click(
+    client: TestClient, committed_engine: Engine, now: datetime
+) -> None:
+    with make_sessionmaker(committed_engine).begin() as session:
+        definition = petition_def().model_copy(update={"double_opt_in": True})
+        slug = petitions.upsert(session, definition, now=now).slug
+
+    thanks = client.get(f"/p/{slug}/merci")
+
+    assert "Cliquez sur son lien pour confirmer votre signature" in thanks.text
+    assert "est enregistrée" not in thanks.text
