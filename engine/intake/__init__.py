@@ -1,1 +1,1 @@
-"""Incoming facts: web signatures, CSV imports."""
+"""Facts in bulk: the web signature queue (group commit), CSV imports of signatures and gifts."""

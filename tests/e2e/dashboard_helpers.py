@@ -36,6 +36,9 @@ def settings(url: str) -> Settings:
         secret_key="dashboard-secret",
         base_url="https://m.example.org",
         transport="memory",
+        # The dashboard's tests sign in again and again on a frozen clock: the sign-in
+        # limit has its own tests (test_public_surface.py).
+        login_rate_per_minute=0,
     )
 
 
