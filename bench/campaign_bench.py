@@ -517,10 +517,11 @@ def report(run: Run) -> None:
     print(f"  peak memory: this process {me:.0f} MB, largest child {children:.0f} MB")
     answered = run.answered
     print(
-        f"  answers: {answered.clicks:,} clicks on donation buttons, "
-        f"{answered.gifts_by_reference:,} gifts posted with their reference, then "
-        f"`mobilise import donations`: {answered.import_report.replace(chr(10), '; ')} "
-        f"({answered.seconds:.1f} s in all)"
+        f"  answers: {answered.clicks:,} clicks on donation buttons "
+        f"({answered.clicks_s:.1f} s, eight at a time), "
+        f"{answered.gifts_by_reference:,} gifts posted with their reference "
+        f"({answered.gifts_s:.1f} s), then `mobilise import donations` "
+        f"({answered.import_s:.1f} s): {answered.import_report.replace(chr(10), '; ')}"
     )
     print(f"  `mobilise stats` ({answered.stats_s:.1f} s, a process of its own):")
     print("    " + answered.stats_table.rstrip().replace("\n", "\n    "))

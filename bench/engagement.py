@@ -67,9 +67,11 @@ class Clock:
 @dataclass
 class Answered:
     clicks: int = 0
+    clicks_s: float = 0.0
     gifts_by_reference: int = 0
+    gifts_s: float = 0.0
     import_report: str = ""
-    seconds: float = 0.0
+    import_s: float = 0.0
     stats_table: str = ""
     stats_s: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -117,7 +119,6 @@ def answer(
 ) -> Answered:
     """Clicks and gifts from `after` on (the campaign's last tick), then the funnel."""
     done = Answered()
-    started = time.perf_counter()
     clock = Clock(after + timedelta(hours=2))
     with sessions.begin() as session:
         asks = asks_sent(session)
@@ -141,19 +142,21 @@ def answer(
             token = tokens.donation_token(
                 settings.secret_key, ask.message_id, ask.position, amount[ask.message_id], "one-off"
             )
-            answer = client.get(f"/c/{token}")
-            if answer.status_code != 302:
+            reply = client.get(f"/c/{token}")
+            if reply.status_code != 302:
                 return None
-            return parse_qs(urlsplit(answer.headers["location"]).query)["reference"][0]
+            return parse_qs(urlsplit(reply.headers["location"]).query)["reference"][0]
 
+        started = time.perf_counter()
         references = dict(
             zip((a.message_id for a in clickers), _each(click, clickers), strict=True)
         )
         clock.now += timedelta(hours=1)
-        seconds = list(_each(click, again))
-        done.clicks = sum(r is not None for r in (*references.values(), *seconds))
+        repeated = _each(click, again)
+        done.clicks = sum(r is not None for r in (*references.values(), *repeated))
         if done.clicks != len(clickers) + len(again):
             done.problems.append(f"clicks refused: {len(clickers) + len(again) - done.clicks}")
+        done.clicks_s = time.perf_counter() - started
         clock.now += timedelta(hours=1)
 
         def give(ask: Ask) -> int:
@@ -168,7 +171,9 @@ def answer(
             headers = {"Authorization": f"Bearer {key}"}
             return client.post("/api/donations", json=gift, headers=headers).status_code
 
+        started = time.perf_counter()
         given = list(_each(give, by_reference))
+        done.gifts_s = time.perf_counter() - started
         done.gifts_by_reference = given.count(201)
         if done.gifts_by_reference != len(by_reference):
             done.problems.append(f"gifts refused by the API: {sorted(set(given))}")
@@ -184,9 +189,10 @@ def answer(
                 [ask.email, euros, "EUR", at.isoformat(), "one-off", f"t-{ask.message_id}"]
             )
     env = _environment(settings)
+    started = time.perf_counter()
     imported = mobilise(env, "import", "donations", str(path), "--now", at.isoformat())
     done.import_report = imported.stdout.strip()
-    done.seconds = time.perf_counter() - started
+    done.import_s = time.perf_counter() - started
 
     started = time.perf_counter()
     shown = mobilise(env, "stats")
