@@ -10,11 +10,16 @@ What a campaign team runs, in the order it runs it, on a fresh database:
    starts high enough for that: signatures gathered earlier);
 4. `mobilise tick` at 10:00 and 22:00 Paris time for 14 virtual days: the journey pass,
    then the dispatch to the local SendGrid stand-in (its own process), by one worker on
-   SQLite and by `--workers` processes on PostgreSQL.
+   SQLite and by `--workers` processes on PostgreSQL;
+5. readers answer (bench/engagement.py): clicks on the asks' donation buttons through the
+   click route, gifts posted with their reference and imported without, then `mobilise
+   stats` prints the funnel.
 
 It prints each tick's time and what it queued and sent, the emails per step, the peak
-memory, a machine baseline, and checks the campaign's promises: every thank-you once, every
-consented update once, every ask at least three days after its update, nothing out of order.
+memory, a machine baseline, the answers and the funnel, and checks the campaign's promises:
+every thank-you once, every consented update once, every ask at least three days after its
+update, nothing out of order, every click and gift recorded, the summary rows equal to a
+recount. The whole campaign's time is steps 2 to 4; the answers are timed apart.
 `--quarter` runs N/4 first and prints the ratio of the two totals (linear growth is 4.0).
 
     .venv/bin/python -m bench.campaign_bench [--signers 140000] [--backend sqlite|postgresql]
@@ -48,6 +53,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from bench import engagement
 from bench.common import machine
 from engine.config import Settings
 from engine.declarations import read
@@ -65,6 +71,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SLUG = "stop-reconnaissance-faciale"
 JOURNEY = SLUG
 PARIS = ZoneInfo("Europe/Paris")
+SECRET = "bench-secret-of-at-least-thirty-two-bytes"
+DONATION_PAGE = "https://dons.example.org/don"
 FIRST_NAMES = ("Camille", "Léa", "Hugo", "Inès", "Louis", "Chloé", "Nathan", "Manon", "Yanis")
 POSTAL_CODES = ("75011", "69003", "13001", "35000", "29200", "33000", "59000", "44000")
 
@@ -112,6 +120,9 @@ def settings_for(url: str, sendgrid: str, connections: int) -> Settings:
         advance_connections=connections,
         # A virtual fortnight: every tick's messages are "on time" for the dispatcher.
         overdue_after_hours=24.0 * 30,
+        # One secret for the emails' links, the click route and the gifts' references.
+        secret_key=SECRET,
+        donation_url=DONATION_PAGE,
     )
     # The key's field reads SENDGRID_API_KEY (its variable's own name), not a keyword.
     return settings.model_copy(update={"sendgrid_api_key": API_KEY})
@@ -202,6 +213,7 @@ def api_server(url: str) -> Iterator[str]:
         "MOBILISE_DATABASE_URL": url,
         "MOBILISE_PROJECT_DIR": str(ROOT),
         "MOBILISE_TRANSPORT": "memory",
+        "MOBILISE_SECRET_KEY": SECRET,
         "MOBILISE_SIGN_RATE_PER_MINUTE": "0",  # every signer comes from this one address
     }
     process = subprocess.Popen(
@@ -272,6 +284,7 @@ class Run:
     ticks: list[Tick] = field(default_factory=list)
     per_step: dict[str, dict[str, int]] = field(default_factory=dict)
     accepted: int = 0
+    answered: engagement.Answered = field(default_factory=engagement.Answered)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -318,7 +331,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
             now=lambda: datetime.now(UTC),
             zone=PARIS,
             enrol=True,
-            secret="bench-secret",
+            secret=SECRET,
         )
         with sessions.begin() as session:
             donations.record(session, earlier_gifts(signers - web, rng, wall), now=wall)
@@ -368,9 +381,13 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
                 )
         pipe.send("stop")
         run.accepted = pipe.recv()
+        last = start + timedelta(hours=12 * (days * 2 - 1))
+        run.answered = engagement.answer(
+            sessions, settings_for(url, sendgrid, 1), after=last, rng=rng, folder=Path(folder)
+        )
         with sessions.begin() as session:
             run.per_step = per_step(session)
-            run.problems = promises(session)
+            run.problems = promises(session) + run.answered.problems
         engine.dispose()
     return run
 
@@ -498,10 +515,23 @@ def report(run: Run) -> None:
     print(f"  personalisations accepted by the SendGrid stand-in: {run.accepted:,}")
     me, children = peak_mb()
     print(f"  peak memory: this process {me:.0f} MB, largest child {children:.0f} MB")
+    answered = run.answered
+    print(
+        f"  answers: {answered.clicks:,} clicks on donation buttons "
+        f"({answered.clicks_s:.1f} s, eight at a time), "
+        f"{answered.gifts_by_reference:,} gifts posted with their reference "
+        f"({answered.gifts_s:.1f} s), then `mobilise import donations` "
+        f"({answered.import_s:.1f} s): {answered.import_report.replace(chr(10), '; ')}"
+    )
+    print(f"  `mobilise stats` ({answered.stats_s:.1f} s, a process of its own):")
+    print("    " + answered.stats_table.rstrip().replace("\n", "\n    "))
     for problem in run.problems:
         print(f"  BROKEN PROMISE: {problem}")
     if not run.problems:
-        print("  promises kept: thanked once, consented updates once, asks ≥ 3 d after")
+        print(
+            "  promises kept: thanked once, consented updates once, asks ≥ 3 d after; "
+            "clicks and gifts recorded, summary rows equal to a recount"
+        )
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """optin: double opt-in per petition, and the signatures waiting for confirmation
 
 Revision ID: 0013_optin
-Revises: 0011_stats_summary
+Revises: 0012_fastcounts
 Create Date: 2026-12-10 10:00:00
 """
 
@@ -12,7 +12,7 @@ import engine.store.types
 
 
 revision = "0013_optin"
-down_revision = "0011_stats_summary"
+down_revision = "0012_fastcounts"
 branch_labels = None
 depends_on = None
 

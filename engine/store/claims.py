@@ -140,6 +140,7 @@ def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> 
         groups[key].append(o.id)
     table = _table()
     changed = 0
+    moved: list[Sequence[str | None]] = []
     for (status, reason, due_at, provider, version, sent_at, delta), ids in groups.items():
         values: dict[str, object] = {
             "status": status,
@@ -166,10 +167,16 @@ def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> 
             .values(values)
             .execution_options(preserve_rowcount=True)
         )
-        changed += max(session.connection().execute(statement).rowcount, 0)
         if status == "sent":
-            # In the same transaction: the step's `sent` is never ahead of or behind it.
-            counts.refresh(session, ids)
+            # The rows this UPDATE moved, counted in the same transaction: the step's
+            # `sent` is never ahead of or behind the outbox.
+            found = session.connection().execute(statement.returning(*counts.MOVED)).all()
+            moved += found
+            changed += len(found)
+        else:
+            changed += max(session.connection().execute(statement).rowcount, 0)
+    # Once for all groups: the summary rows are locked in one order (counts.add).
+    counts.add_sent(session, moved)
     return changed
 
 
@@ -216,20 +223,20 @@ def settle_ambiguous(
     """Confirmed ids become sent; the ones the provider never reported are queued again."""
     table = _table()
     connection = session.connection()
-    sent = [{"oid": i} for i in confirmed]
+    sent = list(confirmed)
     if sent:
-        connection.execute(
+        moved = connection.execute(
             update(table)
-            .where(table.c.id == bindparam("oid"), table.c.status == "ambiguous")
+            .where(among(session, table.c.id, sent), table.c.status == "ambiguous")
             .values(
                 status="sent",
                 reason=None,
                 claimed_by=None,
                 sent_at=func.coalesce(table.c.delivery_at, table.c.claimed_at),
-            ),
-            sent,
+            )
+            .returning(*counts.MOVED)
         )
-        counts.refresh(session, [row["oid"] for row in sent])
+        counts.add_sent(session, moved)
     again = [{"oid": i} for i in resend]
     if again:
         connection.execute(

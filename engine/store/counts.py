@@ -1,14 +1,23 @@
 """The figures per journey, step and variant, kept exact as events arrive.
 
 `step_counts` holds one summary row per (journey, step, variant): what a funnel reads,
-a few rows whatever the number of events behind them. Every writer that changes what an
-email has produced (sent by the dispatcher, a provider's delivery event, a click, an
-unsubscribe, a gift attributed, refunded or cancelled) calls `refresh` with the emails
-it touched, in its own transaction. `refresh` recomputes what each of those emails has
-produced from the tables themselves, compares it with what `message_counts` says it had
-produced, and adds the difference to its step's row. So a change counts once however the
-news of it arrives: a retried webhook, a duplicated event or a second click changes
-nothing a first one did not, and a refund takes back exactly what its gift had added.
+a few rows whatever the number of events behind them. Two ways keep it exact, each in the
+writer's own transaction:
+
+- `sent` is counted where it happens. An outbox row becomes `sent` once and never leaves
+  that state, by an UPDATE whose WHERE only matches rows not sent yet (the dispatcher's
+  results, ambiguous sends confirmed, the simulator's virtual sends); that UPDATE returns
+  the rows it moved and `add_sent` adds them to their steps, one upsert per batch. A
+  retried outcome moves no row and adds nothing. No per-email row is written on this
+  path: it is the one every email takes.
+- Everything else an email produces (a provider's delivery event, a click, an
+  unsubscribe, a gift attributed, refunded or cancelled) comes through `refresh` with the
+  emails it touched. `refresh` recomputes what each of them has produced from the tables
+  themselves, compares it with what `message_counts` says it had produced, and adds the
+  difference to its step's row. So a change counts once however the news of it arrives: a
+  retried webhook, a duplicated event or a second click changes nothing a first one did
+  not, and a refund takes back exactly what its gift had added. An email has a
+  `message_counts` row from its first such event on.
 
 Counted (definitions are those of `_produced`, which `recount` sums from scratch):
 sent (the outbox row is `sent`); delivered (the provider's last word about it says it
@@ -22,12 +31,18 @@ monthly gift no longer counts in the monthly amount).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
-from typing import Any, cast
+from functools import cache
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     ColumnElement,
+    FromClause,
     String,
     Table,
     and_,
@@ -39,6 +54,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy import cast as sql_cast
@@ -47,7 +63,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from engine.store.idsets import among
+from engine.store.idsets import among_bound, bound
 from engine.store.models import (
     Click,
     Donation,
@@ -74,20 +90,6 @@ def unsubscribe_key(message_id: int) -> str:
 
 
 @dataclass(frozen=True)
-class Produced:
-    """What one email has produced so far (a row of `message_counts`)."""
-
-    sent: int = 0
-    delivered: int = 0
-    bounced: int = 0
-    unsubscribed: int = 0
-    clicks: int = 0
-    gifts: int = 0
-    one_off_cents: int = 0
-    monthly_cents: int = 0
-
-
-@dataclass(frozen=True)
 class StepFigures:
     """A summary row: sums over a step's emails (clickers, donors: emails with one or more)."""
 
@@ -109,30 +111,18 @@ class StepFigures:
         return any(astuple(self))
 
 
-PRODUCED = tuple(f.name for f in fields(Produced))
 FIGURES = tuple(f.name for f in fields(StepFigures))
+# What one email has produced besides being sent: a `message_counts` row, in this order.
+PRODUCED = ("delivered", "bounced", "unsubscribed", "clicks", "gifts", "one_off_cents",
+            "monthly_cents")  # fmt: skip
 
 
-def share(produced: Produced) -> StepFigures:
-    """What one email adds to its step's row."""
-    return StepFigures(
-        sent=produced.sent,
-        delivered=produced.delivered,
-        bounced=produced.bounced,
-        unsubscribed=produced.unsubscribed,
-        clickers=int(produced.clicks > 0),
-        clicks=produced.clicks,
-        donors=int(produced.gifts > 0),
-        gifts=produced.gifts,
-        one_off_cents=produced.one_off_cents,
-        monthly_cents=produced.monthly_cents,
-    )
-
-
-def difference(before: Produced, after: Produced) -> StepFigures:
-    """What the step's row gains when an email goes from `before` to `after`."""
-    old, new = astuple(share(before)), astuple(share(after))
-    return StepFigures(*(b - a for a, b in zip(old, new, strict=True)))
+def share(produced: Sequence[int]) -> tuple[int, ...]:
+    """What an email that has produced `produced` (in the order of PRODUCED) adds to its
+    step's row, in the order of FIGURES (its `sent` is counted apart: 0 here)."""
+    delivered, bounced, unsubscribed, clicks, gifts, one_off, monthly = produced
+    return (0, delivered, bounced, unsubscribed, int(clicks > 0), clicks, int(gifts > 0), gifts,
+            one_off, monthly)  # fmt: skip
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -144,15 +134,22 @@ def _produced(message: Any) -> list[ColumnElement[Any]]:
     produced, in the order of PRODUCED. Index probes only: the clicks and the gifts by
     their message key, the unsubscribe event by its unique source key."""
     counted = and_(Donation.message_id == message.id, Donation.refunded_at.is_(None))
-    cents = func.coalesce(func.sum(Donation.amount_cents), 0)
+    # An integer on both databases (PostgreSQL's sum of bigints is a numeric).
+    cents = sql_cast(func.coalesce(func.sum(Donation.amount_cents), 0), BigInteger)
     own_link = exists().where(
         Event.source_key == literal(UNSUBSCRIBE_KEY) + sql_cast(message.id, String)
     )
+
+    delivery: ColumnElement[str | None] = message.delivery
+
+    def state_in(states: tuple[str, ...]) -> ColumnElement[bool]:
+        # Each state its own parameter: an expanding IN is rendered again at each run.
+        return delivery.in_([literal(state) for state in states])
+
     return [
-        _flag(message.status == "sent").label("sent"),
-        _flag(message.delivery.in_(DELIVERED)).label("delivered"),
-        _flag(message.delivery.in_(BOUNCED)).label("bounced"),
-        _flag(or_(message.delivery.in_(OPTED_OUT), own_link)).label("unsubscribed"),
+        _flag(state_in(DELIVERED)).label("delivered"),
+        _flag(state_in(BOUNCED)).label("bounced"),
+        _flag(or_(state_in(OPTED_OUT), own_link)).label("unsubscribed"),
         select(func.count())
         .where(Click.message_id == message.id, Click.automated.is_(False))
         .scalar_subquery()
@@ -191,31 +188,27 @@ def _no_jit(session: Session) -> None:
         session.connection().exec_driver_sql("SET LOCAL jit = off")
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 _MESSAGES = cast(Table, MessageCounts.__table__)
 _STEPS = cast(Table, StepCounts.__table__)
-# Core executemany statements, one round trip for a batch.
-_SET_PRODUCED = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.message_id == bindparam("mid"))
-    .values({name: bindparam(f"v_{name}") for name in PRODUCED})
-)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+# What `add_sent` needs of each row an UPDATE moved to `sent`: that UPDATE's RETURNING.
+MOVED = (_OUTBOX.c.journey_id, _OUTBOX.c.step_id, _OUTBOX.c.variant)
 
 
-def refresh(session: Session, message_ids: Collection[int]) -> None:
-    """Bring the summary rows up to date with what these emails have produced now.
+class _Statements(NamedTuple):
+    hold: Any
+    now: Any
+    keep: Any
+    add: Any
 
-    Call it after any change to what an email produced, in the same transaction; calling
-    it for an email that did not change adds nothing. Four statements whatever the number
-    of emails: the hot paths (a dispatch batch, a webhook batch, a click) call it once."""
-    ids = sorted({int(i) for i in message_ids})
-    if not ids:
-        return
-    if len(ids) >= JIT_OFF_FROM:
-        _no_jit(session)
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    """The hot statements, built once per dialect and run with the ids as one parameter
+    (`ids`): building them for each call cost more Python than running them (a refresh
+    of one email spent 6 ms building its four statements, 0.3 ms in SQLite)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    ids = among_bound(dialect, OutboxMessage.id, "ids")
     # 1. Each email's row in message_counts, created empty if new, and locked: two
     # transactions refreshing one email (two clicks at once) take turns, and the second
     # reads what the first wrote. An upsert that rewrites a column with itself takes the
@@ -229,37 +222,88 @@ def refresh(session: Session, message_ids: Collection[int]) -> None:
             func.coalesce(OutboxMessage.variant, ""),
             *[literal(0) for _ in PRODUCED],
         )
-        .where(among(session, OutboxMessage.id, ids))
+        .where(ids)
         .order_by(OutboxMessage.id)
     )
-    claim = _insert(session)(MessageCounts).from_select(
-        ["message_id", "journey_id", "step_id", "variant", *PRODUCED], source
+    hold = (
+        insert(_MESSAGES)
+        .from_select(["message_id", "journey_id", "step_id", "variant", *PRODUCED], source)
+        .on_conflict_do_update(
+            index_elements=["message_id"], set_={"delivered": _MESSAGES.c.delivered}
+        )
+        .returning(_MESSAGES.c.message_id, *[_MESSAGES.c[n] for n in PRODUCED])
     )
-    claim = claim.on_conflict_do_update(
-        index_elements=["message_id"], set_={"sent": _MESSAGES.c.sent}
-    ).returning(*_MESSAGES.c)
-    held = {row.message_id: row for row in session.execute(claim)}
+    # 3. The new values of the rows held (all exist), one UPDATE from the rows given as
+    # one JSON parameter: an executemany cost 48 ms for 1,000 emails on PostgreSQL
+    # (psycopg parses each statement's text) and 14 ms of SQLAlchemy's Python on SQLite.
+    rows = bindparam("rows", type_=String)
+    if dialect == "postgresql":
+        given = func.json_array_elements(sql_cast(rows, JSON)).table_valued("value")
+    else:
+        given = func.json_each(rows).table_valued("value")
+    field = [sql_cast(given.c.value.op("->>")(i), BigInteger) for i in range(1 + len(PRODUCED))]
+    keep = (
+        update(_MESSAGES)
+        .where(_MESSAGES.c.message_id == field[0])
+        .values(dict(zip(PRODUCED, field[1:], strict=True)))
+    )
+    # 4. Differences added to the summary rows, created at zero.
+    add = insert(_STEPS)
+    add = add.on_conflict_do_update(
+        index_elements=["journey_id", "step_id", "variant"],
+        set_={n: _STEPS.c[n] + add.excluded[n] for n in FIGURES},
+    )
+    # 2. What they have produced now.
+    return _Statements(hold=hold, now=_keyed(OutboxMessage).where(ids), keep=keep, add=add)
+
+
+def refresh(session: Session, message_ids: Collection[int]) -> None:
+    """Bring the summary rows up to date with what these emails have produced now, sent
+    apart (`add_sent`).
+
+    Call it after any change to what an email produced, in the same transaction; calling
+    it for an email that did not change adds nothing. Four statements whatever the number
+    of emails: a webhook batch, a click or a gift calls it once."""
+    ids = sorted({int(i) for i in message_ids})
+    if not ids:
+        return
+    if len(ids) >= JIT_OFF_FROM:
+        _no_jit(session)
+    dialect = session.get_bind().dialect.name
+    statements = _statements(dialect)
+    connection = session.connection()
+    held = {
+        row[0]: tuple(row[1:])
+        for row in connection.execute(statements.hold, {"ids": bound(dialect, ids)})
+    }
     if not held:
         return
-    # 2. What they have produced now, read after the lock (a later statement sees what a
-    # transaction we waited for committed).
-    now = session.execute(
-        _keyed(OutboxMessage).where(among(session, OutboxMessage.id, list(held)))
-    ).all()
-    changed: list[dict[str, int]] = []
-    gains: dict[Key, StepFigures] = {}
-    for row in now:
-        before = Produced(*(getattr(held[row.message_id], name) for name in PRODUCED))
-        after = Produced(*(getattr(row, name) for name in PRODUCED))
+    # Read after the lock: a later statement sees what a transaction we waited for
+    # committed.
+    now = connection.execute(statements.now, {"ids": bound(dialect, held)})
+    changed: list[tuple[int, ...]] = []
+    gains: dict[Key, list[int]] = {}
+    for message_id, journey_id, step_id, variant, *values in now:
+        after = tuple(values)
+        before = held[message_id]
         if after == before:
             continue
-        changed.append({"mid": row.message_id, **{f"v_{n}": getattr(after, n) for n in PRODUCED}})
-        key = (row.journey_id, row.step_id, row.variant)
-        gains[key] = gains.get(key, StepFigures()) + difference(before, after)
-    # 3. The new shares, and 4. their differences added to the steps' rows.
+        changed.append((message_id, *after))  # the UPDATE's row: id, then PRODUCED
+        gained = gains.setdefault((journey_id, step_id, variant), [0] * len(FIGURES))
+        for i, (old, new) in enumerate(zip(share(before), share(after), strict=True)):
+            gained[i] += new - old
     if changed:
-        session.connection().execute(_SET_PRODUCED, changed)
-    add(session, gains)
+        connection.execute(statements.keep, {"rows": json.dumps(changed)})
+    add(session, {key: StepFigures(*gained) for key, gained in gains.items()})
+
+
+def add_sent(session: Session, moved: Iterable[Sequence[str | None]]) -> int:
+    """Count emails just marked sent: `moved` holds the (journey, step, variant) of each
+    row the marking UPDATE moved to `sent` (its RETURNING), so that a retried outcome,
+    which moves no row, adds nothing. One upsert per batch; returns the emails counted."""
+    tally = Counter((str(j), str(s), v or "") for j, s, v in moved)
+    add(session, {key: StepFigures(sent=n) for key, n in tally.items()})
+    return sum(tally.values())
 
 
 def add(session: Session, gains: dict[Key, StepFigures]) -> None:
@@ -270,33 +314,44 @@ def add(session: Session, gains: dict[Key, StepFigures]) -> None:
         for (j, s, v), g in sorted(gains.items())
         if g
     ]
-    if not rows:
-        return
-    statement = _insert(session)(StepCounts)
-    statement = statement.on_conflict_do_update(
-        index_elements=["journey_id", "step_id", "variant"],
-        set_={n: _STEPS.c[n] + statement.excluded[n] for n in FIGURES},
+    if rows:
+        dialect = session.get_bind().dialect.name
+        session.connection().execute(_statements(dialect).add, rows)
+
+
+def _summed(per_email: FromClause) -> Select[Any]:
+    """Summary rows from per-email rows (`per_email`: message_counts, or `_keyed` fresh),
+    with the sent emails of the outbox."""
+    sent = select(
+        OutboxMessage.journey_id,
+        OutboxMessage.step_id,
+        func.coalesce(OutboxMessage.variant, ""),
+        literal(1),
+        *[literal(0) for _ in PRODUCED],
+    ).where(OutboxMessage.status == "sent")
+    produced = select(
+        per_email.c.journey_id,
+        per_email.c.step_id,
+        per_email.c.variant,
+        literal(0),
+        *[per_email.c[n] for n in PRODUCED],
     )
-    session.connection().execute(statement, rows)
-
-
-def _summed(source: Any) -> Select[Any]:
-    """Summary rows from per-email rows (`source`: message_counts, or `_keyed` fresh)."""
+    both = union_all(sent, produced).subquery()
+    journey, step, variant, sent_, delivered, bounced, unsubscribed, clicks, gifts, *cents = both.c
     return select(
-        source.c.journey_id,
-        source.c.step_id,
-        source.c.variant,
-        func.sum(source.c.sent),
-        func.sum(source.c.delivered),
-        func.sum(source.c.bounced),
-        func.sum(source.c.unsubscribed),
-        func.sum(_flag(source.c.clicks > 0)),
-        func.sum(source.c.clicks),
-        func.sum(_flag(source.c.gifts > 0)),
-        func.sum(source.c.gifts),
-        func.sum(source.c.one_off_cents),
-        func.sum(source.c.monthly_cents),
-    ).group_by(source.c.journey_id, source.c.step_id, source.c.variant)
+        journey,
+        step,
+        variant,
+        func.sum(sent_),
+        func.sum(delivered),
+        func.sum(bounced),
+        func.sum(unsubscribed),
+        func.sum(_flag(clicks > 0)),
+        func.sum(clicks),
+        func.sum(_flag(gifts > 0)),
+        func.sum(gifts),
+        *[func.sum(c) for c in cents],
+    ).group_by(journey, step, variant)
 
 
 def recount(session: Session) -> dict[Key, StepFigures]:
@@ -317,13 +372,13 @@ def rebuild(session: Session) -> int:
     fresh = _keyed(OutboxMessage).subquery()
     anything = or_(*[fresh.c[name] != 0 for name in PRODUCED])
     session.execute(
-        MessageCounts.__table__.insert().from_select(  # type: ignore[attr-defined]
+        _MESSAGES.insert().from_select(
             ["message_id", "journey_id", "step_id", "variant", *PRODUCED],
             select(fresh).where(anything),
         )
     )
     session.execute(
-        StepCounts.__table__.insert().from_select(  # type: ignore[attr-defined]
+        _STEPS.insert().from_select(
             ["journey_id", "step_id", "variant", *FIGURES], _summed(_MESSAGES)
         )
     )

@@ -23,8 +23,26 @@ def among(
     session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], ids: Collection[int]
 ) -> ColumnElement[bool]:
     """`column` is one of `ids` (integers), with the ids bound as a single parameter."""
-    values = [int(i) for i in ids]
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(BigInteger)))
-    each = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
+    dialect = session.get_bind().dialect.name
+    return among_bound(dialect, column, None, value=bound(dialect, ids))
+
+
+def among_bound(
+    dialect: str,
+    column: ColumnElement[Any] | QueryableAttribute[Any],
+    name: str | None,
+    *,
+    value: object = None,
+) -> ColumnElement[bool]:
+    """`column` is one of the ids bound as parameter `name` at execution, with the value
+    `bound(dialect, ids)`: for a statement built once and run many times."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, value, type_=ARRAY(BigInteger)))
+    each = func.json_each(bindparam(name, value, type_=String)).table_valued("value")
     return column.in_(select(each.c.value).scalar_subquery())
+
+
+def bound(dialect: str, ids: Collection[int]) -> object:
+    """The value of an `among_bound` parameter: a list on PostgreSQL, JSON on SQLite."""
+    values = [int(i) for i in ids]
+    return values if dialect == "postgresql" else json.dumps(values)

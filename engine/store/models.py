@@ -412,8 +412,9 @@ class Link(Base):
 
 
 class MessageCounts(Base):
-    """What one email has produced so far (sent, delivered, clicks, gifts...): the share of
-    it that `step_counts` holds, so that a change is added there once, as a difference."""
+    """What one email has produced so far besides being sent (delivered, clicks, gifts...):
+    the share of it that `step_counts` holds, so that a change is added there once, as a
+    difference. Written from an email's first such event on (engine/store/counts.py)."""
 
     __tablename__ = "message_counts"
     # No foreign key: written beside the outbox in the same statements' transactions, as
@@ -422,7 +423,6 @@ class MessageCounts(Base):
     journey_id: Mapped[str] = mapped_column(String(100))
     step_id: Mapped[str] = mapped_column(String(60))
     variant: Mapped[str] = mapped_column(String(20))  # '' without variants
-    sent: Mapped[int] = mapped_column(Integer)
     delivered: Mapped[int] = mapped_column(Integer)
     bounced: Mapped[int] = mapped_column(Integer)
     unsubscribed: Mapped[int] = mapped_column(Integer)

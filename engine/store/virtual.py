@@ -66,18 +66,16 @@ def send_due(session: Session, *, now: datetime) -> int:
     time would (the simulation has no suppressions, and quiet hours and the frequency cap
     were applied when the rows were queued): journeys then move on as they do once their
     emails are sent. Also what journey tests use for "the dispatcher sent what was due".
-    One UPDATE through `ix_outbox_status_due`."""
+    One UPDATE through `ix_outbox_status_due`, and one upsert of the steps' `sent`."""
     table = OutboxMessage.__table__
     assert isinstance(table, Table)
-    sent = session.connection().execute(
+    moved = session.connection().execute(
         update(table)
         .where(table.c.status == "queued", table.c.due_at <= now)
         .values(status="sent", sent_at=table.c.due_at)
-        .returning(table.c.id)
+        .returning(*counts.MOVED)
     )
-    ids = list(sent.scalars())
-    counts.refresh(session, ids)
-    return len(ids)
+    return counts.add_sent(session, moved)
 
 
 def raise_count(session: Session, *, petition_id: int, to: int, now: datetime) -> list[int]:

@@ -1,5 +1,6 @@
 """Emails, clicks and gifts written straight into the tables, as the tracking and gift
-paths write them, each followed by the same `counts` call those paths make."""
+paths write them, each followed by the same `counts` call those paths make; provider
+events through the webhook's own store function."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.store import counts
+from engine.store import counts, deliveries
 from engine.store.models import Click, Donation, OutboxMessage, Supporter
+from engine.track import sendgrid_events
+from engine.track.sendgrid_events import ProviderEvent
 from tests.factories import unique
+
+SECRET = "counts-test-secret"
 
 
 def emails(
@@ -46,6 +51,29 @@ def emails(
         session.flush()
         ids.append(row.id)
     return ids
+
+
+def provider_event(message_id: int, kind: str, at: datetime, key: str) -> ProviderEvent:
+    return ProviderEvent(
+        event=kind,
+        dedup_key=key,
+        occurred_at=at,
+        email="reader@example.org",
+        mobilise_message_id=str(message_id),
+        bounce_type="bounce" if kind == "bounce" else None,
+    )
+
+
+def webhook(session: Session, events: list[ProviderEvent], now: datetime) -> None:
+    deliveries.apply(
+        session,
+        events,
+        provider="sendgrid",
+        now=now,
+        supersedes=sendgrid_events.supersedes,
+        suppression=lambda _event: None,
+        secret=SECRET,
+    )
 
 
 def supporter_of(session: Session, message_id: int) -> int:

@@ -4,7 +4,9 @@ Given emails of a journey, when they are sent, delivered, bounced, clicked (by p
 by scanners), unsubscribed from and given to (gifts refunded, cancelled, moved), through
 the same store functions the dispatcher, the webhooks and the tracking routes call, with
 retried and duplicated events in between, then `step_counts` holds what a full recount
-from the tables finds: each change counted once, and taken back once when undone.
+from the tables finds: each change counted once, and taken back once when undone. Sends
+come as the dispatcher records them (one request for a batch, or one each; retried later
+and claimed again) and as the simulator marks them.
 """
 
 from __future__ import annotations
@@ -19,22 +21,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.send.transport import MemoryTransport
-from engine.store import claims, counts, deliveries, suppressions, virtual
+from engine.store import claims, counts, suppressions, virtual
 from engine.store.claims import Outcome
 from engine.store.counts import StepFigures
-from engine.store.models import StepCounts
+from engine.store.models import MessageCounts, StepCounts
 from engine.store.passes import tick
-from engine.track import sendgrid_events
 from engine.track.sendgrid_events import ProviderEvent
 from tests.store import engagement
 from tests.store.dispatch_helpers import run
+from tests.store.engagement import SECRET, provider_event, webhook
 from tests.store.journey_helpers import seed, sign
 
 T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 T = TypeVar("T")
-
-
-SECRET = "counts-test-secret"
 
 
 def stored(session: Session) -> dict[counts.Key, StepFigures]:
@@ -50,29 +49,6 @@ def stored(session: Session) -> dict[counts.Key, StepFigures]:
 
 def figures(session: Session, journey: str, step: str, variant: str = "") -> StepFigures:
     return stored(session).get((journey, step, variant), StepFigures())
-
-
-def provider_event(message_id: int, kind: str, at: datetime, key: str) -> ProviderEvent:
-    return ProviderEvent(
-        event=kind,
-        dedup_key=key,
-        occurred_at=at,
-        email="reader@example.org",
-        mobilise_message_id=str(message_id),
-        bounce_type="bounce" if kind == "bounce" else None,
-    )
-
-
-def webhook(session: Session, events: list[ProviderEvent], now: datetime) -> None:
-    deliveries.apply(
-        session,
-        events,
-        provider="sendgrid",
-        now=now,
-        supersedes=sendgrid_events.supersedes,
-        suppression=lambda _event: None,
-        secret=SECRET,
-    )
 
 
 def send(session: Session, ids: list[int], at: datetime) -> None:
@@ -91,6 +67,32 @@ def test_an_email_counts_once_as_sent_however_often_its_outcome_is_written(
     # Then the step has sent two emails, no more
     assert figures(session, journey, "thanks").sent == 2
     assert stored(session) == counts.recount(session)
+
+
+def test_sending_counts_per_step_and_writes_no_row_per_email(session: Session) -> None:
+    # Given five claimed emails over two (step, variant) rows
+    journey = "j-lazy"
+    ids = engagement.emails(
+        session, T0, [(journey, "thanks", None)] * 3 + [(journey, "ask", "B")] * 2
+    )
+    # When one batch records them sent, each accepted in a request of its own (an SMTP or
+    # file transport: one provider id each)
+    outcomes = [Outcome(i, "sent", provider_id=f"p-{i}", sent_at=T0) for i in ids]
+    assert claims.record(session, outcomes, worker_id="w") == 5
+    # Then each step counts its emails, and no email has a row of its own yet
+    assert (
+        figures(session, journey, "thanks").sent,
+        figures(session, journey, "ask", "B").sent,
+    ) == (3, 2)
+    assert per_email_rows(session) == set()
+    # When the provider reports one delivered, then that email, and only it, has its row
+    webhook(session, [provider_event(ids[0], "delivered", T0, "ev-lazy")], T0)
+    assert per_email_rows(session) == {ids[0]}
+    assert stored(session) == counts.recount(session)
+
+
+def per_email_rows(session: Session) -> set[int]:
+    return set(session.scalars(select(MessageCounts.message_id)))
 
 
 def test_a_retried_webhook_batch_moves_each_figure_once(session: Session) -> None:
@@ -224,6 +226,10 @@ PROVIDER = ["processed", "deferred", "delivered", "open", "click", "bounce", "dr
 
 operations = st.one_of(
     st.tuples(st.just("send"), st.integers(0, 3)),
+    st.tuples(st.just("send-apart"), st.lists(st.integers(0, 3), min_size=1, max_size=4)),
+    st.tuples(st.just("retry-later"), st.integers(0, 3)),
+    st.tuples(st.just("claim")),
+    st.tuples(st.just("virtual-send")),
     st.tuples(st.just("ambiguous"), st.integers(0, 3)),
     st.tuples(st.just("settle"), st.integers(0, 3)),
     st.tuples(st.just("event"), st.integers(0, 3), st.sampled_from(PROVIDER), st.integers(0, 90)),
@@ -257,6 +263,16 @@ def apply(session: Session, ids: list[int], op: tuple[Any, ...], memory: Memory)
     kind, *args = op
     if kind == "send":
         send(session, [ids[args[0]]], at)
+    elif kind == "send-apart":
+        # One batch, each email its own provider id (SMTP, files): one UPDATE each.
+        outcomes = [Outcome(ids[i], "sent", provider_id=f"p{i}", sent_at=at) for i in args[0]]
+        claims.record(session, outcomes, worker_id="w")
+    elif kind == "retry-later":
+        claims.record(session, [Outcome(ids[args[0]], "queued", due_at=T0)], worker_id="w")
+    elif kind == "claim":
+        claims.claim(session, worker_id="w", now=at, limit=4)
+    elif kind == "virtual-send":
+        virtual.send_due(session, now=at)
     elif kind == "ambiguous":
         claims.record(session, [Outcome(ids[args[0]], "ambiguous", "timeout")], worker_id="w")
     elif kind == "settle":
