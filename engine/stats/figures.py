@@ -107,6 +107,22 @@ class JourneyStats:
     unattributed: StepFigures  # gifts no email is credited with (gifts and amounts only)
 
 
+@dataclass(frozen=True)
+class SegmentLine:
+    segment: str
+    description: str
+    line: Line
+
+
+@dataclass(frozen=True)
+class SegmentStats:
+    """A journey's emails to each declared segment's people, as the segments stand `at`."""
+
+    journey_id: str
+    at: datetime
+    segments: list[SegmentLine]
+
+
 def milestone_emails(journey: Journey) -> dict[str, int]:
     """step id -> milestone threshold, for the emails that announce a milestone: the first
     send step after a `wait_until: {milestone}` step (in the journey's order), or the

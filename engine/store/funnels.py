@@ -1,15 +1,26 @@
 """Reads a funnel adds to the summary rows (engine/store/counts.py): where people are now,
-signatures per day, and the gifts no email led to."""
+signatures per day, the gifts no email led to, and a journey's figures per segment."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from engine.store.models import Donation, Enrolment, Petition, Signature
+from engine.rules.conditions import Condition
+from engine.store import segments as segment_sql
+from engine.store.counts import FIGURES, StepFigures
+from engine.store.models import (
+    Donation,
+    Enrolment,
+    MessageCounts,
+    OutboxMessage,
+    Petition,
+    Signature,
+)
 
 
 def people_at_steps(session: Session, journey_id: str) -> dict[str, int]:
@@ -57,3 +68,62 @@ def unattributed_gifts(session: Session) -> tuple[int, int, int]:
         ).where(*counted)
     ).one()
     return int(gifts), int(one_off), int(monthly)
+
+
+def by_segment(
+    session: Session,
+    journey_id: str,
+    wanted: Mapping[str, Condition],
+    *,
+    now: datetime,
+    segments: Mapping[str, Condition],
+) -> dict[str, StepFigures]:
+    """The figures of the journey's sent emails (every step and variant) to the people each
+    `wanted` segment holds at `now`, summed as the summary rows sum them: sent, delivered,
+    bounced, unsubscribed, clickers and donors (emails with a click or a gift), clicks,
+    gifts and amounts. Segments overlap: their rows do not add up to the journey's.
+
+    One statement: the journey's emails summed per person once (what each email produced
+    is its `message_counts` row), then, for each segment, the people its condition selects
+    (engine.store.segments, the SQL the journeys select with)."""
+    if not wanted:
+        return {}
+    produced = MessageCounts
+    clicks = func.coalesce(produced.clicks, 0)
+    gifts = func.coalesce(produced.gifts, 0)
+    per_email = {
+        "sent": literal(1),
+        "delivered": func.coalesce(produced.delivered, 0),
+        "bounced": func.coalesce(produced.bounced, 0),
+        "unsubscribed": func.coalesce(produced.unsubscribed, 0),
+        "clickers": case((clicks > 0, 1), else_=0),
+        "clicks": clicks,
+        "donors": case((gifts > 0, 1), else_=0),
+        "gifts": gifts,
+        "one_off_cents": func.coalesce(produced.one_off_cents, 0),
+        "monthly_cents": func.coalesce(produced.monthly_cents, 0),
+    }
+    people = (
+        select(
+            OutboxMessage.supporter_id.label("supporter_id"),
+            *[func.sum(per_email[name]).label(name) for name in FIGURES],
+        )
+        .outerjoin(produced, produced.message_id == OutboxMessage.id)
+        .where(
+            OutboxMessage.journey_id == journey_id,
+            OutboxMessage.status == "sent",
+            OutboxMessage.supporter_id.is_not(None),
+        )
+        .group_by(OutboxMessage.supporter_id)
+        .cte("journey_people")
+    )
+    ctx = segment_sql.Context(supporter_id=people.c.supporter_id, now=now, segments=segments)
+    parts = [
+        select(
+            literal(name).label("segment"),
+            *[func.coalesce(func.sum(people.c[f]), 0).label(f) for f in FIGURES],
+        ).where(segment_sql.where(condition, ctx))
+        for name, condition in wanted.items()
+    ]
+    rows = session.execute(union_all(*parts)).all()
+    return {name: StepFigures(*(int(v) for v in values)) for name, *values in rows}

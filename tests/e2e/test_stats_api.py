@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from engine import declarations
 from engine.rules.staff import Role
 from engine.stats import export, report
 from engine.store import counts
@@ -20,7 +21,9 @@ from engine.store.db import make_sessionmaker
 from tests.e2e import dashboard_helpers as given
 from tests.e2e.dashboard_helpers import Clock
 from tests.factories import unique
-from tests.store.journey_helpers import declare, seed_campaign
+from tests.store import engagement
+from tests.store.journey_helpers import ROOT, declare, seed_campaign, sign
+from tests.store.test_segment_stats import sent
 from tests.store.test_stats_report import ab_journey
 
 NOW = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
@@ -90,3 +93,39 @@ def test_no_key_no_figures_and_an_unknown_journey_is_a_404(
     missing = client.get("/api/journeys/nope/stats", headers={"Authorization": f"Bearer {key}"})
     assert missing.status_code == 404
     assert missing.json()["error"] == "no journey 'nope'"
+
+
+def test_a_fundraiser_reads_a_journeys_figures_per_segment(
+    client: TestClient, committed_engine: Engine
+) -> None:
+    # Given a journey's thank-you to a Paris signer, who then gave 50 €
+    journey_id = unique("j")
+    campaign, _ = declare(ab_journey(journey_id))
+    name = unique("paul")
+    with make_sessionmaker(committed_engine).begin() as session:
+        petition_id = seed_campaign(session, campaign, NOW - timedelta(days=1))
+        sign(session, petition_id, NOW - timedelta(days=1), {name: (True, True)})
+        thanks = sent(session, journey_id, "thanks", name)
+        engagement.gift(session, thanks, NOW - timedelta(hours=1), cents=5000)
+    auth = {"Authorization": f"Bearer {given.new_key(committed_engine, Role.fundraiser)[1]}"}
+
+    # When a fundraiser asks for its figures per segment
+    answer = client.get(f"/api/journeys/{journey_id}/stats?by=segment", headers=auth)
+
+    # Then each declared segment has its row, as the store counts it now
+    assert answer.status_code == 200, answer.text
+    declared = declarations.read_segments(ROOT / "segments").segments
+    with make_sessionmaker(committed_engine).begin() as session:
+        expected = report.by_segment(session, journey_id, declared, now=NOW)
+    assert answer.json() == export.segments_json(expected)
+    rows = {s["segment"]: s for s in answer.json()["segments"]}
+    assert (rows["ile-de-france"]["sent"], rows["ile-de-france"]["donors"]) == (1, 1)
+    assert rows["donors"]["one_off_cents"] == 5000
+    assert rows["non-donors"]["sent"] == 0
+
+    # And as CSV, one row per segment, amounts in euros
+    as_csv = client.get(f"/api/journeys/{journey_id}/stats?by=segment&format=csv", headers=auth)
+    assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
+    table = {r["segment"]: r for r in csv.DictReader(io.StringIO(as_csv.text))}
+    assert sorted(table) == sorted(declared)
+    assert (table["donors"]["sent"], table["donors"]["one_off_eur"]) == ("1", "50.00")

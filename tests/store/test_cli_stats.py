@@ -65,6 +65,19 @@ def test_stats_prints_the_funnel_the_tick_produced(project: Path) -> None:
     assert "rebuilt 1 summary row(s)" in rebuilt.stderr
     assert json.loads(rebuilt.stdout) == payload
 
+    # And per segment, both thank-yous went to Île-de-France signers who never gave
+    at = ["--now", SIGNED.isoformat()]
+    segments = runner.invoke(app, ["stats", JOURNEY, "--by", "segment", "--format", "json", *at])
+    segment_table = runner.invoke(app, ["stats", JOURNEY, "--by", "segment", *at])
+    segment_csv = runner.invoke(app, ["stats", "--by", "segment", "--format", "csv", *at])
+    assert segments.exit_code == 0, segments.output
+    sent = {s["segment"]: s["sent"] for s in json.loads(segments.stdout)["segments"]}
+    assert (sent["ile-de-france"], sent["non-donors"], sent["donors"]) == (2, 2, 0)
+    printed = dict(line.split()[:2] for line in segment_table.output.splitlines()[2:])
+    assert (printed["ile-de-france"], printed["donors"]) == ("2", "0")
+    by_segment = {r["segment"]: r["sent"] for r in csv.DictReader(io.StringIO(segment_csv.stdout))}
+    assert by_segment["ile-de-france"] == "2"
+
 
 def test_an_unknown_journey_exits_1_with_the_known_ones(project: Path) -> None:
     runner.invoke(app, ["sync"])
