@@ -7,6 +7,7 @@ import typer
 from engine.cli import (
     apikeys,
     db,
+    demo,
     donations,
     gdpr,
     journeys,
@@ -35,6 +36,7 @@ app.command("explain")(journeys.explain)
 app.command("segments")(journeys.segments)
 app.command("preview")(preview.preview)
 app.command("stats")(stats.stats)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

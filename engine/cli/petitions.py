@@ -8,10 +8,9 @@ import typer
 
 from engine.cli.common import reports_errors, sessions, settings
 from engine.cli.journeys import checked, exit_on_problems
+from engine.intake import definitions
 from engine.intake.definitions import refuse_duplicate_petitions
 from engine.intake.imports import import_signatures
-from engine.store import journeys, petitions
-from engine.store import signatures as signature_store
 
 import_app = typer.Typer(no_args_is_help=True, help="Import signatures from CSV.")
 
@@ -31,13 +30,10 @@ def sync() -> None:
     refuse_duplicate_petitions(declared.campaigns)
     now = utcnow()
     with sessions() as factory, factory.begin() as session:
-        for campaign in declared.campaigns:
-            petition = petitions.upsert(session, campaign.petition, now=now)
-            signature_store.check_milestones(
-                session, petition_id=petition.id, count=petition.signature_count, now=now
-            )
+        stored, synced = definitions.store(session, declared.campaigns, now=now)
+        for petition in stored:
             typer.echo(f"petition {petition.slug}: {petition.signature_count} signatures")
-        for result in journeys.sync_journeys(session, declared.campaigns, now):
+        for result in synced:
             state = "new version" if result.created else "unchanged"
             typer.echo(f"journey {result.journey_id}: version {result.version} ({state})")
 
