@@ -164,8 +164,8 @@ def refuse_filled(session: Session, *, force: bool, where: str) -> None:
         raise Invalid(
             f"the database {where} already holds {found}: the demo fills an empty one",
             field="MOBILISE_DATABASE_URL",
-            hint="point MOBILISE_DATABASE_URL at another database, or add --force to replace "
-            "everything it holds (API keys and the audit log stay)",
+            hint="point MOBILISE_DATABASE_URL at another database, or add --force to empty it "
+            "first; API keys and the audit log stay",
         )
     contents.clear(session)
 
@@ -344,9 +344,9 @@ def fill(
     library = TemplateLibrary(settings.project_dir / "templates" / "email")
     zone = ZoneInfo(campaign.timezone)
     begin = options.begin
-    progress.phase("Preparing", 3)
     with sessions.begin() as session:
         refuse_filled(session, force=force, where=where)
+        progress.phase("Preparing", 3)
         progress.advance(1)
         # What `mobilise sync` stores, then the journey with its A/B test, as a manager
         # would sync it the day before launch.

@@ -22,6 +22,7 @@ from engine.config import get_settings
 from engine.rules.staff import Role
 from engine.rules.supporters import parse_email
 from engine.simulation.crowd import DOMAINS
+from engine.simulation.demo import refuse_filled
 from engine.store import apikeys, contents, links, virtual
 from engine.store.db import make_engine, make_sessionmaker
 from tests.conftest import BACKENDS
@@ -191,9 +192,9 @@ def test_a_database_holding_a_campaign_is_refused_then_emptied_with_force(
     assert "already holds 1 supporter(s)" in refused.output
     assert "--force" in refused.output
 
-    # And emptying it (what --force does first) keeps the staff's keys
+    # And with --force it is emptied first, keeping the staff's keys
     with make_sessionmaker(engine).begin() as session:
-        contents.clear(session)
+        refuse_filled(session, force=True, where="")
         assert contents.held(session).empty
         assert apikeys.authenticate(session, key) is not None
     engine.dispose()
