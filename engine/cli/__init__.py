@@ -7,6 +7,7 @@ import typer
 from engine.cli import (
     apikeys,
     db,
+    demo,
     explain,
     gdpr,
     imports,
@@ -37,6 +38,7 @@ app.command("explain")(explain.explain)
 app.command("segments")(segments.segments)
 app.command("preview")(preview.preview)
 app.command("stats")(stats.stats)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -8,9 +8,8 @@ import typer
 
 from engine.cli.common import reports_errors, sessions, settings
 from engine.cli.declared import checked, exit_on_problems, print_warnings
+from engine.intake import campaign_sync
 from engine.rules.campaigns import refuse_duplicate_petitions
-from engine.store import journeys, petitions
-from engine.store import signatures as signature_store
 
 
 def utcnow() -> datetime:
@@ -29,12 +28,9 @@ def sync() -> None:
     refuse_duplicate_petitions(declared.campaigns)
     now = utcnow()
     with sessions() as factory, factory.begin() as session:
-        for campaign in declared.campaigns:
-            petition = petitions.upsert(session, campaign.petition, now=now)
-            signature_store.check_milestones(
-                session, petition_id=petition.id, count=petition.signature_count, now=now
-            )
+        stored, synced = campaign_sync.store(session, declared.campaigns, now=now)
+        for petition in stored:
             typer.echo(f"petition {petition.slug}: {petition.signature_count} signatures")
-        for result in journeys.sync_journeys(session, declared.campaigns, now):
+        for result in synced:
             state = "new version" if result.created else "unchanged"
             typer.echo(f"journey {result.journey_id}: version {result.version} ({state})")

@@ -1,7 +1,9 @@
-"""Looking up one supporter by address, for the people who run campaigns (previews)."""
+"""Looking up supporters: one by address, for the people who run campaigns (previews);
+addresses by id, for what reacts to emails in virtual time (`mobilise demo`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -9,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.rules.supporters import normalise_email
-from engine.store import recipients
+from engine.store import idsets, recipients
 from engine.store.models import Supporter
 
 
@@ -31,3 +33,13 @@ def preview_facts(session: Session, email: str, *, now: datetime) -> dict[str, o
         "last_name": person.last_name,
         **recipients.gift_variables(facts, supporter_id),
     }
+
+
+def emails(session: Session, ids: Collection[int]) -> dict[int, str]:
+    """id -> address of these supporters (those erased have none and are left out)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Supporter.id, Supporter.email).where(idsets.among(session, Supporter.id, ids))
+    )
+    return {sid: email for sid, email in rows if email is not None}

@@ -1,19 +1,20 @@
-"""The engine in virtual time (`mobilise simulate`): what is due next, emails "sent" without
-leaving, and the run's tallies. Never commits.
+"""The engine in virtual time (`mobilise simulate`, `mobilise demo`): what is due next,
+emails "sent" without leaving, and the run's tallies. Never commits.
 
 The simulator jumps from one due time to the next instead of ticking every hour: the next
 instant is read with a handful of index seeks (`next_due`), and the emails due at an
-instant are marked sent in one UPDATE (`send_due`) rather than rendered and handed to a
+instant are marked sent in one UPDATE (`mark_sent`) rather than rendered and handed to a
 transport, which is what a run of 140,000 supporters could not afford.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.store import counts, signatures
@@ -61,21 +62,57 @@ def next_due(session: Session, running: Sequence[Loaded], *, after: datetime) ->
     return min(found, default=None)
 
 
-def send_due(session: Session, *, now: datetime) -> int:
+@dataclass(frozen=True)
+class Sent:
+    """An email `mark_sent` marked sent: what the people it reaches can react to."""
+
+    id: int
+    journey_id: str
+    supporter_id: int
+    step_id: str
+    variant: str | None
+    template: str
+    at: datetime
+
+
+def mark_sent(
+    session: Session, *, now: datetime, versions: Mapping[str, str] | None = None
+) -> list[Sent]:
     """Mark every queued email due by `now` as sent at its due time, as a dispatcher on
     time would (the simulation has no suppressions, and quiet hours and the frequency cap
     were applied when the rows were queued): journeys then move on as they do once their
-    emails are sent. Also what journey tests use for "the dispatcher sent what was due".
-    One UPDATE through `ix_outbox_status_due`, and one upsert of the steps' `sent`."""
+    emails are sent. `versions` (template -> compiled version) records the version each
+    email would have been rendered from, so that its links resolve (`links.remember`) and
+    clicks on them count as the click route's do. One UPDATE through
+    `ix_outbox_status_due`, and one upsert of the steps' `sent`."""
     table = OutboxMessage.__table__
     assert isinstance(table, Table)
-    moved = session.connection().execute(
+    values: dict[str, Any] = {"status": "sent", "sent_at": table.c.due_at}
+    if versions:
+        values["template_version"] = case(dict(versions), value=table.c.template, else_=None)
+    sent = session.connection().execute(
         update(table)
         .where(table.c.status == "queued", table.c.due_at <= now)
-        .values(status="sent", sent_at=table.c.due_at)
-        .returning(*counts.MOVED)
+        .values(values)
+        .returning(
+            table.c.id,
+            table.c.journey_id,
+            table.c.supporter_id,
+            table.c.step_id,
+            table.c.variant,
+            table.c.template,
+            table.c.due_at,
+        )
     )
-    return counts.add_sent(session, moved)
+    found = [Sent(*row) for row in sent]
+    counts.add_sent(session, [(e.journey_id, e.step_id, e.variant) for e in found])
+    return found
+
+
+def send_due(session: Session, *, now: datetime) -> int:
+    """`mark_sent`, counted: what journey tests use for "the dispatcher sent what was
+    due"."""
+    return len(mark_sent(session, now=now))
 
 
 def raise_count(session: Session, *, petition_id: int, to: int, now: datetime) -> list[int]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import holds
 from engine.rules.segments import SegmentDef
-from engine.store import clicks, petitions, segments
-from engine.store.models import Click, OutboxMessage, Supporter
+from engine.store import clicks, counts, petitions, segments
+from engine.store.models import Click, Event, OutboxMessage, Supporter
 from tests.factories import petition_def
 from tests.store.journey_helpers import sign, supporter_id
 from tests.store.supporter_facts import facts_for
@@ -83,3 +83,37 @@ def test_bursts_are_flagged_and_people_are_not(session: Session) -> None:
         p for p in people if holds(engaged, facts_for(session, p, now=now), now=now, segments={})
     }
     assert in_sql == in_python == {supporter_id(session, "lou")}
+
+
+def test_a_batch_of_clicks_is_recorded_as_one_click_at_a_time(session: Session) -> None:
+    # Given two people sent the same email at the same time
+    petition_id = petitions.upsert(session, petition_def(), now=SENT).id
+    sign(session, petition_id, SENT, {"ivy": (True, True), "jo": (True, True)})
+    one_by_one, batched = email_to(session, "ivy"), email_to(session, "jo")
+    # (a gateway's two links 2 s after the send, a reader's click an hour later, and the
+    # same link again a minute after)
+    timings = [(0, timedelta(seconds=2)), (1, timedelta(seconds=3)), (1, timedelta(hours=1)),
+               (1, timedelta(hours=1, minutes=1))]  # fmt: skip
+
+    # When Ivy's clicks come one by one, as the click route records them, and Jo's in one
+    # batch, out of order (as a simulated hour hands them over)
+    for position, after in timings:
+        click(session, one_by_one, position, SENT + after)
+    jo = supporter_id(session, "jo")
+    clicks.record_many(
+        session,
+        [clicks.ClickIn(batched, p, jo, SENT + after) for p, after in reversed(timings)],
+    )
+
+    # Then both have the same clicks flagged, the same click events and the same figures
+    assert flags(session, batched) == flags(session, one_by_one)
+    assert flags(session, batched) == [(0, True), (1, True), (1, False), (1, False)]
+    logged = {
+        key: session.scalar(select(func.count()).select_from(Event).where(Event.source_key == key))
+        for message in (one_by_one, batched)
+        for key in (f"click:{message}:0", f"click:{message}:1")
+    }
+    assert set(logged.values()) == {1}
+    rows = {r.step_id: r.figures for r in counts.read(session, "j")}
+    assert rows["update"].clicks == 4
+    assert rows["update"].clickers == 2

@@ -14,7 +14,7 @@ from engine.render.links import DONATION_LINK
 from engine.render.template_checks import MAX_HTML_BYTES, validate_templates
 from tests.unit.render.conftest import BASE_URL, SECRET
 
-SEEDS = ["ask-additional", "ask-first", "confirm", "thanked", "update"]
+SEEDS = ["ask-additional", "ask-first", "ask-first-short", "confirm", "thanked", "update"]
 NBSP = "\u00a0"
 
 
@@ -154,6 +154,7 @@ def test_the_variables_each_template_needs(library: TemplateLibrary) -> None:
     assert library.variables() == {
         "ask-additional": {"first_name", "last_gift", "last_gift_monthly"},
         "ask-first": {"first_name", "signature_count"},
+        "ask-first-short": {"first_name", "signature_count"},
         "confirm": {"first_name", "confirm_url"},
         "thanked": {"first_name"},
         "update": {"first_name", "milestone", "signature_count"},
@@ -172,6 +173,7 @@ def _one_line(label: str) -> str:
     ("template", "last_gift", "amounts"),
     [
         ("ask-first", None, (15, 30, 50)),
+        ("ask-first-short", None, (15, 30, 50)),
         ("ask-additional", Decimal(20), (20, 30, 40)),
         ("ask-additional", Decimal(35), (35, 55, 70)),
     ],

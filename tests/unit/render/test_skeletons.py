@@ -16,7 +16,7 @@ from engine.render.messages import RenderedEmail
 from engine.send.transport import apply_substitutions
 from tests.unit.render.conftest import BASE_URL, SECRET, Make
 
-SEEDS = ["ask-additional", "ask-first", "confirm", "thanked", "update"]
+SEEDS = ["ask-additional", "ask-first", "ask-first-short", "confirm", "thanked", "update"]
 HOSTILE = [
     "Camille",
     "",

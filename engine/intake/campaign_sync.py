@@ -1,0 +1,29 @@
+"""The declared campaign files into the database (`mobilise demo`; `mobilise sync` does the
+same from the CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from engine.rules.campaigns import CampaignDef
+from engine.store import journeys, petitions, signatures
+from engine.store.journeys import SyncResult
+from engine.store.models import Petition
+
+
+def store(
+    session: Session, campaigns: Sequence[CampaignDef], *, now: datetime
+) -> tuple[list[Petition], list[SyncResult]]:
+    """Petitions (and the milestones their count has reached), then new journey versions;
+    the caller has validated the campaigns. Does not commit."""
+    stored = []
+    for campaign in campaigns:
+        petition = petitions.upsert(session, campaign.petition, now=now)
+        signatures.check_milestones(
+            session, petition_id=petition.id, count=petition.signature_count, now=now
+        )
+        stored.append(petition)
+    return stored, journeys.sync_journeys(session, campaigns, now)
