@@ -34,10 +34,7 @@ import multiprocessing
 import os
 import random
 import resource
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -53,7 +50,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bench import engagement
-from bench.common import machine
+from bench.common import free_port, machine, mobilise_run
 from bench.stand_in import sendgrid_stand_in
 from engine.config import Settings
 from engine.declarations import read
@@ -183,7 +180,6 @@ def earlier_gifts(count: int, rng: random.Random, before: datetime) -> list[Dona
 @contextmanager
 def api_server(url: str) -> Iterator[str]:
     """`mobilise run --no-scheduler` on a free port, as its own process."""
-    port = _free_port()
     env = {
         **os.environ,
         "MOBILISE_DATABASE_URL": url,
@@ -192,35 +188,8 @@ def api_server(url: str) -> Iterator[str]:
         "MOBILISE_SECRET_KEY": SECRET,
         "MOBILISE_SIGN_RATE_PER_MINUTE": "0",  # every signer comes from this one address
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--no-scheduler", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.1)
+    with mobilise_run(env, free_port()) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def sign_on_the_web(base: str, first: int, count: int, rng: random.Random) -> int:

@@ -24,7 +24,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, func, select
 
-from bench.common import SLUG, fresh_database, machine
+from bench.common import SLUG, free_port, fresh_database, machine
 from bench.stand_in import sendgrid_stand_in
 from engine import declarations
 from engine.store import journeys, petitions
@@ -47,13 +46,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # How long the servers keep running after the burst for its thank-yous (the target is 60 s).
 THANKED_WITHIN_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_ready(url: str, seconds: float = 30) -> None:
