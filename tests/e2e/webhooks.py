@@ -1,0 +1,51 @@
+"""The app as SendGrid's signed webhook and a supporter's links reach it: one secret, one
+event signer, a sent email to aim events and tokens at, and a signed batch poster."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from httpx2 import Response
+from sqlalchemy import Engine
+
+from engine.store import links
+from engine.store.db import make_sessionmaker
+from engine.store.models import OutboxMessage, Supporter
+from tests.factories import unique
+from tests.fakes.event_webhook import EventSigner
+
+SECRET = "e2e-webhook-secret"
+SIGNER = EventSigner()
+
+
+def post_events(
+    client: TestClient, events: list[dict[str, object]], at: datetime | None = None
+) -> Response:
+    """POST the events as one batch, signed by SIGNER at `at` (default: now)."""
+    body = json.dumps(events).encode()
+    headers = {**SIGNER.headers(body, at or datetime.now(UTC)), "Content-Type": "application/json"}
+    return client.post("/webhooks/sendgrid", content=body, headers=headers)
+
+
+def sent_email(engine: Engine, prefix: str, urls: tuple[str, ...] = ()) -> tuple[int, str]:
+    """(message id, address) of a sent email of template `update` version `v1` to a new
+    supporter, the version's links stored as `urls`."""
+    now = datetime.now(UTC)
+    email = f"{unique(prefix)}@example.fr"
+    with make_sessionmaker(engine).begin() as session:
+        supporter = Supporter(email=email, locale="fr", created_at=now)
+        session.add(supporter)
+        session.flush()
+        row = OutboxMessage(
+            enrolment_id=supporter.id, step_id="update", supporter_id=supporter.id,
+            journey_id="j", journey_version_id=1, template="update", variant=None,
+            transactional=False, status="sent", due_at=now, created_at=now, sent_at=now,
+            template_version="v1", attempts=1,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        if urls:
+            links.remember(session, "update", "v1", list(urls))
+        return row.id, email
