@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import Problem
-from engine.rules.campaign_checks import Catalogue, validate_campaign
+from engine.rules.campaign_checks import validate_campaign
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
+from engine.rules.journey_checks import Catalogue
 from engine.rules.journeys import Journey
 from engine.rules.organisation import FILE as ORGANISATION_FILE
 from engine.rules.organisation import OrganisationDef, parse_organisation

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.rules.campaign_checks import Catalogue, validate_campaign
+from engine.rules.campaign_checks import validate_campaign
+from engine.rules.journey_checks import Catalogue
 from engine.rules.segments import SegmentDef, check_references, parse_segment
 
 ROOT = Path(__file__).resolve().parents[3]
