@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.declared import checked, exit_on_problems
 from engine.rules.campaigns import refuse_duplicate_petitions
-from engine.simulation.demo import DAYS, Options, Summary, fill
+from engine.simulation.demo import Summary, fill
+from engine.simulation.timeline import DAYS, Options
 from engine.store import migrate
 
 
