@@ -9,7 +9,6 @@ import typer
 from engine.cli.common import reports_errors, sessions, settings
 from engine.cli.declared import checked, exit_on_problems, print_warnings
 from engine.intake import campaign_sync
-from engine.rules.campaigns import refuse_duplicate_petitions
 
 
 def utcnow() -> datetime:
@@ -25,7 +24,6 @@ def sync() -> None:
     declared = checked(settings().project_dir)
     print_warnings(declared.warnings)
     exit_on_problems(declared.problems)
-    refuse_duplicate_petitions(declared.campaigns)
     now = utcnow()
     with sessions() as factory, factory.begin() as session:
         stored, synced = campaign_sync.store(session, declared.campaigns, now=now)

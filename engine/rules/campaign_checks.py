@@ -22,7 +22,7 @@ from engine.rules.campaigns import CampaignDef
 from engine.rules.journey_checks import Catalogue, JourneyCheck
 from engine.rules.journeys import DonatedTrigger, ExitStep, Journey
 from engine.rules.template_variables import CONFIRMATION_EMAIL
-from engine.rules.yaml_lines import load_model, locate
+from engine.rules.yaml_lines import compose, load_model, locate
 
 
 def validate_campaign(
@@ -63,6 +63,28 @@ def validate_campaign(
         if not stand_ins:
             journeys.append(journey)
     return campaign, journeys if campaign is not None else [], problems
+
+
+def duplicate_petitions(files: Sequence[tuple[CampaignDef, str, str]]) -> list[Problem]:
+    """One campaign file per petition: each campaign (with its file's name and text, in
+    reading order) that declares a petition an earlier one declared, at its slug's line."""
+    first: dict[str, str] = {}
+    problems = []
+    for campaign, name, text in files:
+        slug = campaign.petition.slug
+        if slug in first:
+            node, _ = compose(text, name)
+            problems.append(
+                Problem(
+                    f"petition '{slug}' is declared by campaigns "
+                    f"'{first[slug]}' and '{campaign.campaign}'",
+                    file=name,
+                    line=locate(node, ["petition", "slug"]),
+                    hint="one campaign file per petition: give its journeys to the first",
+                )
+            )
+        first.setdefault(slug, campaign.campaign)
+    return problems
 
 
 def _confirmation(

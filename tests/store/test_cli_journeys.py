@@ -27,6 +27,26 @@ def test_validate_prints_file_and_line_and_exits_1(project: Path) -> None:
     )
 
 
+def test_validate_reports_a_petition_declared_by_two_campaign_files(project: Path) -> None:
+    # Given a second campaign file that declares the seed's petition again
+    seed = project / "journeys" / "stop-reconnaissance-faciale.yaml"
+    copy = project / "journeys" / "zz-copy.yaml"
+    copy.write_text(seed.read_text().replace("campaign: ", "campaign: copie-", 1))
+    line = copy.read_text().splitlines().index("  slug: stop-reconnaissance-faciale") + 1
+
+    # When the files are validated, or synced
+    validated = runner.invoke(app, ["validate"])
+    synced = runner.invoke(app, ["sync"])
+
+    # Then both say where, and nothing is synced
+    for result in (validated, synced):
+        assert result.exit_code == 1
+        assert f"{copy}:{line}: petition 'stop-reconnaissance-faciale' is declared by" in (
+            result.output
+        )
+    assert "journey stop-reconnaissance-faciale" not in synced.output
+
+
 def test_tick_then_explain_tells_why_an_email_was_not_sent(project: Path) -> None:
     signed_up(project, {"carol": (False, False)})
 
