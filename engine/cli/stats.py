@@ -13,7 +13,6 @@ from engine import declarations
 from engine.cli.common import Now, parse_now, reports_errors, settings, transaction
 from engine.errors import Invalid
 from engine.stats import export, report
-from engine.store import counts
 
 
 class Format(StrEnum):
@@ -43,7 +42,7 @@ def stats(
     with `--by segment`, the journey's emails to each declared segment's people."""
     with transaction() as session:
         if rebuild:
-            written = counts.rebuild(session)
+            written = report.rebuild(session)
             typer.echo(f"rebuilt {written} summary row(s)", err=True)
         ids = [journey] if journey else report.journey_ids(session)
         if by is By.segment:
