@@ -15,7 +15,7 @@ from engine.rules.staff import Role
 from engine.store import apikeys, petitions
 from engine.store.db import make_sessionmaker
 from engine.store.models import Event, Supporter
-from tests.e2e.webhooks import SECRET, post_events, sent_email
+from tests.e2e.webhooks import SECRET, post_events, sent_update
 from tests.factories import petition_def, unique
 
 OUT_OF_RANGE = 2**63 + 5  # fits the 8 bytes of a token, not a database key
@@ -40,7 +40,7 @@ def manager_key(committed_engine: Engine) -> str:
 
 @pytest.fixture
 def message_id(committed_engine: Engine) -> int:
-    return sent_email(committed_engine, "hostile")[0]
+    return sent_update(committed_engine, "hostile")[0]
 
 
 def _event(message_id: object = 1, **extra: object) -> dict[str, object]:

@@ -18,14 +18,14 @@ from engine.rules.supporters import email_hash
 from engine.store import suppressions
 from engine.store.db import make_sessionmaker
 from engine.store.models import Click, Event, OutboxMessage, Supporter, Suppression
-from tests.e2e.webhooks import SECRET, SIGNER, post_events, sent_email
+from tests.e2e.webhooks import SECRET, SIGNER, post_events, sent_update
 from tests.factories import unique
 
 
 @pytest.fixture
 def message(committed_engine: Engine) -> tuple[int, str]:
     """A sent message of template `update` version `v1`, with two stored links."""
-    return sent_email(
+    return sent_update(
         committed_engine, "reader", ("https://example.org/a", "https://example.org/b")
     )
 

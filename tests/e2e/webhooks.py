@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from engine.store import links
 from engine.store.db import make_sessionmaker
-from engine.store.models import OutboxMessage, Supporter
-from tests.factories import unique
+from engine.store.models import Supporter
+from tests.factories import sent_email, unique
 from tests.fakes.event_webhook import EventSigner
 
 SECRET = "e2e-webhook-secret"
@@ -29,7 +29,7 @@ def post_events(
     return client.post("/webhooks/sendgrid", content=body, headers=headers)
 
 
-def sent_email(engine: Engine, prefix: str, urls: tuple[str, ...] = ()) -> tuple[int, str]:
+def sent_update(engine: Engine, prefix: str, urls: tuple[str, ...] = ()) -> tuple[int, str]:
     """(message id, address) of a sent email of template `update` version `v1` to a new
     supporter, the version's links stored as `urls`."""
     now = datetime.now(UTC)
@@ -38,14 +38,7 @@ def sent_email(engine: Engine, prefix: str, urls: tuple[str, ...] = ()) -> tuple
         supporter = Supporter(email=email, locale="fr", created_at=now)
         session.add(supporter)
         session.flush()
-        row = OutboxMessage(
-            enrolment_id=supporter.id, step_id="update", supporter_id=supporter.id,
-            journey_id="j", journey_version_id=1, template="update", variant=None,
-            transactional=False, status="sent", due_at=now, created_at=now, sent_at=now,
-            template_version="v1", attempts=1,
-        )  # fmt: skip
-        session.add(row)
-        session.flush()
+        message_id = sent_email(session, supporter.id, "update", now, version="v1")
         if urls:
             links.remember(session, "update", "v1", list(urls))
-        return row.id, email
+        return message_id, email

@@ -12,7 +12,7 @@ from engine.rules.conditions import holds
 from engine.rules.segments import SegmentDef
 from engine.store import clicks, counts, petitions, segments
 from engine.store.models import Click, Event, OutboxMessage, Supporter
-from tests.factories import petition_def
+from tests.factories import petition_def, sent_email
 from tests.store.journey_helpers import sign, supporter_id
 from tests.store.supporter_facts import facts_for
 
@@ -20,15 +20,7 @@ SENT = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)
 
 
 def email_to(session: Session, name: str) -> int:
-    who = supporter_id(session, name)
-    row = OutboxMessage(
-        enrolment_id=who, step_id="update", supporter_id=who, journey_id="j",
-        journey_version_id=1, template="update", variant=None, transactional=False,
-        status="sent", due_at=SENT, created_at=SENT, sent_at=SENT,
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    return row.id
+    return sent_email(session, supporter_id(session, name), "update", SENT)
 
 
 def click(session: Session, message_id: int, position: int, at: datetime) -> None:
