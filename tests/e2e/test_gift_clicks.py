@@ -23,6 +23,7 @@ from engine.store import links
 from engine.store.db import make_sessionmaker
 from engine.store.models import Click, Event, Supporter
 from tests.factories import sent_email, unique
+from tests.store.engagement import click_flags
 
 SECRET = "test-secret"
 PAGE = "https://dons.example.org/soutenir?campagne=rf"
@@ -69,14 +70,7 @@ def ask(committed_engine: Engine) -> int:
 
 def clicks_of(engine: Engine, message_id: int) -> list[tuple[int, bool]]:
     with Session(engine) as session:
-        return [
-            (position, automated)
-            for position, automated in session.execute(
-                select(Click.link_position, Click.automated)
-                .where(Click.message_id == message_id)
-                .order_by(Click.id)
-            )
-        ]
+        return click_flags(session, message_id)
 
 
 def test_a_donation_link_leads_to_the_page_with_amount_frequency_and_reference(
