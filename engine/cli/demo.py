@@ -13,8 +13,8 @@ from sqlalchemy.engine import make_url
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.declared import checked, exit_on_problems
 from engine.cli.progress import bars
-from engine.rules.campaigns import refuse_duplicate_petitions
-from engine.simulation.demo import DAYS, Options, Summary, fill
+from engine.simulation.demo import Summary, fill
+from engine.simulation.timeline import DAYS, Options
 from engine.store import migrate
 
 
@@ -37,7 +37,6 @@ def demo(
     config = settings()
     declared = checked(config.project_dir)
     exit_on_problems(declared.problems)
-    refuse_duplicate_petitions(declared.campaigns)
     end = parse_now(now).replace(minute=0, second=0, microsecond=0)
     where = make_url(config.database_url).render_as_string(hide_password=True)
     started = time.perf_counter()

@@ -10,7 +10,6 @@ from engine.cli.common import reports_errors, sessions, settings
 from engine.cli.declared import checked, exit_on_problems, print_warnings
 from engine.cli.progress import bars
 from engine.intake import campaign_sync
-from engine.rules.campaigns import refuse_duplicate_petitions
 
 
 def utcnow() -> datetime:
@@ -29,7 +28,6 @@ def sync() -> None:
         progress.advance(1)
         print_warnings(declared.warnings)
         exit_on_problems(declared.problems)
-        refuse_duplicate_petitions(declared.campaigns)
         now = utcnow()
         with sessions() as factory, factory.begin() as session:
             stored, synced = campaign_sync.store(
