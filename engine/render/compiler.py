@@ -19,7 +19,7 @@ from mjml import mjml_to_html
 
 from engine.errors import Invalid, Problem
 from engine.render import links as links_
-from engine.render import mjml_check, sandbox, skeletons, tokens
+from engine.render import mjml_check, sandbox, shared, skeletons, tokens
 from engine.render.messages import NO_SUBSTITUTIONS, RenderedEmail, email_headers
 from engine.render.placeholders import link_variable, protect
 from engine.render.sources import TemplateSource
@@ -48,6 +48,10 @@ class CompiledTemplate:
     static_preheader: str = field(repr=False, compare=False)
     html_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
     text_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
+    # The values a render reads (engine.render.shared), and the renders by those values.
+    # None: renders of this template are not shared (a link used other than printed).
+    shared_names: tuple[str, ...] | None = field(repr=False, compare=False)
+    shared_renders: shared.SharedRenders = field(repr=False, compare=False)
 
     @property
     def click_positions(self) -> range | tuple[int, ...]:
@@ -93,8 +97,22 @@ class CompiledTemplate:
         `substitutions` (engine.render.skeletons), for providers that substitute.
 
         Falls back to the full render (no substitutions) when the values cannot be
-        carried safely as substitutions.
+        carried safely as substitutions. Recipients whose values are the same share one
+        render, their links put in its holes (engine.render.shared).
         """
+        if self.shared_names is not None and shared.base_is_inert(base_url):
+            found_key = shared.key(context, self.shared_names)
+            if found_key is not None:
+                found = self.shared_renders.get(found_key, lambda: self._share(context))
+                if found is not None:
+                    return self._from_shared(
+                        found,
+                        message_id=message_id,
+                        journey=journey,
+                        step=step,
+                        base_url=base_url,
+                        secret=secret,
+                    )
         values, unsubscribe = self._values(context, message_id, base_url, secret)
         subject = values["subject"]
         distinct = {subject: 0}
@@ -121,6 +139,81 @@ class CompiledTemplate:
             unsubscribe=unsubscribe,
             subject=skeletons.TAGS[0],
             substitutions=substitutions,
+        )
+
+    def _share(self, context: Mapping[str, Any]) -> shared.SharedRender | None:
+        """The skeleton render for `context` with holes for the links; None when it cannot
+        be shared. Raises jinja2 errors as `render` does."""
+        holes = shared.Holes()
+        values = dict(_GLOBALS)
+        values.update(context)
+        values.setdefault("tax_reduction", self.source.tax_reduction)
+        # The unsubscribe URL is hole 0: the headers need it whatever the template prints.
+        values["unsubscribe_url"] = holes.mark(shared.Hole("u"))
+        values["rights_url"] = holes.mark(shared.Hole("r"))
+        for position in self.click_positions:
+            values[self.link_variables[position]] = holes.mark(shared.Hole("c", position))
+        for position in self.donation_positions:
+            values[self.link_variables[position]] = links_.donation_function(
+                holes.donation(position)
+            )
+        subject = self.subject_line.render(values)
+        preheader = (
+            self.preheader_line.render(values)
+            if self.preheader_line is not None
+            else self.static_preheader
+        )
+        values["subject"] = subject
+        values["preheader"] = preheader
+        distinct = {subject: 0}
+        html = self.html_skeletons.fill(skeletons.pieces(self.html_template, values), distinct)
+        text = self.text_skeletons.fill(skeletons.pieces(self.text_template, values), distinct)
+        substitutions = skeletons.substitutions(distinct)
+        if html is None or text is None or substitutions is None or not subject.strip():
+            return None
+        if any(shared.HOLE in part for part in (subject, preheader, html, text)):
+            return None  # a link where only a value may carry one
+        found = tuple(substitutions.values())
+        holed = tuple(i for i, value in enumerate(found) if shared.HOLE in value)
+        return shared.SharedRender(
+            subject=subject,
+            preheader=preheader,
+            html=html,
+            text=text,
+            values=found,
+            holes=tuple(holes.found),
+            holed=holed,
+            used=shared.holes_in(found, holed),
+        )
+
+    def _from_shared(
+        self,
+        found: shared.SharedRender,
+        *,
+        message_id: int,
+        journey: str,
+        step: str,
+        base_url: str,
+        secret: str | bytes,
+    ) -> RenderedEmail:
+        base = base_url.rstrip("/")
+        urls = found.urls(secret, message_id, base)
+        return RenderedEmail(
+            subject=skeletons.TAGS[0],
+            preheader=found.preheader,
+            html=found.html,
+            text=found.text,
+            headers=email_headers(
+                message_id=message_id,
+                journey=journey,
+                step=step,
+                unsubscribe_url=None if self.transactional else urls[0],
+            ),
+            template=self.name,
+            version=self.version,
+            message_id=message_id,
+            transactional=self.transactional,
+            substitutions=found.substitutions(urls, skeletons.TAGS),
         )
 
     def _values(
@@ -243,6 +336,22 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         # The static preheader is the same object at every render: text, not a value.
         html_skeletons=skeletons.Skeletons(html_template, also_static=(static_preheader,)),
         text_skeletons=skeletons.Skeletons(text_template, also_static=(static_preheader,)),
+        shared_names=(
+            tuple(sorted(used_variables(trees) | {"tax_reduction"}))
+            if shared.links_printed_whole(
+                [sandbox.HTML.parse(html_source), sandbox.TEXT.parse(text_source)],
+                [sandbox.TEXT.parse(source.subject), sandbox.TEXT.parse(source.preheader)],
+                frozenset(
+                    {
+                        "unsubscribe_url",
+                        "rights_url",
+                        *(link_variable(i) for i in range(len(tracked.links))),
+                    }
+                ),
+            )
+            else None
+        ),
+        shared_renders=shared.SharedRenders(),
     )
 
 
