@@ -47,6 +47,9 @@ def automated(
 ) -> Verdict:
     """The flags after `new` clicks of one email, given its `recorded` clicks (at least
     those of the `burst` before the earliest new one) and when it was sent."""
+    if len(new) == 1 and not recorded:  # most clicks: the email's only one of late
+        alone = new[0]
+        return Verdict((sent_at is not None and sent_at > alone.at - burst,), frozenset())
     order = sorted(range(len(new)), key=lambda i: new[i].at)
     flags = {id(c): c.automated for c in recorded}
     flags.update((id(c), False) for c in new)
