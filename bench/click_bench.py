@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from bench.common import fresh_database, machine
-from bench.signing_bench import cpu_seconds, free_port, parse_wrk, wait_ready
+from bench.common import free_port, fresh_database, machine
+from bench.signing_bench import cpu_seconds, parse_wrk, wait_ready
 from engine.render import tokens
 from engine.render.links import DONATION_LINK
 from engine.store import counts, links

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
+from engine.cli.progress import bars
 from engine.rules.rights import rectification
 from engine.scheduler import Passes, retention_from
 from engine.send import configured_transport
@@ -128,8 +129,8 @@ def retention_pass(
         with transaction() as session:
             found = retention.report(session, retention_from(config), moment)
     else:
-        with sessions() as factory:
-            found = Passes(config, factory).retention(moment)
+        with sessions() as factory, bars() as progress:
+            found = Passes(config, factory).retention(moment, progress=progress)
     verb = "would anonymise" if dry_run else "anonymised"
     typer.echo(f"retention at {moment.isoformat()}")
     typer.echo(f"  past the contact period  {found.checked}")

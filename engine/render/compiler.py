@@ -37,9 +37,9 @@ class CompiledTemplate:
     # Context variables the caller must provide (the renderer adds `sandbox.PROVIDED`).
     variables: frozenset[str]
     source: TemplateSource = field(repr=False, compare=False)
-    subject_template: Template = field(repr=False, compare=False)
-    # None when the preheader has no Jinja: most don't, and a render costs ~3 µs.
-    preheader_template: Template | None = field(repr=False, compare=False)
+    subject_line: OneLine = field(repr=False, compare=False)
+    # None when the preheader has no Jinja: most don't.
+    preheader_line: OneLine | None = field(repr=False, compare=False)
     html_template: Template = field(repr=False, compare=False)
     text_template: Template = field(repr=False, compare=False)
     link_variables: tuple[str, ...] = field(repr=False, compare=False)
@@ -48,6 +48,14 @@ class CompiledTemplate:
     static_preheader: str = field(repr=False, compare=False)
     html_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
     text_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
+
+    @property
+    def click_positions(self) -> range | tuple[int, ...]:
+        """The positions of plain tracked links (a donation link signs its own token)."""
+        if not self.donation_positions:
+            return range(len(self.links))
+        donation = set(self.donation_positions)
+        return tuple(p for p in range(len(self.links)) if p not in donation)
 
     def render(
         self,
@@ -119,25 +127,23 @@ class CompiledTemplate:
         self, context: Mapping[str, Any], message_id: int, base_url: str, secret: str | bytes
     ) -> tuple[dict[str, Any], str]:
         """What the templates see: globals, context, signed links, subject, preheader."""
-        unsubscribe, urls = tokens.email_urls(
-            secret, message_id, len(self.links), base=base_url.rstrip("/")
-        )
+        base = base_url.rstrip("/")
+        unsubscribe, urls = tokens.email_urls(secret, message_id, self.click_positions, base=base)
         values = dict(_GLOBALS)
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
         values["unsubscribe_url"] = unsubscribe
-        values["rights_url"] = (
-            f"{base_url.rstrip('/')}/rights/{tokens.rights_token(secret, message_id)}"
-        )
-        values.update(zip(self.link_variables, urls, strict=True))
+        values["rights_url"] = f"{base}/rights/{tokens.rights_token(secret, message_id)}"
+        for position, url in urls.items():
+            values[self.link_variables[position]] = url
         for position in self.donation_positions:
             values[self.link_variables[position]] = links_.donation_link(
-                secret, message_id, position, base=base_url.rstrip("/")
+                secret, message_id, position, base=base
             )
-        subject = _one_line(_render(self.subject_template, values))
+        subject = self.subject_line.render(values)
         preheader = (
-            _one_line(_render(self.preheader_template, values))
-            if self.preheader_template is not None
+            self.preheader_line.render(values)
+            if self.preheader_line is not None
             else self.static_preheader
         )
         values["subject"] = subject
@@ -223,8 +229,12 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         links=tracked.links,
         variables=used_variables(trees),
         source=source,
-        subject_template=subject_template,
-        preheader_template=preheader_template,
+        subject_line=OneLine(subject_template, source.subject),
+        preheader_line=(
+            OneLine(preheader_template, source.preheader)
+            if preheader_template is not None
+            else None
+        ),
         html_template=html_template,
         text_template=text_template,
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
@@ -234,6 +244,38 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         html_skeletons=skeletons.Skeletons(html_template, also_static=(static_preheader,)),
         text_skeletons=skeletons.Skeletons(text_template, also_static=(static_preheader,)),
     )
+
+
+class OneLine:
+    """A subject or preheader template, rendered on one line and remembered by the values
+    it reads: a send renders the same few subjects (one per first name, say) again and
+    again. Only plain values (text, whole numbers, booleans, nothing) make a key: two
+    values that compare equal but print differently (`Decimal("20.00")` and `20`) never
+    share a line, and the rest renders every time."""
+
+    _KEPT = 4096
+    _PLAIN = (str, int, bool, type(None))
+
+    def __init__(self, template: Template, source: str) -> None:
+        self.template = template
+        self.names = tuple(sorted(meta.find_undeclared_variables(sandbox.TEXT.parse(source))))
+        self._rendered: dict[tuple[object, ...], str] = {}
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        key = tuple(
+            (type(value), value) for value in (values.get(name, _MISSING) for name in self.names)
+        )
+        if not all(kind in self._PLAIN for kind, _ in key):
+            return _one_line(_render(self.template, dict(values)))
+        found = self._rendered.get(key)
+        if found is None:
+            if len(self._rendered) >= self._KEPT:
+                self._rendered.clear()
+            found = self._rendered[key] = _one_line(_render(self.template, dict(values)))
+        return found
+
+
+_MISSING = object()  # a variable the values lack: the render raises, nothing is kept
 
 
 # Tabs and everything str.splitlines() breaks on.

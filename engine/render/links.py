@@ -185,7 +185,17 @@ def donation_link(
     """What `donation_url(amount, frequency)` becomes for link `position` of one email:
     its tracked URL, the amount and frequency signed into the token."""
 
+    # The HTML and the text part ask for the same links: each is signed once.
+    made: dict[tuple[str, str], str] = {}
+
     def url(amount: object, frequency: str = "one-off") -> str:
+        key = (str(amount), frequency)
+        found = made.get(key)
+        if found is None:
+            found = made[key] = _donation_url(amount, frequency)
+        return found
+
+    def _donation_url(amount: object, frequency: str) -> str:
         try:
             cents = int((Decimal(str(amount)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
         except (InvalidOperation, ValueError):

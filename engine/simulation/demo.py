@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +34,7 @@ from engine.config import Settings
 from engine.errors import Invalid
 from engine.intake import campaign_sync
 from engine.intake.signature_imports import import_signatures
+from engine.progress import QUIET, Progress
 from engine.render.library import TemplateLibrary
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
@@ -42,7 +43,7 @@ from engine.rules.signature_rows import SignatureRow, signer_parser
 from engine.simulation import crowd
 from engine.simulation.crowd import Crowd, Person, Sheets
 from engine.simulation.reactions import Links, Reactions
-from engine.simulation.run import awaited
+from engine.simulation.run import HOUR, awaited
 from engine.store import (
     contents,
     counts,
@@ -65,22 +66,6 @@ DAYS = 42
 # campaign for a fraction of the passes). Signatures are recorded at the first instant after
 # them, so a night's signers are thanked at nine.
 GRID_HOURS = (9, 13, 17, 21)
-HOUR = timedelta(hours=1)
-
-
-class Progress(Protocol):
-    """Where the demo says how far it is: one bar per phase."""
-
-    def phase(self, name: str, total: float) -> None: ...
-    def advance(self, amount: float) -> None: ...
-
-
-class Quiet:
-    def phase(self, name: str, total: float) -> None:
-        return None
-
-    def advance(self, amount: float) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -335,10 +320,9 @@ def fill(
     *,
     force: bool = False,
     where: str = "",
-    progress: Progress | None = None,
+    progress: Progress = QUIET,
 ) -> Summary:
     """Fill the database with the demo campaign; Invalid if it holds one already."""
-    progress = progress or Quiet()
     campaign = demo_campaign(campaigns)
     tested, variants = ab_test(campaign)
     library = TemplateLibrary(settings.project_dir / "templates" / "email")
