@@ -83,7 +83,12 @@ def naive_mjml_per_recipient(template: CompiledTemplate, context: dict[str, Any]
     Generous to the naive path: the Jinja template over the MJML is compiled once
     (cached below), and no text part is derived.
     """
-    values = {**variables.sample_context(), **context, "unsubscribe_url": BASE_URL}
+    values = {
+        **variables.sample_context(),
+        **context,
+        "unsubscribe_url": BASE_URL,
+        "rights_url": BASE_URL,
+    }
     values.update(dict.fromkeys(template.link_variables, BASE_URL))
     values.update(subject="s", preheader="p", tax_reduction=template.source.tax_reduction)
     mjml = _mjml_jinja(template.source.mjml).render(values)

@@ -164,10 +164,14 @@ def base_is_inert(base: str) -> bool:
 
 class SharedRenders:
     """The renders of one template version by key; None for a key whose render cannot be
-    shared (its recipients each get their own)."""
+    shared (its recipients each get their own).
+
+    A render is made for a key the second time it turns up: a key seen once (a rare first
+    name) costs its recipient nothing more than its own render."""
 
     def __init__(self) -> None:
         self._renders: dict[tuple[object, ...], SharedRender | None] = {}
+        self._seen: set[tuple[object, ...]] = set()
 
     def get(
         self,
@@ -178,6 +182,11 @@ class SharedRenders:
             return self._renders[found_key]
         except KeyError:
             pass
+        if found_key not in self._seen:
+            if len(self._seen) >= 16 * KEPT:
+                self._seen.clear()
+            self._seen.add(found_key)
+            return None
         made = make()
         if len(self._renders) >= KEPT:
             for old in list(self._renders)[: KEPT // 2]:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.render import variables
+from engine.render import shared, variables
 from engine.render.compiler import CompiledTemplate, compile_template
 from engine.render.library import TemplateLibrary
 from engine.render.messages import RenderedEmail
@@ -137,3 +137,22 @@ def test_a_base_url_that_html_escapes_renders_each_email_itself() -> None:
         assert_is_its_own(
             *rendered(compiled, message_id, {"first_name": "Léa"}, "https://m.example.org/?a=1&b=2")
         )
+
+
+def test_a_render_is_made_for_values_seen_twice_and_kept() -> None:
+    # Given the renders of one template, and a maker that counts its calls
+    renders = shared.SharedRenders()
+    made: list[int] = []
+
+    def make() -> shared.SharedRender | None:
+        made.append(1)
+        return None
+
+    # When one key turns up three times and another once
+    answers = [renders.get(("Camille",), make) for _ in range(3)]
+    renders.get(("Zoé",), make)
+
+    # Then the first sighting gets its own render, the second makes the shared one, the
+    # third finds it; a key seen once never costs a shared render
+    assert answers == [None, None, None]
+    assert made == [1]
