@@ -72,9 +72,11 @@ def login(
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:
     found = apikeys.authenticate(session, key.strip())
-    if found is None:
-        return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
     now = request.app.state.clock()
+    if found is None:
+        # Recorded, as many as the sign-in limit lets through (engine/api/guards.py).
+        staff.record_refusal(session, key.strip(), dashboard=True, now=now)
+        return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
     audit.record(session, actor=audit.staff(found.key_id), action="sign-in", now=now)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

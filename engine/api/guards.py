@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api import accesslog
 from engine.api.petitions import SIGN_PATH
-from engine.api.ratelimit import TokenBuckets
+from engine.api.ratelimit import TokenBuckets, client_key
 from engine.config import Settings
 from engine.errors import Forbidden, MobiliseError, TooLarge, TooManyRequests
 
@@ -77,14 +76,21 @@ def allowed_origins(settings: Settings) -> frozenset[str]:
 
 
 class Guards:
-    def __init__(self, app: ASGIApp, *, settings: Settings, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        sign_in: TokenBuckets,
+    ) -> None:
         self.app = app
         self.origins = allowed_origins(settings)
         self.caps = {SIGN: settings.sign_max_bytes, WEBHOOK: settings.webhook_max_bytes}
         self.default_cap = settings.body_max_bytes
         self.buckets = {
             SIGN: TokenBuckets(settings.sign_rate_per_minute),
-            LOGIN: TokenBuckets(settings.login_rate_per_minute),
+            LOGIN: sign_in,
         }
         self.clock = clock
 
@@ -151,19 +157,6 @@ class Guards:
         except Exception:
             if not refused:
                 raise  # the app's own failure; a refused body's aftermath is not one
-
-
-def client_key(scope: Scope) -> str:
-    """Who a rate limit counts: the client's address; for IPv6 its /64, since one
-    subscriber is given a whole /64 to pick addresses from."""
-    host = scope["client"][0] if scope.get("client") else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 def _too_large(cap: int) -> TooLarge:
@@ -241,8 +234,11 @@ class SecurityHeaders:
 
 
 def install(app: FastAPI, settings: Settings, clock: Callable[[], datetime]) -> None:
-    """Add the guards, the security headers and the access log, outermost last."""
-    app.add_middleware(Guards, settings=settings, clock=clock)
+    """Add the guards, the security headers and the access log, outermost last. The sign-in
+    limit's buckets are the application's (`app.state.sign_in_attempts`): a refused API key
+    spends from them too (engine/api/staff.py)."""
+    app.state.sign_in_attempts = sign_in = TokenBuckets(settings.login_rate_per_minute)
+    app.add_middleware(Guards, settings=settings, clock=clock, sign_in=sign_in)
     app.add_middleware(SigningCors, origins=allowed_origins(settings))
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, own_policy=[p for p in docs if p])

@@ -141,6 +141,7 @@ def api(committed_url: str) -> ASGIApp:
             database_url=committed_url,
             sign_batch_wait_ms=0,
             sign_rate_per_minute=0,
+            login_rate_per_minute=0,  # Schemathesis tries invalid keys over and over
             sendgrid_webhook_public_key=SIGNER.public_key,
         )
     )
