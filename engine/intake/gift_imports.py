@@ -15,6 +15,7 @@ from engine.errors import Invalid, Problem
 from engine.intake.csvfiles import RejectsWriter, read_headers, read_rows, refused_columns
 from engine.rules.gifts import GIFT_COLUMNS, GIFT_FIELDS, REQUIRED, GiftRow, gift_parser
 from engine.rules.signature_rows import RowError
+from engine.rules.tabular import shown
 from engine.store import donations
 from engine.store.donations import Recorded
 from engine.track.donations import record_gifts
@@ -65,7 +66,7 @@ def _checked_columns(path: Path) -> tuple[list[str], dict[str, int]]:
     problems = refused_columns(unknown, GIFT_COLUMNS, hint=_COLUMNS_HINT)
     # `consent …` headers map to consent names, which a gift does not take.
     problems += [
-        Problem(f"unknown column '{headers[i]}'", hint=_COLUMNS_HINT)
+        Problem(f"unknown column '{shown(headers[i])}'", hint=_COLUMNS_HINT)
         for name, i in positions.items()
         if name not in GIFT_FIELDS
     ]

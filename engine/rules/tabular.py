@@ -93,8 +93,12 @@ def parse_timestamp(raw: str, zone: ZoneInfo) -> datetime | None:
 
 
 def shown(raw: str, limit: int = 60) -> str:
-    """A cell quoted in a message: at most `limit` characters of it."""
-    return raw if len(raw) <= limit else raw[:limit] + "…"
+    """A cell quoted in a message: at most `limit` characters of it, what a terminal would
+    act on or hide (controls, invisible characters) escaped as Python writes them."""
+    cut = raw if len(raw) <= limit else raw[:limit] + "…"
+    if cut.isprintable():
+        return cut
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)
 
 
 # Characters no signer types and no eye sees, refused in every text cell: C0 and C1 controls
@@ -200,10 +204,19 @@ def _lettered(text: str, at: int) -> bool:
     return 0 <= at < len(text) and unicodedata.category(text[at])[0] in "LM"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet reads as a formula: these first (full-width ＝＋－＠ and the small forms
+# too, which NFKC folds to them), after any blanks, which spreadsheets skip; and a cell
+# starting with a tab or a carriage return.
+_FORMULA_START = frozenset("=+-@")
+_CONTROL_START = ("\t", "\r")
 
 
 def safe_cell(value: object) -> str:
     """Neutralise spreadsheet formulas (CSV injection): prefix with a quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    first = text.lstrip()[:1]
+    if text.startswith(_CONTROL_START) or (
+        first and unicodedata.normalize("NFKC", first)[:1] in _FORMULA_START
+    ):
+        return "'" + text
+    return text
