@@ -41,7 +41,6 @@ from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
 from engine.track import sendgrid_events
 
-
 _UNAVAILABLE = "database unavailable, try again shortly"
 _READ_ONLY = "the database refuses writes (read-only): nothing was stored, try again shortly"
 # PostgreSQL's read_only_sql_transaction (a standby, default_transaction_read_only);
