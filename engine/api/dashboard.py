@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.types import Scope
 
 from engine.api import staff
 from engine.api.deps import AppSettings, DbSession, get_templates
@@ -51,6 +52,17 @@ def error_page(request: Request, exc: MobiliseError) -> HTMLResponse:
 
 def login_page(request: Request, next_path: str, problem: str = "", status: int = 200) -> Response:
     return _page(request, "login.html", {"next": next_path, "problem": problem}, status)
+
+
+def refused_sign_in(scope: Scope, exc: MobiliseError) -> Response:
+    """The sign-in page saying why a browser's sign-in was refused before it was looked at
+    (the sign-in limit: 429 with Retry-After), rather than JSON it would show raw."""
+    problem = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    response = login_page(
+        Request(scope), "/dashboard", problem[:1].upper() + problem[1:], exc.status_code
+    )
+    response.headers.update(exc.headers)
+    return response
 
 
 def _safe_next(path: str) -> str:

@@ -4,7 +4,8 @@
   must be the page's own host, MOBILISE_BASE_URL's origin or one of
   MOBILISE_ALLOWED_ORIGINS (403 otherwise: a cross-site form records nothing); those
   origins also get CORS on that route, and only there.
-- Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`).
+- Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`; a browser
+  signing in gets the sign-in page saying so).
 - Every request: a body cap per route (413), from `Content-Length` before reading, else
   counted while reading, so an oversized body is never read whole (a webhook's before its
   signature is checked).
@@ -21,10 +22,10 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api import accesslog
+from engine.api import accesslog, dashboard
 from engine.api.petitions import SIGN_PATH
 from engine.api.ratelimit import TokenBuckets, client_key
 from engine.config import Settings
@@ -83,8 +84,10 @@ class Guards:
         settings: Settings,
         clock: Callable[[], datetime],
         sign_in: TokenBuckets,
+        sign_in_page: Callable[[Scope, MobiliseError], Response] | None = None,
     ) -> None:
         self.app = app
+        self.sign_in_page = sign_in_page
         self.origins = allowed_origins(settings)
         self.caps = {SIGN: settings.sign_max_bytes, WEBHOOK: settings.webhook_max_bytes}
         self.default_cap = settings.body_max_bytes
@@ -102,7 +105,8 @@ class Guards:
         cap = self.caps.get(kind or "", self.default_cap)
         refusal = self._refusal(scope, kind, cap)
         if refusal is not None:
-            await _refuse(refusal, scope, receive, send)
+            page = self.sign_in_page if kind == LOGIN and _browser(scope) else None
+            await _refuse(refusal, scope, receive, send, page=page)
             return
         await self._capped(scope, receive, send, cap)
 
@@ -182,9 +186,25 @@ def _foreign_origin(headers: Headers, allowed: frozenset[str]) -> Forbidden | No
     )
 
 
-async def _refuse(error: MobiliseError, scope: Scope, receive: Receive, send: Send) -> None:
+def _browser(scope: Scope) -> bool:
+    """A browser's request (it asks for HTML): it is answered with a page, not JSON."""
+    return "text/html" in Headers(scope=scope).get("accept", "")
+
+
+async def _refuse(
+    error: MobiliseError,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    page: Callable[[Scope, MobiliseError], Response] | None = None,
+) -> None:
     accesslog.note(scope, f"{type(error).__name__}: {error.message}")
-    response = JSONResponse(error.as_json(), error.status_code, headers=dict(error.headers))
+    response = (
+        page(scope, error)
+        if page is not None
+        else JSONResponse(error.as_json(), error.status_code, headers=dict(error.headers))
+    )
     await response(scope, receive, send)
 
 
@@ -238,7 +258,13 @@ def install(app: FastAPI, settings: Settings, clock: Callable[[], datetime]) -> 
     limit's buckets are the application's (`app.state.sign_in_attempts`): a refused API key
     spends from them too (engine/api/staff.py)."""
     app.state.sign_in_attempts = sign_in = TokenBuckets(settings.login_rate_per_minute)
-    app.add_middleware(Guards, settings=settings, clock=clock, sign_in=sign_in)
+    app.add_middleware(
+        Guards,
+        settings=settings,
+        clock=clock,
+        sign_in=sign_in,
+        sign_in_page=dashboard.refused_sign_in,
+    )
     app.add_middleware(SigningCors, origins=allowed_origins(settings))
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, own_policy=[p for p in docs if p])

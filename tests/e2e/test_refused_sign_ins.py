@@ -128,3 +128,28 @@ def test_a_flood_of_refused_keys_logs_no_more_than_the_sign_in_limit(
         sorted(refusals_at(committed_engine, at))
         == [("unknown", "api-key-refused")] * 3 + [("unknown", "sign-in-refused")] * 3
     )
+
+
+def test_a_browser_over_the_sign_in_limit_reads_the_sign_in_page_saying_so(
+    committed_url: str,
+) -> None:
+    # Given a sign-in limit of 1 a minute, spent
+    at = a_moment()
+    browser = {"Accept": "text/html,application/xhtml+xml"}
+    with app_at(committed_url, at, per_minute=1)() as client:
+        client.post("/dashboard/login", data={"key": "first"}, headers=browser)
+
+        # When the browser posts the sign-in form again, and a script does
+        page = client.post("/dashboard/login", data={"key": "second"}, headers=browser)
+        script = client.post("/dashboard/login", data={"key": "third"})
+
+    # Then the browser gets the sign-in page with the message, still a 429 to wait on
+    assert page.status_code == 429
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["retry-after"] == "60"
+    assert "Too many requests from your address" in page.text
+    assert 'name="key"' in page.text  # the form, to try again later
+    assert page.headers["x-content-type-options"] == "nosniff"
+    # And the script keeps its JSON
+    assert script.status_code == 429
+    assert script.json()["error"] == "too many requests from your address"
