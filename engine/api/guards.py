@@ -3,7 +3,8 @@
 - Signing (`POST /api/petitions/{slug}/signatures`): a browser's `Origin` (or `Referer`)
   must be the page's own host, MOBILISE_BASE_URL's origin or one of
   MOBILISE_ALLOWED_ORIGINS (403 otherwise: a cross-site form records nothing); those
-  origins also get CORS on that route, and only there.
+  origins also get CORS on that route and on reading a petition (`GET
+  /api/petitions/{slug}`), and only there.
 - Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`; a browser
   signing in gets the sign-in page saying so).
 - Every request: a body cap per route (413), from `Content-Length` before reading, else
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api import accesslog, dashboard
-from engine.api.petitions import SIGN_PATH
+from engine.api.petitions import READ_PATH, SIGN_PATH
 from engine.api.ratelimit import TokenBuckets, client_key
 from engine.config import Settings
 from engine.errors import Forbidden, MobiliseError, TooLarge, TooManyRequests
@@ -208,23 +209,34 @@ async def _refuse(
     await response(scope, receive, send)
 
 
-class SigningCors:
-    """Starlette's CORS, for the signing route only: the allowed sites' pages may post
-    signatures with `fetch`; nothing else is open to other origins."""
+class PetitionCors:
+    """Starlette's CORS, for the public petition routes only: the allowed sites' pages may
+    post signatures and read a petition's count with `fetch` (an NGO's own site showing
+    it); nothing else is open to other origins."""
 
     def __init__(self, app: ASGIApp, *, origins: Iterable[str]) -> None:
         self.app = app
-        self.cors = CORSMiddleware(
+        self.signing = self._cors(app, origins, methods=["POST"])
+        self.reading = self._cors(app, origins, methods=["GET"])
+
+    @staticmethod
+    def _cors(app: ASGIApp, origins: Iterable[str], *, methods: list[str]) -> CORSMiddleware:
+        return CORSMiddleware(
             app,
             allow_origins=sorted(origins),
-            allow_methods=["POST"],
+            allow_methods=methods,
             allow_headers=["content-type"],
             max_age=600,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        signing = scope["type"] == "http" and SIGN_PATH.match(scope["path"])
-        await (self.cors if signing else self.app)(scope, receive, send)
+        path = scope["path"] if scope["type"] == "http" else ""
+        if SIGN_PATH.match(path):
+            await self.signing(scope, receive, send)
+        elif READ_PATH.match(path):
+            await self.reading(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -265,7 +277,7 @@ def install(app: FastAPI, settings: Settings, clock: Callable[[], datetime]) -> 
         sign_in=sign_in,
         sign_in_page=dashboard.refused_sign_in,
     )
-    app.add_middleware(SigningCors, origins=allowed_origins(settings))
+    app.add_middleware(PetitionCors, origins=allowed_origins(settings))
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, own_policy=[p for p in docs if p])
     app.add_middleware(accesslog.AccessLog)

@@ -224,6 +224,7 @@ async def sign(request: Request) -> Response:
 
 _RECEIVED = b'{"status":"received","petition":"%s"}'
 SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
+READ_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)$")
 _ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
