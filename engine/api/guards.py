@@ -33,6 +33,8 @@ from engine.config import Settings
 from engine.errors import Forbidden, MobiliseError, TooLarge, TooManyRequests
 
 SIGN, LOGIN, WEBHOOK = "sign", "login", "webhook"
+# A page answering a refusal, for a browser (the sign-in page), rather than JSON.
+PageFor = Callable[[Scope, MobiliseError], Response]
 LOGIN_PATH = "/dashboard/login"
 
 # Pages load nothing from elsewhere but images (an email's, in the dashboard's preview,
@@ -85,7 +87,7 @@ class Guards:
         settings: Settings,
         clock: Callable[[], datetime],
         sign_in: TokenBuckets,
-        sign_in_page: Callable[[Scope, MobiliseError], Response] | None = None,
+        sign_in_page: PageFor | None = None,
     ) -> None:
         self.app = app
         self.sign_in_page = sign_in_page
@@ -198,7 +200,7 @@ async def _refuse(
     receive: Receive,
     send: Send,
     *,
-    page: Callable[[Scope, MobiliseError], Response] | None = None,
+    page: PageFor | None = None,
 ) -> None:
     accesslog.note(scope, f"{type(error).__name__}: {error.message}")
     response = (
@@ -216,14 +218,15 @@ class PetitionCors:
 
     def __init__(self, app: ASGIApp, *, origins: Iterable[str]) -> None:
         self.app = app
-        self.signing = self._cors(app, origins, methods=["POST"])
-        self.reading = self._cors(app, origins, methods=["GET"])
+        listed = sorted(origins)
+        self.signing = self._cors(app, listed, methods=["POST"])
+        self.reading = self._cors(app, listed, methods=["GET"])
 
     @staticmethod
-    def _cors(app: ASGIApp, origins: Iterable[str], *, methods: list[str]) -> CORSMiddleware:
+    def _cors(app: ASGIApp, origins: list[str], *, methods: list[str]) -> CORSMiddleware:
         return CORSMiddleware(
             app,
-            allow_origins=sorted(origins),
+            allow_origins=origins,
             allow_methods=methods,
             allow_headers=["content-type"],
             max_age=600,
