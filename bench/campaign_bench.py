@@ -34,10 +34,7 @@ import multiprocessing
 import os
 import random
 import resource
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -45,7 +42,6 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,7 +50,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bench import engagement
-from bench.common import machine
+from bench.common import free_port, machine, mobilise_run
+from bench.stand_in import sendgrid_stand_in
 from engine.config import Settings
 from engine.declarations import read
 from engine.intake.signature_imports import import_signatures
@@ -65,7 +62,7 @@ from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
 from engine.store.models import OutboxMessage
 from tests.backends import fresh_postgres_database
-from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
+from tests.fakes.sendgrid_server import API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUG = "stop-reconnaissance-faciale"
@@ -75,30 +72,6 @@ SECRET = "bench-secret-of-at-least-thirty-two-bytes"
 DONATION_PAGE = "https://dons.example.org/don"
 FIRST_NAMES = ("Camille", "Léa", "Hugo", "Inès", "Louis", "Chloé", "Nathan", "Manon", "Yanis")
 POSTAL_CODES = ("75011", "69003", "13001", "35000", "29200", "33000", "59000", "44000")
-
-
-# --- the fake provider, in a process of its own
-
-
-def _serve(pipe: Connection) -> None:
-    fake = FakeSendGrid(validate=False, keep_bodies=False)
-    with fake.running():
-        pipe.send(fake.url)
-        pipe.recv()  # wait for the stop signal
-        pipe.send(fake.accepted_personalisations)
-
-
-@contextmanager
-def provider() -> Iterator[tuple[str, Connection]]:
-    here, there = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(target=_serve, args=(there,))
-    server.start()
-    try:
-        yield here.recv(), here
-    finally:
-        server.join(timeout=30)
-        if server.is_alive():
-            server.kill()
 
 
 @contextmanager
@@ -207,7 +180,6 @@ def earlier_gifts(count: int, rng: random.Random, before: datetime) -> list[Dona
 @contextmanager
 def api_server(url: str) -> Iterator[str]:
     """`mobilise run --no-scheduler` on a free port, as its own process."""
-    port = _free_port()
     env = {
         **os.environ,
         "MOBILISE_DATABASE_URL": url,
@@ -216,35 +188,8 @@ def api_server(url: str) -> Iterator[str]:
         "MOBILISE_SECRET_KEY": SECRET,
         "MOBILISE_SIGN_RATE_PER_MINUTE": "0",  # every signer comes from this one address
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--no-scheduler", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.1)
+    with mobilise_run(env, free_port()) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def sign_on_the_web(base: str, first: int, count: int, rng: random.Random) -> int:
@@ -261,7 +206,7 @@ def sign_on_the_web(base: str, first: int, count: int, rng: random.Random) -> in
         answers = pool.map(
             lambda form: client.post(f"/api/petitions/{SLUG}/signatures", data=form), forms
         )
-        return sum(answer.status_code < 300 for answer in answers)
+        return sum(answer.status_code == 303 for answer in answers)  # to the thank-you page
 
 
 # --- the run
@@ -305,7 +250,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
     with (
         database(backend) as url,
         tempfile.TemporaryDirectory() as folder,
-        provider() as (sendgrid, pipe),
+        sendgrid_stand_in() as stand_in,
     ):
         migrate.upgrade(url)
         engine = make_engine(url)
@@ -355,7 +300,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
             dispatchers,
             mp_context=context,
             initializer=_start_worker_indexed,
-            initargs=(url, sendgrid, context.Value("i", 0)),
+            initargs=(url, stand_in.url, context.Value("i", 0)),
         ) as pool:
             start = first_tick(wall)
             for k in range(days * 2):
@@ -379,11 +324,10 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
                     f"queued {queued or '-'}  "
                     f"dispatched {dict(sorted(outcomes.items())) or '-'}"
                 )
-        pipe.send("stop")
-        run.accepted = pipe.recv()
+        _, run.accepted = stand_in.stop()
         last = start + timedelta(hours=12 * (days * 2 - 1))
         run.answered = engagement.answer(
-            sessions, settings_for(url, sendgrid, 1), after=last, rng=rng, folder=Path(folder)
+            sessions, settings_for(url, stand_in.url, 1), after=last, rng=rng, folder=Path(folder)
         )
         with sessions.begin() as session:
             run.per_step = per_step(session)

@@ -1,17 +1,22 @@
-"""Shared bench plumbing: a fresh database on either backend, timing, the machine line."""
+"""Shared bench plumbing: a fresh database on either backend, `mobilise run` in its own
+process, timing, the machine line."""
 
 from __future__ import annotations
 
 import os
 import platform
 import secrets
+import socket
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -57,6 +62,41 @@ def fresh_database(backend: str) -> Iterator[str]:
         with server.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         server.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def mobilise_run(env: Mapping[str, str], port: int) -> Iterator[str]:
+    """`mobilise run --no-scheduler` on 127.0.0.1:`port` as its own process, with `env`,
+    until the block ends (or fails): the address it answers at."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "--no-scheduler", "--port", str(port)],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def _prepare(url: str) -> None:

@@ -12,7 +12,6 @@ server running in a process of its own. The queue is filled untimed beforehand.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import subprocess
@@ -22,24 +21,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench.common import machine
+from bench.stand_in import sendgrid_stand_in
 from engine.store import migrate
 from tests.backends import fresh_postgres_database
-from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.volume.outbox_load import counts, fill
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _serve(pipe: Connection) -> None:
-    fake = FakeSendGrid(validate=False, keep_bodies=False)
-    with fake.running():
-        pipe.send(fake.url)
-        pipe.recv()  # wait for the stop signal
-        pipe.send((len(fake.accepted), fake.accepted_personalisations))
 
 
 @contextmanager
@@ -58,12 +48,8 @@ def database(backend: str) -> Iterator[str]:
 def bench(count: int, backend: str, workers: int, batch: int) -> float:
     with database(backend) as url:
         fill(url, count, now=datetime.now(UTC))
-        here, there = multiprocessing.Pipe()
-        server = multiprocessing.get_context("fork").Process(target=_serve, args=(there,))
-        server.start()
-        try:
-            host = here.recv()
-            before = _children_cpu()
+        before = _children_cpu()
+        with sendgrid_stand_in() as stand_in:
             started = time.perf_counter()
             processes = [
                 subprocess.Popen(
@@ -75,7 +61,7 @@ def bench(count: int, backend: str, workers: int, batch: int) -> float:
                         "--worker",
                         f"w{i}",
                         "--sendgrid",
-                        host,
+                        stand_in.url,
                         "--batch",
                         str(batch),
                     ],
@@ -87,10 +73,7 @@ def bench(count: int, backend: str, workers: int, batch: int) -> float:
                 assert process.wait() == 0
             elapsed = time.perf_counter() - started
             workers_cpu = _children_cpu() - before
-            here.send("stop")
-            requests, received = here.recv()
-        finally:
-            server.join(timeout=30)
+            requests, received = stand_in.stop()
         server_cpu = _children_cpu() - before - workers_cpu
         states = counts(url)
     assert received == count, (received, count)

@@ -14,12 +14,10 @@ helpers against the plain dicts the transport uses.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from typing import Any
 
 from sendgrid.helpers.mail import (
@@ -34,11 +32,12 @@ from sendgrid.helpers.mail import (
     To,
 )
 
+from bench.stand_in import sendgrid_stand_in
 from engine.send import sendgrid_requests
 from engine.send.sendgrid_api import SendGridTransport
 from engine.send.transport import OutgoingMessage
 from tests.fakes.messages import HTML, thank_you
-from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
+from tests.fakes.sendgrid_server import API_KEY
 
 # MJML writes nested tables, one tag a line: pad the sample to a realistic 20 KB.
 _ROW = (
@@ -52,14 +51,6 @@ LARGE_HTML = HTML.replace("</body>", _ROW * 75 + "</body>")
 def build(start: int, stop: int) -> list[OutgoingMessage]:
     """Skeleton + substitutions, as the dispatcher renders for SendGrid."""
     return [thank_you(i, html=LARGE_HTML) for i in range(start, stop)]
-
-
-def _serve(validate: bool, pipe: Connection) -> None:
-    fake = FakeSendGrid(validate=validate, keep_bodies=False)
-    with fake.running():
-        pipe.send(fake.url)
-        pipe.recv()  # wait for the stop signal
-        pipe.send((len(fake.accepted), fake.accepted_personalisations))
 
 
 def sdk_body(messages: Sequence[OutgoingMessage]) -> dict[str, Any]:
@@ -103,11 +94,8 @@ def bench_building(repeats: int = 15) -> None:
 
 
 def bench_sending(count: int, batch_size: int, concurrency: int, validate: bool) -> float:
-    here, there = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(target=_serve, args=(validate, there))
-    server.start()
-    try:
-        url = here.recv()
+    with sendgrid_stand_in(validate=validate) as stand_in:
+        url = stand_in.url
         transport = SendGridTransport(
             API_KEY, host=url, batch_size=batch_size, timeout=60, concurrency=concurrency
         )
@@ -125,10 +113,7 @@ def bench_sending(count: int, batch_size: int, concurrency: int, validate: bool)
             cpu += time.process_time() - started_cpu
             accepted += sum(r.state == "accepted" for r in results)
         transport.close()
-        here.send("stop")
-        requests, received = here.recv()
-    finally:
-        server.join(timeout=30)
+        requests, received = stand_in.stop()
     assert accepted == received == count, (accepted, received, count)
     mode = "validating" if validate else "not validating"
     print(

@@ -11,7 +11,9 @@ The issue's figure is the group-commit line: >= 2,000 signatures/s with p99 < 15
 
 `--scheduler` serves as `mobilise run` ships instead: the seed campaign synced, signers
 signing its petition, and each process running the journey and dispatch passes (woken by
-the signatures) with the file transport, so the thank-yous are written while wrk signs.
+the signatures) with SendGrid (its stand-in, in a process of its own: production sends
+through SendGrid) or, with `--transport file`, the file transport `make run` uses, so the
+thank-yous leave while wrk signs.
 The servers then keep running until every signer of the burst has a sent thank-you (at
 most `THANKED_WITHIN_S`): the issue's figure is all of them within 60 s after the burst.
 """
@@ -22,7 +24,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,23 +34,18 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, func, select
 
-from bench.common import SLUG, fresh_database, machine
+from bench.common import SLUG, free_port, fresh_database, machine
+from bench.stand_in import sendgrid_stand_in
 from engine import declarations
 from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import OutboxMessage
+from tests.fakes.sendgrid_server import API_KEY
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # How long the servers keep running after the burst for its thank-yous (the target is 60 s).
 THANKED_WITHIN_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_ready(url: str, seconds: float = 30) -> None:
@@ -86,10 +82,11 @@ def run(
     connections: int,
     workers: int,
     slug: str = SLUG,
-    outbox: Path | None = None,
+    transport: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """wrk against `mobilise run`; with `outbox`, the scheduler runs and writes there, and
-    the servers run on until the burst's signers are thanked (`thanked_after`)."""
+    """wrk against `mobilise run`; with a `transport` (its environment variables), the
+    scheduler runs and sends through it, and the servers run on until the burst's signers
+    are thanked (`thanked_after`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -99,8 +96,8 @@ def run(
     }
     if batch_max == 1:
         env["MOBILISE_SIGN_BATCH_WAIT_MS"] = "0"
-    if outbox is not None:
-        env |= {"MOBILISE_TRANSPORT": "file", "MOBILISE_OUTBOX_DIR": str(outbox)}
+    if transport is not None:
+        env |= transport
     server = subprocess.Popen(
         [
             sys.executable,
@@ -113,7 +110,7 @@ def run(
             str(port),
             "--workers",
             str(workers),
-            *(["--no-scheduler"] if outbox is None else []),
+            *(["--no-scheduler"] if transport is None else []),
         ],
         env=env,
     )
@@ -139,7 +136,7 @@ def run(
         ended = time.monotonic()
         load = os.getloadavg()
         cpu = [cpu_seconds(pid) for pid in worker_pids(server.pid)]
-        thanks = thanked_after(url, slug, ended) if outbox is not None else {}
+        thanks = thanked_after(url, slug, ended) if transport is not None else {}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -210,14 +207,15 @@ def seed_campaign(url: str) -> str:
     return petition.slug
 
 
-def thanks_line(result: dict[str, float], *, written: int) -> str:
+def thanks_line(result: dict[str, float], *, written: int, transport: str) -> str:
     signers, sent = int(result["signers"]), int(result["thanked"])
     head = f"  thank-yous: {result['thanked_at_end']:.0f} sent by the end of the burst; "
     if sent >= signers:
         tail = f"all {signers} sent {result['thanked_after']:.1f} s after it ended"
     else:
         tail = f"only {sent} of {signers} sent {THANKED_WITHIN_S:.0f} s after it ended"
-    return f"{head}{tail} (target: within 60 s); {written} .eml files"
+    what = ".eml files" if transport == "file" else "emails taken by the SendGrid stand-in"
+    return f"{head}{tail} (target: within 60 s); {written} {what}"
 
 
 def burst_load(result: dict[str, float]) -> str:
@@ -238,6 +236,12 @@ def main() -> None:
     parser.add_argument(
         "--scheduler", action="store_true", help="serve as `mobilise run` ships (see above)"
     )
+    parser.add_argument(
+        "--transport",
+        choices=["sendgrid", "file"],
+        default="sendgrid",
+        help="with --scheduler: SendGrid (its stand-in, as production sends) or files",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -248,9 +252,21 @@ def main() -> None:
         f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
     for label, batch_max in (("group commit", 256), ("one commit per request", 1)):
-        with fresh_database(args.backend) as url, tempfile.TemporaryDirectory() as scratch:
+        with (
+            fresh_database(args.backend) as url,
+            tempfile.TemporaryDirectory() as scratch,
+            sendgrid_stand_in() as stand_in,
+        ):
             slug = seed_campaign(url) if args.scheduler else SLUG
-            outbox = Path(scratch) if args.scheduler else None
+            transport = None
+            if args.scheduler and args.transport == "file":
+                transport = {"MOBILISE_TRANSPORT": "file", "MOBILISE_OUTBOX_DIR": scratch}
+            elif args.scheduler:
+                transport = {
+                    "MOBILISE_TRANSPORT": "sendgrid",
+                    "SENDGRID_API_KEY": API_KEY,
+                    "MOBILISE_SENDGRID_API_HOST": stand_in.url,
+                }
             result = run(
                 url,
                 batch_max=batch_max,
@@ -258,10 +274,14 @@ def main() -> None:
                 connections=args.connections,
                 workers=args.workers,
                 slug=slug,
-                outbox=outbox,
+                transport=transport,
             )
             counted = count(url, slug)
-            written = len(list(outbox.iterdir())) if outbox is not None else None
+            written = (
+                len(list(Path(scratch).iterdir()))
+                if args.transport == "file"
+                else stand_in.stop()[1]
+            )
         print(
             f"{label}: {result['rps']:.0f} signatures/s, p50 {result['p50']:.1f} ms, "
             f"p99 {result['p99']:.1f} ms, non-2xx {result['errors']:.0f}, "
@@ -269,8 +289,8 @@ def main() -> None:
             f"({'exact' if exact(counted, result, args.connections) else 'WRONG'}), "
             f"load average at its end {burst_load(result)}"
         )
-        if written is not None:
-            print(thanks_line(result, written=written))
+        if args.scheduler:
+            print(thanks_line(result, written=written, transport=args.transport))
         # Both processes accept on one socket: wrk's connections may not split evenly.
         split = [result[k] for k in sorted(result) if k.startswith("cpu")]
         if split and counted:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import Problem
-from engine.rules.campaign_checks import Catalogue, validate_campaign
+from engine.rules.campaign_checks import duplicate_petitions, validate_campaign
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
+from engine.rules.journey_checks import Catalogue
 from engine.rules.journeys import Journey
 from engine.rules.organisation import FILE as ORGANISATION_FILE
 from engine.rules.organisation import OrganisationDef, parse_organisation
@@ -94,14 +95,16 @@ def read(
         segments=declared.segments, templates=templates, template_variables=template_variables
     )
     files = [f for p in (paths or [root / "journeys"]) for f in _yaml_files(p)]
+    read_campaigns: list[tuple[CampaignDef, str, str]] = []
     for path in files:
         if path.parent.name == "segments":
             continue
-        campaign, journeys, problems = validate_campaign(
-            path.read_text(encoding="utf-8"), str(path), catalogue
-        )
+        text = path.read_text(encoding="utf-8")
+        campaign, journeys, problems = validate_campaign(text, str(path), catalogue)
         declared.problems += problems
         if campaign is not None:
             declared.campaigns.append(campaign)
             declared.journeys += [(campaign, j) for j in journeys]
+            read_campaigns.append((campaign, str(path), text))
+    declared.problems += duplicate_petitions(read_campaigns)
     return declared

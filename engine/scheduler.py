@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import declarations
 from engine.config import Settings
 from engine.errors import Invalid
+from engine.progress import QUIET, Progress
 from engine.render.library import TemplateLibrary
 from engine.rules.conditions import Condition
 from engine.rules.rights import Retention
@@ -195,11 +196,11 @@ class Passes:
             stopping=self.stopping.is_set,
         )
 
-    def retention(self, now: datetime) -> retention.RetentionReport:
+    def retention(self, now: datetime, *, progress: Progress = QUIET) -> retention.RetentionReport:
         """Anonymise the supporters past the retention period at `now`, then delete the
         file transport's copies of the emails they were sent."""
         with self.sessions.begin() as session:
-            done = retention.run(session, retention_from(self.settings), now)
+            done = retention.run(session, retention_from(self.settings), now, progress=progress)
         configured_transport.forget_copies(self.settings, done.message_ids or [])
         if done.anonymised:
             log.info("retention: %d supporter(s) anonymised", done.anonymised)

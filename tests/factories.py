@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from engine.rules.campaigns import ConsentPurpose, PetitionDef
 from engine.rules.signature_rows import SignatureRow
 from engine.store import petitions, signatures
+from engine.store.models import OutboxMessage
 
 
 def unique(prefix: str) -> str:
@@ -72,3 +73,32 @@ def record_signers(
         source="web",
         enrol=enrol,
     )
+
+
+def sent_email(
+    session: Session,
+    supporter_id: int,
+    step: str,
+    at: datetime,
+    *,
+    template: str | None = None,
+    journey_id: str = "j",
+    version: str | None = None,
+    enrolment_id: int | None = None,
+    due_at: datetime | None = None,
+) -> int:
+    """The id of an email of `step` (its template named alike unless `template` says) sent
+    to the supporter at `at`, due then unless `due_at` says, as the dispatcher leaves it;
+    `version` is the template version it was rendered from (clicks resolve its links).
+    Without an enrolment, the email's enrolment id is minus the supporter's: one email per
+    supporter and step, and never the id of a real enrolment of another test's."""
+    row = OutboxMessage(
+        enrolment_id=-supporter_id if enrolment_id is None else enrolment_id,
+        step_id=step, supporter_id=supporter_id, journey_id=journey_id, journey_version_id=1,
+        template=template or step, variant=None, transactional=False, status="sent",
+        due_at=due_at or at, created_at=due_at or at, sent_at=at, template_version=version,
+        attempts=1,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row.id

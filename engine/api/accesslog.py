@@ -108,5 +108,10 @@ def _line(scope: Scope, status: int, duration_ms: float) -> None:
 
 
 def configure() -> None:
-    """Logs to stderr at INFO, unless the host process has set logging up already."""
+    """Logs to stderr at INFO, unless the host process has set logging up already.
+
+    APScheduler says at INFO when each job runs and ends: the dispatch pass every 10 s
+    would bury the one line per request under two of its own. Its warnings and errors
+    (a job missed, a job that raised) still show."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

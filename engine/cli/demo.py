@@ -4,50 +4,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.declared import checked, exit_on_problems
-from engine.rules.campaigns import refuse_duplicate_petitions
-from engine.simulation.demo import DAYS, Options, Summary, fill
+from engine.cli.progress import bars
+from engine.simulation.demo import Summary, fill
+from engine.simulation.timeline import DAYS, Options
 from engine.store import migrate
-
-
-class Bars:
-    """One bar per phase of the demo, on stderr."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-
-    def phase(self, name: str, total: float) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[-1].total)
-        self.task = self.progress.add_task(name, total=total)
-
-    def advance(self, amount: float) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, amount)
-
-
-@contextmanager
-def bars() -> Iterator[Bars]:
-    progress = Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f} %"),
-        TimeElapsedColumn(),
-    )
-    progress.console.stderr = True
-    with progress:
-        yield Bars(progress)
 
 
 @reports_errors
@@ -69,7 +37,6 @@ def demo(
     config = settings()
     declared = checked(config.project_dir)
     exit_on_problems(declared.problems)
-    refuse_duplicate_petitions(declared.campaigns)
     end = parse_now(now).replace(minute=0, second=0, microsecond=0)
     where = make_url(config.database_url).render_as_string(hide_password=True)
     started = time.perf_counter()

@@ -6,11 +6,15 @@ Each action is logged in the audit log as done by `cli` (docs/privacy.md).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
+from engine.cli.progress import bars
 from engine.rules.rights import rectification
 from engine.scheduler import Passes, retention_from
 from engine.send import configured_transport
@@ -23,6 +27,14 @@ app = typer.Typer(
 Email = typer.Argument(..., help="The supporter's email address.")
 
 
+@contextmanager
+def supporter_transaction(email: str) -> Iterator[tuple[Session, int]]:
+    """One transaction and the id of the supporter with this address; an address nobody
+    has is an error (exit 1) before the command does anything."""
+    with transaction() as session:
+        yield session, personal_data.find(session, email)
+
+
 @app.command("export")
 @reports_errors
 def export(
@@ -31,8 +43,7 @@ def export(
     now: Now = None,
 ) -> None:
     """Everything stored about the supporter, as JSON."""
-    with transaction() as session:
-        supporter_id = personal_data.find(session, email)
+    with supporter_transaction(email) as (session, supporter_id):
         data = personal_data.export(session, supporter_id, actor=audit.CLI, now=parse_now(now))
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out is None:
@@ -60,8 +71,7 @@ def rectify(
         "postal_code": postal_code,
     }
     change = rectification({k: v for k, v in given.items() if v is not None})
-    with transaction() as session:
-        supporter_id = personal_data.find(session, email)
+    with supporter_transaction(email) as (session, supporter_id):
         personal_data.rectify(session, supporter_id, change, actor=audit.CLI, now=parse_now(now))
     typer.echo(f"supporter {supporter_id}: {', '.join(change.fields)} rectified")
 
@@ -74,8 +84,7 @@ def restrict(
     now: Now = None,
 ) -> None:
     """Restrict processing: nothing is sent, no journey step taken; the data is kept."""
-    with transaction() as session:
-        supporter_id = personal_data.find(session, email)
+    with supporter_transaction(email) as (session, supporter_id):
         changed = restrictions.restrict(
             session, supporter_id, actor=audit.CLI, now=parse_now(now), lift=lift
         )
@@ -100,8 +109,7 @@ def erase(
     if not yes:
         typer.confirm(f"Erase {email} for good?", abort=True)
     config = settings()
-    with transaction() as session:
-        supporter_id = personal_data.find(session, email)
+    with supporter_transaction(email) as (session, supporter_id):
         done = personal_data.erase(
             session,
             personal_data.one(supporter_id),
@@ -128,8 +136,8 @@ def retention_pass(
         with transaction() as session:
             found = retention.report(session, retention_from(config), moment)
     else:
-        with sessions() as factory:
-            found = Passes(config, factory).retention(moment)
+        with sessions() as factory, bars() as progress:
+            found = Passes(config, factory).retention(moment, progress=progress)
     verb = "would anonymise" if dry_run else "anonymised"
     typer.echo(f"retention at {moment.isoformat()}")
     typer.echo(f"  past the contact period  {found.checked}")

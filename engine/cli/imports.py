@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
+from engine.cli.progress import bars
 from engine.cli.sync import utcnow
 from engine.intake.gift_imports import import_donations
 from engine.intake.signature_imports import import_signatures
@@ -26,7 +27,7 @@ def signatures(
     ),
 ) -> None:
     """Import signatures; rejected rows go to a CSV with line number and reason."""
-    with sessions() as factory:
+    with sessions() as factory, bars() as progress:
         report = import_signatures(
             factory,
             slug=petition,
@@ -36,6 +37,7 @@ def signatures(
             enrol=enrol,
             rejects_path=rejects,
             secret=settings().secret_key,
+            progress=progress,
         )
     typer.echo(report.summary())
 
@@ -53,7 +55,7 @@ def donations(
     to a CSV with line number and reason. Unknown givers become supporters without consent."""
     config = settings()
     parse_now(now)  # a bad --now is refused before the file is read
-    with sessions() as factory:
+    with sessions() as factory, bars() as progress:
         report = import_donations(
             factory,
             path=file,
@@ -62,5 +64,6 @@ def donations(
             secret=config.secret_key,
             window=config.attribution_window,
             rejects_path=rejects,
+            progress=progress,
         )
     typer.echo(report.summary())

@@ -8,8 +8,8 @@ import typer
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
 from engine.scheduler import Passes
+from engine.send import held
 from engine.send.dispatcher import Report
-from engine.store import claims
 
 app = typer.Typer(no_args_is_help=True, help="The outbox: what is queued, held, sent.")
 
@@ -34,7 +34,7 @@ def print_report(report: Report) -> None:
 def status() -> None:
     """Messages per journey, step and status."""
     with transaction() as session:
-        rows = claims.summary(session)
+        rows = held.status(session)
     if not rows:
         typer.echo("the outbox is empty")
     for journey, step, state, count in rows:
@@ -51,5 +51,5 @@ def approve(
     """Queue held (far overdue) messages again, due at `--now`: the next dispatch sends them."""
     moment = parse_now(now)
     with transaction() as session:
-        count = claims.approve(session, now=moment, journey_id=journey, step_id=step)
+        count = held.approve(session, now=moment, journey_id=journey, step_id=step)
     typer.echo(f"approved {count} held message(s)")

@@ -6,6 +6,7 @@ import typer
 
 from engine.cli.common import parse_now, reports_errors, settings
 from engine.cli.declared import load
+from engine.cli.progress import bars
 from engine.errors import Invalid, NotFound
 from engine.simulation import report, run
 
@@ -49,7 +50,11 @@ def simulate(
         seed=seed,
     )
     campaign, walked = found
-    print_outcome(run.simulate(campaign, walked, scenario, named=declared.conditions), days)
+    with bars() as progress:
+        outcome = run.simulate(
+            campaign, walked, scenario, named=declared.conditions, progress=progress
+        )
+    print_outcome(outcome, days)
 
 
 def print_outcome(outcome: report.Outcome, days: int) -> None:

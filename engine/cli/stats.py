@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
 import typer
 from sqlalchemy.orm import Session
@@ -13,7 +15,8 @@ from engine import declarations
 from engine.cli.common import Now, parse_now, reports_errors, settings, transaction
 from engine.errors import Invalid
 from engine.stats import export, report
-from engine.store import counts
+
+F = TypeVar("F")
 
 
 class Format(StrEnum):
@@ -43,22 +46,23 @@ def stats(
     with `--by segment`, the journey's emails to each declared segment's people."""
     with transaction() as session:
         if rebuild:
-            written = counts.rebuild(session)
+            written = report.rebuild(session)
             typer.echo(f"rebuilt {written} summary row(s)", err=True)
         ids = [journey] if journey else report.journey_ids(session)
         if by is By.segment:
             _by_segment(session, ids, output, single=journey is not None, at=parse_now(now))
             return
         found = [report.for_journey(session, journey_id) for journey_id in ids]
-    if output is Format.json:
-        payload = [export.as_json(s) for s in found]
-        typer.echo(json.dumps(payload[0] if journey else payload, indent=2, ensure_ascii=False))
-    elif output is Format.csv:
-        typer.echo(export.as_csv(found), nl=False)
-    else:
-        if not found:
-            typer.echo("no journey yet: declare one in journeys/ and run `mobilise sync`")
-        typer.echo("\n".join(export.as_table(s) for s in found), nl=False)
+    if output is Format.table and not found:
+        typer.echo("no journey yet: declare one in journeys/ and run `mobilise sync`")
+    _echo(
+        found,
+        output,
+        single=journey is not None,
+        as_json=export.as_json,
+        as_csv=export.as_csv,
+        as_table=export.as_table,
+    )
 
 
 def _by_segment(
@@ -68,10 +72,31 @@ def _by_segment(
     if declared.problems:
         raise Invalid("the declared segments have problems", problems=declared.problems)
     found = [report.by_segment(session, i, declared.segments, now=at) for i in ids]
+    _echo(
+        found,
+        output,
+        single=single,
+        as_json=export.segments_json,
+        as_csv=export.segments_csv,
+        as_table=export.segments_table,
+    )
+
+
+def _echo(
+    found: list[F],
+    output: Format,
+    *,
+    single: bool,
+    as_json: Callable[[F], dict[str, Any]],
+    as_csv: Callable[[list[F]], str],
+    as_table: Callable[[F], str],
+) -> None:
+    """The figures in the format asked for: one JSON object for a single journey (a list
+    otherwise), one CSV, or the tables one after the other."""
     if output is Format.json:
-        payload = [export.segments_json(s) for s in found]
+        payload = [as_json(s) for s in found]
         typer.echo(json.dumps(payload[0] if single else payload, indent=2, ensure_ascii=False))
     elif output is Format.csv:
-        typer.echo(export.segments_csv(found), nl=False)
+        typer.echo(as_csv(found), nl=False)
     else:
-        typer.echo("\n".join(export.segments_table(s) for s in found), nl=False)
+        typer.echo("\n".join(as_table(s) for s in found), nl=False)

@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid, Problem
-from engine.intake.csvfiles import RejectsWriter, read_headers, read_rows, refused_columns
+from engine.intake.csvfiles import (
+    RejectsWriter,
+    data_lines,
+    read_headers,
+    read_rows,
+    refused_columns,
+)
+from engine.progress import QUIET, Progress
 from engine.rules.gifts import GIFT_COLUMNS, GIFT_FIELDS, REQUIRED, GiftRow, gift_parser
 from engine.rules.signature_rows import RowError
 from engine.rules.tabular import shown
@@ -91,25 +98,34 @@ def import_donations(
     window: timedelta = donations.DEFAULT_WINDOW,
     rejects_path: Path | None = None,
     batch_size: int = BATCH,
+    progress: Progress = QUIET,
 ) -> GiftReport:
-    """Import a CSV of gifts; rejected rows go to a CSV with line number, field and reason."""
+    """Import a CSV of gifts; rejected rows go to a CSV with line number, field and reason.
+    `progress` counts the file's lines as their batches are recorded."""
     headers, positions = _checked_columns(path)
     parse = gift_parser(positions, now=now(), zone=zone)
     _, _, _, rows = read_rows(path, GIFT_COLUMNS, required_any=("email",))
     report = GiftReport()
     rejects = RejectsWriter(rejects_path or path.with_suffix(".rejects.csv"), headers)
     batch: dict[str, GiftRow] = {}
+    progress.phase("Importing donations", data_lines(path))
+    shown = 1  # the header
+    line = 1
 
     def flush() -> None:
+        nonlocal shown
         with sessions.begin() as session:
             recorded, unknown = record_gifts(
                 session, batch.values(), secret=secret, now=now(), window=window
             )
         report.add(recorded, unknown)
         batch.clear()
+        progress.advance(line - shown)
+        shown = line
 
     try:
         for row in rows:
+            line = row.line
             if row.broken is not None:
                 rejects.write(row, "row", row.broken)
                 continue

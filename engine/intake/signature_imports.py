@@ -26,10 +26,12 @@ from engine.errors import Invalid
 from engine.intake.csvfiles import (
     CsvRow,
     RejectsWriter,
+    data_lines,
     read_headers,
     read_rows,
     refused_columns,
 )
+from engine.progress import QUIET, Progress
 from engine.rules.rights import ERASED_REASON, ErasedAddresses
 from engine.rules.signature_rows import (
     FILE_FIELDS,
@@ -93,6 +95,7 @@ class ParsedBatch(Generic[R]):
     rows: R  # unique by key within the batch
     rejects: list[tuple[CsvRow, str, str]]  # row, field, reason
     duplicates: int  # repeats of a key already in this batch
+    line: int  # the line the batch's last record starts on (progress)
 
 
 def parse_batches(
@@ -110,7 +113,9 @@ def parse_batches(
     rejects: list[tuple[CsvRow, str, str]] = []
     duplicates = 0
     size = min(batch_size, _FIRST_BATCH)
+    line = 1
     for row in rows:
+        line = row.line
         if row.broken is not None:
             rejects.append((row, "row", row.broken))
             continue
@@ -130,11 +135,11 @@ def parse_batches(
             continue
         batch[key] = signer
         if len(batch) >= size:
-            yield ParsedBatch(list(batch.values()), rejects, duplicates)
+            yield ParsedBatch(list(batch.values()), rejects, duplicates, line)
             batch, rejects, duplicates = {}, [], 0
             size = min(batch_size, size * _GROWTH)
     if batch or rejects or duplicates:
-        yield ParsedBatch(list(batch.values()), rejects, duplicates)
+        yield ParsedBatch(list(batch.values()), rejects, duplicates, line)
 
 
 def _parse_and_send(
@@ -154,7 +159,7 @@ def _parse_and_send(
             path, purposes=purposes, zone=zone, now=now, batch_size=batch_size, erased=erased
         ):
             staged = staging.stage(parsed.rows, purposes, dialect)
-            sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates))
+            sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates, parsed.line))
         sender.send(None)
     except BrokenPipeError:
         pass  # the importer stopped first (it failed, and says why)
@@ -247,9 +252,11 @@ def import_signatures(
     secret: str | bytes,
     rejects_path: Path | None = None,
     batch_size: int = BATCH,
+    progress: Progress = QUIET,
 ) -> ImportReport:
     """Import a signatures file. An address erased at its owner's request is refused (its
-    row goes to the rejects file): an old list never brings it back (docs/privacy.md)."""
+    row goes to the rejects file): an old list never brings it back (docs/privacy.md).
+    `progress` counts the file's lines as their batches are recorded."""
     with sessions.begin() as session:
         petition = petitions.facts(session, slug)
         dialect = session.get_bind().dialect.name
@@ -258,6 +265,8 @@ def import_signatures(
     headers = _checked_headers(path, purposes)
     report = ImportReport()
     rejects = RejectsWriter(rejects_path or path.with_suffix(".rejects.csv"), headers)
+    progress.phase("Importing signatures", data_lines(path))
+    shown = 1  # the header
     try:
         with (
             _collector_paused(),
@@ -287,6 +296,8 @@ def import_signatures(
                             bulk=True,
                         )
                     report.outcome.add(outcome)
+                progress.advance(parsed.line - shown)
+                shown = parsed.line
     finally:
         rejects.close()
     if report.outcome.imported > BULK:

@@ -19,7 +19,7 @@ from mjml import mjml_to_html
 
 from engine.errors import Invalid, Problem
 from engine.render import links as links_
-from engine.render import mjml_check, sandbox, skeletons, tokens
+from engine.render import mjml_check, sandbox, shared, skeletons, tokens
 from engine.render.messages import NO_SUBSTITUTIONS, RenderedEmail, email_headers
 from engine.render.placeholders import link_variable, protect
 from engine.render.sources import TemplateSource
@@ -37,9 +37,9 @@ class CompiledTemplate:
     # Context variables the caller must provide (the renderer adds `sandbox.PROVIDED`).
     variables: frozenset[str]
     source: TemplateSource = field(repr=False, compare=False)
-    subject_template: Template = field(repr=False, compare=False)
-    # None when the preheader has no Jinja: most don't, and a render costs ~3 µs.
-    preheader_template: Template | None = field(repr=False, compare=False)
+    subject_line: OneLine = field(repr=False, compare=False)
+    # None when the preheader has no Jinja: most don't.
+    preheader_line: OneLine | None = field(repr=False, compare=False)
     html_template: Template = field(repr=False, compare=False)
     text_template: Template = field(repr=False, compare=False)
     link_variables: tuple[str, ...] = field(repr=False, compare=False)
@@ -48,6 +48,18 @@ class CompiledTemplate:
     static_preheader: str = field(repr=False, compare=False)
     html_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
     text_skeletons: skeletons.Skeletons = field(repr=False, compare=False)
+    # The values a render reads (engine.render.shared), and the renders by those values.
+    # None: renders of this template are not shared (a link used other than printed).
+    shared_names: tuple[str, ...] | None = field(repr=False, compare=False)
+    shared_renders: shared.SharedRenders = field(repr=False, compare=False)
+
+    @property
+    def click_positions(self) -> range | tuple[int, ...]:
+        """The positions of plain tracked links (a donation link signs its own token)."""
+        if not self.donation_positions:
+            return range(len(self.links))
+        donation = set(self.donation_positions)
+        return tuple(p for p in range(len(self.links)) if p not in donation)
 
     def render(
         self,
@@ -85,8 +97,22 @@ class CompiledTemplate:
         `substitutions` (engine.render.skeletons), for providers that substitute.
 
         Falls back to the full render (no substitutions) when the values cannot be
-        carried safely as substitutions.
+        carried safely as substitutions. Recipients whose values are the same share one
+        render, their links put in its holes (engine.render.shared).
         """
+        if self.shared_names is not None and shared.base_is_inert(base_url):
+            found_key = shared.key(context, self.shared_names)
+            if found_key is not None:
+                found = self.shared_renders.get(found_key, lambda: self._share(context))
+                if found is not None:
+                    return self._from_shared(
+                        found,
+                        message_id=message_id,
+                        journey=journey,
+                        step=step,
+                        base_url=base_url,
+                        secret=secret,
+                    )
         values, unsubscribe = self._values(context, message_id, base_url, secret)
         subject = values["subject"]
         distinct = {subject: 0}
@@ -115,29 +141,102 @@ class CompiledTemplate:
             substitutions=substitutions,
         )
 
+    def _share(self, context: Mapping[str, Any]) -> shared.SharedRender | None:
+        """The skeleton render for `context` with holes for the links; None when it cannot
+        be shared. Raises jinja2 errors as `render` does."""
+        holes = shared.Holes()
+        values = dict(_GLOBALS)
+        values.update(context)
+        values.setdefault("tax_reduction", self.source.tax_reduction)
+        # The unsubscribe URL is hole 0: the headers need it whatever the template prints.
+        values["unsubscribe_url"] = holes.mark(shared.Hole("u"))
+        values["rights_url"] = holes.mark(shared.Hole("r"))
+        for position in self.click_positions:
+            values[self.link_variables[position]] = holes.mark(shared.Hole("c", position))
+        for position in self.donation_positions:
+            values[self.link_variables[position]] = links_.donation_function(
+                holes.donation(position)
+            )
+        subject = self.subject_line.render(values)
+        preheader = (
+            self.preheader_line.render(values)
+            if self.preheader_line is not None
+            else self.static_preheader
+        )
+        values["subject"] = subject
+        values["preheader"] = preheader
+        distinct = {subject: 0}
+        html = self.html_skeletons.fill(skeletons.pieces(self.html_template, values), distinct)
+        text = self.text_skeletons.fill(skeletons.pieces(self.text_template, values), distinct)
+        substitutions = skeletons.substitutions(distinct)
+        if html is None or text is None or substitutions is None or not subject.strip():
+            return None
+        if any(shared.HOLE in part for part in (subject, preheader, html, text)):
+            return None  # a link where only a value may carry one
+        found = tuple(substitutions.values())
+        holed = tuple(i for i, value in enumerate(found) if shared.HOLE in value)
+        return shared.SharedRender(
+            subject=subject,
+            preheader=preheader,
+            html=html,
+            text=text,
+            values=found,
+            holes=tuple(holes.found),
+            holed=holed,
+            used=shared.holes_in(found, holed),
+        )
+
+    def _from_shared(
+        self,
+        found: shared.SharedRender,
+        *,
+        message_id: int,
+        journey: str,
+        step: str,
+        base_url: str,
+        secret: str | bytes,
+    ) -> RenderedEmail:
+        base = base_url.rstrip("/")
+        urls = found.urls(secret, message_id, base)
+        return RenderedEmail(
+            subject=skeletons.TAGS[0],
+            preheader=found.preheader,
+            html=found.html,
+            text=found.text,
+            headers=email_headers(
+                message_id=message_id,
+                journey=journey,
+                step=step,
+                unsubscribe_url=None if self.transactional else urls[0],
+            ),
+            template=self.name,
+            version=self.version,
+            message_id=message_id,
+            transactional=self.transactional,
+            substitutions=found.substitutions(urls, skeletons.TAGS),
+        )
+
     def _values(
         self, context: Mapping[str, Any], message_id: int, base_url: str, secret: str | bytes
     ) -> tuple[dict[str, Any], str]:
         """What the templates see: globals, context, signed links, subject, preheader."""
-        unsubscribe, urls = tokens.email_urls(
-            secret, message_id, len(self.links), base=base_url.rstrip("/")
-        )
+        base = base_url.rstrip("/")
+        unsubscribe, urls = tokens.email_urls(secret, message_id, self.click_positions, base=base)
         values = dict(_GLOBALS)
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
         values["unsubscribe_url"] = unsubscribe
-        values["rights_url"] = (
-            f"{base_url.rstrip('/')}/rights/{tokens.rights_token(secret, message_id)}"
-        )
-        values.update(zip(self.link_variables, urls, strict=True))
+        values["rights_url"] = f"{base}/rights/{tokens.rights_token(secret, message_id)}"
+        for position, url in urls.items():
+            values[self.link_variables[position]] = url
         for position in self.donation_positions:
             values[self.link_variables[position]] = links_.donation_link(
-                secret, message_id, position, base=base_url.rstrip("/")
+                secret, message_id, position, base=base
             )
-        subject = _one_line(_render(self.subject_template, values))
+        subject = self.subject_line.render(values)
         preheader = (
-            _one_line(_render(self.preheader_template, values))
-            if self.preheader_template is not None
+            self.preheader_line.render(values)
+            if self.preheader_line is not None
             else self.static_preheader
         )
         values["subject"] = subject
@@ -223,8 +322,12 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         links=tracked.links,
         variables=used_variables(trees),
         source=source,
-        subject_template=subject_template,
-        preheader_template=preheader_template,
+        subject_line=OneLine(subject_template, source.subject),
+        preheader_line=(
+            OneLine(preheader_template, source.preheader)
+            if preheader_template is not None
+            else None
+        ),
         html_template=html_template,
         text_template=text_template,
         link_variables=tuple(link_variable(i) for i in range(len(tracked.links))),
@@ -233,7 +336,55 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
         # The static preheader is the same object at every render: text, not a value.
         html_skeletons=skeletons.Skeletons(html_template, also_static=(static_preheader,)),
         text_skeletons=skeletons.Skeletons(text_template, also_static=(static_preheader,)),
+        shared_names=(
+            tuple(sorted(used_variables(trees) | {"tax_reduction"}))
+            if shared.links_printed_whole(
+                [sandbox.HTML.parse(html_source), sandbox.TEXT.parse(text_source)],
+                [sandbox.TEXT.parse(source.subject), sandbox.TEXT.parse(source.preheader)],
+                frozenset(
+                    {
+                        "unsubscribe_url",
+                        "rights_url",
+                        *(link_variable(i) for i in range(len(tracked.links))),
+                    }
+                ),
+            )
+            else None
+        ),
+        shared_renders=shared.SharedRenders(),
     )
+
+
+class OneLine:
+    """A subject or preheader template, rendered on one line and remembered by the values
+    it reads: a send renders the same few subjects (one per first name, say) again and
+    again. Only plain values (text, whole numbers, booleans, nothing) make a key: two
+    values that compare equal but print differently (`Decimal("20.00")` and `20`) never
+    share a line, and the rest renders every time."""
+
+    _KEPT = 4096
+    _PLAIN = (str, int, bool, type(None))
+
+    def __init__(self, template: Template, source: str) -> None:
+        self.template = template
+        self.names = tuple(sorted(meta.find_undeclared_variables(sandbox.TEXT.parse(source))))
+        self._rendered: dict[tuple[object, ...], str] = {}
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        key = tuple(
+            (type(value), value) for value in (values.get(name, _MISSING) for name in self.names)
+        )
+        if not all(kind in self._PLAIN for kind, _ in key):
+            return _one_line(_render(self.template, dict(values)))
+        found = self._rendered.get(key)
+        if found is None:
+            if len(self._rendered) >= self._KEPT:
+                self._rendered.clear()
+            found = self._rendered[key] = _one_line(_render(self.template, dict(values)))
+        return found
+
+
+_MISSING = object()  # a variable the values lack: the render raises, nothing is kept
 
 
 # Tabs and everything str.splitlines() breaks on.

@@ -185,21 +185,40 @@ def donation_link(
     """What `donation_url(amount, frequency)` becomes for link `position` of one email:
     its tracked URL, the amount and frequency signed into the token."""
 
-    def url(amount: object, frequency: str = "one-off") -> str:
-        try:
-            cents = int((Decimal(str(amount)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
-        except (InvalidOperation, ValueError):
-            raise TemplateRuntimeError(
-                f"{DONATION_FUNCTION}: {amount!r} is not an amount"
-            ) from None
-        if frequency not in tokens.FREQUENCIES or not 0 < cents <= tokens.MAX_DONATION_CENTS:
-            raise TemplateRuntimeError(
-                f"{DONATION_FUNCTION}({amount!r}, {frequency!r}): a positive amount, and a"
-                f" frequency among {', '.join(tokens.FREQUENCIES)}"
-            )
+    def signed(cents: int, frequency: str) -> str:
         return f"{base}/c/{tokens.donation_token(secret, message_id, position, cents, frequency)}"
 
+    return donation_function(signed)
+
+
+def donation_function(link: Callable[[int, str], str]) -> Callable[..., str]:
+    """`donation_url(amount, frequency)` for one link of one email: the amount checked and
+    turned into cents, then `link(cents, frequency)` (a signed URL, or a render's hole:
+    engine.render.shared). The HTML and the text part ask for the same links: each is made
+    once."""
+    made: dict[tuple[str, str], str] = {}
+
+    def url(amount: object, frequency: str = "one-off") -> str:
+        key = (str(amount), frequency)
+        found = made.get(key)
+        if found is None:
+            found = made[key] = link(_cents(amount, frequency), frequency)
+        return found
+
     return url
+
+
+def _cents(amount: object, frequency: str) -> int:
+    try:
+        cents = int((Decimal(str(amount)) * 100).quantize(Decimal(1), ROUND_HALF_UP))
+    except (InvalidOperation, ValueError):
+        raise TemplateRuntimeError(f"{DONATION_FUNCTION}: {amount!r} is not an amount") from None
+    if frequency not in tokens.FREQUENCIES or not 0 < cents <= tokens.MAX_DONATION_CENTS:
+        raise TemplateRuntimeError(
+            f"{DONATION_FUNCTION}({amount!r}, {frequency!r}): a positive amount, and a"
+            f" frequency among {', '.join(tokens.FREQUENCIES)}"
+        )
+    return cents
 
 
 # The parameters the donation page receives (docs/donations.md).

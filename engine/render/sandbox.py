@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateRuntimeError, nodes, pass_context
@@ -25,8 +26,14 @@ PROVIDED = frozenset({"subject", "preheader", "unsubscribe_url", "rights_url", "
 @pass_context
 def _after_tax(context: Context, amount: Decimal | int, reduction: Any = None) -> Decimal:
     rate = reduction if reduction is not None else context.get("tax_reduction")
-    rate = asks.DEFAULT_TAX_REDUCTION if rate is None else Decimal(str(rate))
-    return asks.after_tax(Decimal(str(amount)), rate)
+    return _net(str(amount), None if rate is None else str(rate))
+
+
+@lru_cache(maxsize=4096)
+def _net(amount: str, rate: str | None) -> Decimal:
+    # A send formats the same few rungs again and again (engine.render.french).
+    reduction = asks.DEFAULT_TAX_REDUCTION if rate is None else Decimal(rate)
+    return asks.after_tax(Decimal(amount), reduction)
 
 
 def _percent(rate: Decimal | float) -> str:

@@ -30,6 +30,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
@@ -137,12 +138,12 @@ def read_confirm_token(secret: str | bytes, token: str, now: datetime) -> int | 
 
 
 def email_urls(
-    secret: str | bytes, message_id: int, count: int, *, base: str
-) -> tuple[str, list[str]]:
-    """The unsubscribe URL and the URLs of links 0..count-1 of one message, under `base`."""
-    return f"{base}/u/{unsubscribe_token(secret, message_id)}", [
-        f"{base}/c/{click_token(secret, message_id, position)}" for position in range(count)
-    ]
+    secret: str | bytes, message_id: int, positions: Iterable[int], *, base: str
+) -> tuple[str, dict[int, str]]:
+    """The unsubscribe URL and the URLs of links `positions` of one message, under `base`."""
+    return f"{base}/u/{unsubscribe_token(secret, message_id)}", {
+        position: f"{base}/c/{click_token(secret, message_id, position)}" for position in positions
+    }
 
 
 def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:

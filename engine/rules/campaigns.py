@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-
-from engine.errors import Invalid, Problem
 
 MAX_CONSENT_PURPOSES = 4
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -79,21 +76,3 @@ class CampaignDef(Strict):
     petition: PetitionDef
     # Journeys are parsed and validated by engine.rules.journeys.
     journeys: list[dict[str, Any]] = Field(default_factory=list)
-
-
-def refuse_duplicate_petitions(campaigns: Sequence[CampaignDef]) -> None:
-    """One campaign file per petition: a slug declared twice is refused."""
-    seen: dict[str, str] = {}
-    problems = []
-    for campaign in campaigns:
-        slug = campaign.petition.slug
-        if slug in seen:
-            problems.append(
-                Problem(
-                    f"petition '{slug}' is declared by campaigns "
-                    f"'{seen[slug]}' and '{campaign.campaign}'"
-                )
-            )
-        seen.setdefault(slug, campaign.campaign)
-    if problems:
-        raise Invalid(problems[0].message, problems=problems)

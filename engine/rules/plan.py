@@ -110,11 +110,6 @@ class Plan:
     def sends(self) -> list[Send]:
         return [a for a in self.actions if isinstance(a, Send)]
 
-    @property
-    def changes(self) -> list[Action]:
-        """Everything but the final Wait: empty when the pass changes nothing."""
-        return [a for a in self.actions if not isinstance(a, Wait)]
-
 
 def outbox_key(enrolment_id: int, step_id: str) -> tuple[int, str]:
     """The idempotency key of an email: one per enrolment and step, UNIQUE in the outbox."""
@@ -360,16 +355,3 @@ def plan(
     if state.status == "active" and state.step_id is not None:
         run.actions.append(Wait(state.step_id, state.due_at))
     return Plan(tuple(run.actions), state)
-
-
-def describe(action: Action) -> dict[str, object]:
-    """A plain, JSON-ready description of an action (golden histories, `explain`)."""
-    data: dict[str, object] = {"action": type(action).__name__.lower()}
-    for key, value in action.__dict__.items():
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC).isoformat()
-        elif isinstance(value, tuple):
-            value = list(value)
-        if value is not None and key != "key":
-            data[key] = value
-    return data

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,7 +112,11 @@ def dispatch(
     """Send everything due at `now`, batch by batch; raises SendingRefused on 401/403.
 
     `stopping` is asked before each batch: a process shutting down finishes the batch in
-    hand and leaves the rest queued for the next pass, rather than draining the queue."""
+    hand and leaves the rest queued for the next pass, rather than draining the queue.
+
+    While the transport carries one batch (a provider answers a 1,000-email request in
+    tens to hundreds of milliseconds), the next is claimed, looked at and rendered: one
+    batch at most is in flight, and its answer is in before the next one leaves."""
     run = _Pass(transport, library, policy, now, worker_id, jitter)
     report = Report()
     with transaction() as session:
@@ -124,46 +129,107 @@ def dispatch(
         _settle_ambiguous(session, policy, now)
         report.held = claims.hold_overdue(session, now=now, overdue_after=policy.overdue_after)
     size = policy.batch_size or transport.batch_size
-    # The results of a batch are written in the transaction that claims the next one
-    # (one commit a batch fewer). Losing them to a crash is the same as a crash before
-    # they were written: the rows stay `sending` until their lease is over.
+    # The results of a batch are written in the transaction that claims a later one (one
+    # commit a batch fewer). Losing them to a crash is the same as a crash before they
+    # were written: the rows stay `sending` until their lease is over.
     pending: list[Outcome] = []
-    while (max_batches is None or report.batches < max_batches) and not stopping():
-        carried, pending = pending, []
+    flight: _Flight | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="mobilise-send") as sender:
         try:
-            with transaction() as session:
-                claims.record(session, carried, worker_id=worker_id)
-                limit = _throttled(session, policy, now, size)
-                claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)
-                if not claimed:
-                    break
-                ready, decided = _look(run, session, claimed)
-                claims.record(session, decided, worker_id=worker_id)
-        except Exception:
-            # Rolled back with the claim: the previous batch's results still go in.
-            _record_alone(transaction, carried, worker_id)
-            raise
-        report.batches += 1
-        report.add(decided)
-        messages, rows, failed = _render(run, ready)
-        if _new_versions(run, messages):
-            # Before anything leaves: a click may come back before the results are stored.
-            with transaction() as session:
-                _remember_links(run, session, messages)
-        results = transport.send(messages) if messages else []
-        outcomes, refused = _outcomes(run, rows, results)
-        pending = failed + outcomes
-        report.add(pending)
-        if refused is not None:
-            _record_alone(transaction, pending, worker_id)
-            log.error("dispatch stopped: %s", refused)
-            raise SendingRefused(refused, hint="check the API key or the relay credentials")
-        if any(isinstance(r, Transient) and not r.attempted for r in results):
-            # The transport stopped offering (429, 5xx, a timeout): the provider is
-            # struggling, so the rest of the queue waits for the next pass.
-            break
-    _record_alone(transaction, pending, worker_id)
+            while (max_batches is None or report.batches < max_batches) and not stopping():
+                carried, pending = pending, []
+                try:
+                    with transaction() as session:
+                        claims.record(session, carried, worker_id=worker_id)
+                        in_flight = len(flight.rows) if flight is not None else 0
+                        limit = _throttled(session, policy, now, size, in_flight)
+                        claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)
+                        if not claimed:
+                            break
+                        ready, decided = _look(
+                            run, session, claimed, flight.let_through if flight else {}
+                        )
+                        claims.record(session, decided, worker_id=worker_id)
+                except Exception:
+                    # Rolled back with the claim: the earlier batches' results still go in.
+                    pending = carried
+                    raise
+                report.batches += 1
+                report.add(decided)
+                messages, rows, failed = _render(run, ready)
+                if _new_versions(run, messages):
+                    # Before anything leaves: a click may come back before the results
+                    # are stored.
+                    with transaction() as session:
+                        _remember_links(run, session, messages)
+                if flight is not None:
+                    landed, flight = _land(run, flight, report), None
+                    pending.extend(landed.outcomes)
+                    if landed.stop:
+                        # Claimed, not offered: queued again, no attempt counted.
+                        given_back = _given_back(rows, now, landed.refused) + failed
+                        pending.extend(given_back)
+                        report.add(given_back)
+                        _stopped(landed.refused)
+                        break
+                flight = _Flight(
+                    rows, failed, sender.submit(_send, transport, messages), ready.let_through
+                )
+        finally:
+            if flight is not None:
+                landed = _land(run, flight, report)
+                pending.extend(landed.outcomes)
+                _record_alone(transaction, pending, worker_id)
+                _stopped(landed.refused)
+            else:
+                _record_alone(transaction, pending, worker_id)
     return report
+
+
+@dataclass
+class _Flight:
+    """A batch the transport is carrying: its rows, in the order of the messages, and
+    the rows that failed before leaving (a template that does not render)."""
+
+    rows: list[Claimed]
+    failed: list[Outcome]
+    results: Future[list[SendResult]]
+    # Campaign emails it carries, by supporter: not recorded as sent yet, they still
+    # count towards the frequency cap of the batch looked at meanwhile.
+    let_through: Mapping[int, list[datetime]]
+
+
+@dataclass
+class _Landed:
+    outcomes: list[Outcome]
+    # The transport stopped offering (429, 5xx, a timeout) or our credentials were
+    # refused: the rest of the queue waits for the next pass.
+    stop: bool
+    refused: str | None
+
+
+def _send(transport: Transport, messages: list[OutgoingMessage]) -> list[SendResult]:
+    return transport.send(messages) if messages else []
+
+
+def _land(run: _Pass, flight: _Flight, report: Report) -> _Landed:
+    results = flight.results.result()
+    outcomes, refused = _outcomes(run, flight.rows, results)
+    outcomes = flight.failed + outcomes
+    report.add(outcomes)
+    stop = refused is not None or any(isinstance(r, Transient) and not r.attempted for r in results)
+    return _Landed(outcomes, stop, refused)
+
+
+def _given_back(rows: list[Claimed], now: datetime, refused: str | None) -> list[Outcome]:
+    reason = "auth-failed" if refused is not None else "not-offered"
+    return [Outcome(row.id, "queued", reason, due_at=now, attempts_delta=-1) for row in rows]
+
+
+def _stopped(refused: str | None) -> None:
+    if refused is not None:
+        log.error("dispatch stopped: %s", refused)
+        raise SendingRefused(refused, hint="check the API key or the relay credentials")
 
 
 def _record_alone(transaction: Transaction, outcomes: list[Outcome], worker_id: str) -> None:
@@ -197,10 +263,11 @@ def _settle_ambiguous(session: Session, policy: Policy, now: datetime) -> None:
     )
 
 
-def _throttled(session: Session, policy: Policy, now: datetime, size: int) -> int:
+def _throttled(session: Session, policy: Policy, now: datetime, size: int, in_flight: int) -> int:
     if policy.hourly_limit is None:
         return size
-    used = claims.sent_since(session, now - timedelta(hours=1))
+    # A batch in flight counts as sent: it may be, by the time this one leaves.
+    used = claims.sent_since(session, now - timedelta(hours=1)) + in_flight
     # Rows past the limit stay queued (deferred, never dropped) until the hour rolls on.
     return max(0, min(size, policy.hourly_limit - used))
 
@@ -221,14 +288,24 @@ class _Ready:
     person: recipients.Person
 
 
+@dataclass
+class _Batch:
+    """A claimed batch after the last look: the rows that go, the facts they render
+    with, and the campaign emails it lets through, by supporter."""
+
+    ready: list[_Ready]
+    facts: recipients.Recipients
+    let_through: Mapping[int, list[datetime]]
+
+
 def _loaded_for(run: _Pass, session: Session, version_ids: set[int]) -> None:
     for version_id in version_ids - run.loaded.keys():
         run.loaded[version_id] = journeys.version_by_pk(session, version_id)
 
 
 def _look(
-    run: _Pass, session: Session, claimed: list[Claimed]
-) -> tuple[tuple[list[_Ready], recipients.Recipients], list[Outcome]]:
+    run: _Pass, session: Session, claimed: list[Claimed], in_flight: Mapping[int, list[datetime]]
+) -> tuple[_Batch, list[Outcome]]:
     # Double opt-in confirmations belong to no journey (engine/rules/optin.py).
     pending = {row.id: optin.pending_of(row.enrolment_id) for row in claimed}
     journeyed = [row for row in claimed if pending[row.id] is None]
@@ -257,6 +334,7 @@ def _look(
     )
     ready: list[_Ready] = []
     decided: list[Outcome] = []
+    # This batch's own: the batch in flight is recorded before the next look.
     let_through: dict[int, list[datetime]] = defaultdict(list)
     for row in claimed:
         loaded = run.loaded.get(row.journey_version_id) if pending[row.id] is None else None
@@ -266,7 +344,7 @@ def _look(
             facts,
             purpose=purpose_of.get((row.journey_version_id, row.step_id)),
             now=run.now,
-            sent_now=let_through[row.supporter_id],
+            sent_now=[*in_flight.get(row.supporter_id, ()), *let_through[row.supporter_id]],
         )
         if isinstance(verdict, gate.Never):
             decided.append(Outcome(row.id, "suppressed", verdict.reason, attempts_delta=-1))
@@ -276,7 +354,7 @@ def _look(
             if not row.transactional:
                 let_through[row.supporter_id].append(run.now)
             ready.append(_Ready(row, facts.people[row.supporter_id]))
-    return (ready, facts), decided
+    return _Batch(ready, facts, let_through), decided
 
 
 def _compiled(run: _Pass, template: str) -> CompiledTemplate | Invalid:
@@ -291,9 +369,9 @@ def _compiled(run: _Pass, template: str) -> CompiledTemplate | Invalid:
 
 
 def _render(
-    run: _Pass, batch: tuple[list[_Ready], recipients.Recipients]
+    run: _Pass, batch: _Batch
 ) -> tuple[list[OutgoingMessage], list[Claimed], list[Outcome]]:
-    ready, facts = batch
+    ready, facts = batch.ready, batch.facts
     messages: list[OutgoingMessage] = []
     rows: list[Claimed] = []
     failed: list[Outcome] = []

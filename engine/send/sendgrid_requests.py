@@ -31,11 +31,13 @@ MAX_CATEGORIES = 10
 # Every request says how SendGrid may track, so that an account's defaults never apply.
 # Privacy by design: no open pixel (no journey opts in to open tracking). Mobilise tracks
 # clicks and unsubscribes itself; SendGrid's own rewriting would hide our signed links
-# behind theirs and add a second unsubscribe link.
+# behind theirs and add a second unsubscribe link, and its Google Analytics setting would
+# append utm_* parameters to every link, telling a third party who came from which email.
 DEFAULT_TRACKING: Mapping[str, Any] = {
     "open_tracking": {"enable": False},
     "click_tracking": {"enable": False, "enable_text": False},
     "subscription_tracking": {"enable": False},
+    "ganalytics": {"enable": False},
 }
 
 

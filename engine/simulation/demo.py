@@ -8,24 +8,20 @@ before launch); signatures arriving on the curve of a petition the press picks u
 every instant something is due; the emails due marked sent (`virtual.mark_sent`: the
 dispatch without a transport, so that 300,000 emails need no SMTP server, SendGrid account
 or 300,000 `.eml` files, and with the version each would be rendered from, so that their
-links resolve); what readers do with them (`reactions`). A petition smaller than the
-journey's milestone starts with signatures gathered before (as the campaign bench does),
-so that the milestone is crossed about two thirds into the six weeks whatever the size.
+links resolve); what readers do with them (`reactions`). That timeline is
+engine.simulation.timeline; this module sets the campaign up, plays it and sums it up. A
+petition smaller than the journey's milestone starts with signatures gathered before (as
+the campaign bench does), so that the milestone is crossed about two thirds into the six
+weeks whatever the size.
 """
 
 from __future__ import annotations
 
-import csv
 import random
-import tempfile
-import time
-from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,67 +29,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.config import Settings
 from engine.errors import Invalid
 from engine.intake import campaign_sync
-from engine.intake.signature_imports import import_signatures
+from engine.progress import QUIET, Progress
 from engine.render.library import TemplateLibrary
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey, SendStep
-from engine.rules.signature_rows import SignatureRow, signer_parser
-from engine.simulation import crowd
-from engine.simulation.crowd import Crowd, Person, Sheets
 from engine.simulation.reactions import Links, Reactions
 from engine.simulation.run import awaited
-from engine.store import (
-    contents,
-    counts,
-    links,
-    passes,
-    petitions,
-    signatures,
-    virtual,
-)
+from engine.simulation.timeline import DAYS, Options, Timeline
+from engine.store import contents, counts, links, petitions, virtual
 from engine.store.counts import StepRow
 from engine.store.petitions import MilestoneRead
-from engine.track.donations import record_gifts
 
 JOURNEY = "stop-reconnaissance-faciale"
 # The A/B test the demo adds when the journey has none: the first-gift ask, long or short.
 ASK, SHORT = "ask-first", "ask-first-short"
-DAYS = 42
-# The instants the demo visits, in the campaign's local time: the journey pass and the
-# dispatch run then (a scheduler runs them every minute; four times a day shows the same
-# campaign for a fraction of the passes). Signatures are recorded at the first instant after
-# them, so a night's signers are thanked at nine.
-GRID_HOURS = (9, 13, 17, 21)
-HOUR = timedelta(hours=1)
-
-
-class Progress(Protocol):
-    """Where the demo says how far it is: one bar per phase."""
-
-    def phase(self, name: str, total: float) -> None: ...
-    def advance(self, amount: float) -> None: ...
-
-
-class Quiet:
-    def phase(self, name: str, total: float) -> None:
-        return None
-
-    def advance(self, amount: float) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class Options:
-    end: datetime
-    signatures: int = 150_000
-    paper_share: float = 0.03
-    donor_share: float = 0.06  # signers who gave before the campaign
-    seed: int = 14
-
-    @property
-    def begin(self) -> datetime:
-        return self.end - timedelta(days=DAYS)
 
 
 @dataclass
@@ -183,149 +133,6 @@ def _versions(
     return versions, found
 
 
-def _import_paper(
-    sessions: sessionmaker[Session], sheets: Sheets, slug: str, zone: ZoneInfo, secret: str
-) -> int:
-    """A weekend's paper sheets through `mobilise import signatures` (no email: counted,
-    never enrolled)."""
-    with tempfile.TemporaryDirectory(prefix="mobilise-demo-") as folder:
-        path = Path(folder) / "paper.csv"
-        with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(crowd.COLUMNS)
-            writer.writerows(p.cells() for p in sheets.people)
-        report = import_signatures(
-            sessions, slug=slug, path=path, now=lambda: sheets.imported_at, zone=zone, secret=secret
-        )
-    return report.outcome.paper
-
-
-class Campaign:
-    """The run: its people, its clock, and what it has recorded."""
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        settings: Settings,
-        options: Options,
-        *,
-        slug: str,
-        zone: ZoneInfo,
-        named: Mapping[str, Condition],
-        reactions: Reactions,
-        versions: Mapping[str, str],
-    ) -> None:
-        self.sessions, self.settings, self.options = sessions, settings, options
-        self.slug, self.zone, self.named = slug, zone, named
-        self.reactions, self.versions = reactions, versions
-        self.rng = reactions.rng
-        self.crowd = Crowd(self.rng)
-        self.hours = DAYS * 24
-        paper = round(options.signatures * options.paper_share)
-        self.sheets = crowd.paper(
-            self.crowd, paper, begin=options.begin, end=options.end, zone=zone
-        )
-        online = options.signatures - sum(len(s.people) for s in self.sheets)
-        self.per_hour = crowd.hourly(online, options.begin, self.hours, zone)
-        self.hours_done = 0
-        self.online = self.paper = self.passes = 0
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    def before(self, at: datetime) -> int:
-        """Signatures made before `at` (online and paper), as the curve plans them."""
-        hours = int((at - self.options.begin) / HOUR)
-        paper = sum(
-            1 for s in self.sheets for p in s.people if p.signed_at < at and s.imported_at < at
-        )
-        return sum(self.per_hour[:hours]) + paper
-
-    def _sign(self, session: Session, now: datetime) -> None:
-        """The form's signers of every whole hour up to `now`, validated as every door does,
-        with the earlier gifts of those who had given before."""
-        facts = petitions.facts(session, self.slug)
-        parse = signer_parser(
-            {name: i for i, name in enumerate(crowd.COLUMNS)},
-            now=now,
-            zone=self.zone,
-            purposes=facts.consent_versions,
-        )
-        begin = self.options.begin
-        people: list[Person] = []
-        while self.hours_done < self.hours and begin + (self.hours_done + 1) * HOUR <= now:
-            start = begin + self.hours_done * HOUR
-            people += self.crowd.hour(self.per_hour[self.hours_done], start)
-            self.hours_done += 1
-        if not people:
-            return
-        rows: list[SignatureRow] = []
-        for line, person in enumerate(people, start=1):
-            row = parse([*person.cells(), ""], line)
-            assert row is not None
-            rows.append(row)
-        signatures.record(session, petition=facts, rows=rows, now=now, source="web", enrol=True)
-        self.online += len(rows)
-        earlier = [
-            self.crowd.earlier_gift(p, begin)
-            for p in people
-            if self.rng.random() < self.options.donor_share
-        ]
-        self.reactions.last_gift.update((g.email, g.amount_cents) for g in earlier)
-        record_gifts(
-            session,
-            earlier,
-            secret=self.settings.secret_key,
-            now=now,
-            window=self.settings.attribution_window,
-        )
-        for person in people:
-            assert person.email is not None
-            self.reactions.signed(person.email, person.signed_at)
-
-    @contextmanager
-    def timed(self, what: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[what] += time.perf_counter() - started
-
-    def instants(self) -> list[datetime]:
-        """The start, each `GRID_HOURS` of each day in between, and the end."""
-        begin, end = self.options.begin, self.options.end
-        day = begin.astimezone(self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        found = {begin, end}
-        while day < end:
-            found.update(at for hour in GRID_HOURS if begin < (at := day.replace(hour=hour)) < end)
-            day += timedelta(days=1)
-        return sorted(found)
-
-    def play(self, progress: Progress) -> None:
-        """Record what is due at each instant, run the journey pass, send what is due."""
-        sheets = list(self.sheets)
-        shown = self.options.begin
-        progress.phase("Six weeks of the campaign", self.hours)
-        for now in self.instants():
-            while sheets and sheets[0].imported_at <= now:
-                with self.timed("paper imports"):
-                    self.paper += _import_paper(
-                        self.sessions, sheets.pop(0), self.slug, self.zone, self.settings.secret_key
-                    )
-            with self.sessions.begin() as session:
-                with self.timed("signatures"):
-                    self._sign(session, now)
-                with self.timed("reactions"):
-                    self.reactions.record_due(session, now)
-                with self.timed("journey passes"):
-                    # A step after an email moves at the next instant, once its email is sent.
-                    passes.tick(session, now=now, segments=self.named)
-                with self.timed("sending"):
-                    sent = virtual.mark_sent(session, now=now, versions=self.versions)
-                self.reactions.schedule(sent)
-            self.passes += 1
-            progress.advance((now - shown) / HOUR)
-            shown = now
-
-
 def fill(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -335,10 +142,9 @@ def fill(
     *,
     force: bool = False,
     where: str = "",
-    progress: Progress | None = None,
+    progress: Progress = QUIET,
 ) -> Summary:
     """Fill the database with the demo campaign; Invalid if it holds one already."""
-    progress = progress or Quiet()
     campaign = demo_campaign(campaigns)
     tested, variants = ab_test(campaign)
     library = TemplateLibrary(settings.project_dir / "templates" / "email")
@@ -363,7 +169,7 @@ def fill(
         window=settings.attribution_window,
         block_for=settings.block_suppression,
     )
-    run = Campaign(
+    run = Timeline(
         sessions,
         settings,
         options,

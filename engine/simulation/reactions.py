@@ -5,8 +5,8 @@ emails' donation links.
 Each reaction is drawn when its email is sent (`schedule`) and recorded when the virtual
 clock reaches it (`record_due`), through the paths the real doors use: clicks as the click
 route records them (`clicks.record_many`), unsubscribes as the one-click POST does
-(`suppressions.unsubscribe_message`), provider events as the SendGrid webhook stores them
-(`deliveries.apply` with `sendgrid_events`' rules), gifts as the donations API and webhook
+(`unsubscribes.confirm`), provider events as the SendGrid webhook stores them
+(`provider_events.apply_sendgrid`), gifts as the donations API and webhook
 do (`gifts.record_gifts`, the reference read back from the link's token). The rates are a
 campaign's plausible ones, not measured ones; the short ask is made to do a little better.
 """
@@ -27,11 +27,10 @@ from sqlalchemy.orm import Session
 from engine.render import tokens
 from engine.render.asks import ask_ladder
 from engine.rules.gifts import GiftRow
-from engine.store import clicks, deliveries, supporters, suppressions
+from engine.store import clicks, supporters
 from engine.store.clicks import ClickIn
-from engine.store.deliveries import DeliveryEvent
 from engine.store.virtual import Sent
-from engine.track import sendgrid_events
+from engine.track import provider_events, unsubscribes
 from engine.track.donations import record_gifts
 from engine.track.sendgrid_events import ProviderEvent
 
@@ -234,9 +233,7 @@ class Reactions:
         self._reports(session, reports, addresses, now)
         for at, reaction in due:
             if isinstance(reaction, Unsubscribe):
-                suppressions.unsubscribe_message(
-                    session, reaction.message_id, now=at, secret=self.secret
-                )
+                unsubscribes.confirm(session, reaction.message_id, now=at, secret=self.secret)
                 self.tally["unsubscribes"] += 1
         self._gifts(session, gifts, addresses, now)
 
@@ -266,19 +263,9 @@ class Reactions:
                 )
             )
             self.tally[report.bounce_type or report.event] += 1
-        deliveries.apply(
-            session,
-            events,
-            provider="sendgrid",
-            now=now,
-            supersedes=sendgrid_events.supersedes,
-            suppression=self._suppression,
-            secret=self.secret,
+        provider_events.apply_sendgrid(
+            session, events, now=now, block_for=self.block_for, secret=self.secret
         )
-
-    def _suppression(self, event: DeliveryEvent) -> sendgrid_events.Suppression | None:
-        assert isinstance(event, ProviderEvent)
-        return sendgrid_events.suppression_for(event, block_for=self.block_for)
 
     def _gifts(
         self,

@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Invalid
+from engine.progress import QUIET, Progress
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
 from engine.rules.journeys import DonatedTrigger, Journey, SegmentTrigger, WaitUntilStep
@@ -38,6 +39,8 @@ from engine.simulation.population import Signer, Timeline, signers
 from engine.simulation.report import Outcome
 from engine.store import journeys, migrate, passes, petitions, virtual
 from engine.store.db import make_engine, make_sessionmaker
+
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -174,8 +177,10 @@ def run(
     named: Mapping[str, Condition],
     end: datetime,
     gifts: bool,
+    progress: Progress = QUIET,
 ) -> Clock:
-    """Visit every instant at which something is due, from the timeline's start to `end`."""
+    """Visit every instant at which something is due, from the timeline's start to `end`;
+    `progress` counts virtual hours."""
     clock = Clock()
     with sessions.begin() as session:
         # The run syncs its journeys once, before it starts: these are all its versions.
@@ -183,7 +188,8 @@ def run(
     # A pass after a send moves people by at most one send step: a bound on the passes at
     # one instant, whatever the journey does.
     rounds = max((len(v.journey.steps) for v in versions), default=0) + 1
-    now = timeline.begin
+    now = shown = timeline.begin
+    progress.phase("Running in virtual time", (end - now) / HOUR)
     while True:
         with sessions.begin() as session:
             timeline.record(session, now)
@@ -197,6 +203,8 @@ def run(
                     break
             due = virtual.next_due(session, versions, after=now)
         clock.instants.append(now)
+        progress.advance((now - shown) / HOUR)
+        shown = now
         if now >= end:
             return clock
         upcoming = [t for t in (due, timeline.next_fact(gifts=gifts)) if t is not None]
@@ -209,17 +217,22 @@ def simulate(
     scenario: Scenario,
     *,
     named: Mapping[str, Condition],
+    progress: Progress = QUIET,
 ) -> Outcome:
     """Run `journey` (and its campaign's others) over `scenario`; the journey's tallies."""
+    progress.phase("Preparing a scratch database", 2)
     people = scenario.people()
     with scratch() as sessions:
+        progress.advance(1)
         timeline = prepare(sessions, campaign, journey, scenario, people)
+        progress.advance(1)
         clock = run(
             sessions,
             timeline,
             named=named,
             end=scenario.end,
             gifts=gifts_are_instants(campaign),
+            progress=progress,
         )
         with sessions.begin() as session:
             outcome = report.read(session, journey.id, end=scenario.end)

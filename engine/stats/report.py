@@ -27,6 +27,12 @@ def _journey(session: Session, journey_id: str) -> Loaded:
     return loaded
 
 
+def rebuild(session: Session) -> int:
+    """Count the summary rows again from the tables (a repair; `mobilise stats --rebuild`);
+    returns the rows written."""
+    return counts.rebuild(session)
+
+
 def for_journey(session: Session, journey_id: str) -> JourneyStats:
     """Figures of the journey's latest version (its steps, their counts over every
     version). Reads the summary rows, not the events: as fast at ten million as at ten."""

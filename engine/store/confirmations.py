@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import literal, select, true, update
+from sqlalchemy import ColumnElement, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -193,6 +193,11 @@ def request(
     return int(added)
 
 
+def _live(pending_id: int, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The pending signature, unless expired at `now` (expired ones wait for the purge)."""
+    return PendingSignature.id == pending_id, PendingSignature.expires_at > now
+
+
 def read(session: Session, pending_id: int, *, now: datetime) -> Pending | None:
     """The pending signature, unless unknown or expired at `now`."""
     row = session.execute(
@@ -203,7 +208,7 @@ def read(session: Session, pending_id: int, *, now: datetime) -> Pending | None:
             PendingSignature.confirmed_at,
         )
         .join(Petition, Petition.id == PendingSignature.petition_id)
-        .where(PendingSignature.id == pending_id, PendingSignature.expires_at > now)
+        .where(*_live(pending_id, now))
     ).one_or_none()
     return None if row is None else Pending(*row)
 
@@ -225,7 +230,7 @@ def confirm(session: Session, pending_id: int, *, now: datetime) -> Confirmed | 
             Supporter.region,
         )
         .join(Supporter, Supporter.id == PendingSignature.supporter_id)
-        .where(PendingSignature.id == pending_id, PendingSignature.expires_at > now)
+        .where(*_live(pending_id, now))
     ).one_or_none()
     if row is None:
         return None

@@ -483,21 +483,38 @@ class _Advancer:
             )
             return self.move(due, journey.successor(step.id), at=planned, **extra)
         if isinstance(step, WaitStep):
-            return self.move(due, journey.successor(step.id))
+            return self.arrive(due, journey.successor(step.id))
         if isinstance(step, WaitUntilStep):
             met = self.until(step)
-            changed = self.move(and_(base, met), journey.successor(step.id))
+            changed = self.arrive(and_(base, met), journey.successor(step.id))
             target = step.wait_until.on_timeout
             if target == "exit":
                 return changed + self.exit(due, "timeout")
             if target == "next":
                 target = journey.successor(step.id)
-            return changed + self.move(due, target)
+            return changed + self.arrive(due, target)
         assert isinstance(step, BranchStep)
+        return self.branch(step, due)
+
+    def branch(self, step: BranchStep, where: ColumnElement[bool]) -> int:
+        """Each case's people go to its step, in order (a row moved by one case no longer
+        matches `where`), the rest to `otherwise`."""
         changed = 0
         for case in step.branch.cases:
-            changed += self.move(and_(due, segments.where(case.when, self.ctx())), case.goto)
-        return changed + self.move(due, step.branch.otherwise)
+            changed += self.arrive(and_(where, segments.where(case.when, self.ctx())), case.goto)
+        return changed + self.arrive(where, step.branch.otherwise)
+
+    def arrive(self, where: ColumnElement[bool], target: str) -> int:
+        """Move to `target` now; at a branch, straight on to where it sends each person.
+
+        A branch is due as soon as it is reached, and what it asks is asked at once: the two moves
+        of a round (into the branch, then out of it) end where one does, and the table
+        takes one write a row instead of two. Only from a wait: its people have no email
+        waiting to be sent (`at`), as the branch requires."""
+        step = self.journey.step(target) if target != EXIT else None
+        if isinstance(step, BranchStep):
+            return self.branch(step, where)
+        return self.move(where, target)
 
     def until(self, step: WaitUntilStep) -> ColumnElement[bool]:
         spec = step.wait_until

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid, Problem
+from engine.progress import QUIET, Progress
 from engine.rules.campaigns import CampaignDef
 from engine.rules.journeys import Journey
 from engine.rules.plan import arrival_due
@@ -124,7 +125,11 @@ def sync_one(
 
 
 def sync_journeys(
-    session: Session, campaigns: Sequence[CampaignDef], now: datetime
+    session: Session,
+    campaigns: Sequence[CampaignDef],
+    now: datetime,
+    *,
+    progress: Progress = QUIET,
 ) -> list[SyncResult]:
     """Store every declared journey (already validated) as a new version when it changed.
 
@@ -135,6 +140,7 @@ def sync_journeys(
         for raw in campaign.journeys:
             journey = Journey.model_validate(raw)
             results.append(sync_one(session, journey, campaign=campaign, now=now))
+            progress.advance(1)
     return results
 
 

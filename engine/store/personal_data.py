@@ -18,6 +18,7 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid, NotFound
+from engine.progress import QUIET, Progress
 from engine.rules.rights import Rectification
 from engine.rules.supporters import email_hash, normalise_email
 from engine.store import audit, outbox, suppressions
@@ -309,11 +310,12 @@ def erase(
     actor: str,
     action: str = "erase",
     secret: str | bytes | None = None,
+    progress: Progress = QUIET,
 ) -> Erased:
     """Anonymise the supporters that `supporters` (a one-column SELECT of ids) yields, unless
     erased already, and log it. With `secret`, at their request: the keyed hash of each
     address joins the suppressions for good (an import will not bring it back). Without,
-    for retention: nothing is kept of the address."""
+    for retention: nothing is kept of the address. `progress` counts supporters, in chunks."""
     chosen = supporters.correlate(None)  # its own `supporters`, not this statement's
     ids = sorted(
         session.scalars(
@@ -323,6 +325,7 @@ def erase(
     done = Erased()
     if not ids:
         return done
+    progress.phase("Anonymising supporters", len(ids))
     # Chunked: a retention pass may erase many, and SQLite caps bound parameters.
     for start in range(0, len(ids), 5_000):
         chunk = ids[start : start + 5_000]
@@ -334,6 +337,7 @@ def erase(
             now=now,
             supporters=select(Supporter.id).where(Supporter.id.in_(chunk)),
         )
+        progress.advance(len(chunk))
     done.supporters = len(ids)
     return done
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, any_, case, func, select
 from sqlalchemy.orm import Session
 
 from engine.store import donations, restrictions, suppressions
@@ -136,21 +136,7 @@ def load(
         if cents is not None:
             found.last_gift[giver] = LastGift(Decimal(cents) / 100, bool(monthly))
     if recent_since is not None:
-        recent: dict[int, list[datetime]] = defaultdict(list)
-        for supporter_id, sent_at in session.execute(
-            select(OutboxMessage.supporter_id, OutboxMessage.sent_at).where(
-                # Through enrolments: the outbox has no supporter index (see models).
-                OutboxMessage.enrolment_id.in_(
-                    select(Enrolment.id).where(among(session, Enrolment.supporter_id, ids))
-                ),
-                OutboxMessage.status == "sent",
-                OutboxMessage.transactional.is_(False),
-                OutboxMessage.sent_at > recent_since,
-            )
-        ):
-            if sent_at is not None:
-                recent[supporter_id].append(sent_at)
-        found.recent_sends = dict(recent)
+        found.recent_sends = recent_sends(session, ids, since=recent_since)
     found.petitions = petitions(session, version_ids)
     found.confirmations = confirmations(session, pending_ids)
     return found
@@ -202,3 +188,41 @@ def petitions(session: Session, version_ids: Collection[int]) -> dict[int, Petit
         .where(JourneyVersion.id.in_(sorted(set(version_ids))))
     ).all()
     return {vid: PetitionFacts(title, count, milestone) for vid, title, count, milestone in rows}
+
+
+def recent_sends(
+    session: Session, ids: Collection[int], *, since: datetime
+) -> dict[int, list[datetime]]:
+    """supporter -> send times of their campaign emails sent after `since` (the frequency
+    cap's look at a batch).
+
+    Every email of the batch's supporters is read through indexes (their enrolments by the
+    supporter-first key, each one's emails by the outbox's enrolment-first key), and the
+    recent campaign ones are picked in the SELECT list, not the WHERE: with `status = 'sent'`
+    in the WHERE, SQLite started from the (status, due) index and read every email ever
+    sent for each batch (a dispatch that slowed down as the campaign grew). On PostgreSQL
+    the enrolment ids are an ARRAY probed in the outbox's key, as in `outbox.cap_deferrals`.
+    """
+    theirs = select(Enrolment.id).where(among(session, Enrolment.supporter_id, ids))
+    of_theirs = (
+        OutboxMessage.enrolment_id == any_(func.ARRAY(theirs.scalar_subquery()))
+        if session.get_bind().dialect.name == "postgresql"
+        else OutboxMessage.enrolment_id.in_(theirs)
+    )
+    counted = case(
+        (
+            and_(
+                OutboxMessage.status == "sent",
+                OutboxMessage.transactional.is_(False),
+                OutboxMessage.sent_at > since,
+            ),
+            OutboxMessage.sent_at,
+        )
+    )
+    recent: dict[int, list[datetime]] = defaultdict(list)
+    for supporter_id, sent_at in session.execute(
+        select(OutboxMessage.supporter_id, counted).where(of_theirs)
+    ):
+        if sent_at is not None:
+            recent[supporter_id].append(sent_at)
+    return dict(recent)

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from engine.progress import QUIET, Progress
 from engine.rules.rights import Retention
 from engine.store import audit, personal_data
 from engine.store.models import (
@@ -171,10 +172,14 @@ def report(session: Session, policy: Retention, now: datetime) -> RetentionRepor
     )
 
 
-def run(session: Session, policy: Retention, now: datetime) -> RetentionReport:
+def run(
+    session: Session, policy: Retention, now: datetime, *, progress: Progress = QUIET
+) -> RetentionReport:
     """The pass at `now`: raise the bounds of those who came back, anonymise the others."""
     contact_cut, _ = policy.cuts(now)
+    progress.phase("Checking retention periods", 1)
     found = report(session, policy, now)
+    progress.advance(1)
     latest = last_contact(session.get_bind().dialect.name)
     session.execute(
         update(Supporter)
@@ -183,10 +188,20 @@ def run(session: Session, policy: Retention, now: datetime) -> RetentionReport:
         .execution_options(synchronize_session=False)
     )
     erased = personal_data.erase(
-        session, expired(session, policy, now), now=now, actor=audit.RETENTION, action=ACTION
+        session,
+        expired(session, policy, now),
+        now=now,
+        actor=audit.RETENTION,
+        action=ACTION,
+        progress=progress,
     )
     alone = personal_data.erase(
-        session, made_by_unconfirmed(session, now), now=now, actor=audit.RETENTION, action=ACTION
+        session,
+        made_by_unconfirmed(session, now),
+        now=now,
+        actor=audit.RETENTION,
+        action=ACTION,
+        progress=progress,
     )
     # Confirmed ones too, once expired: their signature is recorded, their link used up.
     session.execute(delete(PendingSignature).where(PendingSignature.expires_at <= now))

@@ -11,36 +11,12 @@ from sqlalchemy import Engine
 
 from engine.api.app import create_app
 from engine.rules.staff import Role
-from tests.backends import unavailable
 from tests.e2e import dashboard_helpers as given
 from tests.e2e.dashboard_helpers import Clock
 from tests.e2e.live_server import serving
 
-CHROMIUM = Path(os.environ.get("MOBILISE_TEST_CHROMIUM", "/usr/bin/chromium"))
-# Without these, Chromium keeps calling Google's services, which this machine refuses.
-QUIET_FLAGS = [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-gpu",
-]
-
 pytest.importorskip("playwright", reason="playwright is a dev dependency: `make test` installs it")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():
-        unavailable(f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=QUIET_FLAGS
-        )
-        yield launched
-        launched.close()
+from playwright.sync_api import Browser, Page, expect
 
 
 @pytest.fixture

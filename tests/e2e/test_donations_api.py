@@ -19,9 +19,9 @@ from engine.render import tokens
 from engine.rules.staff import Role
 from engine.store import apikeys, clicks
 from engine.store.db import make_sessionmaker
-from engine.store.models import Consent, Donation, Event, OutboxMessage, Supporter
+from engine.store.models import Consent, Donation, Event, Supporter
 from engine.track import donation_webhook
-from tests.factories import unique
+from tests.factories import sent_email, unique
 
 SECRET = "test-secret"
 HOOK_SECRET = "whsec-test-7c1d"
@@ -62,21 +62,15 @@ def reader(committed_engine: Engine) -> tuple[str, int]:
         session.add(person)
         session.flush()
         sent = NOW - timedelta(days=3)
-        update = OutboxMessage(
-            enrolment_id=person.id, step_id="update", supporter_id=person.id, journey_id="j",
-            journey_version_id=1, template="update", variant=None, transactional=False,
-            status="sent", due_at=sent, created_at=sent, sent_at=sent,
-        )  # fmt: skip
-        session.add(update)
-        session.flush()
+        update_id = sent_email(session, person.id, "update", sent)
         clicks.record(
             session,
-            message_id=update.id,
+            message_id=update_id,
             position=0,
             supporter_id=person.id,
             now=NOW - timedelta(days=2),
         )
-        return email, update.id
+        return email, update_id
 
 
 def test_a_manager_records_a_gift_once_attributed_by_last_click(

@@ -21,8 +21,9 @@ from engine.render import tokens
 from engine.render.links import DONATION_LINK
 from engine.store import links
 from engine.store.db import make_sessionmaker
-from engine.store.models import Click, Event, OutboxMessage, Supporter
-from tests.factories import unique
+from engine.store.models import Click, Event, Supporter
+from tests.factories import sent_email, unique
+from tests.store.engagement import click_flags
 
 SECRET = "test-secret"
 PAGE = "https://dons.example.org/soutenir?campagne=rf"
@@ -61,29 +62,15 @@ def ask(committed_engine: Engine) -> int:
         supporter = Supporter(email=f"{unique('d')}@example.fr", locale="fr", created_at=SENT)
         session.add(supporter)
         session.flush()
-        row = OutboxMessage(
-            enrolment_id=supporter.id, step_id="ask-first", supporter_id=supporter.id,
-            journey_id="j", journey_version_id=1, template="ask-first", variant=None,
-            transactional=False, status="sent", due_at=SENT, created_at=SENT, sent_at=SENT,
-            template_version=version, attempts=1,
-        )  # fmt: skip
-        session.add(row)
-        session.flush()
+        message_id = sent_email(session, supporter.id, "ask-first", SENT, version=version)
         urls = ["https://www.example.org/", DONATION_LINK, DONATION_LINK]
         links.remember(session, "ask-first", version, urls)
-        return row.id
+        return message_id
 
 
 def clicks_of(engine: Engine, message_id: int) -> list[tuple[int, bool]]:
     with Session(engine) as session:
-        return [
-            (position, automated)
-            for position, automated in session.execute(
-                select(Click.link_position, Click.automated)
-                .where(Click.message_id == message_id)
-                .order_by(Click.id)
-            )
-        ]
+        return click_flags(session, message_id)
 
 
 def test_a_donation_link_leads_to_the_page_with_amount_frequency_and_reference(

@@ -3,43 +3,32 @@ bad part skipped and the rest kept; never a 500 (issue 11)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx2 import Response
 from sqlalchemy import Engine, func, select
 
-from engine.api.app import create_app
-from engine.config import Settings
 from engine.render import tokens
 from engine.rules.staff import Role
 from engine.store import apikeys, petitions
 from engine.store.db import make_sessionmaker
-from engine.store.models import Event, OutboxMessage, Supporter
+from engine.store.models import Event, Supporter
+from tests.e2e.webhooks import SECRET, post_events, sent_update
 from tests.factories import petition_def, unique
-from tests.fakes.event_webhook import EventSigner
 
-SECRET = "hostile-input-secret"
-SIGNER = EventSigner()
 OUT_OF_RANGE = 2**63 + 5  # fits the 8 bytes of a token, not a database key
 
 
 @pytest.fixture
-def client(committed_url: str) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=committed_url,
-        secret_key=SECRET,
-        sendgrid_webhook_public_key=SIGNER.public_key,
-        sign_batch_wait_ms=0,
+def webhook_settings() -> dict[str, Any]:
+    return {
+        "sign_batch_wait_ms": 0,
         # 40,000 events (6.3 MB) in one batch: over the default cap (5 MiB, a 413), so the
         # cap is raised to show such a batch stored in chunks.
-        webhook_max_bytes=16 << 20,
-    )
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        yield client
+        "webhook_max_bytes": 16 << 20,
+    }
 
 
 @pytest.fixture
@@ -51,36 +40,7 @@ def manager_key(committed_engine: Engine) -> str:
 
 @pytest.fixture
 def message_id(committed_engine: Engine) -> int:
-    now = datetime.now(UTC)
-    with make_sessionmaker(committed_engine).begin() as session:
-        supporter = Supporter(email=f"{unique('hostile')}@example.fr", locale="fr", created_at=now)
-        session.add(supporter)
-        session.flush()
-        row = OutboxMessage(
-            enrolment_id=supporter.id,
-            step_id="update",
-            supporter_id=supporter.id,
-            journey_id="j",
-            journey_version_id=1,
-            template="update",
-            variant=None,
-            transactional=False,
-            status="sent",
-            due_at=now,
-            created_at=now,
-            sent_at=now,
-            template_version="v1",
-            attempts=1,
-        )
-        session.add(row)
-        session.flush()
-        return row.id
-
-
-def _post_events(client: TestClient, events: list[dict[str, object]]) -> Response:
-    body = json.dumps(events).encode()
-    headers = {**SIGNER.headers(body, datetime.now(UTC)), "Content-Type": "application/json"}
-    return client.post("/webhooks/sendgrid", content=body, headers=headers)
+    return sent_update(committed_engine, "hostile")[0]
 
 
 def _event(message_id: object = 1, **extra: object) -> dict[str, object]:
@@ -124,14 +84,14 @@ def _stored(engine: Engine, *keys: object) -> int:
     ids=lambda bad: ",".join(bad),
 )
 def test_a_bad_event_is_skipped_and_the_rest_of_its_batch_stored(
-    client: TestClient, committed_engine: Engine, message_id: int, bad: dict[str, object]
+    webhook_client: TestClient, committed_engine: Engine, message_id: int, bad: dict[str, object]
 ) -> None:
     # Given a batch with a good event on each side of an odd one
     first, odd, last = _event(message_id), _event(message_id, **bad), _event(message_id)
     odd.setdefault("sg_event_id", unique("ev"))
 
     # When SendGrid posts it (it would retry a 5xx for 24 hours, all three events with it)
-    answer = _post_events(client, [first, odd, last])
+    answer = post_events(webhook_client, [first, odd, last])
 
     # Then the good ones are stored; the odd one is stored only if nothing in it could harm
     assert answer.status_code == 200, answer.text
@@ -140,16 +100,16 @@ def test_a_bad_event_is_skipped_and_the_rest_of_its_batch_stored(
 
 
 def test_a_message_id_out_of_range_is_an_unknown_message(
-    client: TestClient, committed_engine: Engine
+    webhook_client: TestClient, committed_engine: Engine
 ) -> None:
     event = _event("9" * 23)
-    answer = _post_events(client, [event])
+    answer = post_events(webhook_client, [event])
     assert answer.json() == {"stored": 1, "duplicates": 0, "skipped": 0}
     assert _stored(committed_engine, event["sg_event_id"]) == 1
 
 
 def test_a_batch_of_forty_thousand_events_is_stored_whole(
-    client: TestClient, committed_engine: Engine, message_id: int
+    webhook_client: TestClient, committed_engine: Engine, message_id: int
 ) -> None:
     # Given 40,000 events, a fifth of them bounces (each implies a suppression)
     batch = unique("batch")
@@ -162,12 +122,12 @@ def test_a_batch_of_forty_thousand_events_is_stored_whole(
     ]
 
     # When they arrive in one request
-    answer = _post_events(client, events)
+    answer = post_events(webhook_client, events)
 
     # Then every one is stored, in one transaction, and none counts twice on a retry
     assert answer.status_code == 200, answer.text[:500]
     assert answer.json() == {"stored": 40_000, "duplicates": 0, "skipped": 0}
-    assert _post_events(client, events[:200]).json()["duplicates"] == 200
+    assert post_events(webhook_client, events[:200]).json()["duplicates"] == 200
 
 
 @pytest.mark.parametrize(
@@ -175,7 +135,7 @@ def test_a_batch_of_forty_thousand_events_is_stored_whole(
     [("GET", "/c/{click}"), ("GET", "/u/{unsubscribe}"), ("POST", "/u/{unsubscribe}")],
 )
 def test_a_signed_token_for_an_id_no_key_can_hold_is_a_404(
-    client: TestClient, method: str, path: str
+    webhook_client: TestClient, method: str, path: str
 ) -> None:
     # Given tokens signed with the real secret (a leaked secret, say) for message 2^63+5
     url = path.format(
@@ -183,7 +143,7 @@ def test_a_signed_token_for_an_id_no_key_can_hold_is_a_404(
         unsubscribe=tokens.unsubscribe_token(SECRET, OUT_OF_RANGE),
     )
 
-    answer = client.request(method, url, data={"List-Unsubscribe": "One-Click"})
+    answer = webhook_client.request(method, url, data={"List-Unsubscribe": "One-Click"})
 
     assert answer.status_code == 404
 
@@ -192,9 +152,9 @@ def test_a_signed_token_for_an_id_no_key_can_hold_is_a_404(
     "supporter", ["zoe\x00@example.fr", "zoe\u200b@example.fr", "\x00", "x" * 10_000]
 )
 def test_a_preview_for_an_odd_address_finds_nobody(
-    client: TestClient, manager_key: str, supporter: str
+    webhook_client: TestClient, manager_key: str, supporter: str
 ) -> None:
-    answer = client.post(
+    answer = webhook_client.post(
         "/api/templates/thanks/preview",
         json={"supporter": supporter},
         headers={"Authorization": f"Bearer {manager_key}"},
@@ -205,36 +165,36 @@ def test_a_preview_for_an_odd_address_finds_nobody(
 
 @pytest.mark.parametrize("name", ["..", "thanks%00", "%2e%2e", "a" * 5_000])
 def test_a_template_name_that_is_no_template_is_a_404(
-    client: TestClient, manager_key: str, name: str
+    webhook_client: TestClient, manager_key: str, name: str
 ) -> None:
-    answer = client.post(
+    answer = webhook_client.post(
         f"/api/templates/{name}/preview", headers={"Authorization": f"Bearer {manager_key}"}
     )
     assert answer.status_code == 404
 
 
 @pytest.mark.parametrize("key", ["mob_\x00", "mob_" + "\u200b" * 10, "x" * 10_000])
-def test_a_sign_in_with_an_odd_key_is_refused(client: TestClient, key: str) -> None:
-    answer = client.post("/dashboard/login", data={"key": key})
+def test_a_sign_in_with_an_odd_key_is_refused(webhook_client: TestClient, key: str) -> None:
+    answer = webhook_client.post("/dashboard/login", data={"key": key})
     assert answer.status_code == 401
 
 
 @pytest.mark.parametrize("slug", ["a%00b", "x" * 500, "%00", "A"])
-def test_an_odd_petition_slug_is_a_422(client: TestClient, slug: str) -> None:
-    assert client.get(f"/api/petitions/{slug}").status_code == 422
-    signed = client.post(f"/api/petitions/{slug}/signatures", json={"email": "a@b.fr"})
+def test_an_odd_petition_slug_is_a_422(webhook_client: TestClient, slug: str) -> None:
+    assert webhook_client.get(f"/api/petitions/{slug}").status_code == 422
+    signed = webhook_client.post(f"/api/petitions/{slug}/signatures", json={"email": "a@b.fr"})
     assert signed.status_code == 422
 
 
 def test_a_persian_name_keeps_its_zero_width_non_joiner(
-    client: TestClient, committed_engine: Engine, now: datetime
+    webhook_client: TestClient, committed_engine: Engine, now: datetime
 ) -> None:
     # Given a petition, and a name spelled with a ZWNJ between two letters (refused elsewhere)
     with make_sessionmaker(committed_engine).begin() as session:
         slug = petitions.upsert(session, petition_def(), now=now).slug
     email, name = f"{unique('fa')}@example.fr", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647"
 
-    answer = client.post(
+    answer = webhook_client.post(
         f"/api/petitions/{slug}/signatures", json={"email": email, "last_name": name}
     )
 

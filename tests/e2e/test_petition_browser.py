@@ -20,7 +20,6 @@ from engine.rules.staff import Role
 from engine.store import petitions
 from engine.store.db import make_sessionmaker
 from tests.e2e import dashboard_helpers as given
-from tests.e2e.browser import chromium
 from tests.e2e.dashboard_helpers import Clock
 from tests.e2e.live_server import loopback_listener, serving
 from tests.factories import unique
@@ -33,12 +32,6 @@ PHONE = ViewportSize(width=390, height=844)
 NBSP = "\u00a0"
 # The address supporters are given (MOBILISE_BASE_URL), behind which the test server runs.
 PUBLIC = "https://petition.example.net"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from engine.render import tokens
 from engine.rules.staff import Role
 from engine.store import apikeys, audit
 from engine.store.db import make_sessionmaker
-from engine.store.models import Enrolment, JourneyVersion, OutboxMessage, Supporter
+from engine.store.models import Enrolment, JourneyVersion, Supporter
 from tests.e2e.dashboard_helpers import Clock, sign_in
-from tests.factories import unique
+from tests.factories import sent_email, unique
 
 SECRET = "rights-secret"
 
@@ -72,15 +72,10 @@ def sent(committed_engine: Engine, outbox_dir: Path) -> tuple[int, int, str]:
         )  # fmt: skip
         session.add(enrolment)
         session.flush()
-        row = OutboxMessage(
-            enrolment_id=enrolment.id, step_id="update", supporter_id=supporter.id,
-            journey_id="j", journey_version_id=1, template="update", variant=None,
-            transactional=False, status="sent", due_at=now, created_at=now, sent_at=now,
-            template_version="v1", attempts=1,
-        )  # fmt: skip
-        session.add(row)
-        session.flush()
-        ids = row.id, supporter.id
+        message_id = sent_email(
+            session, supporter.id, "update", now, version="v1", enrolment_id=enrolment.id
+        )
+        ids = message_id, supporter.id
     outbox_dir.mkdir(parents=True, exist_ok=True)
     (outbox_dir / f"{ids[0]}.eml").write_text(f"To: {email}\n\nBonjour Inès\n")
     return ids[0], ids[1], email

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -16,62 +15,27 @@ from engine.api.app import create_app
 from engine.config import Settings
 from engine.render import tokens
 from engine.rules.supporters import email_hash
-from engine.store import links, suppressions
+from engine.store import suppressions
 from engine.store.db import make_sessionmaker
 from engine.store.models import Click, Event, OutboxMessage, Supporter, Suppression
+from tests.e2e.webhooks import SECRET, SIGNER, post_events, sent_update
 from tests.factories import unique
-from tests.fakes.event_webhook import EventSigner
-
-SECRET = "test-secret"
-SIGNER = EventSigner()
-
-
-@pytest.fixture
-def client(committed_url: str) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=committed_url, secret_key=SECRET, sendgrid_webhook_public_key=SIGNER.public_key
-    )
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        yield client
 
 
 @pytest.fixture
 def message(committed_engine: Engine) -> tuple[int, str]:
     """A sent message of template `update` version `v1`, with two stored links."""
-    now = datetime.now(UTC)
-    email = f"{unique('reader')}@example.fr"
-    with make_sessionmaker(committed_engine).begin() as session:
-        supporter = Supporter(email=email, locale="fr", created_at=now)
-        session.add(supporter)
-        session.flush()
-        row = OutboxMessage(
-            enrolment_id=supporter.id,
-            step_id="update",
-            supporter_id=supporter.id,
-            journey_id="j",
-            journey_version_id=1,
-            template="update",
-            variant=None,
-            transactional=False,
-            status="sent",
-            due_at=now,
-            created_at=now,
-            sent_at=now,
-            template_version="v1",
-            attempts=1,
-        )
-        session.add(row)
-        session.flush()
-        links.remember(session, "update", "v1", ["https://example.org/a", "https://example.org/b"])
-        return row.id, email
+    return sent_update(
+        committed_engine, "reader", ("https://example.org/a", "https://example.org/b")
+    )
 
 
 def test_a_click_is_recorded_and_redirected_to_the_stored_url(
-    client: TestClient, message: tuple[int, str], committed_engine: Engine
+    webhook_client: TestClient, message: tuple[int, str], committed_engine: Engine
 ) -> None:
     message_id, _ = message
 
-    answer = client.get(f"/c/{tokens.click_token(SECRET, message_id, 1)}")
+    answer = webhook_client.get(f"/c/{tokens.click_token(SECRET, message_id, 1)}")
 
     assert answer.status_code == 302
     assert answer.headers["location"] == "https://example.org/b"
@@ -86,23 +50,23 @@ def test_a_click_is_recorded_and_redirected_to_the_stored_url(
 
 
 @pytest.mark.parametrize("token", ["forged-token", "AAAAAAAAAAAAAAAAAAAA"])
-def test_a_forged_click_token_is_a_404(client: TestClient, token: str) -> None:
-    assert client.get(f"/c/{token}").status_code == 404
+def test_a_forged_click_token_is_a_404(webhook_client: TestClient, token: str) -> None:
+    assert webhook_client.get(f"/c/{token}").status_code == 404
 
 
 def test_a_link_position_the_version_does_not_have_is_a_404(
-    client: TestClient, message: tuple[int, str]
+    webhook_client: TestClient, message: tuple[int, str]
 ) -> None:
     message_id, _ = message
-    assert client.get(f"/c/{tokens.click_token(SECRET, message_id, 7)}").status_code == 404
+    assert webhook_client.get(f"/c/{tokens.click_token(SECRET, message_id, 7)}").status_code == 404
 
 
 def test_the_unsubscribe_page_asks_and_unsubscribes_nobody(
-    client: TestClient, message: tuple[int, str], committed_engine: Engine
+    webhook_client: TestClient, message: tuple[int, str], committed_engine: Engine
 ) -> None:
     message_id, email = message
 
-    page = client.get(f"/u/{tokens.unsubscribe_token(SECRET, message_id)}")
+    page = webhook_client.get(f"/u/{tokens.unsubscribe_token(SECRET, message_id)}")
 
     assert page.status_code == 200
     assert '<form method="post"' in page.text
@@ -119,16 +83,16 @@ def test_the_unsubscribe_page_asks_and_unsubscribes_nobody(
 
 @pytest.mark.parametrize("multipart", [False, True])
 def test_one_click_unsubscribe_is_immediate_and_idempotent(
-    client: TestClient, message: tuple[int, str], committed_engine: Engine, multipart: bool
+    webhook_client: TestClient, message: tuple[int, str], committed_engine: Engine, multipart: bool
 ) -> None:
     message_id, email = message
     url = f"/u/{tokens.unsubscribe_token(SECRET, message_id)}"
     body = {"List-Unsubscribe": "One-Click"}
 
     answers = [
-        client.post(url, files={k: (None, v) for k, v in body.items()})
+        webhook_client.post(url, files={k: (None, v) for k, v in body.items()})
         if multipart
-        else client.post(url, data=body)
+        else webhook_client.post(url, data=body)
         for _ in range(2)
     ]
 
@@ -182,17 +146,10 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def test_a_forged_unsubscribe_token_is_a_404(client: TestClient) -> None:
-    assert client.post("/u/not-a-token", data={"List-Unsubscribe": "One-Click"}).status_code == 404
-
-
-def _post_events(
-    client: TestClient, events: list[dict[str, object]], at: datetime | None = None
-) -> object:
-    body = json.dumps(events).encode()
-    headers = SIGNER.headers(body, at or datetime.now(UTC))
-    return client.post(
-        "/webhooks/sendgrid", content=body, headers={**headers, "Content-Type": "application/json"}
+def test_a_forged_unsubscribe_token_is_a_404(webhook_client: TestClient) -> None:
+    assert (
+        webhook_client.post("/u/not-a-token", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 404
     )
 
 
@@ -211,7 +168,7 @@ def _event(
 
 
 def test_webhook_events_move_state_forward_only_and_suppress_bounces(
-    client: TestClient, message: tuple[int, str], committed_engine: Engine
+    webhook_client: TestClient, message: tuple[int, str], committed_engine: Engine
 ) -> None:
     message_id, email = message
     t0 = datetime.now(UTC) - timedelta(minutes=5)
@@ -226,13 +183,13 @@ def test_webhook_events_move_state_forward_only_and_suppress_bounces(
         reason="550 no such user",
     )
 
-    first = _post_events(client, [delivered, late_processed])
-    again = _post_events(client, [delivered, late_processed])  # SendGrid retries
-    then = _post_events(client, [bounce])
+    first = post_events(webhook_client, [delivered, late_processed])
+    again = post_events(webhook_client, [delivered, late_processed])  # SendGrid retries
+    then = post_events(webhook_client, [bounce])
 
-    assert first.json() == {"stored": 2, "duplicates": 0, "skipped": 0}  # type: ignore[attr-defined]
-    assert again.json()["duplicates"] == 2  # type: ignore[attr-defined]
-    assert then.status_code == 200  # type: ignore[attr-defined]
+    assert first.json() == {"stored": 2, "duplicates": 0, "skipped": 0}
+    assert again.json()["duplicates"] == 2
+    assert then.status_code == 200
     with make_sessionmaker(committed_engine)() as session:
         row = session.get(OutboxMessage, message_id)
         assert row is not None
@@ -249,30 +206,30 @@ def test_webhook_events_move_state_forward_only_and_suppress_bounces(
         assert all(email not in json.dumps(p) for p in stored)  # no address kept in events
 
 
-def test_webhook_events_for_unknown_messages_are_accepted(client: TestClient) -> None:
-    answer = _post_events(
-        client, [_event("delivered", 999_999_999, "x@example.fr", datetime.now(UTC))]
+def test_webhook_events_for_unknown_messages_are_accepted(webhook_client: TestClient) -> None:
+    answer = post_events(
+        webhook_client, [_event("delivered", 999_999_999, "x@example.fr", datetime.now(UTC))]
     )
-    assert answer.status_code == 200  # type: ignore[attr-defined]
+    assert answer.status_code == 200
 
 
 def test_unsigned_or_stale_webhooks_are_refused(
-    client: TestClient, message: tuple[int, str]
+    webhook_client: TestClient, message: tuple[int, str]
 ) -> None:
     message_id, email = message
     body = json.dumps([_event("delivered", message_id, email, datetime.now(UTC))]).encode()
 
-    unsigned = client.post("/webhooks/sendgrid", content=body)
-    stale = _post_events(
-        client,
+    unsigned = webhook_client.post("/webhooks/sendgrid", content=body)
+    stale = post_events(
+        webhook_client,
         [_event("delivered", message_id, email, datetime.now(UTC))],
         at=datetime.now(UTC) - timedelta(hours=1),
     )
-    tampered = client.post(
+    tampered = webhook_client.post(
         "/webhooks/sendgrid", content=body + b" ", headers=SIGNER.headers(body, datetime.now(UTC))
     )
 
-    assert [unsigned.status_code, stale.status_code, tampered.status_code] == [401, 401, 401]  # type: ignore[attr-defined]
+    assert [unsigned.status_code, stale.status_code, tampered.status_code] == [401, 401, 401]
 
 
 def test_a_webhook_batch_is_answered_5xx_when_the_database_is_down() -> None:
@@ -282,12 +239,12 @@ def test_a_webhook_batch_is_answered_5xx_when_the_database_is_down() -> None:
     )
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        answer = _post_events(client, [_event("delivered", 1, "x@example.fr", datetime.now(UTC))])
-    assert answer.status_code >= 500  # type: ignore[attr-defined]
+        answer = post_events(client, [_event("delivered", 1, "x@example.fr", datetime.now(UTC))])
+    assert answer.status_code >= 500
 
 
 def test_a_blocked_bounce_through_the_webhook_suppresses_for_a_week_from_the_event(
-    client: TestClient, message: tuple[int, str], committed_engine: Engine
+    webhook_client: TestClient, message: tuple[int, str], committed_engine: Engine
 ) -> None:
     # Given a block at T for the message's address, then a hard bounce an hour later
     message_id, email = message
@@ -298,7 +255,7 @@ def test_a_blocked_bounce_through_the_webhook_suppresses_for_a_week_from_the_eve
     mine = Suppression.email_hash == email_hash(email, SECRET)
 
     # When SendGrid posts the block to the route
-    assert _post_events(client, [blocked]).status_code == 200  # type: ignore[attr-defined]
+    assert post_events(webhook_client, [blocked]).status_code == 200
 
     # Then the address is blocked from T to T+7d
     with sessions() as session:
@@ -309,7 +266,7 @@ def test_a_blocked_bounce_through_the_webhook_suppresses_for_a_week_from_the_eve
         assert in_force(now=t + timedelta(days=8)) == {}
 
     # And when the hard bounce follows, it holds for good
-    assert _post_events(client, [hard]).status_code == 200  # type: ignore[attr-defined]
+    assert post_events(webhook_client, [hard]).status_code == 200
     with sessions() as session:
         rows = session.execute(select(Suppression.reason, Suppression.expires_at).where(mine))
         assert sorted((reason, ends) for reason, ends in rows) == [

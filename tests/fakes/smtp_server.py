@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from engine.send.smtp import SmtpTransport
+
 USERNAME, PASSWORD = "mobilise", "relay-secret"
 
 
@@ -132,6 +134,17 @@ class SmtpServer:
     host: str
     port: int
     handler: RecordingHandler
+
+    def transport(self, certificate: Certificate, now: dt.datetime) -> SmtpTransport:
+        """Mobilise's SMTP transport to this server, STARTTLS required, at a fixed `now`."""
+        return SmtpTransport(
+            self.host,
+            self.port,
+            starttls="required",
+            tls_context=certificate.client_context(),
+            timeout=5,
+            clock=lambda: now,
+        )
 
 
 @contextmanager

@@ -100,6 +100,18 @@ def click(
     return click_id
 
 
+def click_flags(session: Session, message_id: int) -> list[tuple[int, bool]]:
+    """(link position, automated?) of each click on the email, in the order recorded."""
+    return [
+        (position, automated)
+        for position, automated in session.execute(
+            select(Click.link_position, Click.automated)
+            .where(Click.message_id == message_id)
+            .order_by(Click.id)
+        )
+    ]
+
+
 def flag_automated(session: Session, click_id: int) -> None:
     """A scanner recognised after the fact: the click stays, out of the figures."""
     message_id = session.execute(

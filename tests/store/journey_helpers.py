@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from engine.cli.declared import known_templates, load
 from engine.declarations import Declared, read
 from engine.render.library import TemplateLibrary
-from engine.rules.campaign_checks import Catalogue, validate_campaign
+from engine.rules.campaign_checks import validate_campaign
 from engine.rules.campaigns import CampaignDef
 from engine.rules.geo import place_of
+from engine.rules.journey_checks import Catalogue
 from engine.rules.journeys import Journey
 from engine.rules.signature_rows import SignatureRow
 from engine.rules.template_variables import GIVEN_TO_EVERYONE

@@ -7,13 +7,14 @@ a supporter's facts with this to hold the SQL and the pure evaluation of every c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.rules.conditions import Facts, Gift
-from engine.store import outbox, suppressions
+from engine.rules.conditions import Condition, Facts, Gift, holds
+from engine.store import outbox, segments, suppressions
 from engine.store.models import (
     Click,
     Consent,
@@ -93,3 +94,20 @@ def facts_for(session: Session, supporter_id: int, *, now: datetime) -> Facts:
         milestones={(slug, t): at for slug, t, at in milestones if at is not None and at <= now},
         campaign_sends=tuple(sends),
     )
+
+
+def sql_and_python_disagree(
+    session: Session, named: Mapping[str, Condition], people: Sequence[int], *, now: datetime
+) -> dict[str, tuple[set[int], set[int]]]:
+    """Each condition whose SQL (store/segments) selects others among `people` than its
+    pure evaluation on their facts does: name -> (selected in SQL, selected in Python)."""
+    facts = {sid: facts_for(session, sid, now=now) for sid in people}
+    found = {}
+    for name, condition in named.items():
+        ctx = segments.Context(supporter_id=Supporter.id, now=now, segments=named)
+        in_sql = set(session.scalars(select(Supporter.id).where(segments.where(condition, ctx))))
+        in_sql &= set(people)
+        in_python = {sid for sid in people if holds(condition, facts[sid], now=now, segments=named)}
+        if in_sql != in_python:
+            found[name] = (in_sql, in_python)
+    return found

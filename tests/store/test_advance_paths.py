@@ -102,3 +102,26 @@ def test_someone_put_back_on_a_step_they_passed_is_not_sent_it_twice(session: Se
         updates = [row for row in outbox_of(session, name) if row[0] == "update"]
         assert len(updates) == 1
         assert enrolment_of(session, name)[1] != "update"
+
+
+def test_a_branch_reached_from_a_wait_is_passed_in_the_same_write(session: Session) -> None:
+    # Given five signers waiting at the pause after their update was sent
+    declared, petition_id = seed(session, SIGNED - timedelta(days=1))
+    sign(session, petition_id, SIGNED, PEOPLE)
+    tick(session, now=SIGNED, segments=declared.conditions)
+    sent_by(session, SIGNED)
+    tick(session, now=TIMED_OUT, segments=declared.conditions)
+    sent_by(session, TIMED_OUT)
+    assert {enrolment_of(session, name)[1] for name in PEOPLE} == {"pause"}
+
+    # When the pause is over: the ask branch sends them on to the first-gift ask
+    summary = tick(
+        session, now=TIMED_OUT + timedelta(days=3, hours=1), segments=declared.conditions
+    )
+
+    # Then each enrolment row was written once on the way (pause → ask-first, the branch
+    # decided in the same statement), then left the journey once its ask was queued
+    assert summary.queued == {("stop-reconnaissance-faciale", "ask-first"): 5}
+    assert summary.moved == 5
+    assert summary.exited == {"completed": 5}
+    assert {enrolment_of(session, name)[:2] for name in PEOPLE} == {("exited", "ask-first")}

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.config import get_settings
-from engine.declarations import read
-from engine.store import audit, journeys, petitions
-from engine.store.db import make_engine, make_sessionmaker
+from engine.store import audit
 from tests.conftest import BACKENDS
-from tests.store.journey_helpers import sign, supporter_id
-
-runner = CliRunner()
-SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+from tests.store.cli_helpers import project_session, runner, signed_up
 
 
 @pytest.mark.parametrize("project", BACKENDS, indirect=True)
 def test_each_right_from_the_command_line(project: Path) -> None:
-    declared = read(project)
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
-        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
-        journeys.sync_journeys(session, declared.campaigns, SIGNED)
-        sign(session, petition.id, SIGNED, {"carol": (True, False)})
-        carol = supporter_id(session, "carol")
+    carol = signed_up(project, {"carol": (True, False)})["carol"]
     # Carol is thanked: the file transport keeps a copy
     assert runner.invoke(app, ["tick", "--now", "2026-05-13T11:30:00"]).exit_code == 0
     assert len(list((project / "var" / "outbox").glob("*.eml"))) == 1
@@ -73,21 +59,14 @@ def test_each_right_from_the_command_line(project: Path) -> None:
     nobody = runner.invoke(app, ["gdpr", "log", "nobody@example.org"])
     assert nobody.exit_code == 1
     assert "no supporter with that address" in nobody.output
-    with make_sessionmaker(engine)() as session:
+    with project_session() as session:
         assert [e.action for e in audit.entries(session, supporter_id=carol)] == [
             "export", "rectify", "restrict", "lift-restriction", "export", "erase",
         ]  # fmt: skip
-    engine.dispose()
 
 
 def test_tick_runs_the_retention_pass(project: Path) -> None:
-    declared = read(project)
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
-        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
-        journeys.sync_journeys(session, declared.campaigns, SIGNED)
-        sign(session, petition.id, SIGNED, {"dan": (False, False)})
-    engine.dispose()
+    signed_up(project, {"dan": (False, False)})
 
     ticked = runner.invoke(app, ["tick", "--now", "2029-05-14T11:30:00"])
 

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from engine.cli import app
-from engine.config import get_settings
-from engine.declarations import read
-from engine.store import journeys, petitions
-from engine.store.db import make_engine, make_sessionmaker
-from tests.store.journey_helpers import sign
-
-runner = CliRunner()
-SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
+from tests.store.cli_helpers import runner, signed_up
 
 
 def test_validate_accepts_the_seed_files(project: Path) -> None:
@@ -37,14 +27,28 @@ def test_validate_prints_file_and_line_and_exits_1(project: Path) -> None:
     )
 
 
+def test_validate_reports_a_petition_declared_by_two_campaign_files(project: Path) -> None:
+    # Given a second campaign file that declares the seed's petition again
+    seed = project / "journeys" / "stop-reconnaissance-faciale.yaml"
+    copy = project / "journeys" / "zz-copy.yaml"
+    copy.write_text(seed.read_text().replace("campaign: ", "campaign: copie-", 1))
+    line = copy.read_text().splitlines().index("  slug: stop-reconnaissance-faciale") + 1
+
+    # When the files are validated, or synced
+    validated = runner.invoke(app, ["validate"])
+    synced = runner.invoke(app, ["sync"])
+
+    # Then both say where, and nothing is synced
+    for result in (validated, synced):
+        assert result.exit_code == 1
+        assert f"{copy}:{line}: petition 'stop-reconnaissance-faciale' is declared by" in (
+            result.output
+        )
+    assert "journey stop-reconnaissance-faciale" not in synced.output
+
+
 def test_tick_then_explain_tells_why_an_email_was_not_sent(project: Path) -> None:
-    declared = read(project)
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
-        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
-        journeys.sync_journeys(session, declared.campaigns, SIGNED)
-        sign(session, petition.id, SIGNED, {"carol": (False, False)})
-    engine.dispose()
+    signed_up(project, {"carol": (False, False)})
 
     ticked = runner.invoke(app, ["tick", "--now", "2026-05-13T11:30:00"])
     runner.invoke(app, ["tick", "--now", "2026-06-13T11:30:00+02:00"])

@@ -7,39 +7,27 @@ days overdue, it is held until `mobilise outbox approve`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
-from engine.declarations import read
 from engine.scheduler import Passes, scheduler
-from engine.store import journeys, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.enrolments import Summary
 from engine.store.models import OutboxMessage
 from tests.conftest import BACKENDS
+from tests.store.cli_helpers import SIGNED, project_session, runner, signed_up
 from tests.store.dispatch_helpers import queue_step
-from tests.store.journey_helpers import sign
-
-runner = CliRunner()
-SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
 def signed(project: Path) -> Path:
     """The project's database holds the seed campaign and one signer, Alice."""
-    engine = make_engine(get_settings().database_url)
-    declared = read(project)
-    with make_sessionmaker(engine).begin() as session:
-        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
-        journeys.sync_journeys(session, declared.campaigns, SIGNED)
-        sign(session, petition.id, SIGNED, {"alice": (True, True)})
-    engine.dispose()
+    signed_up(project, {"alice": (True, True)})
     return project
 
 
@@ -50,8 +38,7 @@ def test_tick_sends_and_a_far_overdue_step_waits_for_approval(signed: Path) -> N
     assert len(list((signed / "var" / "outbox").glob("*.eml"))) == 1
 
     # given an update queued for a day the server was down
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
+    with project_session() as session:
         update = queue_step(session, "alice", "update", due_at=SIGNED + timedelta(days=7))
     late = SIGNED + timedelta(days=10)
     held = runner.invoke(app, ["tick", "--now", late.isoformat()])
@@ -62,10 +49,9 @@ def test_tick_sends_and_a_far_overdue_step_waits_for_approval(signed: Path) -> N
     assert "update" in status.output
     assert "held" in status.output
     assert approved.output.strip() == "approved 1 held message(s)"
-    with make_sessionmaker(engine).begin() as session:
+    with project_session() as session:
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == update)).one()
         assert (row.status, row.reason) == ("queued", "approved")
-    engine.dispose()
 
 
 @pytest.mark.parametrize("project", BACKENDS, indirect=True)
@@ -73,10 +59,8 @@ def test_an_approval_in_virtual_time_is_sent_by_the_next_tick_at_that_time(signe
     # given an update held at a virtual instant far from the wall clock
     ticked = runner.invoke(app, ["tick", "--now", SIGNED.isoformat()])
     assert "  sent      1" in ticked.output, ticked.output
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
+    with project_session() as session:
         update = queue_step(session, "alice", "update", due_at=SIGNED + timedelta(days=7))
-    engine.dispose()
     late = (SIGNED + timedelta(days=10)).isoformat()
     held = runner.invoke(app, ["tick", "--now", late])
     assert "held      1 overdue" in held.output, held.output
@@ -87,11 +71,9 @@ def test_an_approval_in_virtual_time_is_sent_by_the_next_tick_at_that_time(signe
     assert approved.output.strip() == "approved 1 held message(s)", approved.output
     assert "held" not in sent.output
     assert "  sent      1" in sent.output, sent.output
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
+    with project_session() as session:
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.id == update)).one()
         assert row.status == "sent"
-    engine.dispose()
 
 
 def test_a_now_that_is_not_an_instant_is_refused_with_a_hint(project: Path) -> None:

@@ -6,35 +6,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.config import get_settings
-from engine.declarations import read
-from engine.store import journeys, petitions
-from engine.store.db import make_engine, make_sessionmaker
 from tests.conftest import BACKENDS
-from tests.store.journey_helpers import sign
+from tests.store.cli_helpers import SIGNED, runner, signed_up
 
-runner = CliRunner()
-SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 JOURNEY = "stop-reconnaissance-faciale"
 
 
 @pytest.mark.parametrize("project", BACKENDS, indirect=True)
 def test_stats_prints_the_funnel_the_tick_produced(project: Path) -> None:
     # Given the seed campaign, two signers, and a tick that thanks them
-    engine = make_engine(get_settings().database_url)
-    declared = read(project)
-    with make_sessionmaker(engine).begin() as session:
-        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
-        journeys.sync_journeys(session, declared.campaigns, SIGNED)
-        sign(session, petition.id, SIGNED, {"alice": (True, True), "bob": (False, False)})
-    engine.dispose()
+    signed_up(project, {"alice": (True, True), "bob": (False, False)})
     ticked = runner.invoke(app, ["tick", "--now", SIGNED.isoformat()])
     assert ticked.exit_code == 0, ticked.output
 

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from engine.rules.conditions import holds
 from engine.rules.segments import SegmentDef
 from engine.store import clicks, counts, petitions, segments
-from engine.store.models import Click, Event, OutboxMessage, Supporter
-from tests.factories import petition_def
+from engine.store.models import Event, OutboxMessage, Supporter
+from tests.factories import petition_def, sent_email
+from tests.store.engagement import click_flags
 from tests.store.journey_helpers import sign, supporter_id
 from tests.store.supporter_facts import facts_for
 
@@ -20,31 +21,12 @@ SENT = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)
 
 
 def email_to(session: Session, name: str) -> int:
-    who = supporter_id(session, name)
-    row = OutboxMessage(
-        enrolment_id=who, step_id="update", supporter_id=who, journey_id="j",
-        journey_version_id=1, template="update", variant=None, transactional=False,
-        status="sent", due_at=SENT, created_at=SENT, sent_at=SENT,
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    return row.id
+    return sent_email(session, supporter_id(session, name), "update", SENT)
 
 
 def click(session: Session, message_id: int, position: int, at: datetime) -> None:
     who = session.scalar(select(OutboxMessage.supporter_id).where(OutboxMessage.id == message_id))
     clicks.record(session, message_id=message_id, position=position, supporter_id=who, now=at)
-
-
-def flags(session: Session, message_id: int) -> list[tuple[int, bool]]:
-    return [
-        (p, a)
-        for p, a in session.execute(
-            select(Click.link_position, Click.automated)
-            .where(Click.message_id == message_id)
-            .order_by(Click.id)
-        )
-    ]
 
 
 def test_bursts_are_flagged_and_people_are_not(session: Session) -> None:
@@ -65,9 +47,9 @@ def test_bursts_are_flagged_and_people_are_not(session: Session) -> None:
     gateway = email_to(session, "gus")
     click(session, gateway, 0, SENT + timedelta(seconds=2))
 
-    assert flags(session, scanned) == [(0, True), (1, True), (2, True)]
-    assert flags(session, read) == [(0, False), (0, False), (1, False)]
-    assert flags(session, gateway) == [(0, True)]
+    assert click_flags(session, scanned) == [(0, True), (1, True), (2, True)]
+    assert click_flags(session, read) == [(0, False), (0, False), (1, False)]
+    assert click_flags(session, gateway) == [(0, True)]
 
     # And for the click conditions, only Lou clicked: in SQL and in the pure rules alike
     now = SENT + timedelta(days=1)
@@ -106,8 +88,8 @@ def test_a_batch_of_clicks_is_recorded_as_one_click_at_a_time(session: Session) 
     )
 
     # Then both have the same clicks flagged, the same click events and the same figures
-    assert flags(session, batched) == flags(session, one_by_one)
-    assert flags(session, batched) == [(0, True), (1, True), (1, False), (1, False)]
+    assert click_flags(session, batched) == click_flags(session, one_by_one)
+    assert click_flags(session, batched) == [(0, True), (1, True), (1, False), (1, False)]
     logged = {
         key: session.scalar(select(func.count()).select_from(Event).where(Event.source_key == key))
         for message in (one_by_one, batched)

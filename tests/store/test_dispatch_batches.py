@@ -7,19 +7,21 @@ the results of the batch already sent are still written before the error goes up
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.send.dispatcher import Policy, dispatch
-from engine.send.transport import MemoryTransport
+from engine.send.transport import MemoryTransport, OutgoingMessage, SendResult
 from engine.store import claims
-from engine.store.models import OutboxMessage
+from engine.store.models import Milestone, OutboxMessage
 from engine.store.passes import tick
-from tests.store.dispatch_helpers import ENVELOPE, LIBRARY, nested, run
+from tests.store.dispatch_helpers import ENVELOPE, LIBRARY, nested, queue_step, run
 from tests.store.journey_helpers import seed, sign
 
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
@@ -37,7 +39,7 @@ def statuses(session: Session) -> list[str]:
     return list(session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)))
 
 
-def test_three_batches_take_one_transaction_each_plus_the_last_results(
+def test_three_batches_take_one_transaction_each_plus_the_last_two_results(
     session: Session,
 ) -> None:
     signed(session, "alice", "bob", "carol")
@@ -61,9 +63,10 @@ def test_three_batches_take_one_transaction_each_plus_the_last_results(
 
     assert report.outcomes == {"sent": 3}
     assert statuses(session) == ["sent"] * 3
-    # recovery, links once, three claims (each carrying the results before it), the
-    # empty claim carrying the last results: 1 + 1 + 3 + 1
-    assert opened == 6
+    # recovery, links once, three claims (each carrying the results of the batch before
+    # the one in flight), the empty claim carrying the second batch's results, and the
+    # last batch's results once it landed: 1 + 1 + 3 + 1 + 1
+    assert opened == 7
 
 
 def test_a_failed_claim_still_records_the_batch_already_sent(
@@ -97,7 +100,13 @@ def test_a_process_shutting_down_ends_the_pass_after_the_batch_in_hand(
     signed(session, "alice", "bob", "carol")
     transport = MemoryTransport()
 
-    # when the process is asked to stop while the first batch is sent
+    # when the process is asked to stop once the first batch is taken
+    asked: list[bool] = []
+
+    def after_the_first_batch() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
     report = dispatch(
         nested(session),
         transport=transport,
@@ -106,9 +115,67 @@ def test_a_process_shutting_down_ends_the_pass_after_the_batch_in_hand(
         now=SIGNED,
         worker_id="w1",
         jitter=lambda: 0.5,
-        stopping=lambda: bool(transport.sent),
+        stopping=after_the_first_batch,
     )
 
     # then that batch's result is stored and the rest stay queued for the next pass
     assert report.outcomes == {"sent": 1}
     assert sorted(statuses(session)) == ["queued", "queued", "sent"]
+
+
+def test_the_next_batch_is_claimed_and_rendered_while_one_is_in_flight(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two signers sent one per batch, and a provider slow to answer
+    signed(session, "alice", "bob")
+    real_claim = claims.claim
+    second_claimed = threading.Event()
+    claims_made: list[int] = []
+
+    def claim(*args: object, **kwargs: object) -> list[claims.Claimed]:
+        rows = real_claim(*args, **kwargs)  # type: ignore[arg-type]
+        claims_made.append(len(rows))
+        if claims_made == [1, 1]:
+            second_claimed.set()
+        return rows
+
+    monkeypatch.setattr(claims, "claim", claim)
+    overlapped: list[bool] = []
+
+    class Slow(MemoryTransport):
+        def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+            if not overlapped:
+                # The first request is still out when the second batch is claimed.
+                overlapped.append(second_claimed.wait(timeout=10))
+            return super().send(messages)
+
+    # When the pass runs
+    transport = Slow()
+    report = run(session, transport, SIGNED, policy=ONE_BY_ONE)
+
+    # Then the second batch was taken while the first was in flight, and both were sent
+    assert overlapped == [True]
+    assert report.outcomes == {"sent": 2}
+    assert statuses(session) == ["sent", "sent"]
+
+
+def test_a_batch_in_flight_counts_towards_the_frequency_cap(session: Session) -> None:
+    # Given alice's update and first ask due at once, sent one per batch: the update is
+    # still in flight (not yet recorded sent) when the ask is looked at
+    signed(session, "alice")
+    update_ = queue_step(session, "alice", "update", due_at=SIGNED)
+    ask = queue_step(session, "alice", "ask-first", due_at=SIGNED)
+    session.execute(
+        update(Milestone).where(Milestone.threshold == 140_000).values(reached_at=SIGNED)
+    )
+
+    # When the pass runs
+    run(session, MemoryTransport(), SIGNED + timedelta(minutes=1), policy=ONE_BY_ONE)
+
+    # Then only one campaign email leaves: the cap defers the other by its period
+    session.expire_all()
+    rows = {
+        r.id: (r.status, r.reason)
+        for r in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_([update_, ask])))
+    }
+    assert sorted(rows.values()) == [("queued", "frequency-cap"), ("sent", None)]

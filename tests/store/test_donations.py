@@ -16,7 +16,7 @@ from engine.rules.segments import SegmentDef
 from engine.store import clicks, donations, petitions, recipients, segments
 from engine.store.donations import DonationRow, Recorded
 from engine.store.models import Consent, Donation, OutboxMessage, Supporter
-from tests.factories import petition_def
+from tests.factories import petition_def, sent_email
 from tests.store.journey_helpers import sign, supporter_id
 from tests.store.supporter_facts import facts_for
 
@@ -31,15 +31,7 @@ def petition(session: Session, *names: str) -> None:
 
 def sent(session: Session, name: str, step: str) -> int:
     """An email sent to `name` at T0 + 1 day."""
-    who = supporter_id(session, name)
-    row = OutboxMessage(
-        enrolment_id=who, step_id=step, supporter_id=who, journey_id="j", journey_version_id=1,
-        template=step, variant=None, transactional=False, status="sent",
-        due_at=T0 + timedelta(days=1), created_at=T0, sent_at=T0 + timedelta(days=1),
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    return row.id
+    return sent_email(session, supporter_id(session, name), step, T0 + timedelta(days=1))
 
 
 def click(session: Session, message_id: int, at: datetime, position: int = 0) -> None:

@@ -401,3 +401,44 @@ def test_an_import_into_a_double_opt_in_petition_is_not_asked_to_confirm(
             {"slug": slug},
         )  # fmt: skip
         assert waiting == 0
+
+
+class Recorded:
+    """A `Progress` that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+        self.advances: list[float] = []
+
+    def phase(self, name: str, total: float) -> None:
+        self.phases.append((name, total))
+
+    def advance(self, amount: float) -> None:
+        self.advances.append(amount)
+
+
+def test_the_import_counts_the_files_lines_as_its_batches_are_recorded(
+    sessions: sessionmaker[Session], slug: str, now: datetime, tmp_path: Path
+) -> None:
+    # Given seven lines after the header: five signers, one record over two lines, no final
+    # line break
+    domain = unique("d") + ".fr"
+    path = tmp_path / "lignes.csv"
+    rows = [f"p{i}@{domain},P{i}" for i in range(5)] + [f'multi@{domain},"Deux\nLignes"']
+    path.write_text("email,first_name\n" + "\n".join(rows), encoding="utf-8")
+    progress = Recorded()
+    # When it is imported in batches of two
+    import_signatures(
+        sessions,
+        slug=slug,
+        path=path,
+        now=lambda: now,
+        zone=PARIS,
+        batch_size=2,
+        secret="test-secret",
+        progress=progress,
+    )
+    # Then one phase counts the seven lines, advanced batch by batch up to the line where
+    # the last record starts (the bar is full once the command ends)
+    assert progress.phases == [("Importing signatures", 7)]
+    assert progress.advances == [2, 2, 2]

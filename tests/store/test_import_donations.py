@@ -18,8 +18,8 @@ from engine.errors import Invalid
 from engine.intake.gift_imports import GiftReport, import_donations
 from engine.render import tokens
 from engine.store.db import make_sessionmaker
-from engine.store.models import Donation, OutboxMessage, Supporter
-from tests.factories import unique
+from engine.store.models import Donation, Supporter
+from tests.factories import sent_email, unique
 
 PARIS = ZoneInfo("Europe/Paris")
 SECRET = "import-secret"
@@ -46,14 +46,7 @@ def test_a_french_export_imports_and_bad_rows_go_to_rejects(
         anne = Supporter(email=f"anne@{domain}", locale="fr", created_at=NOW)
         session.add(anne)
         session.flush()
-        ask = OutboxMessage(
-            enrolment_id=anne.id, step_id="ask-first", supporter_id=anne.id, journey_id="j",
-            journey_version_id=1, template="ask-first", variant=None, transactional=False,
-            status="sent", due_at=NOW, created_at=NOW, sent_at=NOW - timedelta(days=2),
-        )  # fmt: skip
-        session.add(ask)
-        session.flush()
-        ask_id = ask.id
+        ask_id = sent_email(session, anne.id, "ask-first", NOW - timedelta(days=2), due_at=NOW)
     reference = tokens.reference_token(SECRET, ask_id)
     ids = unique("pay")
     path = tmp_path / "dons.csv"

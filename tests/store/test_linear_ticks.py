@@ -1,10 +1,12 @@
-"""A tick's work follows the rows that are due, not the size of the campaign.
+"""A tick's work, and a dispatch's, follow the rows that are due, not the size of the campaign.
 
 Given a campaign where a few supporters are due (new signers to thank, people at the end of
 their pause) among many who wait, when the same tick runs with ten times as many waiting,
 then the database does about the same work: every statement is driven from the due rows
 through an index, never a walk over the outbox or the enrolments per due row (the 140,000
-signer tick that never finished, issue 10). Work is counted, not timed: SQLite's virtual
+signer tick that never finished, issue 10). The same holds for the dispatch of a few due
+campaign emails among many already sent (its frequency-cap read of the recent sends once
+walked every sent email of the outbox for each batch). Work is counted, not timed: SQLite's virtual
 machine instructions, and on PostgreSQL the rows its scans of the two tables return, with
 sequential scans disabled so that a statement without an index path shows up.
 """
@@ -22,14 +24,17 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from engine.send.transport import MemoryTransport
 from engine.store import signatures
 from engine.store.models import Enrolment, OutboxMessage, Supporter
 from engine.store.passes import tick
+from tests.store.dispatch_helpers import queue_step, run
 from tests.store.journey_helpers import seed, sent_by, sign
 
 SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)  # a Wednesday, 11:30 in Paris
 MILESTONE = SIGNED + timedelta(days=1)
 LATER = SIGNED + timedelta(days=2, hours=1)  # Friday, before anyone's pause is over
+ASKED = MILESTONE + timedelta(days=5)  # a Tuesday morning, the update long sent
 DUE = 5
 
 
@@ -103,8 +108,8 @@ def counted(session: Session) -> Iterator[Work]:
             raw.set_progress_handler(None, 0)
 
 
-def work_of_a_tick(session: Session, waiting: int) -> Work:
-    """A tick that thanks DUE new signers and asks DUE others, among `waiting` who wait."""
+def thanked_and_updated(session: Session, waiting: int) -> tuple[Any, int]:
+    """`waiting` + DUE signers, each thanked and sent the update (two sent emails each)."""
     declared, petition_id = seed(session, SIGNED - timedelta(days=1))
     named = declared.conditions
     people = {f"w{i:05d}": (True, i % 2 == 0) for i in range(waiting + DUE)}
@@ -114,6 +119,13 @@ def work_of_a_tick(session: Session, waiting: int) -> Work:
     signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
     sent_by(session, MILESTONE)
+    return declared, petition_id
+
+
+def work_of_a_tick(session: Session, waiting: int) -> Work:
+    """A tick that thanks DUE new signers and asks DUE others, among `waiting` who wait."""
+    declared, petition_id = thanked_and_updated(session, waiting)
+    named = declared.conditions
     # Everyone waits in the pause until Sunday; DUE of them got their emails three days
     # earlier and are at its end already.
     first = select(Supporter.id).where(Supporter.email.like("w%")).order_by(Supporter.id)
@@ -165,4 +177,28 @@ def test_ten_times_as_many_waiting_cost_a_tick_about_the_same(session: Session) 
     # And statement by statement: over a hundred rows PostgreSQL reads whole tables by
     # plans that are cheap at that size and that it leaves at a thousand, which would hide
     # a statement that walks the waiting rows at a thousand behind the total.
+    assert not [s for s in large.by_statement if grown(small, large, s)], growth(small, large)
+
+
+def work_of_a_dispatch(session: Session, waiting: int) -> Work:
+    """A dispatch of DUE first-gift asks, among `waiting` signers thanked and updated."""
+    thanked_and_updated(session, waiting)
+    for i in range(0, 2 * DUE, 2):  # signers who consented to fundraising
+        queue_step(session, f"w{i:05d}", "ask-first", due_at=ASKED)
+
+    with counted(session) as work:
+        report = run(session, MemoryTransport(), ASKED)
+
+    assert report.outcomes == {"sent": DUE}
+    return work
+
+
+def test_ten_times_as_many_emails_sent_cost_a_dispatch_about_the_same(session: Session) -> None:
+    small = work_of_a_dispatch(session, waiting=100)
+    session.rollback()
+
+    large = work_of_a_dispatch(session, waiting=1000)
+
+    n, m = small.total, large.total
+    assert m < 1.5 * n, f"{n} then {m}; grew the most:\n{growth(small, large)}"
     assert not [s for s in large.by_statement if grown(small, large, s)], growth(small, large)

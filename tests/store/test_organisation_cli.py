@@ -4,23 +4,16 @@ not load; production refuses to start with placeholders; emails go out as the or
 from __future__ import annotations
 
 import email
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.config import get_settings
-from engine.declarations import read
-from engine.store import journeys, petitions
-from engine.store.db import make_engine, make_sessionmaker
-from tests.store.journey_helpers import sign
+from tests.store.cli_helpers import runner, signed_up
 
-runner = CliRunner()
-SIGNED = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 OWN = """\
 name: Visages Libres
 legal_form: collectif
@@ -113,13 +106,7 @@ def test_in_production_emails_go_out_as_the_organisation(
     production(monkeypatch)
     monkeypatch.setenv("MOBILISE_BASE_URL", "https://mobilise.visages-libres.fr")
     get_settings.cache_clear()
-    declared = read(project)
-    engine = make_engine(get_settings().database_url)
-    with make_sessionmaker(engine).begin() as session:
-        petition = petitions.upsert(session, declared.campaigns[0].petition, now=SIGNED)
-        journeys.sync_journeys(session, declared.campaigns, SIGNED)
-        sign(session, petition.id, SIGNED, {"carol": (False, False)})
-    engine.dispose()
+    signed_up(project, {"carol": (False, False)})
 
     # When the thank-you is sent
     ticked = runner.invoke(app, ["tick", "--now", "2026-05-13T11:30:00"])

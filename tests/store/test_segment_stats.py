@@ -16,7 +16,7 @@ from engine.stats import export, report
 from engine.store import counts
 from engine.store.counts import StepFigures
 from engine.store.models import Click, Donation, OutboxMessage
-from tests.factories import unique
+from tests.factories import sent_email, unique
 from tests.store import engagement
 from tests.store.journey_helpers import declare, seed_campaign, sign, supporter_id
 from tests.store.supporter_facts import facts_for
@@ -29,15 +29,9 @@ NOW = T0 + timedelta(days=2)
 def sent(session: Session, journey_id: str, step: str, name: str) -> int:
     """An email of the journey's step, sent to that signer, counted as the dispatcher counts."""
     who = supporter_id(session, name)
-    row = OutboxMessage(
-        enrolment_id=who, step_id=step, supporter_id=who, journey_id=journey_id,
-        journey_version_id=1, template="thanked", variant=None, transactional=False,
-        status="sent", due_at=T0, created_at=T0, sent_at=T0,
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    counts.refresh(session, [row.id])
-    return row.id
+    message_id = sent_email(session, who, step, T0, template="thanked", journey_id=journey_id)
+    counts.refresh(session, [message_id])
+    return message_id
 
 
 def by_hand(session: Session, journey_id: str, people: set[int]) -> StepFigures:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from engine.send.dispatcher import SendingRefused
 from engine.send.files import FileTransport
 from engine.send.sendgrid_api import SendGridTransport
-from engine.send.smtp import SmtpTransport
 from engine.store.models import OutboxMessage
 from engine.store.passes import tick
 from tests.fakes.sendgrid_server import API_KEY, Delay, FakeSendGrid, Reply
@@ -181,14 +180,7 @@ def test_the_seed_thank_you_over_smtp_with_starttls(session: Session, tmp_path: 
     certificate = self_signed_certificate(tmp_path)
     signers(session, "alice", "refuse-bob")
     with running_smtp_server(certificate) as server:
-        transport = SmtpTransport(
-            server.host,
-            server.port,
-            starttls="required",
-            tls_context=certificate.client_context(),
-            timeout=5,
-            clock=lambda: SIGNED,
-        )
+        transport = server.transport(certificate, SIGNED)
         # when the dispatcher sends through it
         run(session, transport, SIGNED)
         received = server.handler.received

@@ -58,7 +58,8 @@ def test_no_request_lets_sendgrid_add_an_open_pixel_or_rewrite_links(
     sendgrid_server: FakeSendGrid, now: datetime
 ) -> None:
     """Privacy by design: whatever the account's defaults, SendGrid adds no open pixel,
-    rewrites no link (ours are signed) and adds no unsubscribe link of its own."""
+    rewrites no link (ours are signed), adds no unsubscribe link of its own and no
+    Google Analytics parameters."""
     # given a transport as `mobilise` builds it, and one that names only one setting
     _transport(sendgrid_server, now).send([thank_you(1)])
     _transport(sendgrid_server, now, tracking={"subscription_tracking": {"enable": False}}).send(
@@ -71,6 +72,7 @@ def test_no_request_lets_sendgrid_add_an_open_pixel_or_rewrite_links(
             "open_tracking": {"enable": False},
             "click_tracking": {"enable": False, "enable_text": False},
             "subscription_tracking": {"enable": False},
+            "ganalytics": {"enable": False},
         }
 
 

@@ -33,22 +33,11 @@ def smtp_server(certificate: Certificate) -> Iterator[SmtpServer]:
         yield server
 
 
-def _transport(server: SmtpServer, certificate: Certificate, now: datetime) -> SmtpTransport:
-    return SmtpTransport(
-        server.host,
-        server.port,
-        starttls="required",
-        tls_context=certificate.client_context(),
-        timeout=5,
-        clock=lambda: now,
-    )
-
-
 def test_messages_arrive_over_starttls_with_both_parts_and_every_header(
     smtp_server: SmtpServer, certificate: Certificate, now: datetime
 ) -> None:
     # given an SMTP relay that offers STARTTLS
-    transport = _transport(smtp_server, certificate, now)
+    transport = smtp_server.transport(certificate, now)
     # when two messages are sent on one connection
     results = transport.send([thank_you(1), thank_you(2)])
     # then both are accepted and arrive encrypted, whole
@@ -83,7 +72,7 @@ def test_refusals_are_per_recipient_and_classified(
         thank_you(4),
     ]
     # when the batch is sent
-    results = _transport(smtp_server, certificate, now).send(batch)
+    results = smtp_server.transport(certificate, now).send(batch)
     # then 5xx is permanent, 4xx transient, and the neighbour still goes through
     assert isinstance(results[0], Permanent)
     assert results[0].reason.startswith("550")
@@ -108,7 +97,7 @@ def test_required_starttls_without_it_sends_nothing(now: datetime) -> None:
 
 def test_login_after_starttls(certificate: Certificate, now: datetime) -> None:
     with running_smtp_server(certificate, require_auth=True) as server:
-        transport = _transport(server, certificate, now)
+        transport = server.transport(certificate, now)
         transport.username, transport.password = USERNAME, PASSWORD
         assert [r.state for r in transport.send([thank_you(1)])] == ["accepted"]
         transport.password = "wrong"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import TypedDict
 
 import pytest
@@ -347,3 +348,23 @@ def test_a_donation_amount_that_is_not_one_fails_the_render(make_source: Make) -
         compiled.render({"first_name": "A"}, **RENDER)
     with pytest.raises(TemplateError, match="positive amount"):
         compiled.render({"first_name": "0"}, **RENDER)
+
+
+def test_a_remembered_subject_is_only_reused_for_the_same_plain_values(make_source: Make) -> None:
+    # Given a subject that reads a first name and an amount, rendered for many recipients
+    compiled = compile_template(
+        make_source("<mj-text>x</mj-text>", subject="{{ first_name }}, {{ last_gift }} € ?")
+    )
+    assert compiled.render({"first_name": "Anne", "last_gift": 20}, **RENDER).subject == (
+        "Anne, 20 € ?"
+    )
+    # When a later recipient's values compare equal but print differently
+    later = compiled.render({"first_name": "Anne", "last_gift": Decimal("20.00")}, **RENDER)
+    # Then the subject shows their own values, not the remembered line
+    assert later.subject == "Anne, 20.00 € ?"
+    assert compiled.render({"first_name": "Anne", "last_gift": True}, **RENDER).subject == (
+        "Anne, True € ?"
+    )
+    # And a recipient missing a variable the subject reads is still an error
+    with pytest.raises(UndefinedError):
+        compiled.render({"first_name": "Anne"}, **RENDER)

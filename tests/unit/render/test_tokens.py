@@ -60,12 +60,13 @@ def test_an_emails_urls_carry_the_single_tokens(
     secret: str | bytes, message_id: int, count: int
 ) -> None:
     # Given one email's links signed together
-    unsubscribe, clicks = tokens.email_urls(secret, message_id, count, base="https://m.org")
-    # Then each URL carries exactly the token signed alone, whatever the count's parity
+    positions = range(0, count * 2, 2)
+    unsubscribe, clicks = tokens.email_urls(secret, message_id, positions, base="https://m.org")
+    # Then each URL carries exactly the token signed alone, for the positions asked only
     assert unsubscribe == f"https://m.org/u/{tokens.unsubscribe_token(secret, message_id)}"
-    assert clicks == [
-        f"https://m.org/c/{tokens.click_token(secret, message_id, p)}" for p in range(count)
-    ]
+    assert clicks == {
+        p: f"https://m.org/c/{tokens.click_token(secret, message_id, p)}" for p in positions
+    }
 
 
 def test_a_long_secret_works_like_hmac() -> None:

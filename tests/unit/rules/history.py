@@ -9,7 +9,7 @@ history's `sent_at` names another moment for a step (`null`: still not sent).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,23 @@ import yaml
 
 from engine.rules.conditions import Condition, Facts, Gift
 from engine.rules.journeys import Journey, SignedTrigger
-from engine.rules.plan import EnrolmentState, Plan, Send, describe, plan
+from engine.rules.plan import Action, EnrolmentState, Plan, Send, plan
 from engine.rules.segments import SegmentDef
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def describe(action: Action) -> dict[str, object]:
+    """A plain, JSON-ready description of an action, as the golden histories write it."""
+    data: dict[str, object] = {"action": type(action).__name__.lower()}
+    for key, value in action.__dict__.items():
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        if value is not None and key != "key":
+            data[key] = value
+    return data
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.rules.campaign_checks import Catalogue, validate_campaign
+from engine.rules.campaign_checks import duplicate_petitions, validate_campaign
+from engine.rules.journey_checks import Catalogue
 from engine.rules.segments import SegmentDef, check_references, parse_segment
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -246,4 +247,25 @@ def test_a_double_opt_in_petition_needs_a_confirm_template_showing_its_link() ->
     ]
     assert check(text, templates=given, template_variables={"confirm": {"first_name"}}) == [
         f"c.yaml:{line}: double_opt_in: the 'confirm' template must show {{{{ confirm_url }}}}"
+    ]
+
+
+def test_a_petition_declared_by_a_second_campaign_is_reported_at_its_slug() -> None:
+    # Given three campaign files, the third declaring the first one's petition again
+    first = BASE.replace("campaign: c", "campaign: first")
+    other = BASE.replace("campaign: c", "campaign: other").replace("slug: p", "slug: q")
+    again = BASE.replace("campaign: c", "campaign: again")
+    files = []
+    for name, text in (("a.yaml", first), ("b.yaml", other), ("c.yaml", again)):
+        campaign, _, _ = validate_campaign(text, name, Catalogue(segments()))
+        assert campaign is not None
+        files.append((campaign, name, text))
+
+    # When they are checked together
+    problems = duplicate_petitions(files)
+
+    # Then the third is reported at its slug's line, naming both campaigns
+    assert [str(p) for p in problems] == [
+        "c.yaml:3: petition 'p' is declared by campaigns 'first' and 'again'"
+        " (hint: one campaign file per petition: give its journeys to the first)"
     ]

@@ -16,10 +16,15 @@ from hypothesis import strategies as st
 
 from engine.rules.conditions import Facts, Gift
 from engine.rules.journeys import Journey
-from engine.rules.plan import Advance, EnrolmentState, plan
+from engine.rules.plan import Action, Advance, EnrolmentState, Plan, Wait, plan
 
 T0 = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
 SEGMENTS: dict[str, Any] = {}
+
+
+def changes(found: Plan) -> list[Action]:
+    """Everything but the final Wait: empty when the pass changes nothing."""
+    return [a for a in found.actions if not isinstance(a, Wait)]
 
 
 @st.composite
@@ -157,5 +162,5 @@ def test_invariants_hold_for_any_journey_and_history(
             petition="p",
             segments=SEGMENTS,
         )
-        assert again.changes == []
+        assert changes(again) == []
         assert again.state == state
