@@ -19,6 +19,7 @@ from engine.api import (
     confirmations,
     dashboard,
     donations,
+    fastpath,
     guards,
     health,
     petitions,
@@ -40,6 +41,7 @@ from engine.scheduler import Passes, scheduler
 from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
 from engine.track import sendgrid_events
+from engine.track.clicks import ClickWriter
 
 _UNAVAILABLE = "database unavailable, try again shortly"
 _READ_ONLY = "the database refuses writes (read-only): nothing was stored, try again shortly"
@@ -79,6 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signing.start()
+        recording.start()
         # Each API process may run its own: one of them at a time runs the journey pass,
         # and they share the sending (engine/scheduler.py).
         passes = Passes(settings, sessions)
@@ -95,6 +98,7 @@ def create_app(
             passes.stopping.set()  # a dispatch pass ends after its batch, not the queue
             scheduled.jobs.shutdown()
         await signing.stop()
+        await recording.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -115,6 +119,14 @@ def create_app(
     app.state.identity = identity = for_sending(settings)
     # One compile cache for the process: each template version compiles once.
     app.state.templates = TemplateLibrary(templates_dir(settings), site=identity.site)
+    app.state.clicks = recording = ClickWriter(
+        sessions,
+        clock=clock,
+        secret=settings.secret_key,
+        # organisation.yaml's page, or MOBILISE_DONATION_URL (engine/send/identity.py)
+        donation_url=identity.donation_url,
+        burst=settings.automated_click_window,
+    )
 
     @app.exception_handler(MobiliseError)
     async def _domain_error(request: Request, exc: MobiliseError) -> Response:
@@ -171,7 +183,15 @@ def create_app(
             exc.headers = {**(exc.headers or {}), "Allow": allow}
         return await http_exception_handler(request, exc)
 
-    app.add_middleware(petitions.SigningFastPath)
+    app.add_middleware(
+        fastpath.FastPaths,
+        routes=[
+            fastpath.FastRoute(
+                "POST", petitions.SIGN_TEMPLATE, petitions.SIGN_PATH, petitions.sign
+            ),
+            fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click),
+        ],
+    )
     guards.install(app, settings, clock)
     app.include_router(health.router)
     app.include_router(petitions.router)

@@ -21,7 +21,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +50,13 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
 }
+
+
+_SECURITY = tuple((name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items())
+_RELAXED = tuple(
+    (name, b"frame-ancestors 'none'" if name == b"content-security-policy" else value)
+    for name, value in _SECURITY
+)
 
 
 def door(scope: Scope) -> str | None:
@@ -254,15 +261,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        relaxed = scope["path"] in self.own_policy
+        added = _RELAXED if scope["path"] in self.own_policy else _SECURITY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if relaxed and name == "content-security-policy":
-                        value = "frame-ancestors 'none'"
-                    headers.setdefault(name, value)
+                # The raw list, not MutableHeaders: this runs on every response, a click
+                # redirect's included (bench/README.md).
+                headers = message["headers"] = list(message.get("headers", ()))
+                own = {name.lower() for name, _ in headers}
+                headers.extend(header for header in added if header[0] not in own)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

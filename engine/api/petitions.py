@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from itertools import chain
 from typing import Annotated, Any
@@ -14,8 +13,6 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api.deps import DbSession
 from engine.api.responses import errors
@@ -223,46 +220,9 @@ async def sign(request: Request) -> Response:
 
 
 _RECEIVED = b'{"status":"received","petition":"%s"}'
+SIGN_TEMPLATE = f"{router.prefix}/{{slug}}/signatures"
 SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
 READ_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)$")
-_ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
-
-
-class SigningFastPath:
-    """ASGI middleware: serves `POST /api/petitions/{slug}/signatures` (declared above, and
-    so documented) without FastAPI's routing, dependency solving and per-route wrappers,
-    which cost twice the CPU of the signature itself (190 -> 107 us a request in process,
-    bench/README.md). Errors go to the application's own exception handlers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = (
-            SIGN_PATH.match(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST"
-            else None
-        )
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        scope["path_params"] = {"slug": found.group(1)}
-        request = Request(scope, receive, send)
-        try:
-            response = await sign(request)
-        except ClientDisconnect:
-            return  # nobody to answer; nothing was queued
-        except Exception as exc:
-            handler = _handler_for(request, exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
-
-
-def _handler_for(request: Request, exc: Exception) -> _ExceptionHandler | None:
-    handlers: dict[type[Exception], _ExceptionHandler] = request.app.exception_handlers
-    return next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
 
 
 @router.get("/{slug}", response_model=PetitionRead, responses=errors({404: "unknown petition"}))

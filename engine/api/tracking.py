@@ -7,6 +7,7 @@ a GET must never unsubscribe anyone.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.api.deps import AppSettings, get_sessions
+from engine.config import Settings
 from engine.track import clicks, unsubscribes
 from engine.track.clicks import Refused
 
@@ -43,26 +45,29 @@ _REFUSED = {Refused.UNKNOWN: _NOT_FOUND, Refused.NO_DONATION_PAGE: _NO_DONATION_
     response_class=RedirectResponse,
     status_code=302,
     responses=_NOT_FOUND_DOC,
+    openapi_extra={
+        "parameters": [
+            {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+        ]
+    },
 )
-def click(token: str, request: Request, settings: AppSettings) -> Response:
+async def click(request: Request) -> Response:
     """Record the click, then redirect to the URL stored for that message's link (for a
-    donation link, the donation page with the gift and the attribution reference)."""
-    found = clicks.read(settings.secret_key, token)
+    donation link, the donation page with the gift and the attribution reference). The
+    redirect comes once the click is stored; clicks arriving together share one
+    transaction (engine/track/clicks.py). Served by engine/api/fastpath.py."""
+    settings: Settings = request.app.state.settings
+    found = clicks.read(settings.secret_key, request.path_params["token"])
     if found is None:
         return _NOT_FOUND
-    with get_sessions(request).begin() as session:
-        target = clicks.follow(
-            session,
-            found,
-            secret=settings.secret_key,
-            # organisation.yaml's page, or MOBILISE_DONATION_URL (engine/send/identity.py)
-            donation_url=request.app.state.identity.donation_url,
-            now=request.app.state.clock(),
-            burst=settings.automated_click_window,
-        )
+    writer: clicks.ClickWriter = request.app.state.clicks
+    target = await writer.follow(found)
     if isinstance(target, Refused):
         return _REFUSED[target]
     return RedirectResponse(target, status_code=302)
+
+
+CLICK_PATH = re.compile(r"^/c/([^/]+)$")
 
 
 @router.get(

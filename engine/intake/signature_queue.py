@@ -1,14 +1,9 @@
-"""Web signatures with group commit: requests that arrive together share one transaction.
-
-Each API process runs one consumer. While it writes a batch, new requests queue; the next
-batch takes them all. Under load, batches grow and commits per signature fall; at rest a
-signature waits at most `wait_s` before its batch starts.
-"""
+"""Web signatures with group commit (engine/store/group_commit.py): requests that arrive
+together share one transaction, and a signature is answered once committed."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +15,7 @@ from engine.rules import optin
 from engine.rules.signature_rows import SignatureRow
 from engine.rules.supporters import email_hash
 from engine.store import confirmations, petitions, signatures, suppressions
+from engine.store.group_commit import GroupCommit
 from engine.store.petitions import PetitionFacts
 
 
@@ -29,11 +25,10 @@ class _Facts:
     purposes: frozenset[str]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
     slug: str
     row: SignatureRow
-    done: asyncio.Future[None]
 
 
 class SignatureQueue:
@@ -52,17 +47,20 @@ class SignatureQueue:
         self._sessions = sessions
         self._clock = clock
         self._secret = secret
-        self._max_batch = max_batch
-        self._wait_s = wait_s
-        self._timeout_s = timeout_s
         # Double opt-in: how long a confirmation link works (MOBILISE_CONFIRM_DAYS).
         self._confirm_days = confirm_days
         # A petition's id and consent versions, read at most once a `facts_ttl_s` per
         # process: a wording changed by `mobilise sync` is recorded within that delay.
         self._facts_ttl_s = facts_ttl_s
         self._facts: dict[str, tuple[datetime, _Facts]] = {}
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[_Pending, None] = GroupCommit(
+            self._write,
+            expired=_expired,
+            max_batch=max_batch,
+            wait_s=wait_s,
+            timeout_s=timeout_s,
+            after=self._after,
+        )
         # Called after each batch that recorded a signature (the API wakes the journey pass),
         # and after each that queued a confirmation email (the API wakes the dispatch).
         self.on_signed: Callable[[], object] | None = None
@@ -70,67 +68,21 @@ class SignatureQueue:
         self._asked = False
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._consume())
+        self._batches.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._batches.stop()
 
     async def sign(self, slug: str, row: SignatureRow) -> None:
         """Returns once the signature is committed; raises the domain error if any."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._queue.put_nowait(_Pending(slug, row, done))
-        # Never wait forever: a stuck database answers 503, and the browser may retry.
-        # (A timer on the future itself: `wait_for` costs a task and two futures a call.)
-        timer = loop.call_later(self._timeout_s, _expire, done)
-        try:
-            await done
-        finally:
-            timer.cancel()
+        await self._batches.submit(_Pending(slug, row))
 
-    async def _consume(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            if self._wait_s:
-                await asyncio.sleep(self._wait_s)  # let concurrent requests join the batch
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                results = await anyio.to_thread.run_sync(self._write_or_isolate, batch)
-            except Exception as exc:  # the consumer must outlive any failure
-                results = [exc] * len(batch)
-            if self.on_signed is not None and any(r is None for r in results):
-                self.on_signed()
-            if self._asked and self.on_confirmation is not None:
-                self.on_confirmation()
-            self._asked = False
-            for pending, error in zip(batch, results, strict=True):
-                if pending.done.done():
-                    continue
-                if error is None:
-                    pending.done.set_result(None)
-                else:
-                    pending.done.set_exception(error)
-
-    def _write_or_isolate(self, batch: list[_Pending]) -> list[Exception | None]:
-        try:
-            return self._write(batch)
-        except Exception as exc:
-            if len(batch) == 1:
-                return [exc]
-        # One bad request must not fail its neighbours: retry them one by one.
-        results: list[Exception | None] = []
-        for pending in batch:
-            try:
-                results += self._write([pending])
-            except Exception as exc:  # reported to that request alone
-                results.append(exc)
-        return results
+    def _after(self, results: Sequence[Exception | None]) -> None:
+        if self.on_signed is not None and any(r is None for r in results):
+            self.on_signed()
+        if self._asked and self.on_confirmation is not None:
+            self.on_confirmation()
+        self._asked = False
 
     def _write(self, batch: list[_Pending]) -> list[Exception | None]:
         now = self._clock()
@@ -222,11 +174,8 @@ class SignatureQueue:
         return facts
 
 
-def _expire(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_exception(
-            Unavailable(
-                "the signature could not be stored in time; try again",
-                hint="the database is slow or unreachable",
-            )
-        )
+def _expired() -> Unavailable:
+    return Unavailable(
+        "the signature could not be stored in time; try again",
+        hint="the database is slow or unreachable",
+    )

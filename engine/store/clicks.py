@@ -3,24 +3,27 @@
 No IP address, no user agent: a click row is the message, the link and the time.
 
 Prefetchers and security scanners (mail gateways that open every link of an email as it
-arrives) are told apart by their timing, within `burst` (MOBILISE_AUTOMATED_CLICK_SECONDS,
-10 s by default): clicks on two different links of one email within `burst` of each
-other, or any click within `burst` of the email being sent. People do not read that
-fast. Such clicks are kept, flagged `automated`, and left out of attribution and rates.
+arrives) are told apart by their timing (engine/rules/clicks.py): such clicks are kept,
+flagged `automated`, and left out of attribution and rates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Table, and_, bindparam, insert, select, true, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select, Update
 
+from engine.rules import clicks as rules
 from engine.store import counts, events
+from engine.store.idsets import among_bound, bound
 from engine.store.models import Click, OutboxMessage
+from engine.store.types import UTCDateTime
 
 DEFAULT_BURST = timedelta(seconds=10)
 
@@ -51,17 +54,36 @@ def record(
 def record_many(
     session: Session, clicks: Sequence[ClickIn], *, burst: timedelta = DEFAULT_BURST
 ) -> None:
-    """Clicks, each as `record` would at its own instant: the rows, the flags, the first
-    click per link as an event, and the figures, in five statements whatever their number
-    (a simulated hour of clicks; a click route called once per click spends most of its
-    time building statements).
+    """Clicks, each as `record` would at its own instant: the rows with their flags, the
+    first click per link as an event, and the figures of the emails whose counted clicks
+    changed, in five statements or fewer whatever their number (the click route's batch of
+    requests arrived together; a simulated hour of clicks).
 
-    The flags come out as one click at a time: each click looks at the clicks of the
-    `burst` before it, and no later click of the batch is in that window."""
+    The flags are engine.rules.clicks' rule applied to the emails' recent clicks, read
+    here in the writer's transaction, as if the clicks had come one at a time."""
     if not clicks:
         return
     ordered = sorted(clicks, key=lambda c: c.at)
     connection = session.connection()
+    dialect = session.get_bind().dialect.name
+    by_message: dict[int, list[ClickIn]] = {}
+    for c in ordered:
+        by_message.setdefault(c.message_id, []).append(c)
+    recorded, sent = _recent(connection, dialect, by_message, ordered[0].at - burst, ordered[-1].at)
+    flags: dict[int, bool] = {}  # id(ClickIn) -> automated
+    flipped: set[int] = set()
+    changed: set[int] = set()
+    for message_id, new in by_message.items():
+        verdict = rules.automated(
+            recorded.get(message_id, ()),
+            [rules.Seen(c.position, c.at) for c in new],
+            sent_at=sent.get(message_id),
+            burst=burst,
+        )
+        flags.update((id(c), flag) for c, flag in zip(new, verdict.new, strict=True))
+        flipped |= verdict.flipped
+        if verdict.flipped or not all(verdict.new):
+            changed.add(message_id)
     connection.execute(
         insert(_CLICKS),
         [
@@ -70,13 +92,13 @@ def record_many(
                 "link_position": c.position,
                 "supporter_id": c.supporter_id,
                 "clicked_at": c.at,
+                "automated": flags[id(c)],
             }
             for c in ordered
         ],
     )
-    connection.execute(
-        _FLAG, [{"mid": c.message_id, "since": c.at - burst, "now": c.at} for c in ordered]
-    )
+    if flipped:
+        connection.execute(_statements(dialect).flip, {"ids": bound(dialect, flipped)})
     events.append_many(
         session,
         [
@@ -90,43 +112,70 @@ def record_many(
             for c in ordered
         ],
     )
-    counts.refresh(session, [c.message_id for c in ordered])
+    # An automated click changes no figure: its email is refreshed only if a click of it
+    # counts, or a counted one stopped counting.
+    counts.refresh(session, changed)
 
 
-def flag_automated(session: Session, *, message_id: int, now: datetime, burst: timedelta) -> int:
-    """Flag the message's clicks of the last `burst` when they look automated (see the
-    module docstring); returns how many were flagged."""
-    flagged = session.connection().execute(
-        _FLAG, {"mid": message_id, "since": now - burst, "now": now}
+def _recent(
+    connection: Connection,
+    dialect: str,
+    messages: Collection[int],
+    since: datetime,
+    until: datetime,
+) -> tuple[dict[int, list[rules.Seen]], dict[int, datetime | None]]:
+    """The clicks of these messages in (since, until], and when each message was sent."""
+    recorded: dict[int, list[rules.Seen]] = {}
+    sent: dict[int, datetime | None] = {}
+    rows = connection.execute(
+        _statements(dialect).recent,
+        {"ids": bound(dialect, messages), "since": since, "until": until},
     )
-    return int(flagged.rowcount)
+    for message_id, sent_at, click_id, position, at, automated in rows:
+        sent[message_id] = sent_at
+        if click_id is not None:
+            recorded.setdefault(message_id, []).append(
+                rules.Seen(position, at, bool(automated), click_id)
+            )
+    return recorded, sent
 
 
 _CLICKS = cast(Table, Click.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-# One statement, through ix_clicks_message, built once and run at each click (an
-# executemany for a batch), so that a gift recorded a minute later is never attributed
-# to a scanner's click.
-_recent = and_(
-    _CLICKS.c.message_id == bindparam("mid"),
-    _CLICKS.c.clicked_at > bindparam("since"),
-    _CLICKS.c.clicked_at <= bindparam("now"),
-)
-_other = _CLICKS.alias("other")
-_links_clicked = (
-    select(func.count(func.distinct(_other.c.link_position)))
-    .where(
-        _other.c.message_id == bindparam("mid"),
-        _other.c.clicked_at > bindparam("since"),
-        _other.c.clicked_at <= bindparam("now"),
+
+
+class _Statements(NamedTuple):
+    recent: Select[Any]
+    flip: Update
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    """Built once per dialect, the ids bound as one parameter (engine/store/idsets.py): a
+    click batch runs them every few milliseconds."""
+    # The messages and their clicks of the window, through ix_clicks_message: so that a
+    # gift recorded a minute later is never attributed to a scanner's click.
+    recent = (
+        select(
+            _OUTBOX.c.id,
+            _OUTBOX.c.sent_at,
+            _CLICKS.c.id,
+            _CLICKS.c.link_position,
+            _CLICKS.c.clicked_at,
+            _CLICKS.c.automated,
+        )
+        .select_from(
+            _OUTBOX.outerjoin(
+                _CLICKS,
+                and_(
+                    _CLICKS.c.message_id == _OUTBOX.c.id,
+                    _CLICKS.c.clicked_at > bindparam("since", type_=UTCDateTime()),
+                    _CLICKS.c.clicked_at <= bindparam("until", type_=UTCDateTime()),
+                ),
+            )
+        )
+        .where(among_bound(dialect, _OUTBOX.c.id, "ids"))
+        .order_by(_CLICKS.c.id)
     )
-    .scalar_subquery()
-)
-_just_sent = exists().where(
-    _OUTBOX.c.id == bindparam("mid"), _OUTBOX.c.sent_at > bindparam("since")
-)
-_FLAG = (
-    update(_CLICKS)
-    .where(_recent, _CLICKS.c.automated.is_(False), or_(_links_clicked > 1, _just_sent))
-    .values(automated=true())
-)
+    flip = update(_CLICKS).where(among_bound(dialect, _CLICKS.c.id, "ids")).values(automated=true())
+    return _Statements(recent, flip)

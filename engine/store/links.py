@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
+from engine.store.idsets import among_bound, bound
 from engine.store.models import Link, OutboxMessage
 
 
@@ -28,15 +33,36 @@ def remember(session: Session, template: str, version: str, urls: Sequence[str])
     )
 
 
-def target_of_message(session: Session, message_id: int, position: int) -> tuple[str, int] | None:
-    """The URL behind link `position` of a sent message, and the message's supporter."""
-    row = session.execute(
-        select(Link.url, OutboxMessage.supporter_id)
+@dataclass(frozen=True)
+class Targets:
+    """What a click on a sent message can lead to: its links' URLs by position, and the
+    supporter it went to. Neither ever changes once the message is sent."""
+
+    supporter_id: int | None
+    urls: dict[int, str]
+
+
+def targets(session: Session, message_ids: Collection[int]) -> dict[int, Targets]:
+    """The links of these messages (those with a rendered version); one statement."""
+    dialect = session.get_bind().dialect.name
+    found: dict[int, Targets] = {}
+    for message_id, supporter_id, position, url in session.connection().execute(
+        _targets(dialect), {"ids": bound(dialect, message_ids)}
+    ):
+        found.setdefault(message_id, Targets(supporter_id, {})).urls[position] = url
+    return found
+
+
+@cache
+def _targets(dialect: str) -> Select[*tuple[Any, ...]]:
+    # Built once per dialect, the ids bound as one parameter: the click writer runs it for
+    # the messages of a batch it has not seen yet.
+    return (
+        select(OutboxMessage.id, OutboxMessage.supporter_id, Link.position, Link.url)
         .join(
             Link,
             (Link.template == OutboxMessage.template)
             & (Link.version == OutboxMessage.template_version),
         )
-        .where(OutboxMessage.id == message_id, Link.position == position)
-    ).first()
-    return (row[0], row[1]) if row else None
+        .where(among_bound(dialect, OutboxMessage.id, "ids"))
+    )

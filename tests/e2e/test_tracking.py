@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from engine.api.app import create_app
@@ -59,6 +60,52 @@ def test_a_link_position_the_version_does_not_have_is_a_404(
 ) -> None:
     message_id, _ = message
     assert webhook_client.get(f"/c/{tokens.click_token(SECRET, message_id, 7)}").status_code == 404
+
+
+def test_a_redirect_carries_the_security_headers_and_one_access_line_without_its_token(
+    webhook_client: TestClient, message: tuple[int, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    message_id, _ = message
+    token = tokens.click_token(SECRET, message_id, 0)
+
+    with caplog.at_level(logging.INFO, logger="engine.api.access"):
+        answer = webhook_client.get(f"/c/{token}")
+
+    assert answer.status_code == 302
+    assert answer.headers["referrer-policy"] == "no-referrer"  # the token stays here
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    (line,) = [r for r in caplog.records if r.name == "engine.api.access"]
+    assert line.getMessage().startswith("method=GET path=/c/{token} status=302 duration_ms=")
+    assert token not in line.getMessage()
+
+
+def test_unknown_and_forged_tokens_are_404s_that_write_nothing(
+    webhook_client: TestClient, message: tuple[int, str]
+) -> None:
+    # Given a message whose links the server has read once (a first click)
+    message_id, _ = message
+    assert webhook_client.get(f"/c/{tokens.click_token(SECRET, message_id, 0)}").status_code == 302
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = webhook_client.app.state.engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        # When a forged token, a link the message does not have and a message that does
+        # not exist are clicked
+        forged = webhook_client.get("/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        no_link = webhook_client.get(f"/c/{tokens.click_token(SECRET, message_id, 7)}")
+        no_message = webhook_client.get(f"/c/{tokens.click_token(SECRET, 10**12, 0)}")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    # Then all are 404s; only the unknown message was looked up, and nothing was written
+    assert [a.status_code for a in (forged, no_link, no_message)] == [404, 404, 404]
+    # (SQLite's transactions begin IMMEDIATE, engine/store/db.py)
+    assert [s.split()[0] for s in statements if s != "BEGIN IMMEDIATE"] == ["SELECT"]
 
 
 def test_the_unsubscribe_page_asks_and_unsubscribes_nobody(

@@ -219,7 +219,6 @@ def test_emails_marked_sent_carry_the_version_their_links_resolve_against(
         (ask, "ask", "short", END),
     }
     # And a click on the update's link finds its address, as the click route looks it up
-    target = links.target_of_message(session, update, 0)
-    assert target is not None
-    assert target[0] == "https://example.org/news"
-    assert links.target_of_message(session, ask, 0) is None
+    found = links.targets(session, [update, ask])
+    assert found[update].urls == {0: "https://example.org/news"}
+    assert ask not in found

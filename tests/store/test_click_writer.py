@@ -1,0 +1,169 @@
+"""The group-commit writer behind the click route, on SQLite and PostgreSQL: clicks that
+arrive together share one transaction, each is recorded once, and a batch that fails is
+written again click by click, so that only the failing click answers an error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.exc import OperationalError
+
+from engine.store import counts, links
+from engine.store.db import make_engine, make_sessionmaker
+from engine.store.models import Click, Event, OutboxMessage, Supporter
+from engine.track.clicks import Click as ClickToken
+from engine.track.clicks import ClickWriter
+from tests.factories import unique
+
+SENT = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
+LATER = SENT + timedelta(hours=3)
+URLS = ["https://example.org/a", "https://example.org/b"]
+
+
+@pytest.fixture
+def engine(committed_url: str) -> Iterator[Engine]:
+    """The test's own engine: the listeners it adds go with it."""
+    engine = make_engine(committed_url)
+    yield engine
+    engine.dispose()
+
+
+def sent_messages(engine: Engine, journey: str, count: int) -> list[int]:
+    """`count` sent emails of one journey of their own, each to its own supporter, with a
+    version of two links."""
+    version = unique("v")
+    with make_sessionmaker(engine).begin() as session:
+        links.remember(session, "update", version, URLS)
+        ids = []
+        for _ in range(count):
+            who = Supporter(email=f"{unique('r')}@example.fr", locale="fr", created_at=SENT)
+            session.add(who)
+            session.flush()
+            row = OutboxMessage(
+                enrolment_id=who.id, step_id="update", supporter_id=who.id, journey_id=journey,
+                journey_version_id=1, template="update", variant=None, transactional=False,
+                status="sent", due_at=SENT, created_at=SENT, sent_at=SENT,
+                template_version=version, attempts=1,
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            ids.append(row.id)
+        counts.add_sent(session, [(journey, "update", None)] * count)  # as the dispatch does
+        return ids
+
+
+def writer(engine: Engine) -> ClickWriter:
+    # wait_s=0: the clicks of one `gather` are all queued before the batch starts
+    return ClickWriter(
+        make_sessionmaker(engine),
+        clock=lambda: LATER,
+        secret="s",
+        donation_url=None,
+        burst=timedelta(seconds=10),
+        wait_s=0,
+    )
+
+
+def together(recorder: ClickWriter, clicks: list[ClickToken]) -> list[object]:
+    """The clicks arriving at once; each one's answer, or its error."""
+
+    async def scenario() -> list[object]:
+        recorder.start()
+        try:
+            return list(
+                await asyncio.gather(*(recorder.follow(c) for c in clicks), return_exceptions=True)
+            )
+        finally:
+            await recorder.stop()
+
+    return asyncio.run(scenario())
+
+
+def clicks_of(engine: Engine, message_ids: list[int]) -> dict[int, int]:
+    with make_sessionmaker(engine)() as session:
+        rows = session.execute(
+            select(Click.message_id, func.count())
+            .where(Click.message_id.in_(message_ids))
+            .group_by(Click.message_id)
+        ).all()
+    return {m: n for m, n in rows}
+
+
+def test_clicks_arriving_together_share_one_transaction_and_each_is_recorded_once(
+    engine: Engine,
+) -> None:
+    # Given ten sent emails, and forty clicks arriving at once (four on each email's link)
+    journey = unique("j")
+    messages = sent_messages(engine, journey, 10)
+    clicks = [ClickToken(m, 1) for m in messages for _ in range(4)]
+    commits: list[object] = []
+    event.listen(engine, "commit", commits.append)
+
+    # When the writer records them
+    answers = together(writer(engine), clicks)
+
+    # Then each is answered with its link's URL, after one commit for all
+    assert answers == [URLS[1]] * 40
+    assert len(commits) == 1
+    # And each is recorded once, its link's first click once in the event log
+    assert clicks_of(engine, messages) == dict.fromkeys(messages, 4)
+    with make_sessionmaker(engine)() as session:
+        keys = session.scalars(
+            select(Event.source_key).where(Event.source_key.in_([f"click:{m}:1" for m in messages]))
+        ).all()
+        assert sorted(keys) == sorted(f"click:{m}:1" for m in messages)
+        # And the summary rows are those a recount gives
+        (row,) = counts.read(session, journey)
+        assert (row.figures.clicks, row.figures.clickers) == (40, 10)
+        assert counts.recount(session)[(journey, "update", "")] == row.figures
+
+
+def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
+    engine: Engine,
+) -> None:
+    # Given three sent emails, and a database that refuses to store a click of the second
+    journey = unique("j")
+    first, broken, third = sent_messages(engine, journey, 3)
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        rows = parameters if isinstance(parameters, list) else [parameters]
+        if statement.startswith("INSERT INTO clicks") and any(broken in _values(r) for r in rows):
+            raise OperationalError(statement, parameters, Exception("disk I/O error"))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+
+    # When clicks on the three arrive together
+    answers = together(writer(engine), [ClickToken(m, 0) for m in (first, broken, third)])
+
+    # Then the others are stored and redirected; the failing one answers the database's
+    # error (a 503 over HTTP) and is not stored
+    assert answers[0] == answers[2] == URLS[0]
+    assert isinstance(answers[1], OperationalError)
+    assert clicks_of(engine, [first, broken, third]) == {first: 1, third: 1}
+
+    # And once the database accepts it again, the reader's retry is stored once
+    event.remove(engine, "before_cursor_execute", refuse)
+    assert together(writer(engine), [ClickToken(broken, 0)]) == [URLS[0]]
+    assert clicks_of(engine, [first, broken, third]) == {first: 1, broken: 1, third: 1}
+    with make_sessionmaker(engine)() as session:
+        (row,) = counts.read(session, journey)
+        assert row.figures.clicks == 3
+        assert counts.recount(session)[(journey, "update", "")] == row.figures
+
+
+def test_a_link_the_message_does_not_have_records_nothing(engine: Engine) -> None:
+    (message,) = sent_messages(engine, unique("j"), 1)
+
+    answers = together(writer(engine), [ClickToken(message, 7), ClickToken(10**12, 0)])
+
+    assert [getattr(a, "name", a) for a in answers] == ["UNKNOWN", "UNKNOWN"]
+    assert clicks_of(engine, [message]) == {}
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
