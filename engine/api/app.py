@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 from starlette.exceptions import HTTPException
 
 from engine.api import (
@@ -42,6 +42,19 @@ from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
 from engine.track import sendgrid_events
 from engine.track.clicks import ClickWriter
+
+_UNAVAILABLE = "database unavailable, try again shortly"
+_READ_ONLY = "the database refuses writes (read-only): nothing was stored, try again shortly"
+# PostgreSQL's read_only_sql_transaction (a standby, default_transaction_read_only);
+# SQLite's own words for a read-only file.
+_READ_ONLY_STATE = "25006"
+_READ_ONLY_SQLITE = "readonly database"
+
+
+def refuses_writes(exc: DBAPIError) -> bool:
+    """Whether a database error is a write refused by a read-only database."""
+    state = getattr(exc.orig, "sqlstate", None)
+    return state == _READ_ONLY_STATE or _READ_ONLY_SQLITE in str(exc.orig)
 
 
 def _wall_clock() -> datetime:
@@ -131,13 +144,24 @@ def create_app(
         return RedirectResponse(f"/dashboard/login?next={quote(exc.next_path)}", status_code=303)
 
     @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(InternalError)
+    async def _database_down(request: Request, exc: DBAPIError) -> JSONResponse:
         # Nothing was stored: callers (browsers, SendGrid's webhook) may simply retry.
-        accesslog.note(request, f"database unavailable: {accesslog.database_error(exc)}")
+        if refuses_writes(exc):  # a standby, a read-only file: /healthz says so too
+            what, error = "database refuses writes", _READ_ONLY
+        elif isinstance(exc, OperationalError):
+            what, error = "database unavailable", _UNAVAILABLE
+        else:
+            raise exc  # PostgreSQL's other internal errors are ours: a 500
+        accesslog.note(request, f"{what}: {accesslog.database_error(exc)}")
+        return JSONResponse({"error": error}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware answers with this, outside the security
+        # headers' middleware: they are set here.
         return JSONResponse(
-            {"error": "database unavailable, try again shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
+            {"error": "internal error"}, status_code=500, headers=guards.SECURITY_HEADERS
         )
 
     @app.exception_handler(RequestValidationError)

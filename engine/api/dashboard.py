@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.types import Scope
 
 from engine.api import staff
 from engine.api.deps import AppSettings, DbSession, get_templates
@@ -53,6 +54,17 @@ def login_page(request: Request, next_path: str, problem: str = "", status: int 
     return _page(request, "login.html", {"next": next_path, "problem": problem}, status)
 
 
+def refused_sign_in(scope: Scope, exc: MobiliseError) -> Response:
+    """The sign-in page saying why a browser's sign-in was refused before it was looked at
+    (the sign-in limit: 429 with Retry-After), rather than JSON it would show raw."""
+    problem = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    response = login_page(
+        Request(scope), "/dashboard", problem[:1].upper() + problem[1:], exc.status_code
+    )
+    response.headers.update(exc.headers)
+    return response
+
+
 def _safe_next(path: str) -> str:
     # Only ever back into the dashboard: never an open redirect to another site.
     return path if path.startswith("/dashboard") and not path.startswith("//") else "/dashboard"
@@ -72,9 +84,11 @@ def login(
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:
     found = apikeys.authenticate(session, key.strip())
-    if found is None:
-        return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
     now = request.app.state.clock()
+    if found is None:
+        # Recorded, as many as the sign-in limit lets through (engine/api/guards.py).
+        staff.record_refusal(session, key.strip(), dashboard=True, now=now)
+        return login_page(request, _safe_next(next), "Unknown or revoked key.", 401)
     audit.record(session, actor=audit.staff(found.key_id), action="sign-in", now=now)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

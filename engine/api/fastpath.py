@@ -69,5 +69,9 @@ class FastPaths:
 
 
 def _handler_for(request: Request, exc: Exception) -> _ExceptionHandler | None:
+    """The handler FastAPI's routing would call. Not the one for `Exception`: Starlette's
+    outermost middleware calls that for a crash and raises it on, to be logged."""
     handlers: dict[type[Exception], _ExceptionHandler] = request.app.exception_handlers
-    return next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+    return next(
+        (handlers[c] for c in type(exc).__mro__ if c in handlers and c is not Exception), None
+    )

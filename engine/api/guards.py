@@ -3,8 +3,10 @@
 - Signing (`POST /api/petitions/{slug}/signatures`): a browser's `Origin` (or `Referer`)
   must be the page's own host, MOBILISE_BASE_URL's origin or one of
   MOBILISE_ALLOWED_ORIGINS (403 otherwise: a cross-site form records nothing); those
-  origins also get CORS on that route, and only there.
-- Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`).
+  origins also get CORS on that route and on reading a petition (`GET
+  /api/petitions/{slug}`), and only there.
+- Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`; a browser
+  signing in gets the sign-in page saying so).
 - Every request: a body cap per route (413), from `Content-Length` before reading, else
   counted while reading, so an oversized body is never read whole (a webhook's before its
   signature is checked).
@@ -14,7 +16,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -22,16 +23,18 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api import accesslog
-from engine.api.petitions import SIGN_PATH
-from engine.api.ratelimit import TokenBuckets
+from engine.api import accesslog, dashboard
+from engine.api.petitions import READ_PATH, SIGN_PATH
+from engine.api.ratelimit import TokenBuckets, client_key
 from engine.config import Settings
 from engine.errors import Forbidden, MobiliseError, TooLarge, TooManyRequests
 
 SIGN, LOGIN, WEBHOOK = "sign", "login", "webhook"
+# A page answering a refusal, for a browser (the sign-in page), rather than JSON.
+PageFor = Callable[[Scope, MobiliseError], Response]
 LOGIN_PATH = "/dashboard/login"
 
 # Pages load nothing from elsewhere but images (an email's, in the dashboard's preview,
@@ -84,14 +87,23 @@ def allowed_origins(settings: Settings) -> frozenset[str]:
 
 
 class Guards:
-    def __init__(self, app: ASGIApp, *, settings: Settings, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        sign_in: TokenBuckets,
+        sign_in_page: PageFor | None = None,
+    ) -> None:
         self.app = app
+        self.sign_in_page = sign_in_page
         self.origins = allowed_origins(settings)
         self.caps = {SIGN: settings.sign_max_bytes, WEBHOOK: settings.webhook_max_bytes}
         self.default_cap = settings.body_max_bytes
         self.buckets = {
             SIGN: TokenBuckets(settings.sign_rate_per_minute),
-            LOGIN: TokenBuckets(settings.login_rate_per_minute),
+            LOGIN: sign_in,
         }
         self.clock = clock
 
@@ -103,7 +115,8 @@ class Guards:
         cap = self.caps.get(kind or "", self.default_cap)
         refusal = self._refusal(scope, kind, cap)
         if refusal is not None:
-            await _refuse(refusal, scope, receive, send)
+            page = self.sign_in_page if kind == LOGIN and _browser(scope) else None
+            await _refuse(refusal, scope, receive, send, page=page)
             return
         await self._capped(scope, receive, send, cap)
 
@@ -160,19 +173,6 @@ class Guards:
                 raise  # the app's own failure; a refused body's aftermath is not one
 
 
-def client_key(scope: Scope) -> str:
-    """Who a rate limit counts: the client's address; for IPv6 its /64, since one
-    subscriber is given a whole /64 to pick addresses from."""
-    host = scope["client"][0] if scope.get("client") else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
-
-
 def _too_large(cap: int) -> TooLarge:
     return TooLarge(f"request body over {cap:,} bytes", hint="send less")
 
@@ -196,29 +196,57 @@ def _foreign_origin(headers: Headers, allowed: frozenset[str]) -> Forbidden | No
     )
 
 
-async def _refuse(error: MobiliseError, scope: Scope, receive: Receive, send: Send) -> None:
+def _browser(scope: Scope) -> bool:
+    """A browser's request (it asks for HTML): it is answered with a page, not JSON."""
+    return "text/html" in Headers(scope=scope).get("accept", "")
+
+
+async def _refuse(
+    error: MobiliseError,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    page: PageFor | None = None,
+) -> None:
     accesslog.note(scope, f"{type(error).__name__}: {error.message}")
-    response = JSONResponse(error.as_json(), error.status_code, headers=dict(error.headers))
+    response = (
+        page(scope, error)
+        if page is not None
+        else JSONResponse(error.as_json(), error.status_code, headers=dict(error.headers))
+    )
     await response(scope, receive, send)
 
 
-class SigningCors:
-    """Starlette's CORS, for the signing route only: the allowed sites' pages may post
-    signatures with `fetch`; nothing else is open to other origins."""
+class PetitionCors:
+    """Starlette's CORS, for the public petition routes only: the allowed sites' pages may
+    post signatures and read a petition's count with `fetch` (an NGO's own site showing
+    it); nothing else is open to other origins."""
 
     def __init__(self, app: ASGIApp, *, origins: Iterable[str]) -> None:
         self.app = app
-        self.cors = CORSMiddleware(
+        listed = sorted(origins)
+        self.signing = self._cors(app, listed, methods=["POST"])
+        self.reading = self._cors(app, listed, methods=["GET"])
+
+    @staticmethod
+    def _cors(app: ASGIApp, origins: list[str], *, methods: list[str]) -> CORSMiddleware:
+        return CORSMiddleware(
             app,
-            allow_origins=sorted(origins),
-            allow_methods=["POST"],
+            allow_origins=origins,
+            allow_methods=methods,
             allow_headers=["content-type"],
             max_age=600,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        signing = scope["type"] == "http" and SIGN_PATH.match(scope["path"])
-        await (self.cors if signing else self.app)(scope, receive, send)
+        path = scope["path"] if scope["type"] == "http" else ""
+        if SIGN_PATH.match(path):
+            await self.signing(scope, receive, send)
+        elif READ_PATH.match(path):
+            await self.reading(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -248,9 +276,18 @@ class SecurityHeaders:
 
 
 def install(app: FastAPI, settings: Settings, clock: Callable[[], datetime]) -> None:
-    """Add the guards, the security headers and the access log, outermost last."""
-    app.add_middleware(Guards, settings=settings, clock=clock)
-    app.add_middleware(SigningCors, origins=allowed_origins(settings))
+    """Add the guards, the security headers and the access log, outermost last. The sign-in
+    limit's buckets are the application's (`app.state.sign_in_attempts`): a refused API key
+    spends from them too (engine/api/staff.py)."""
+    app.state.sign_in_attempts = sign_in = TokenBuckets(settings.login_rate_per_minute)
+    app.add_middleware(
+        Guards,
+        settings=settings,
+        clock=clock,
+        sign_in=sign_in,
+        sign_in_page=dashboard.refused_sign_in,
+    )
+    app.add_middleware(PetitionCors, origins=allowed_origins(settings))
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, own_policy=[p for p in docs if p])
     app.add_middleware(accesslog.AccessLog)

@@ -19,15 +19,18 @@ from engine.api.responses import errors
 from engine.config import Settings
 from engine.errors import Invalid, UnsupportedMediaType
 from engine.intake.signature_queue import SignatureQueue
+from engine.rules.geo import POSTAL_PATTERN
 from engine.rules.signature_rows import (
     CONSENT,
+    NAME_MAX,
     WEB_FIELDS,
     RowError,
     json_fields,
     parse_signer,
     refused_names,
 )
-from engine.rules.tabular import visible_pattern
+from engine.rules.supporters import EMAIL_SCHEMA
+from engine.rules.tabular import FLAG_WORDS, spelled_pattern, visible_pattern
 from engine.store import petitions
 
 router = APIRouter(prefix="/api/petitions", tags=["petitions"])
@@ -52,33 +55,29 @@ class PetitionRead(BaseModel):
 
 
 def _body_schema(flag: dict[str, Any], *, alias: bool) -> dict[str, Any]:
-    """The fields of a signature, one vocabulary for the JSON body, the form and the CSV."""
-    # Lengths, and no control or invisible character (engine/rules/tabular.py): what a
-    # schema can state. That an address is one email-validator takes, that a postal code
-    # is French, and which purposes a petition declares, only the server can tell (422).
-    visible = {"type": "string", "pattern": visible_pattern()}
-    named = {"type": "string", "pattern": visible_pattern(joiners=True)}
+    """The fields of a signature, one vocabulary for the JSON body, the form and the CSV.
+    With `alias` (JSON), the answers come either as `consent_<purpose>` fields or as the
+    object `consents`, not both: two bodies, either of which is a signature."""
+    # Stated exactly: lengths, no control or invisible character (engine/rules/tabular.py),
+    # the postal codes the server knows (engine/rules/geo.py) and an address email-validator
+    # takes (`format: email`). Which purposes a petition declares, only the server can tell:
+    # the schema is one for every petition, and a purpose the petition lacks is refused (422).
+    named = {"type": "string", "pattern": visible_pattern(joiners=True), "maxLength": NAME_MAX}
 
     def optional(schema: dict[str, Any]) -> dict[str, Any]:
         return schema | {"type": ["string", "null"]} if alias else schema
 
-    properties: dict[str, Any] = {
-        "email": visible | {"minLength": 1, "maxLength": 320},
+    fields: dict[str, Any] = {
+        "email": EMAIL_SCHEMA,
         "first_name": optional(named),
         "last_name": optional(named),
-        "postal_code": optional(visible | {"maxLength": 10}),
+        "postal_code": optional({"type": "string", "pattern": POSTAL_PATTERN}),
     }
-    if alias:
-        properties["consents"] = {
-            "type": "object",
-            "additionalProperties": {"type": "boolean"},
-            "description": "the same answers as `consent_<purpose>`, keyed by purpose",
-        }
-    return {
+    flags = {
         "type": "object",
-        "properties": properties,
+        "properties": fields | ({"consents": {"type": "null"}} if alias else {}),
         "required": ["email"],
-        "patternProperties": {f"^{CONSENT}[a-z0-9_-]+$": flag},
+        "patternProperties": {f"^{CONSENT}{_PURPOSE_PATTERN[1:]}": flag},
         "additionalProperties": False,
         "description": (
             f"A `{CONSENT}<purpose>` field for each consent purpose the petition declares"
@@ -87,11 +86,31 @@ def _body_schema(flag: dict[str, Any], *, alias: bool) -> dict[str, Any]:
             " The server dates the signature."
         ),
     }
+    if not alias:
+        return flags
+    keyed = {
+        "type": "object",
+        "properties": fields
+        | {
+            "consents": {
+                "type": ["object", "null"],
+                "propertyNames": {"pattern": _PURPOSE_PATTERN},
+                "additionalProperties": flag,
+                "description": "purpose: answer, for each purpose the petition declares",
+            }
+        },
+        "required": ["email"],
+        "additionalProperties": False,
+        "description": "The answers keyed by purpose; other fields are refused (422).",
+    }
+    return {"anyOf": [flags, keyed]}
 
 
+_PURPOSE_PATTERN = "^[a-z0-9_-]+$"
 _FLAG_TEXT = {
     "type": "string",
-    "description": "ticked: on, yes, oui, 1, true (no, non, 0, false, off: refused)",
+    "pattern": spelled_pattern(FLAG_WORDS),
+    "description": "ticked: on, yes, oui, 1, true; not: no, non, 0, false, off; blank: no answer",
 }
 _SIGN_OPENAPI: dict[str, Any] = {
     "parameters": [
@@ -203,6 +222,7 @@ async def sign(request: Request) -> Response:
 _RECEIVED = b'{"status":"received","petition":"%s"}'
 SIGN_TEMPLATE = f"{router.prefix}/{{slug}}/signatures"
 SIGN_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)/signatures$")
+READ_PATH = re.compile(rf"^{re.escape(router.prefix)}/([^/]+)$")
 
 
 @router.get("/{slug}", response_model=PetitionRead, responses=errors({404: "unknown petition"}))

@@ -8,8 +8,11 @@ be generous: a household, an office or a mobile operator's NAT signs from one ad
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict
+
+from starlette.types import Scope
 
 
 class TokenBuckets:
@@ -39,3 +42,16 @@ class TokenBuckets:
             # The client seen longest ago starts afresh; memory stays bounded in a flood.
             self._buckets.popitem(last=False)
         return wait
+
+
+def client_key(scope: Scope) -> str:
+    """Who a rate limit counts: the client's address; for IPv6 its /64, since one
+    subscriber is given a whole /64 to pick addresses from."""
+    host = scope["client"][0] if scope.get("client") else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

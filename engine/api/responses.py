@@ -57,6 +57,7 @@ def document_handlers(app: FastAPI) -> None:
                     if operation.get("security"):  # an API key (engine.api.staff.api_staff)
                         answers.setdefault("401", _response("no valid API key"))
                         answers.setdefault("403", _response("the key's role is too low"))
+                        answers.setdefault("429", _response(_REFUSED_KEYS))
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -71,6 +72,7 @@ def _response(description: str) -> dict[str, Any]:
 
 
 _INVALID = "invalid input: each problem names its field"
+_REFUSED_KEYS = "too many refused keys from this address (the sign-in limit); see Retry-After"
 _ERROR_SCHEMAS = models_json_schema(
     [(ErrorRead, "serialization")], ref_template="#/components/schemas/{model}"
 )[1]["$defs"]

@@ -13,12 +13,14 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, TimestampSigner
+from sqlalchemy.orm import Session
 
-from engine.api.deps import AppSettings, DbSession
+from engine.api.deps import AppSettings, DbSession, get_sessions
+from engine.api.ratelimit import TokenBuckets, client_key
 from engine.config import Settings
-from engine.errors import Forbidden, Unauthorized
+from engine.errors import Forbidden, TooManyRequests, Unauthorized
 from engine.rules.staff import Role
-from engine.store import apikeys, staff_sessions
+from engine.store import apikeys, audit, staff_sessions
 from engine.store.apikeys import Staff
 
 COOKIE = "mobilise_staff"
@@ -86,6 +88,40 @@ def _signed_in(request: Request, settings: Settings, session: DbSession) -> Staf
     return staff_sessions.holder(session, token, now=now, lifetime=_lifetime(settings))
 
 
+def record_refusal(session: Session, key: str, *, dashboard: bool, now: datetime) -> None:
+    """A refused key in the audit log: who is the key it claims to be (by its prefix), or
+    `unknown`; never the key, nor any part of it."""
+    key_id = apikeys.claimed(session, key)
+    holder = audit.staff if dashboard else audit.api_key
+    audit.record(
+        session,
+        actor=audit.UNKNOWN if key_id is None else holder(key_id),
+        action=audit.SIGN_IN_REFUSED if dashboard else audit.KEY_REFUSED,
+        now=now,
+    )
+
+
+def _key_holder(request: Request, key: str) -> Staff | None:
+    """The holder of a Bearer key. A refused key is counted against the client's sign-in
+    limit (the dashboard's: guessing keys through the API is no faster) and recorded while
+    the limit lets it (a flood cannot fill the log); past the limit, a 429. In a transaction
+    of its own, committed before the route's (which the 401 rolls back) takes a lock."""
+    with get_sessions(request).begin() as session:
+        found = apikeys.authenticate(session, key)
+        if found is None:
+            now = request.app.state.clock()
+            attempts: TokenBuckets = request.app.state.sign_in_attempts
+            wait = attempts.take(client_key(request.scope), now.timestamp())
+            if wait:
+                raise TooManyRequests(
+                    "too many refused keys from your address",
+                    retry_after=wait,
+                    hint=f"wait {wait} s",
+                )
+            record_refusal(session, key, dashboard=False, now=now)
+    return found
+
+
 class KeyRequired(Unauthorized):
     headers = MappingProxyType({"WWW-Authenticate": 'Bearer realm="mobilise"'})
 
@@ -124,10 +160,11 @@ def api_staff(required: Role) -> Callable[..., Staff]:
     """Dependency: the holder of the Bearer key, 401 without a valid one, 403 below `required`."""
 
     def dependency(
-        session: DbSession,
+        request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
     ) -> Staff:
-        staff = apikeys.authenticate(session, bearer.credentials.strip()) if bearer else None
+        key = bearer.credentials.strip() if bearer else ""
+        staff = _key_holder(request, key) if key else None  # no key at all is no attempt
         if staff is None:
             raise KeyRequired(
                 "an API key is required",

@@ -150,9 +150,14 @@ def retention_pass(
 @app.command("log")
 @reports_errors
 def log(email: str | None = typer.Argument(None, help="only this supporter's entries")) -> None:
-    """The audit log: who did what, when (supporters by id, never by address)."""
+    """The audit log: who did what, when (supporters by id, never by address). An erased
+    supporter is found by the keyed hash of the address their erasure kept."""
     with transaction() as session:
-        supporter_id = personal_data.find(session, email) if email else None
+        supporter_id = (
+            personal_data.find_erased_too(session, email, secret=settings().secret_key)
+            if email
+            else None
+        )
         entries = audit.entries(session, supporter_id=supporter_id)
     for entry in entries:
         target = f" supporter {entry.supporter_id}" if entry.supporter_id is not None else ""

@@ -22,6 +22,7 @@ from engine.intake.csvfiles import (
 from engine.progress import QUIET, Progress
 from engine.rules.gifts import GIFT_COLUMNS, GIFT_FIELDS, REQUIRED, GiftRow, gift_parser
 from engine.rules.signature_rows import RowError
+from engine.rules.tabular import shown
 from engine.store import donations
 from engine.store.donations import Recorded
 from engine.track.donations import record_gifts
@@ -72,7 +73,7 @@ def _checked_columns(path: Path) -> tuple[list[str], dict[str, int]]:
     problems = refused_columns(unknown, GIFT_COLUMNS, hint=_COLUMNS_HINT)
     # `consent …` headers map to consent names, which a gift does not take.
     problems += [
-        Problem(f"unknown column '{headers[i]}'", hint=_COLUMNS_HINT)
+        Problem(f"unknown column '{shown(headers[i])}'", hint=_COLUMNS_HINT)
         for name, i in positions.items()
         if name not in GIFT_FIELDS
     ]

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from engine.rules.tabular import BLANK
+
 _REGIONS: dict[str, tuple[str, ...]] = {
     "Auvergne-Rhône-Alpes": (
         "01",
@@ -44,7 +46,16 @@ _REGIONS: dict[str, tuple[str, ...]] = {
 REGION_OF: dict[str, str | None] = {
     dept: (region or None) for region, depts in _REGIONS.items() for dept in depts
 }
-_POSTAL = re.compile(r"^\d{5}$")
+_POSTAL = re.compile(r"^[0-9]{5}$")
+# What a postal code may be written as, as a JSON Schema pattern the server matches too:
+# five ASCII digits of a known département (two digits, 20 for Corsica; three overseas),
+# spaces between them (`75 011`), blanks around. Exact, so the API's schema states it.
+_DIGITS_THEN = "(?: *[0-9])"
+POSTAL_PATTERN = (
+    f"^{BLANK}*(?:(?:0 *[1-9]|[1-8] *[0-9]|9 *[0-5]){_DIGITS_THEN}{{3}}"
+    f"|(?:9 *7 *[1-8]|9 *8 *[678]){_DIGITS_THEN}{{2}})?{BLANK}*$"
+)
+_WRITTEN = re.compile(POSTAL_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,8 @@ def departement_of(postal_code: str) -> str | None:
 @lru_cache(maxsize=16384)  # ~6,000 postal codes exist: imports hit the cache
 def place_of(raw: str) -> Place | None:
     """`None` when the code is not a French postal code (5 digits of a known département)."""
-    code = raw.strip().replace(" ", "")
+    if not _WRITTEN.match(raw):
+        return None
+    code = "".join(c for c in raw if c in "0123456789")
     dept = departement_of(code)
     return Place(code, dept, REGION_OF[dept]) if dept else None

@@ -7,9 +7,11 @@ donation page received from an email's button and the payment platform hands bac
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from operator import itemgetter
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
@@ -17,7 +19,14 @@ from zoneinfo import ZoneInfo
 from engine.errors import Problem
 from engine.rules.signature_rows import EARLIEST, EMAIL_ALIASES, RowError, refused_names
 from engine.rules.supporters import parse_email
-from engine.rules.tabular import alias_table, parse_timestamp, shown, unseen_character
+from engine.rules.tabular import (
+    BLANK,
+    alias_table,
+    parse_timestamp,
+    shown,
+    spelled_pattern,
+    unseen_character,
+)
 
 GIFT_COLUMNS = alias_table(
     {
@@ -43,6 +52,11 @@ GIFT_FIELDS = frozenset(
 )
 REQUIRED = ("email", "amount", "donated_at", "external_id")
 ID_MAX = 100  # external ids and references, as the donations' column
+# The numbers an id may be given as in JSON: whole, within 10^15, where a double is exact
+# (and a JavaScript client keeps it; larger ids come as text): near the bounds, a schema
+# validator that compares numbers as doubles and one that compares them exactly agree.
+ID_LOWEST, ID_HIGHEST = -(10**15), 10**15
+_IDS = frozenset(("external_id", "reference"))
 Frequency = Literal["one-off", "monthly"]
 _FREQUENCIES: dict[str, Frequency] = {
     **dict.fromkeys(
@@ -51,10 +65,26 @@ _FREQUENCIES: dict[str, Frequency] = {
     **dict.fromkeys(("unique", "don unique", "once"), "one-off"),
     **dict.fromkeys(("monthly", "mensuel", "mensuelle", "par mois", "regular"), "monthly"),
 }
-# 20, 20.5, 20,50, 1 000,00 €, 20 EUR: what exports write. Up to a million euros a gift.
-_AMOUNT = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?(?:€|eur)?$", re.IGNORECASE)
+# 20, 20.5, 20,50, 1 000,00 €, 20 EUR: what exports write. Up to ten million euros a gift.
+_AMOUNT = re.compile(r"^0*([0-9]{1,7})(?:[.,]([0-9]{1,2}))?(?:€|eur)?$", re.IGNORECASE)
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+# The same rules as JSON Schema patterns, exact, so that the API's schema states them
+# (engine/api/donations.py): blanks anywhere in an amount, which is more than zero.
+_B = f"{BLANK}*"
+_NONZERO = (
+    f"(?:0{_B})*[1-9]{_B}(?:[0-9]{_B}){{0,6}}(?:[.,]{_B}(?:[0-9]{_B}){{1,2}})?"
+    f"|(?:0{_B})+[.,]{_B}(?:[1-9]{_B}(?:[0-9]{_B})?|0{_B}[1-9]{_B})"
+)
+AMOUNT_PATTERN = f"^{_B}(?:{_NONZERO})(?:€{_B}|[eE]{_B}[uU]{_B}[rR]{_B})?$"
+CURRENCY_PATTERN = f"^{_B}(?:[A-Za-z]{{3}})?{_B}$"
+AMOUNT_MAX = 9_999_999.99
+# A float is a multiple of a cent up to its own rounding (0.07 arrives as 0.07000000000000001
+# from a client that computed it): further than this from one, it has a third decimal.
+_CENT_TOLERANCE = Decimal("1e-6")
+
+
+FREQUENCY_PATTERN = spelled_pattern(_FREQUENCIES)
 
 
 class GiftRow(NamedTuple):
@@ -80,6 +110,19 @@ def parse_amount(raw: str) -> int:
     if cents <= 0:
         raise ValueError(f"'{shown(raw)}': a gift is more than zero")
     return cents
+
+
+def amount_text(value: float) -> str:
+    """A JSON number as the text of an amount: `30.5` is `30.50`, `30` is `30.00`; a number
+    with a third decimal (or none at all: NaN) is left as written, which `parse_amount`
+    refuses."""
+    if not math.isfinite(value):
+        return str(value)
+    cents = Decimal(repr(value)).scaleb(2)
+    whole = cents.to_integral_value()
+    if abs(cents - whole) > _CENT_TOLERANCE:
+        return repr(value)
+    return f"{whole.scaleb(-2):.2f}"
 
 
 def parse_frequency(raw: str) -> Frequency:
@@ -121,9 +164,10 @@ def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) ->
             amount_cents = parse_amount(values["amount"])
         except ValueError as exc:
             raise RowError("amount", str(exc)) from None
-        currency = values["currency"].upper() or "EUR"
+        currency = values["currency"] or "EUR"
         if not _CURRENCY.match(currency):
             raise RowError("currency", f"'{shown(values['currency'])}' is not a currency (EUR)")
+        currency = currency.upper()
         try:
             donated_at = parse_timestamp(values["donated_at"], zone)
         except ValueError as exc:
@@ -157,8 +201,8 @@ def json_fields(
     body: object, *, fields: frozenset[str] = GIFT_FIELDS
 ) -> tuple[dict[str, str], list[Problem]]:
     """A JSON object as the text fields of a CSV line, or the problems that refuse it:
-    names outside `fields` are refused; strings as they are, numbers as written (an
-    `amount` of 20.5), null as absent."""
+    names outside `fields` are refused; strings as they are, an amount as a number of
+    cents (`amount_text`), an id as a whole number of 64 bits, null as absent."""
     if not isinstance(body, dict):
         return {}, [Problem("the body must be a JSON object", field="body")]
     problems = refused_names(body, fields=fields, purposes=None)
@@ -170,11 +214,23 @@ def json_fields(
             continue
         if isinstance(value, str):
             values[name] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            values[name] = str(value)
-        else:
+        elif not isinstance(value, int | float) or isinstance(value, bool):
             problems.append(Problem(f"{name}: a string", field=name))
+        elif name == "amount":
+            values[name] = amount_text(value)
+        elif name not in _IDS:
+            problems.append(Problem(f"{name}: a string", field=name))
+        elif _whole(value) is not None and ID_LOWEST <= value <= ID_HIGHEST:
+            values[name] = str(_whole(value))  # a platform's numeric id, as its digits
+        else:
+            problems.append(Problem(f"{name}: text, or a whole number up to 10^15", field=name))
     return values, problems
+
+
+def _whole(value: float) -> int | None:
+    if isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() else None
 
 
 def parse_gift(

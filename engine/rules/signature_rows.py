@@ -118,11 +118,15 @@ def refused_names(
     return problems
 
 
+_BOTH = f"consents and {CONSENT}<purpose> fields: one or the other"
+
+
 def json_fields(body: object, *, purposes: Set[str]) -> tuple[dict[str, str], list[Problem]]:
     """A JSON signature as the text fields of a form or a CSV line, or the problems that
     refuse it. Strings as they are; `consent_<purpose>` booleans (or, an alias, the object
-    `consents: {purpose: boolean}`) as yes/no; null as absent. The names are checked first,
-    in one pass that stops early (`refused_names`), before any value is looked at."""
+    `consents: {purpose: boolean}`, without any `consent_<purpose>`) as yes/no; null as
+    absent. The names are checked first, in one pass that stops early (`refused_names`),
+    before any value is looked at."""
     if not isinstance(body, dict):
         return {}, [Problem("the body must be a JSON object", field="body")]
     alias = body.get("consents")
@@ -131,11 +135,11 @@ def json_fields(body: object, *, purposes: Set[str]) -> tuple[dict[str, str], li
     given: dict[str, tuple[object, str]] = {
         name: (value, name) for name, value in body.items() if name != "consents"
     }
-    for purpose, value in (alias or {}).items():
-        name = f"{CONSENT}{purpose}"
-        if name in given and given[name][0] != value:
-            return {}, [Problem(f"{name} and consents.{purpose} differ", field=name)]
-        given[name] = (value, f"consents.{purpose}")
+    if alias is not None:
+        # One way to answer: two that could differ would leave the consent ambiguous.
+        if any(name.startswith(CONSENT) for name in given):
+            return {}, [Problem(_BOTH, field="consents", hint=f"send {CONSENT}<purpose> alone")]
+        given |= {f"{CONSENT}{p}": (value, f"consents.{p}") for p, value in alias.items()}
     problems = refused_names(given, fields=WEB_FIELDS, purposes=purposes)
     if problems:
         return {}, problems

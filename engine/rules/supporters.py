@@ -22,6 +22,16 @@ _SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 MAX_LOCAL = 64
 
 
+# An address in an API's schema: one `parse_email` takes (a JSON Schema format names the
+# kind, the server's rule is email-validator's), at most as long as email-validator allows.
+EMAIL_SCHEMA: dict[str, object] = {
+    "type": "string",
+    "format": "email",
+    "description": "an address email-validator takes (syntax only, no DNS look-up): at most"
+    f" {EMAIL_MAX_LENGTH} characters, {MAX_LOCAL} before the @",
+}
+
+
 def parse_email(raw: str) -> str:
     """The address as the supporter's identity: NFKC, trimmed, lower-cased (the local part
     too, as always: existing supporters keep matching), validated by `email-validator`

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ def map_headers(
 # `on`: what a ticked HTML checkbox sends (an unticked one sends nothing).
 _YES = {"yes", "y", "oui", "o", "1", "true", "vrai", "x", "on"}
 _NO = {"no", "n", "non", "0", "false", "faux", "off"}
+FLAG_WORDS = frozenset(_YES | _NO)
 
 
 @lru_cache(maxsize=256)
@@ -92,8 +93,12 @@ def parse_timestamp(raw: str, zone: ZoneInfo) -> datetime | None:
 
 
 def shown(raw: str, limit: int = 60) -> str:
-    """A cell quoted in a message: at most `limit` characters of it."""
-    return raw if len(raw) <= limit else raw[:limit] + "…"
+    """A cell quoted in a message: at most `limit` characters of it, what a terminal would
+    act on or hide (controls, invisible characters) escaped as Python writes them."""
+    cut = raw if len(raw) <= limit else raw[:limit] + "…"
+    if cut.isprintable():
+        return cut
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)
 
 
 # Characters no signer types and no eye sees, refused in every text cell: C0 and C1 controls
@@ -117,9 +122,22 @@ UNSEEN = re.compile(f"[{_UNSEEN_RANGES}]")
 def visible_pattern(*, joiners: bool = False) -> str:
     """A JSON Schema pattern (ECMA-262, as OpenAPI documents it) for text without the
     characters UNSEEN refuses in the Basic Multilingual Plane, escaped as \\uXXXX: the
-    schema states the rule, and the server applies it whole (astral ones too). With
+    schema states the rule, and the server applies it whole (the astral private-use planes
+    and tags too, which a pattern cannot name the same way in ECMA-262 and in Python; and
+    surrogates, which no JSON text decodes to but a lone one, and which as UTF-16 code
+    units would refuse every astral character in ECMA-262's reading). With
     `joiners` (names), ZWNJ and ZWJ are let through, which the server takes between
     letters only (`unseen_character`)."""
+    return f"^[^{_unseen_class(joiners=joiners)}]*$"
+
+
+def present_pattern() -> str:
+    """`visible_pattern` for text that is more than blanks (a required id, stripped)."""
+    unseen = _unseen_class(joiners=False)
+    return f"^[^{unseen}]*[^{unseen}{_BLANKS}][^{unseen}]*$"
+
+
+def _unseen_class(*, joiners: bool) -> str:
     chars = (
         _UNSEEN_RANGES.replace("\u200b-\u200f", "\u200b\u200e\u200f") if joiners else _UNSEEN_RANGES
     )
@@ -130,9 +148,36 @@ def visible_pattern(*, joiners: bool = False) -> str:
             high, i = chars[i + 2], i + 3
         else:
             i += 1
-        if ord(low) <= 0xFFFF:
+        if ord(low) <= 0xFFFF and low != "\ud800":
             ranges.append(f"\\u{ord(low):04x}" + (f"-\\u{ord(high):04x}" if high != low else ""))
-    return f"^[^{''.join(ranges)}]*$"
+    return "".join(ranges)
+
+
+# The whitespace `str.strip` and `str.split` remove that UNSEEN lets through (tab, line
+# feed, carriage return and the Unicode spaces), as a JSON Schema class: patterns that
+# state what the server trims say it with this, and so are exact.
+_BLANKS = "\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+BLANK = f"[{_BLANKS}]"
+
+
+def spelled_pattern(words: Iterable[str]) -> str:
+    """A JSON Schema pattern for one of `words` (ASCII, in any case, with any blank around
+    and between its words), or nothing: what `" ".join(raw.lower().split())` finds in a
+    set of lowercase spellings."""
+
+    def spelled(word: str) -> str:
+        parts = (
+            "".join(f"[{c}{c.upper()}]" if c.isalpha() else _literal(c) for c in part)
+            for part in word.split()
+        )
+        return f"{BLANK}+".join(parts)
+
+    return f"^{BLANK}*(?:{'|'.join(spelled(w) for w in sorted(words))})?{BLANK}*$"
+
+
+def _literal(char: str) -> str:
+    # A hyphen or a digit stands for itself outside a class, in ECMA-262 as in Python.
+    return char if char.isalnum() or char == "-" else re.escape(char)
 
 
 def unseen_character(text: str, *, joiners: bool = False) -> str | None:
@@ -146,21 +191,32 @@ def unseen_character(text: str, *, joiners: bool = False) -> str | None:
         char, at = found.group(), found.start()
         if joiners and char in _JOINERS and _lettered(text, at - 1) and _lettered(text, at + 1):
             continue
-        return f"U+{ord(char):04X} {unicodedata.name(char, 'control character')}"
+        kind = _KINDS.get(unicodedata.category(char), "control character")
+        return f"U+{ord(char):04X} {unicodedata.name(char, kind)}"
     return None
 
 
 _JOINERS = "\u200c\u200d"
+_KINDS = {"Co": "private use character", "Cs": "surrogate"}
 
 
 def _lettered(text: str, at: int) -> bool:
     return 0 <= at < len(text) and unicodedata.category(text[at])[0] in "LM"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet reads as a formula: these first (full-width ＝＋－＠ and the small forms
+# too, which NFKC folds to them), after any blanks, which spreadsheets skip; and a cell
+# starting with a tab or a carriage return.
+_FORMULA_START = frozenset("=+-@")
+_CONTROL_START = ("\t", "\r")
 
 
 def safe_cell(value: object) -> str:
     """Neutralise spreadsheet formulas (CSV injection): prefix with a quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    first = text.lstrip()[:1]
+    if text.startswith(_CONTROL_START) or (
+        first and unicodedata.normalize("NFKC", first)[:1] in _FORMULA_START
+    ):
+        return "'" + text
+    return text

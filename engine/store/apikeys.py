@@ -19,6 +19,9 @@ from engine.rules.staff import Role
 from engine.store.models import ApiKey
 
 PREFIX = "mob_"
+# What is kept of a key besides its hash: `mob_` and 8 of its 43 random characters (48 of
+# 256 bits), enough to name the key a refused one claims to be, far from enough to guess it.
+PREFIX_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,13 @@ def _hash(key: str) -> str:
 def create(session: Session, *, role: Role, label: str, now: datetime) -> tuple[int, str]:
     """A new key: its id and the key itself, which is never stored and cannot be shown again."""
     key = PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(key_hash=_hash(key), role=role.name, label=label, created_at=now)
+    row = ApiKey(
+        key_hash=_hash(key),
+        key_prefix=key[:PREFIX_LENGTH],
+        role=role.name,
+        label=label,
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     return row.id, key
@@ -56,6 +65,17 @@ def authenticate(session: Session, key: str) -> Staff | None:
     if not key.startswith(PREFIX):
         return None
     return _active(session, ApiKey.key_hash == _hash(key))
+
+
+def claimed(session: Session, key: str) -> int | None:
+    """The id of the key, revoked or not, whose first characters `key` carries: the key a
+    refused one claims to be (mistyped, revoked, or part of it known); None for none."""
+    if not key.startswith(PREFIX) or len(key) < PREFIX_LENGTH:
+        return None
+    found = session.scalars(
+        select(ApiKey.id).where(ApiKey.key_prefix == key[:PREFIX_LENGTH]).order_by(ApiKey.id)
+    ).first()
+    return found
 
 
 def active(session: Session, key_id: int) -> Staff | None:

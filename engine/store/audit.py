@@ -22,6 +22,11 @@ from engine.store.models import AuditEntry
 CLI = "cli"
 SUPPORTER = "supporter"
 RETENTION = "retention"
+# A refused sign-in or API key that names no known key (engine/store/apikeys.claimed).
+UNKNOWN = "unknown"
+# What a refusal is recorded as (who: the claimed key's holder, or UNKNOWN).
+SIGN_IN_REFUSED = "sign-in-refused"
+KEY_REFUSED = "api-key-refused"
 
 
 def api_key(key_id: int) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Invalid, NotFound
 from engine.progress import QUIET, Progress
 from engine.rules.rights import Rectification
-from engine.rules.supporters import normalise_email
+from engine.rules.supporters import email_hash, normalise_email
 from engine.store import audit, outbox, suppressions
 from engine.store.models import (
     Click,
@@ -51,6 +51,22 @@ def find(session: Session, email: str) -> int:
             hint="check the spelling; an erased supporter has no address any more",
         )
     return supporter_id
+
+
+def find_erased_too(session: Session, email: str, *, secret: str) -> int:
+    """`find`, and for an address erased at its owner's request, the erased supporter's
+    id, by the keyed hash of the address its erasure kept (reading their audit log
+    reveals nothing the asker did not give). NotFound otherwise."""
+    try:
+        return find(session, email)
+    except NotFound:
+        address = normalise_email(email)
+        erased = (
+            suppressions.erased_supporter(session, email_hash(address, secret)) if address else None
+        )
+        if erased is None:
+            raise
+        return erased
 
 
 def owner_of_message(session: Session, message_id: int) -> tuple[int, bool] | None:

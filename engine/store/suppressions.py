@@ -189,6 +189,22 @@ def erased_hashes(session: Session) -> frozenset[str]:
     )
 
 
+def erased_supporter(session: Session, digest: str) -> int | None:
+    """The supporter whose address, of hash `digest`, was erased at their request (the
+    latest, should the address have signed and been erased again); None for none."""
+    found: int | None = session.scalar(
+        select(Suppression.supporter_id)
+        .where(
+            Suppression.email_hash == digest,
+            Suppression.reason == ERASED,
+            Suppression.supporter_id.is_not(None),
+        )
+        .order_by(Suppression.id.desc())
+        .limit(1)
+    )
+    return found
+
+
 def erased_among(session: Session, hashes: Collection[str]) -> set[str]:
     """The address hashes (`email_hash`) among `hashes` whose owner asked for erasure:
     through the hash index, one statement per call."""

@@ -68,6 +68,25 @@ def test_importing_into_an_unknown_petition_exits_1_with_a_hint(project: Path) -
     assert "mobilise sync" in result.output
 
 
+def test_a_control_character_in_a_header_is_shown_escaped(project: Path) -> None:
+    # Given a sheet whose header cell holds an escape sequence (it clears a terminal)
+    runner = CliRunner()
+    runner.invoke(app, ["db", "upgrade"])
+    runner.invoke(app, ["sync"])
+    sheet = project / "s.csv"
+    sheet.write_text("email,col\x1b[2J\x07\na@example.fr,x\n", encoding="utf-8")
+
+    # When it is imported
+    result = runner.invoke(
+        app, ["import", "signatures", "--petition", "stop-reconnaissance-faciale", str(sheet)]
+    )
+
+    # Then the file is refused naming the column, its control characters escaped
+    assert result.exit_code == 1
+    assert "unknown column 'col\\x1b[2J\\x07'" in result.output
+    assert "\x1b" not in result.output
+
+
 def test_validate_checks_journeys_against_the_shipped_templates(
     project: Path, project_dir: Path
 ) -> None:

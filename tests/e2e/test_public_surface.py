@@ -226,7 +226,26 @@ def test_cors_opens_the_signing_route_to_allowed_sites_only(client: TestClient, 
     assert "access-control-allow-origin" not in foreign.headers
     assert signed.status_code == 202
     assert signed.headers["access-control-allow-origin"] == NGO
-    assert "access-control-allow-origin" not in count.headers
+    assert count.headers["access-control-allow-origin"] == NGO
+
+
+def test_cors_opens_a_petitions_count_to_allowed_sites_only(client: TestClient, slug: str) -> None:
+    # Given an NGO's site showing the count, and another site
+    url = f"/api/petitions/{slug}"
+
+    # When each reads it with fetch (and asks first, as for a request with a content type)
+    ours = client.get(url, headers={"Origin": NGO})
+    theirs = client.get(url, headers={"Origin": EVIL})
+    asked = client.options(url, headers={"Origin": NGO, "Access-Control-Request-Method": "GET"})
+    elsewhere = client.get("/healthz", headers={"Origin": NGO})
+
+    # Then only the allowed site may read it, and no other route opens
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.headers["access-control-allow-origin"] == NGO
+    assert "access-control-allow-origin" not in theirs.headers
+    assert asked.status_code == 200
+    assert "GET" in asked.headers["access-control-allow-methods"]
+    assert "access-control-allow-origin" not in elsewhere.headers
 
 
 def test_json_sent_as_plain_text_is_refused_with_415(client: TestClient, slug: str) -> None:

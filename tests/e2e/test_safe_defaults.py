@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from engine.api.app import create_app
+from engine.api.guards import POLICY
 from engine.cli import app as cli
 from engine.config import SECRET_FILE, Settings, get_settings
 from engine.errors import Invalid
 from engine.render import tokens
+from engine.rules.staff import Role
+from engine.store import apikeys
+from engine.store.db import make_sessionmaker
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 runner = CliRunner()
 
@@ -133,3 +141,52 @@ def test_health_is_ok_again_and_again_when_the_database_accepts_writes(committed
         answers = [client.get("/healthz") for _ in range(2)]
 
     assert [a.json() for a in answers] == [{"status": "ok", "database": "ok"}] * 2
+
+
+def test_a_write_refused_by_a_read_only_database_is_a_503_said_once(
+    committed_url: str, committed_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a manager's key, and the app on the database opened read-only
+    with make_sessionmaker(committed_engine).begin() as session:
+        _, key = apikeys.create(session, role=Role.manager, label="", now=NOW)
+    caplog.set_level(logging.INFO, logger="engine.api.access")
+    app = create_app(Settings(database_url=_refusing_writes(committed_url)), clock=lambda: NOW)
+    gift = {"email": "ro@example.org", "amount": 10, "external_id": "read-only-1"}
+
+    # When a gift is posted (reading the key works; storing the gift cannot)
+    with TestClient(app) as client:
+        answer = client.post(
+            "/api/donations", json=gift, headers={"Authorization": f"Bearer {key}"}
+        )
+
+    # Then a 503 says why, on PostgreSQL (InternalError, once a 500) as on SQLite
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "error": "the database refuses writes (read-only): nothing was stored, try again shortly"
+    }
+    assert answer.headers["retry-after"] == "5"
+    # And one log line names the driver's refusal
+    lines = [vars(r) for r in caplog.records if vars(r).get("path") == "/api/donations"]
+    assert len(lines) == 1
+    assert lines[0]["reason"].startswith("database refuses writes: ")
+
+
+def test_a_server_error_carries_the_security_headers(committed_url: str) -> None:
+    # Given a route that fails (a bug)
+    app = create_app(Settings(database_url=committed_url))
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+
+    # When it is asked for
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/broken")
+
+    # Then the 500, answered by Starlette's outermost middleware, has the headers too
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error"}
+    assert answer.headers["content-security-policy"] == POLICY
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["referrer-policy"] == "no-referrer"

@@ -246,9 +246,8 @@ def _consents_of(engine: Engine, email: str) -> list[tuple[str, bool]]:
     [
         {"consent_updates": True, "consent_fundraising": True},
         {"consents": {"updates": True, "fundraising": True}},  # the alias
-        {"consent_updates": True, "consents": {"fundraising": True}},
     ],
-    ids=["flags", "alias", "both"],
+    ids=["flags", "alias"],
 )
 def test_json_takes_the_consent_flags_of_the_form_and_the_csv(
     client: TestClient, slug: str, committed_engine: Engine, consents: dict[str, object]
@@ -418,17 +417,32 @@ def test_addresses_the_validation_library_refuses_are_refused(
     assert answer.json()["problems"][0]["field"] == "email"
 
 
+def test_json_answers_the_consents_one_way_only(client: TestClient, slug: str) -> None:
+    # Given a JSON signature answering with a flag and with the alias at once (they could
+    # differ, and a consent must not be ambiguous)
+    body = {"email": "both@example.fr", "consent_updates": True, "consents": {"fundraising": True}}
+
+    # When it is posted
+    answer = client.post(f"/api/petitions/{slug}/signatures", json=body)
+
+    # Then it is refused, naming the alias, as the schema says (one body or the other)
+    assert answer.status_code == 422
+    assert answer.json()["problems"][0]["field"] == "consents"
+
+
 def test_the_schema_tells_which_fields_a_signature_takes(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/api/petitions/{slug}/signatures"]
     bodies = operation["post"]["requestBody"]["content"]
+    flags, keyed = bodies["application/json"]["schema"]["anyOf"]
 
-    for media in ("application/json", "application/x-www-form-urlencoded"):
-        schema = bodies[media]["schema"]
+    for schema in (flags, keyed, bodies["application/x-www-form-urlencoded"]["schema"]):
         assert schema["additionalProperties"] is False
-        assert list(schema["patternProperties"]) == ["^consent_[a-z0-9_-]+$"]
         assert {"email", "first_name", "last_name", "postal_code"} <= set(schema["properties"])
         assert "signed_at" not in schema["properties"]
-    assert bodies["application/json"]["schema"]["patternProperties"]["^consent_[a-z0-9_-]+$"] == {
-        "type": ["boolean", "null"]
-    }
+    for schema in (flags, bodies["application/x-www-form-urlencoded"]["schema"]):
+        assert list(schema["patternProperties"]) == ["^consent_[a-z0-9_-]+$"]
+    assert flags["patternProperties"]["^consent_[a-z0-9_-]+$"] == {"type": ["boolean", "null"]}
+    assert flags["properties"]["consents"] == {"type": "null"}
+    assert "patternProperties" not in keyed
+    assert keyed["properties"]["email"]["format"] == "email"
     assert {"415", "422"} <= set(operation["post"]["responses"])

@@ -51,6 +51,14 @@ def test_each_right_from_the_command_line(project: Path) -> None:
 
     logged = runner.invoke(app, ["gdpr", "log"])
     assert f"cli          erase supporter {carol}" in logged.output
+    # And her own log is still found by her address, through the hash its erasure kept
+    hers = runner.invoke(app, ["gdpr", "log", "Carol@example.org"])
+    assert hers.exit_code == 0, hers.output
+    assert f"erase supporter {carol}" in hers.output
+    assert "carol@example.org" not in hers.output.lower()
+    nobody = runner.invoke(app, ["gdpr", "log", "nobody@example.org"])
+    assert nobody.exit_code == 1
+    assert "no supporter with that address" in nobody.output
     with project_session() as session:
         assert [e.action for e in audit.entries(session, supporter_id=carol)] == [
             "export", "rectify", "restrict", "lift-restriction", "export", "erase",

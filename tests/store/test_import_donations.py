@@ -114,6 +114,8 @@ def test_a_french_export_imports_and_bad_rows_go_to_rejects(
     ("header", "message"),
     [
         ("email,amount,donated_at,external_id,iban", "unknown column 'iban'"),
+        # A control character is shown escaped: a terminal would act on it
+        ("email,amount,donated_at,external_id,a\x1b[2Jb", "unknown column 'a\\x1b[2Jb'"),
         ("email,amount,donated_at,external_id,consentement dons", "unknown column"),
         ("email,amount,montant,donated_at,external_id", "column 'montant' repeats column 'amount'"),
         ("email,donated_at,external_id", "missing column 'amount'"),

@@ -17,6 +17,9 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # SHA-256 of the key: the key itself is shown once and never stored.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Its first characters (engine/store/apikeys.PREFIX_LENGTH), not secret: they name the
+    # key a refused one claims to be in the audit log. None for keys made before 0014.
+    key_prefix: Mapped[str | None] = mapped_column(String(12), index=True)
     role: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from engine.api.accesslog import logged_path
-from engine.api.guards import Guards, allowed_origins, client_key, origin_of
+from engine.api.guards import Guards, allowed_origins, origin_of
+from engine.api.ratelimit import TokenBuckets, client_key
 from engine.config import Settings
 
 CHUNK = 64 * 1024
@@ -61,7 +62,9 @@ def http(path: str, headers: dict[str, str] | None = None) -> Scope:
 
 def guards(**settings: Any) -> Guards:
     clock = lambda: datetime(2026, 5, 13, tzinfo=UTC)  # noqa: E731
-    return Guards(reads_all, settings=Settings(**settings), clock=clock)
+    configured = Settings(**settings)
+    sign_in = TokenBuckets(configured.login_rate_per_minute)
+    return Guards(reads_all, settings=configured, clock=clock, sign_in=sign_in)
 
 
 def test_a_streamed_webhook_body_over_the_cap_is_refused_without_being_read_whole() -> None:

@@ -3,12 +3,17 @@ in the campaign's zone; a bad row says which field and why."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.rules.gifts import (
+    AMOUNT_PATTERN,
+    FREQUENCY_PATTERN,
     GIFT_COLUMNS,
     GiftRow,
     json_fields,
@@ -64,13 +69,22 @@ def test_a_gift_is_normalised() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "cents"),
-    [("20", 2000), ("20.5", 2050), ("20,50", 2050), ("1 000,00 €", 100_000), ("7 EUR", 700)],
+    [
+        ("20", 2000),
+        ("20.5", 2050),
+        ("20,50", 2050),
+        ("1 000,00 €", 100_000),
+        ("7 EUR", 700),
+        ("00000000020", 2000),  # leading zeros do not count among the seven digits
+    ],
 )
 def test_amounts_as_people_write_them(raw: str, cents: int) -> None:
     assert parse_amount(raw) == cents
 
 
-@pytest.mark.parametrize("raw", ["0", "0,00", "-5", "20.555", "vingt", "1e3", ""])
+@pytest.mark.parametrize(
+    "raw", ["0", "0,00", "-5", "20.555", "vingt", "1e3", "", "\u0662\u0660", "12345678"]
+)
 def test_what_is_not_an_amount_is_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="amount|more than zero"):
         parse_amount(raw)
@@ -91,6 +105,7 @@ def test_frequencies(raw: str, frequency: str) -> None:
         ({"email": ""}, "email"),
         ({"amount": "0"}, "amount"),
         ({"currency": "euro"}, "currency"),
+        ({"currency": "\ufb00a"}, "currency"),  # upper-cased, ﬀa would be FFA
         ({"donated_at": "31/02/2026"}, "donated_at"),
         ({"donated_at": "2026-07-01"}, "donated_at"),  # after NOW
         ({"donated_at": ""}, "donated_at"),
@@ -108,7 +123,7 @@ def test_a_bad_gift_names_its_field(values: dict[str, str], field: str) -> None:
 
 def test_json_takes_the_vocabulary_and_numbers_refusing_the_rest() -> None:
     values, problems = json_fields({"email": "a@b.org", "amount": 12.5, "currency": None})
-    assert (values, problems) == ({"email": "a@b.org", "amount": "12.5"}, [])
+    assert (values, problems) == ({"email": "a@b.org", "amount": "12.50"}, [])
     _, problems = json_fields({"email": "a@b.org", "consent_updates": True, "iban": "FR76"})
     assert [p.field for p in problems] == ["consent_updates", "iban"]
     assert all("consent_<purpose>" not in (p.hint or "") for p in problems)
@@ -116,3 +131,63 @@ def test_json_takes_the_vocabulary_and_numbers_refusing_the_rest() -> None:
     assert [p.field for p in problems] == ["amount"]
     _, problems = json_fields(["not", "an", "object"])
     assert [p.field for p in problems] == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (12.5, "12.50"),
+        (30, "30.00"),
+        (0.07000000000000001, "0.07"),  # 7 * 0.01 computed by a client: a multiple of a cent
+        (30.123, "30.123"),  # a third decimal: left as written, and so refused
+        (5e-324, "0.00"),  # rounds to nothing: refused as zero
+    ],
+)
+def test_a_json_amount_is_a_number_of_cents(number: float, text: str) -> None:
+    # Given an amount sent as a JSON number; when it is read; then it is the text of cents
+    values, _ = json_fields({"amount": number})
+    assert values["amount"] == text
+
+
+@pytest.mark.parametrize(
+    ("number", "taken"),
+    [(368, "368"), (-5, "-5"), (12.0, "12"), (10**15, "1000000000000000"), (10**15 + 1, None)],
+)
+def test_a_json_id_is_a_whole_number_within_ten_to_the_fifteen(
+    number: float, taken: str | None
+) -> None:
+    values, problems = json_fields({"external_id": number, "reference": number})
+    assert values.get("external_id") == taken
+    assert len(problems) == (2 if taken is None else 0)
+    _, problems = json_fields({"external_id": 1.5, "currency": 978})
+    assert [p.field for p in problems] == ["external_id", "currency"]
+
+
+_BLANKS = " \t\n\u00a0\u202f\u3000"
+
+
+@given(st.text(alphabet=f"0123456789.,€eEuUrR-x\u0662{_BLANKS}", max_size=14))
+def test_the_amount_pattern_of_the_schema_is_the_server_rule(raw: str) -> None:
+    # The API's schema publishes AMOUNT_PATTERN: it matches exactly the amounts taken.
+    try:
+        parse_amount(raw.strip())
+        taken = True
+    except ValueError:
+        taken = False
+    assert (re.match(AMOUNT_PATTERN, raw) is not None) == taken
+
+
+@given(st.text(alphabet=f"abcdefghijklmnopqrstuvwxyzMONTHLY-{_BLANKS}", max_size=12))
+def test_the_frequency_pattern_of_the_schema_is_the_server_rule(raw: str) -> None:
+    try:
+        parse_frequency(raw)
+        taken = True
+    except ValueError:
+        taken = False
+    assert (re.match(FREQUENCY_PATTERN, raw) is not None) == taken
+
+
+@pytest.mark.parametrize("raw", ["monthly", " Par \t MOIS ", "one-off", "don unique", ""])
+def test_the_frequency_pattern_takes_every_spelling(raw: str) -> None:
+    assert re.match(FREQUENCY_PATTERN, raw)
+    parse_frequency(raw)

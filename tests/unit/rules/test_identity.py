@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from email_validator import validate_email
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.rules.geo import place_of
+from engine.rules.geo import POSTAL_PATTERN, place_of
 from engine.rules.supporters import PLAIN, normalise_email, parse_email, plain_address
 
 
@@ -72,9 +74,21 @@ def test_postal_codes_resolve_to_departement_and_region(
     assert (place.departement, place.region) == (departement, region)
 
 
-@pytest.mark.parametrize("code", ["1234", "123456", "00100", "96000", "98000", "ABCDE"])
+@pytest.mark.parametrize(
+    "code",
+    # "75\u0660\u0661\u0661": Arabic-Indic digits are digits to Python's \\d, not to a code
+    ["1234", "123456", "00100", "96000", "98000", "ABCDE", "75\u0660\u0661\u0661"],
+)
 def test_codes_that_are_not_french_postal_codes_are_refused(code: str) -> None:
     assert place_of(code) is None
+
+
+@given(st.text(alphabet="0123456789 \t\u00a0\u3000x\u0661", max_size=9))
+def test_the_postal_code_pattern_of_the_schema_is_the_server_rule(raw: str) -> None:
+    # The API's schema publishes POSTAL_PATTERN: it matches exactly the codes taken, and
+    # blanks (no postal code).
+    taken = place_of(raw.strip()) is not None or not raw.strip()
+    assert (re.match(POSTAL_PATTERN, raw) is not None) == taken
 
 
 @pytest.mark.parametrize(

@@ -82,9 +82,32 @@ def test_a_naive_date_is_in_the_campaign_time_zone() -> None:
     assert parse_timestamp("2024-05-13T10:00:00Z", PARIS) == datetime(2024, 5, 13, 10, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("value", ["=1+1", "+33", "-2", "@SUM(A1)", "\tx"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=1+1",
+        "+33",
+        "-2",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "＝1+1",  # full-width: NFKC folds it to =, and spreadsheets may too
+        "＋33",
+        "－2",
+        "＠SUM(A1)",
+        "﹦1+1",  # small equals sign
+        "  =1+1",  # spreadsheets skip leading blanks
+        "\t=1+1",
+        " \u00a0\u3000＝HYPERLINK(0)",
+    ],
+)
 def test_cells_that_a_spreadsheet_would_run_are_quoted(value: str) -> None:
     assert safe_cell(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", ["Camille", " Camille", "75011", "a=b", "", "  "])
+def test_other_cells_are_left_as_they_are(value: str) -> None:
+    assert safe_cell(value) == value
 
 
 def test_a_row_without_email_but_with_a_name_is_a_paper_signature() -> None:
@@ -213,10 +236,12 @@ def test_json_gives_the_text_fields_of_a_form(
         ({"email": "a@b.fr", "consents": ["updates"]}, "consents"),
         ({"email": "a@b.fr", "consent_updates": "yes"}, "consent_updates"),
         ({"email": "a@b.fr", "consents": {"updates": 1}}, "consents.updates"),
+        # One way to answer, even when both would agree: the schema states it (anyOf).
         (
             {"email": "a@b.fr", "consent_updates": True, "consents": {"updates": False}},
-            "consent_updates",
+            "consents",
         ),
+        ({"email": "a@b.fr", "consent_updates": True, "consents": {"updates": True}}, "consents"),
         ({"email": 75011}, "email"),
     ],
 )
