@@ -179,3 +179,33 @@ def test_a_batch_in_flight_counts_towards_the_frequency_cap(session: Session) ->
         for r in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_([update_, ask])))
     }
     assert sorted(rows.values()) == [("queued", "frequency-cap"), ("sent", None)]
+
+
+def test_a_batch_sent_but_not_yet_recorded_counts_towards_the_frequency_cap(
+    session: Session,
+) -> None:
+    # Given three campaign emails of alice due at once, sent one per batch: when the third
+    # is looked at, the first was sent and its result waits to be recorded after that look
+    signed(session, "alice")
+    ids = [
+        queue_step(session, "alice", "update", due_at=SIGNED),
+        queue_step(session, "alice", "ask-first", due_at=SIGNED),
+        queue_step(session, "alice", "extra", due_at=SIGNED, template="update"),
+    ]
+    session.execute(
+        update(Milestone).where(Milestone.threshold == 140_000).values(reached_at=SIGNED)
+    )
+
+    # When the pass runs
+    run(session, MemoryTransport(), SIGNED + timedelta(minutes=1), policy=ONE_BY_ONE)
+
+    # Then one campaign email leaves, and the cap defers both others
+    session.expire_all()
+    found = session.execute(
+        select(OutboxMessage.status, OutboxMessage.reason).where(OutboxMessage.id.in_(ids))
+    ).all()
+    assert sorted((s, r) for s, r in found) == [
+        ("queued", "frequency-cap"),
+        ("queued", "frequency-cap"),
+        ("sent", None),
+    ]
