@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, meta, nodes
@@ -19,9 +20,10 @@ from mjml import mjml_to_html
 
 from engine.errors import Invalid, Problem
 from engine.render import links as links_
-from engine.render import mjml_check, sandbox, shared, skeletons, tokens
+from engine.render import mjml_check, sandbox, shared, skeletons
 from engine.render.messages import NO_SUBSTITUTIONS, RenderedEmail, email_headers
 from engine.render.placeholders import link_variable, protect
+from engine.render.shared import Hole
 from engine.render.sources import TemplateSource
 from engine.render.text import plain_text
 
@@ -72,15 +74,16 @@ class CompiledTemplate:
         secret: str | bytes,
     ) -> RenderedEmail:
         """One recipient's email. Raises jinja2 errors if `context` lacks a variable."""
-        values, unsubscribe = self._values(context, message_id, base_url, secret)
+        values = self._values(context, _signer(secret, message_id, base_url))
         return self._email(
-            values,
+            values["subject"],
+            values["preheader"],
             _render(self.html_template, values),
             _render(self.text_template, values),
             message_id=message_id,
             journey=journey,
             step=step,
-            unsubscribe=unsubscribe,
+            unsubscribe=values["unsubscribe_url"],
         )
 
     def render_skeleton(
@@ -113,7 +116,7 @@ class CompiledTemplate:
                         base_url=base_url,
                         secret=secret,
                     )
-        values, unsubscribe = self._values(context, message_id, base_url, secret)
+        values = self._values(context, _signer(secret, message_id, base_url))
         subject = values["subject"]
         distinct = {subject: 0}
         html = self.html_skeletons.fill(skeletons.pieces(self.html_template, values), distinct)
@@ -130,14 +133,14 @@ class CompiledTemplate:
                 secret=secret,
             )
         return self._email(
-            values,
+            skeletons.TAGS[0],
+            values["preheader"],
             html,
             text,
             message_id=message_id,
             journey=journey,
             step=step,
-            unsubscribe=unsubscribe,
-            subject=skeletons.TAGS[0],
+            unsubscribe=values["unsubscribe_url"],
             substitutions=substitutions,
         )
 
@@ -145,26 +148,8 @@ class CompiledTemplate:
         """The skeleton render for `context` with holes for the links; None when it cannot
         be shared. Raises jinja2 errors as `render` does."""
         holes = shared.Holes()
-        values = dict(_GLOBALS)
-        values.update(context)
-        values.setdefault("tax_reduction", self.source.tax_reduction)
-        # The unsubscribe URL is hole 0: the headers need it whatever the template prints.
-        values["unsubscribe_url"] = holes.mark(shared.Hole("u"))
-        values["rights_url"] = holes.mark(shared.Hole("r"))
-        for position in self.click_positions:
-            values[self.link_variables[position]] = holes.mark(shared.Hole("c", position))
-        for position in self.donation_positions:
-            values[self.link_variables[position]] = links_.donation_function(
-                holes.donation(position)
-            )
-        subject = self.subject_line.render(values)
-        preheader = (
-            self.preheader_line.render(values)
-            if self.preheader_line is not None
-            else self.static_preheader
-        )
-        values["subject"] = subject
-        values["preheader"] = preheader
+        values = self._values(context, holes.mark)
+        subject, preheader = values["subject"], values["preheader"]
         distinct = {subject: 0}
         html = self.html_skeletons.fill(skeletons.pieces(self.html_template, values), distinct)
         text = self.text_skeletons.fill(skeletons.pieces(self.text_template, values), distinct)
@@ -196,56 +181,46 @@ class CompiledTemplate:
         base_url: str,
         secret: str | bytes,
     ) -> RenderedEmail:
-        base = base_url.rstrip("/")
-        urls = found.urls(secret, message_id, base)
-        return RenderedEmail(
-            subject=skeletons.TAGS[0],
-            preheader=found.preheader,
-            html=found.html,
-            text=found.text,
-            headers=email_headers(
-                message_id=message_id,
-                journey=journey,
-                step=step,
-                unsubscribe_url=None if self.transactional else urls[0],
-            ),
-            template=self.name,
-            version=self.version,
+        urls = found.urls(_signer(secret, message_id, base_url))
+        return self._email(
+            skeletons.TAGS[0],
+            found.preheader,
+            found.html,
+            found.text,
             message_id=message_id,
-            transactional=self.transactional,
+            journey=journey,
+            step=step,
+            unsubscribe=urls[0],
             substitutions=found.substitutions(urls, skeletons.TAGS),
         )
 
-    def _values(
-        self, context: Mapping[str, Any], message_id: int, base_url: str, secret: str | bytes
-    ) -> tuple[dict[str, Any], str]:
-        """What the templates see: globals, context, signed links, subject, preheader."""
-        base = base_url.rstrip("/")
-        unsubscribe, urls = tokens.email_urls(secret, message_id, self.click_positions, base=base)
+    def _values(self, context: Mapping[str, Any], link: Callable[[Hole], str]) -> dict[str, Any]:
+        """What the templates see: globals, context, the links (`link` makes each one: a
+        signed URL, or a shared render's hole), subject, preheader. The unsubscribe link
+        is made first: a shared render's hole 0."""
         values = dict(_GLOBALS)
         values.update(context)
         values.setdefault("tax_reduction", self.source.tax_reduction)
-        values["unsubscribe_url"] = unsubscribe
-        values["rights_url"] = f"{base}/rights/{tokens.rights_token(secret, message_id)}"
-        for position, url in urls.items():
-            values[self.link_variables[position]] = url
+        values["unsubscribe_url"] = link(Hole("u"))
+        values["rights_url"] = link(Hole("r"))
+        for position in self.click_positions:
+            values[self.link_variables[position]] = link(Hole("c", position))
         for position in self.donation_positions:
-            values[self.link_variables[position]] = links_.donation_link(
-                secret, message_id, position, base=base
+            values[self.link_variables[position]] = links_.donation_function(
+                partial(_donation, link, position)
             )
-        subject = self.subject_line.render(values)
-        preheader = (
+        values["subject"] = self.subject_line.render(values)
+        values["preheader"] = (
             self.preheader_line.render(values)
             if self.preheader_line is not None
             else self.static_preheader
         )
-        values["subject"] = subject
-        values["preheader"] = preheader
-        return values, unsubscribe
+        return values
 
     def _email(
         self,
-        values: dict[str, Any],
+        subject: str,
+        preheader: str,
         html: str,
         text: str,
         *,
@@ -253,12 +228,11 @@ class CompiledTemplate:
         journey: str,
         step: str,
         unsubscribe: str,
-        subject: str | None = None,
         substitutions: Mapping[str, str] = NO_SUBSTITUTIONS,
     ) -> RenderedEmail:
         return RenderedEmail(
-            subject=values["subject"] if subject is None else subject,
-            preheader=values["preheader"],
+            subject=subject,
+            preheader=preheader,
             html=html,
             text=text,
             headers=email_headers(
@@ -273,6 +247,15 @@ class CompiledTemplate:
             transactional=self.transactional,
             substitutions=substitutions,
         )
+
+
+def _signer(secret: str | bytes, message_id: int, base_url: str) -> Callable[[Hole], str]:
+    """Each link of one email as its signed URL."""
+    return partial(Hole.url, secret=secret, message_id=message_id, base=base_url.rstrip("/"))
+
+
+def _donation(link: Callable[[Hole], str], position: int, cents: int, frequency: str) -> str:
+    return link(Hole("d", position, cents, frequency))
 
 
 def compile_template(source: TemplateSource) -> CompiledTemplate:
@@ -357,13 +340,8 @@ def compile_template(source: TemplateSource) -> CompiledTemplate:
 
 class OneLine:
     """A subject or preheader template, rendered on one line and remembered by the values
-    it reads: a send renders the same few subjects (one per first name, say) again and
-    again. Only plain values (text, whole numbers, booleans, nothing) make a key: two
-    values that compare equal but print differently (`Decimal("20.00")` and `20`) never
-    share a line, and the rest renders every time."""
-
-    _KEPT = 4096
-    _PLAIN = (str, int, bool, type(None))
+    it reads (`shared.key`: plain values only): a send renders the same few subjects (one
+    per first name, say) again and again."""
 
     def __init__(self, template: Template, source: str) -> None:
         self.template = template
@@ -371,20 +349,15 @@ class OneLine:
         self._rendered: dict[tuple[object, ...], str] = {}
 
     def render(self, values: Mapping[str, Any]) -> str:
-        key = tuple(
-            (type(value), value) for value in (values.get(name, _MISSING) for name in self.names)
-        )
-        if not all(kind in self._PLAIN for kind, _ in key):
+        key = shared.key(values, self.names)
+        if key is None:
             return _one_line(_render(self.template, dict(values)))
         found = self._rendered.get(key)
         if found is None:
-            if len(self._rendered) >= self._KEPT:
+            if len(self._rendered) >= shared.KEPT:
                 self._rendered.clear()
             found = self._rendered[key] = _one_line(_render(self.template, dict(values)))
         return found
-
-
-_MISSING = object()  # a variable the values lack: the render raises, nothing is kept
 
 
 # Tabs and everything str.splitlines() breaks on.

@@ -179,18 +179,6 @@ def _names_donation_function(construct: Construct) -> bool:
     return tree is not None and any(n.name == DONATION_FUNCTION for n in tree.find_all(nodes.Name))
 
 
-def donation_link(
-    secret: str | bytes, message_id: int, position: int, *, base: str
-) -> Callable[..., str]:
-    """What `donation_url(amount, frequency)` becomes for link `position` of one email:
-    its tracked URL, the amount and frequency signed into the token."""
-
-    def signed(cents: int, frequency: str) -> str:
-        return f"{base}/c/{tokens.donation_token(secret, message_id, position, cents, frequency)}"
-
-    return donation_function(signed)
-
-
 def donation_function(link: Callable[[int, str], str]) -> Callable[..., str]:
     """`donation_url(amount, frequency)` for one link of one email: the amount checked and
     turned into cents, then `link(cents, frequency)` (a signed URL, or a render's hole:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -36,8 +35,7 @@ _PLAIN = (str, int, bool, type(None))
 _MISSING = object()  # a value the context lacks: the render raises, nothing is kept
 
 
-@dataclass(frozen=True)
-class Hole:
+class Hole(NamedTuple):  # a tuple: one is made per link of every email
     """Where one signed URL of an email goes: the unsubscribe link, the rights page, a
     tracked link (its position), or a donation link (its position, amount and frequency)."""
 
@@ -46,7 +44,8 @@ class Hole:
     cents: int = 0
     frequency: str = ""
 
-    def url(self, secret: str | bytes, message_id: int, base: str) -> str:
+    def url(self, *, secret: str | bytes, message_id: int, base: str) -> str:
+        """This link of email `message_id`, signed, under `base`."""
         if self.kind == "u":
             return f"{base}/u/{tokens.unsubscribe_token(secret, message_id)}"
         if self.kind == "r":
@@ -63,14 +62,6 @@ class Holes:
     def __init__(self) -> None:
         self.found: list[Hole] = []
         self._numbers: dict[Hole, str] = {}
-
-    def donation(self, position: int) -> Callable[[int, str], str]:
-        """The hole maker of donation link `position` (engine.render.links)."""
-
-        def mark(cents: int, frequency: str) -> str:
-            return self.mark(Hole("d", position, cents, frequency))
-
-        return mark
 
     def mark(self, hole: Hole) -> str:
         marked = self._numbers.get(hole)
@@ -98,14 +89,11 @@ class SharedRender(NamedTuple):
     holed: tuple[int, ...]
     used: frozenset[int]
 
-    def urls(self, secret: str | bytes, message_id: int, base: str) -> list[str]:
-        """One email's URL for each hole its render uses (the unsubscribe one, hole 0,
-        always: the headers carry it)."""
+    def urls(self, sign: Callable[[Hole], str]) -> list[str]:
+        """One email's URL for each hole its render uses, `sign` making each (the
+        unsubscribe one, hole 0, always: the headers carry it)."""
         used = self.used
-        return [
-            hole.url(secret, message_id, base) if i in used or i == 0 else ""
-            for i, hole in enumerate(self.holes)
-        ]
+        return [sign(hole) if i in used or i == 0 else "" for i, hole in enumerate(self.holes)]
 
     def substitutions(self, urls: list[str], tags: tuple[str, ...]) -> dict[str, str]:
         """Tag → value for one email, `urls` being its URL for each hole."""

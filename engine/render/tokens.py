@@ -30,7 +30,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
@@ -135,15 +134,6 @@ def read_confirm_token(secret: str | bytes, token: str, now: datetime) -> int | 
     if body is None or int.from_bytes(body[8:12], "big") <= now.timestamp():
         return None
     return int.from_bytes(body[:8], "big")
-
-
-def email_urls(
-    secret: str | bytes, message_id: int, positions: Iterable[int], *, base: str
-) -> tuple[str, dict[int, str]]:
-    """The unsubscribe URL and the URLs of links `positions` of one message, under `base`."""
-    return f"{base}/u/{unsubscribe_token(secret, message_id)}", {
-        position: f"{base}/c/{click_token(secret, message_id, position)}" for position in positions
-    }
 
 
 def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
