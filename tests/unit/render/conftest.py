@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.render import variables
+from engine.render.compiler import CompiledTemplate
+from engine.render.messages import RenderedEmail
 from engine.render.sources import TemplateSource, parse_source
 
 SECRET = "render-test-secret"
@@ -41,3 +44,18 @@ def make_source(tmp_path: Path) -> Make:
         return parse_source(text, name=name, path=f"{name}.mjml", root=tmp_path)
 
     return make
+
+
+def both(
+    compiled: CompiledTemplate, message_id: int, *, base_url: str = BASE_URL, **context: object
+) -> tuple[RenderedEmail, RenderedEmail]:
+    """One email's full render and its skeleton render (the SendGrid path)."""
+    values = {**variables.sample_context(), **context}
+    options = {
+        "message_id": message_id,
+        "journey": "j",
+        "step": "s",
+        "base_url": base_url,
+        "secret": SECRET,
+    }
+    return compiled.render(values, **options), compiled.render_skeleton(values, **options)  # type: ignore[arg-type]

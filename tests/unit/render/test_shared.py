@@ -8,7 +8,6 @@ another recipient's. A template that uses a link other than by printing it is ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,36 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.render import shared, variables
-from engine.render.compiler import CompiledTemplate, compile_template
+from engine.render import shared
+from engine.render.compiler import compile_template
 from engine.render.library import TemplateLibrary
 from engine.render.messages import RenderedEmail
 from engine.send.transport import apply_substitutions
-from tests.unit.render.conftest import BASE_URL, SECRET, Make
+from tests.unit.render.conftest import Make, both
 
 SEEDS = ["ask-additional", "ask-first", "ask-first-short", "confirm", "thanked", "update"]
 LIBRARY = TemplateLibrary(Path(__file__).resolve().parents[3] / "templates" / "email")
-
-
-def rendered(
-    compiled: CompiledTemplate,
-    message_id: int,
-    context: Mapping[str, object],
-    base_url: str = BASE_URL,
-) -> tuple[RenderedEmail, RenderedEmail]:
-    """(its full render, its skeleton render) of one email."""
-    values = {**variables.sample_context(), **context}
-    options = {
-        "message_id": message_id,
-        "journey": "j",
-        "step": "s",
-        "base_url": base_url,
-        "secret": SECRET,
-    }
-    return (
-        compiled.render(values, **options),  # type: ignore[arg-type]
-        compiled.render_skeleton(values, **options),  # type: ignore[arg-type]
-    )
 
 
 def assert_is_its_own(full: RenderedEmail, skeleton: RenderedEmail) -> None:
@@ -62,7 +40,7 @@ def assert_is_its_own(full: RenderedEmail, skeleton: RenderedEmail) -> None:
 def test_recipients_with_the_same_values_each_get_their_own_links(name: str) -> None:
     # Given a seed template and three recipients with the same values
     compiled = compile_template(LIBRARY.get(name).source)  # a fresh cache of renders
-    emails = [rendered(compiled, message_id, {"first_name": "Camille"}) for message_id in (7, 8, 9)]
+    emails = [both(compiled, message_id, first_name="Camille") for message_id in (7, 8, 9)]
     # Then the first made the shared render and the others used it
     assert compiled.shared_names is not None
     # And each email is its own full render, links included
@@ -94,15 +72,22 @@ def test_any_recipients_sharing_a_render_get_exactly_their_own_email(
     compiled = LIBRARY.get(name)
     if name == "ask-additional" and last_gift is None:
         last_gift = 20  # a donor's ask: `validate` keeps non-donors away from it
-    context = {"first_name": first_name, "last_gift": last_gift, "last_gift_monthly": monthly}
     for message_id in message_ids:
-        assert_is_its_own(*rendered(compiled, message_id, context))
+        assert_is_its_own(
+            *both(
+                compiled,
+                message_id,
+                first_name=first_name,
+                last_gift=last_gift,
+                last_gift_monthly=monthly,
+            )
+        )
 
 
 def test_equal_amounts_that_print_differently_do_not_share_a_render() -> None:
     compiled = compile_template(LIBRARY.get("ask-additional").source)
     for message_id, amount in enumerate((20, Decimal("20.00"), Decimal("20")), start=1):
-        assert_is_its_own(*rendered(compiled, message_id, {"last_gift": amount}))
+        assert_is_its_own(*both(compiled, message_id, last_gift=amount))
 
 
 @pytest.mark.parametrize(
@@ -121,7 +106,7 @@ def test_a_template_using_a_link_other_than_printing_it_is_not_shared(
     # Then its renders are not shared, and each email is still its own full render
     assert compiled.shared_names is None
     for message_id in (1, 2):
-        assert_is_its_own(*rendered(compiled, message_id, {"first_name": "Camille"}))
+        assert_is_its_own(*both(compiled, message_id, first_name="Camille"))
 
 
 def test_a_subject_printing_a_link_is_not_shared(make_source: Make) -> None:
@@ -135,7 +120,7 @@ def test_a_base_url_that_html_escapes_renders_each_email_itself() -> None:
     compiled = compile_template(LIBRARY.get("thanked").source)
     for message_id in (1, 2):
         assert_is_its_own(
-            *rendered(compiled, message_id, {"first_name": "Léa"}, "https://m.example.org/?a=1&b=2")
+            *both(compiled, message_id, base_url="https://m.example.org/?a=1&b=2", first_name="Léa")
         )
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.render import skeletons, variables
-from engine.render.compiler import CompiledTemplate, compile_template
+from engine.render import skeletons
+from engine.render.compiler import compile_template
 from engine.render.library import TemplateLibrary
 from engine.render.messages import RenderedEmail
 from engine.send.transport import apply_substitutions
-from tests.unit.render.conftest import BASE_URL, SECRET, Make
+from tests.unit.render.conftest import Make, both
 
 SEEDS = ["ask-additional", "ask-first", "ask-first-short", "confirm", "thanked", "update"]
 HOSTILE = [
@@ -36,20 +36,6 @@ HOSTILE = [
 @pytest.fixture(scope="module")
 def library() -> TemplateLibrary:
     return TemplateLibrary(Path(__file__).resolve().parents[3] / "templates" / "email")
-
-
-def both(
-    compiled: CompiledTemplate, message_id: int, **context: object
-) -> tuple[RenderedEmail, RenderedEmail]:
-    values = {**variables.sample_context(), **context}
-    options = {
-        "message_id": message_id,
-        "journey": "j",
-        "step": "s",
-        "base_url": BASE_URL,
-        "secret": SECRET,
-    }
-    return compiled.render(values, **options), compiled.render_skeleton(values, **options)  # type: ignore[arg-type]
 
 
 def substituted_in_turn(text: str, substitutions: Mapping[str, str], order: list[str]) -> str:
