@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import declarations
 from engine.config import Settings
 from engine.errors import Invalid
+from engine.make_way import MakeWay, never
 from engine.progress import QUIET, Progress
 from engine.render.library import TemplateLibrary
 from engine.rules.conditions import Condition
@@ -130,6 +131,14 @@ class Skipped:
     name: str
 
 
+@dataclass(frozen=True)
+class MadeWay:
+    """A pass put off, or a dispatch pass cut short, while this process answers a burst of
+    requests (engine/make_way.py); it runs again a moment later."""
+
+    name: str
+
+
 @dataclass
 class Passes:
     """The periodic jobs on one database, as plain functions of `now`."""
@@ -184,7 +193,9 @@ class Passes:
                 connections=self.settings.advance_connections,
             )
 
-    def dispatch(self, now: datetime) -> Report:
+    def dispatch(self, now: datetime, *, make_way: Callable[[], bool] = never) -> Report:
+        """The dispatch pass; it stops after the batch in hand when shutting down or when
+        `make_way` says so (engine/make_way.py)."""
         return dispatch(
             self.sessions.begin,
             transport=self.transport,
@@ -193,7 +204,7 @@ class Passes:
             now=now,
             worker_id=self.worker_id,
             jitter=self.rng.random,
-            stopping=self.stopping.is_set,
+            stopping=lambda: self.stopping.is_set() or make_way(),
         )
 
     def retention(self, now: datetime, *, progress: Progress = QUIET) -> retention.RetentionReport:
@@ -343,8 +354,11 @@ class Scheduled:
     wake: dict[str, Waker]
 
 
-def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
-    """A scheduler running the passes: blocking for `mobilise worker`, else background."""
+def scheduler(passes_: Passes, *, blocking: bool, busy: Callable[[], bool] = never) -> Scheduled:
+    """A scheduler running the passes: blocking for `mobilise worker`, else background.
+
+    While `busy` (an API process answering a burst, engine/make_way.py), the journey and
+    dispatch passes make way, each for at most `passes_yield_at_most_s` in a row."""
     if blocking:
         from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -369,8 +383,17 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
         **options,
     )
 
-    def journeys(now: datetime) -> Summary | Skipped:
+    way = {
+        name: MakeWay(busy, at_most=settings.passes_yield_at_most_s)
+        for name in ("journeys", "dispatch")
+    }
+
+    def journeys(now: datetime) -> Summary | Skipped | MadeWay:
+        if way["journeys"].now():
+            wake["journeys"](RETRY_AFTER)
+            return MadeWay("journeys")
         outcome = passes_.journeys(now)
+        way["journeys"].ran()
         if isinstance(outcome, Skipped):
             # The other process's run may have read the signers before the one who woke
             # this run: try again until a run of ours gets through.
@@ -388,9 +411,28 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
         next_run_time=start,
         **options,
     )
+
+    def dispatch(now: datetime) -> Report | MadeWay:
+        cut_short = False
+
+        def make_way() -> bool:
+            nonlocal cut_short
+            cut_short = cut_short or way["dispatch"].now()
+            return cut_short
+
+        if make_way():
+            wake["dispatch"](RETRY_AFTER)
+            return MadeWay("dispatch")
+        report = passes_.dispatch(now, make_way=make_way)
+        if cut_short:
+            wake["dispatch"](RETRY_AFTER)  # the rest of the queue, once the burst is over
+        else:
+            way["dispatch"].ran()
+        return report
+
     # A second later: the first dispatch sends what the first journey pass queued.
     chosen.add_job(
-        Guarded("dispatch", passes_.dispatch),
+        Guarded("dispatch", dispatch),
         "interval",
         seconds=settings.dispatch_every_s,
         id="dispatch",

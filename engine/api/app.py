@@ -36,6 +36,7 @@ from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
 from engine.intake.signature_queue import SignatureQueue
+from engine.make_way import Traffic, busy_above
 from engine.render.library import TemplateLibrary
 from engine.scheduler import Passes, scheduler
 from engine.send.identity import for_sending, templates_dir
@@ -69,6 +70,7 @@ def create_app(
     engine = make_engine(settings.database_url)
 
     sessions = make_sessionmaker(engine)
+    traffic = Traffic()  # the hot requests answered: the passes make way during a burst
     signing = SignatureQueue(
         sessions,
         clock=clock,
@@ -85,7 +87,8 @@ def create_app(
         # Each API process may run its own: one of them at a time runs the journey pass,
         # and they share the sending (engine/scheduler.py).
         passes = Passes(settings, sessions)
-        scheduled = scheduler(passes, blocking=False) if settings.scheduler else None
+        busy = busy_above(traffic, settings.passes_yield_above)
+        scheduled = scheduler(passes, blocking=False, busy=busy) if settings.scheduler else None
         if scheduled is not None:
             scheduled.jobs.start()
             # A signer is thanked within seconds, not at the next journey pass (60 s).
@@ -191,6 +194,7 @@ def create_app(
             ),
             fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click),
         ],
+        traffic=traffic,
     )
     guards.install(app, settings, clock)
     app.include_router(health.router)

@@ -6,7 +6,8 @@ redirects (`GET /c/{token}`), bench/README.md.
 Each is still declared on its router, with the same handler, so that OpenAPI documents
 it. `FastPaths` sits inside the guards, the security headers and the access log (which
 read the route's template from `scope["route"]`), so those apply to it as to any route;
-errors go to the application's own exception handlers.
+errors go to the application's own exception handlers. Each request served is counted in
+`traffic`: the periodic passes of the process make way during a burst (engine/make_way.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from engine.make_way import Traffic
 
 Handler = Callable[[Request], Awaitable[Response]]
 _ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -35,8 +38,9 @@ class FastRoute:
 class FastPaths:
     """ASGI middleware: serves `routes` itself, anything else goes on to the app."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[FastRoute]) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[FastRoute], traffic: Traffic) -> None:
         self.app = app
+        self.traffic = traffic
         self.routes = tuple(routes)
         self.names = {route: re.findall(r"\{(\w+)\}", route.path) for route in self.routes}
 
@@ -53,6 +57,7 @@ class FastPaths:
     async def _serve(
         self, route: FastRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
     ) -> None:
+        self.traffic.count()
         scope["path_params"] = dict(zip(self.names[route], found.groups(), strict=True))
         scope["route"] = route
         request = Request(scope, receive, send)
