@@ -262,7 +262,14 @@ def _windows(
     session: Session, acts_on: ColumnElement[bool], batch: int
 ) -> Iterator[ColumnElement[bool]]:
     """Bounded id windows over the rows `acts_on` selects (none when there are none)."""
-    if session.scalar(select(Enrolment.id).where(acts_on).limit(1)) is None:
+    # Ordered by the due index's last key: PostgreSQL then walks that index. Unordered,
+    # with statistics not yet refreshed after a pass moved everyone off a step, it took
+    # the step for full and scanned the whole table for a row it expected at once (56 ms
+    # a probe at 140,000 enrolments, seven probes a shard in every idle pass).
+    if (
+        session.scalar(select(Enrolment.id).where(acts_on).order_by(Enrolment.due_at).limit(1))
+        is None
+    ):
         return
     # The table's id range comes from the primary key in O(log n); the range of `acts_on`
     # itself would cost a scan of all its index entries.
