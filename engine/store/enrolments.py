@@ -312,8 +312,26 @@ class _Advancer:
             Enrolment.step_id == step_id,
             Enrolment.step_at <= self.now,
             self.scope(),
-            ~outbox.awaiting(Enrolment.id, besides=step_id),
+            ~outbox.awaiting(Enrolment.id, besides=self.arrivals(step_id)),
         )
+
+    def arrivals(self, step_id: str) -> set[str]:
+        """The step and the send steps its people reach in the same write (`arrive`: from
+        a wait or a branch, through branches): those steps' own emails, which that write
+        queues, do not hold them."""
+        found, seen = {step_id}, {step_id}
+        ahead = [] if isinstance(self.journey.step(step_id), SendStep) else [step_id]
+        while ahead:
+            for target in self.journey.targets(ahead.pop()):
+                if target == EXIT or target in seen:
+                    continue
+                seen.add(target)
+                step = self.journey.step(target)
+                if isinstance(step, SendStep):
+                    found.add(target)
+                elif isinstance(step, BranchStep):
+                    ahead.append(target)
+        return found
 
     def over(self, step_id: str) -> ColumnElement[bool]:
         """Due at this step, and (for a wait) its span has passed since the last email was
@@ -429,7 +447,18 @@ class _Advancer:
         # the others, no due row means no statement: a window over a step where a million
         # people wait, none of them due, walks a million rows on SQLite (0.5 to 0.9 s).
         acts_on = base if isinstance(step, WaitUntilStep) else due
-        windows = list(_windows(self.session, acts_on, self.batch))
+        return self.act(step, base, due, list(_windows(self.session, acts_on, self.batch)))
+
+    def act(
+        self,
+        step: Any,
+        base: ColumnElement[bool],
+        due: ColumnElement[bool],
+        windows: list[ColumnElement[bool]],
+    ) -> int:
+        """The step's work on the enrolments `base` (at the step) and `due` (due there), one
+        id window at a time."""
+        step_id = step.id
         capped: dict[int, datetime] = {}
         send_due = None
         if windows and isinstance(step, SendStep) and not step.send.transactional:
@@ -479,8 +508,11 @@ class _Advancer:
         if isinstance(step, SendStep):
             queued = outbox.queue(self.session, self.loaded, step, due, self.now)
             self.summary.count(self.summary.queued, (journey.id, step.id), queued)
-            if queued > BULK:
-                # The next steps look up these rows (`outbox.awaiting`): plan with them.
+            if queued > BULK and self.shard is EVERYONE:
+                # The next steps look up these rows (`outbox.awaiting`): plan with them. Not
+                # in a shard: ANALYZE holds its lock to the end of the transaction, so the
+                # other shards' would wait for this one to commit, one after the other
+                # (the caller refreshes them once the shards are done).
                 refresh_statistics(self.session, "outbox")
             extra: dict[str, Any] = {}
             if step.send.variants:
@@ -488,7 +520,10 @@ class _Advancer:
             planned = send_time(
                 self.now, journey, zone=self.loaded.zone, transactional=step.send.transactional
             )
-            return self.move(due, journey.successor(step.id), at=planned, **extra)
+            successor = journey.successor(step.id)
+            if successor == EXIT:
+                extra["step_id"] = step.id  # left from here, also when it was passed on arrival
+            return self.move(due, successor, at=planned, **extra)
         if isinstance(step, WaitStep):
             return self.arrive(due, journey.successor(step.id))
         if isinstance(step, WaitUntilStep):
@@ -512,15 +547,21 @@ class _Advancer:
         return changed + self.arrive(where, step.branch.otherwise)
 
     def arrive(self, where: ColumnElement[bool], target: str) -> int:
-        """Move to `target` now; at a branch, straight on to where it sends each person.
+        """Move to `target` now; at a branch, straight on to where it sends each person; at
+        a send step, its email queued and on to the step after it.
 
-        A branch is due as soon as it is reached, and what it asks is asked at once: the two moves
-        of a round (into the branch, then out of it) end where one does, and the table
-        takes one write a row instead of two. Only from a wait: its people have no email
-        waiting to be sent (`at`), as the branch requires."""
+        A branch or a send step is due as soon as it is reached, and what it does is done at
+        once: the two moves of a round (into the step, then out of it) end where one does,
+        and the table takes one write a row instead of two. Only from a wait: its people
+        have no email waiting to be sent (`at`), as the branch and the send step require."""
         step = self.journey.step(target) if target != EXIT else None
         if isinstance(step, BranchStep):
             return self.branch(step, where)
+        if isinstance(step, SendStep):
+            # Due on arrival: its email is queued and its people move past it at once,
+            # as the send step would do in the next round, in one write a row.
+            # (`where` is within the window of the step they come from.)
+            return self.act(step, where, where, [true()])
         return self.move(where, target)
 
     def until(self, step: WaitUntilStep) -> ColumnElement[bool]:
