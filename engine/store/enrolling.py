@@ -1,8 +1,10 @@
 """Enrolling supporters set-based: the trigger's people, as the re-entry policy admits them.
 
-One INSERT … SELECT per journey version and pass, whatever the number of signers; the
-pass's cursor (engine/store/cursors.py) keeps it to the signatures not read yet. What the
-enrolled then do, step by step, is engine/store/enrolments.py.
+One INSERT … SELECT per journey version and pass, whatever the number of people the
+trigger selects (engine/store/triggers.py); for a signed or milestone trigger the version's
+cursor (engine/store/cursors.py) keeps it to the signatures not read yet, and
+`enrol_signer` enrols one signer confirmed after the cursor passed (double opt-in). What
+the enrolled then do, step by step, is engine/store/enrolments.py.
 """
 
 from __future__ import annotations
