@@ -51,9 +51,10 @@ from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
 from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Transport
-from engine.store import enrolments, locks, passes, retention
+from engine.store import locks, passes, retention, shards
 from engine.store.db import BULK, refresh_statistics
-from engine.store.enrolments import BATCH, Shard, Summary
+from engine.store.enrolments import BATCH, Summary
+from engine.store.shards import Shard
 
 log = logging.getLogger("mobilise.scheduler")
 
@@ -78,7 +79,7 @@ def journeys_pass(
         if connections <= 1 or session.get_bind().dialect.name == "sqlite":
             return passes.tick(session, now=now, segments=segments, batch=batch)
         summary = passes.enrol(session, now=now, segments=segments)
-        parts = enrolments.shards(session, connections)
+        parts = shards.shards(session, connections)
 
     def advance(shard: Shard) -> Summary:
         with sessions.begin() as session:

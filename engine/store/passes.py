@@ -16,9 +16,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
-from engine.store import enrolments, journeys
+from engine.store import enrolling, enrolments, journeys
 from engine.store.db import BULK, refresh_statistics
-from engine.store.enrolments import BATCH, EVERYONE, Shard, Summary
+from engine.store.enrolments import BATCH, Summary
+from engine.store.shards import EVERYONE, Shard
 
 
 def _roomy(session: Session) -> None:
@@ -33,7 +34,7 @@ def enrol(session: Session, *, now: datetime, segments: Mapping[str, Condition])
     _roomy(session)
     summary = Summary()
     for loaded in journeys.current(session):
-        enrolled = enrolments.enrol(session, loaded, now=now, named=segments)
+        enrolled = enrolling.enrol(session, loaded, now=now, named=segments)
         summary.count(summary.enrolled, loaded.journey.id, enrolled)
     if sum(summary.enrolled.values()) > BULK:
         refresh_statistics(session, "enrolments")

@@ -25,7 +25,7 @@ from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.send.transport import MemoryTransport
-from engine.store import signatures
+from engine.store import milestones
 from engine.store.models import Enrolment, OutboxMessage, Supporter
 from engine.store.passes import tick
 from tests.store.dispatch_helpers import queue_step, run
@@ -116,7 +116,7 @@ def thanked_and_updated(session: Session, waiting: int) -> tuple[Any, int]:
     sign(session, petition_id, SIGNED, people)
     tick(session, now=SIGNED, segments=named)
     sent_by(session, SIGNED)
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
     sent_by(session, MILESTONE)
     return declared, petition_id
