@@ -222,7 +222,7 @@ def test_a_step_everyone_left_is_found_empty_without_reading_the_enrolments(
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
         session.execute(text("ANALYZE enrolments"))
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
 
     # when the next pass finds nothing to do
