@@ -52,7 +52,6 @@ from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Transport
 from engine.store import locks, passes, retention, shards
-from engine.store.db import BULK, refresh_statistics
 from engine.store.enrolments import BATCH, Summary
 from engine.store.shards import Shard
 
@@ -88,9 +87,6 @@ def journeys_pass(
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="advance") as pool:
         for done in pool.map(advance, parts):
             summary.add(done)
-    if sum(summary.queued.values()) > BULK:
-        with sessions.begin() as session:
-            refresh_statistics(session, "outbox")  # for the dispatch and the next pass
     return summary
 
 

@@ -342,11 +342,9 @@ class _Advancer:
         if isinstance(step, SendStep):
             queued = outbox.queue(self.session, self.loaded, step, due, self.now)
             self.summary.count(self.summary.queued, (journey.id, step.id), queued)
-            if queued > BULK and self.shard is EVERYONE:
-                # The next steps look up these rows (`outbox.awaiting`): plan with them. Not
-                # in a shard: ANALYZE holds its lock to the end of the transaction, so the
-                # other shards' would wait for this one to commit, one after the other
-                # (the caller refreshes them once the shards are done).
+            if queued > BULK:
+                # The next steps look up these rows (`outbox.awaiting`): plan with them.
+                # (Without it, in a shard, the next probe ran for minutes at 140,000.)
                 refresh_statistics(self.session, "outbox")
             extra: dict[str, Any] = {}
             if step.send.variants:
