@@ -56,7 +56,7 @@ from bench.stand_in import sendgrid_stand_in
 from engine.config import Settings
 from engine.declarations import read
 from engine.intake.signature_imports import import_signatures
-from engine.scheduler import Passes, journeys_pass
+from engine.periodic import Passes, journeys_pass
 from engine.store import donations, journeys, migrate, milestones, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow

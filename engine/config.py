@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     passes_yield_above: float = Field(default=200.0, ge=0)
     passes_yield_at_most_s: float = Field(default=30.0, gt=0)
     # PostgreSQL connections a journey pass advances on at once, each over a share of the
-    # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
+    # supporters (engine/periodic.py); 1 keeps the pass in one transaction. SQLite: always 1.
     advance_connections: int = Field(default=2, ge=1, le=16)
 
     # --- supporters' rights (docs/privacy.md)

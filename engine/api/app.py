@@ -37,8 +37,9 @@ from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
 from engine.intake.signature_queue import SignatureQueue
 from engine.make_way import Traffic, busy_above
+from engine.periodic import Passes
 from engine.render.library import TemplateLibrary
-from engine.scheduler import Passes, scheduler
+from engine.scheduler import scheduler
 from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
 from engine.track import sendgrid_events

@@ -5,7 +5,7 @@ transition moves rows off the step it read them from, and the outbox key is UNIQ
 
 The advance may be split by supporter (`Shard`) over several transactions that the caller
 runs at once: PostgreSQL runs one statement on one core, and a million-row advance is
-all writes, which it does not parallelise by itself (engine/scheduler.py, bench/README.md).
+all writes, which it does not parallelise by itself (engine/periodic.py, bench/README.md).
 """
 
 from __future__ import annotations

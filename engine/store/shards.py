@@ -1,6 +1,6 @@
 """Shards: how a journeys pass splits its supporters among several transactions.
 
-A pass on several connections (engine/scheduler.py) gives each transaction one `Shard`, a
+A pass on several connections (engine/periodic.py) gives each transaction one `Shard`, a
 range of supporter ids; `shards` cuts the ids in use into that many ranges, and `EVERYONE`
 is the shard of a pass on one connection.
 """

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.periodic import journeys_pass
 from engine.rules.conditions import Condition
-from engine.scheduler import journeys_pass
 from engine.store import donations, migrate, milestones, passes, virtual
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
 from engine.make_way import MakeWay, Traffic, busy_above, never
+from engine.periodic import Passes, Skipped
 from engine.progress import QUIET, Progress
-from engine.scheduler import Passes, Skipped, scheduler
+from engine.scheduler import scheduler
 from engine.send.dispatcher import Report
 from engine.store.enrolments import Summary
 from engine.store.retention import RetentionReport
