@@ -9,7 +9,7 @@ engine/store/enrolling.py; splitting a pass among transactions, engine/store/sha
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,6 +127,9 @@ class _Advancer:
     summary: Summary
     batch: int = BATCH
     shard: Shard = EVERYONE
+    # Called with a table after a bulk write to it (engine/store/db.py); a split pass's
+    # caller commits first (engine/periodic.py).
+    refresh: Callable[[Session, str], None] = refresh_statistics
 
     @property
     def journey(self) -> Journey:
@@ -289,9 +292,11 @@ class _Advancer:
         base: ColumnElement[bool],
         due: ColumnElement[bool],
         windows: list[ColumnElement[bool]],
+        *,
+        arriving: bool = False,
     ) -> int:
         """The step's work on the enrolments `base` (at the step) and `due` (due there), one
-        id window at a time."""
+        id window at a time; `arriving`: they are not there yet, but come now (`arrive`)."""
         step_id = step.id
         capped: dict[int, datetime] = {}
         send_due = None
@@ -301,7 +306,7 @@ class _Advancer:
                 capped = outbox.cap_deferrals(self.session, self.loaded, due, send_due)
         changed = 0
         for window in windows:
-            changed += self.step_window(step, and_(base, window), and_(due, window))
+            changed += self.step_window(step, and_(base, window), and_(due, window), arriving)
         if send_due is not None and capped:
             outbox.defer(self.session, step_id, send_due, capped)
             self.arrive_later(step_id, capped)
@@ -335,7 +340,9 @@ class _Advancer:
             ],
         )
 
-    def step_window(self, step: Any, base: ColumnElement[bool], due: ColumnElement[bool]) -> int:
+    def step_window(
+        self, step: Any, base: ColumnElement[bool], due: ColumnElement[bool], arriving: bool
+    ) -> int:
         journey = self.journey
         if isinstance(step, ExitStep):
             return self.exit(due, step.exit)
@@ -345,7 +352,7 @@ class _Advancer:
             if queued > BULK:
                 # The next steps look up these rows (`outbox.awaiting`): plan with them.
                 # (Without it, in a shard, the next probe ran for minutes at 140,000.)
-                refresh_statistics(self.session, "outbox")
+                self.refresh(self.session, "outbox")
             extra: dict[str, Any] = {}
             if step.send.variants:
                 extra["variant"] = outbox.variant_columns(step)[1]
@@ -353,8 +360,9 @@ class _Advancer:
                 self.now, journey, zone=self.loaded.zone, transactional=step.send.transactional
             )
             successor = journey.successor(step.id)
-            if successor == EXIT:
-                extra["step_id"] = step.id  # left from here, also when it was passed on arrival
+            if successor == EXIT and arriving:
+                # They leave from this step, arrived now, as if they had stopped there.
+                extra.update(step_id=step.id, step_at=self.now)
             return self.move(due, successor, at=planned, **extra)
         if isinstance(step, WaitStep):
             return self.arrive(due, journey.successor(step.id))
@@ -370,30 +378,38 @@ class _Advancer:
         assert isinstance(step, BranchStep)
         return self.branch(step, due)
 
-    def branch(self, step: BranchStep, where: ColumnElement[bool]) -> int:
+    def branch(
+        self, step: BranchStep, where: ColumnElement[bool], *, arriving: bool = False
+    ) -> int:
         """Each case's people go to its step, in order (a row moved by one case no longer
-        matches `where`), the rest to `otherwise`."""
+        matches `where`), the rest to `otherwise`; `arriving`: they reach the branch now."""
+        passing = step.id if arriving else None
         changed = 0
         for case in step.branch.cases:
-            changed += self.arrive(and_(where, segments.where(case.when, self.ctx())), case.goto)
-        return changed + self.arrive(where, step.branch.otherwise)
+            case_of = and_(where, segments.where(case.when, self.ctx()))
+            changed += self.arrive(case_of, case.goto, passing=passing)
+        return changed + self.arrive(where, step.branch.otherwise, passing=passing)
 
-    def arrive(self, where: ColumnElement[bool], target: str) -> int:
+    def arrive(self, where: ColumnElement[bool], target: str, *, passing: str | None = None) -> int:
         """Move to `target` now; at a branch, straight on to where it sends each person; at
         a send step, its email queued and on to the step after it.
 
         A branch or a send step is due as soon as it is reached, and what it does is done at
         once: the two moves of a round (into the step, then out of it) end where one does,
         and the table takes one write a row instead of two. Only from a wait: its people
-        have no email waiting to be sent (`at`), as the branch and the send step require."""
+        have no email waiting to be sent (`at`), as the branch and the send step require.
+        Who leaves the journey this way leaves from the last step passed (`passing`, a
+        branch reached now), as if they had stopped there."""
         step = self.journey.step(target) if target != EXIT else None
         if isinstance(step, BranchStep):
-            return self.branch(step, where)
+            return self.branch(step, where, arriving=True)
         if isinstance(step, SendStep):
             # Due on arrival: its email is queued and its people move past it at once,
             # as the send step would do in the next round, in one write a row.
             # (`where` is within the window of the step they come from.)
-            return self.act(step, where, where, [true()])
+            return self.act(step, where, where, [true()], arriving=True)
+        if target == EXIT and passing is not None:
+            return self.exit(where, "completed", step_id=passing, step_at=self.now)
         return self.move(where, target)
 
     def until(self, step: WaitUntilStep) -> ColumnElement[bool]:
@@ -430,9 +446,10 @@ def advance(
     summary: Summary,
     batch: int = BATCH,
     shard: Shard = EVERYONE,
+    refresh: Callable[[Session, str], None] = refresh_statistics,
 ) -> int:
     """One round over every step of one version; the caller repeats until nothing moves."""
-    advancer = _Advancer(session, loaded, now, named, summary, batch, shard)
+    advancer = _Advancer(session, loaded, now, named, summary, batch, shard, refresh)
     changed = advancer.leave()
     for step in loaded.journey.steps:
         changed += advancer.step(step.id)
