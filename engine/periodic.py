@@ -46,7 +46,6 @@ from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Transport
 from engine.store import locks, passes, retention, shards
-from engine.store.db import refresh_statistics
 from engine.store.enrolments import BATCH, Summary
 from engine.store.shards import Shard
 
@@ -76,28 +75,13 @@ def journeys_pass(
         parts = shards.shards(session, connections)
 
     def advance(shard: Shard) -> Summary:
-        with sessions() as session:
-            done = passes.advance(
-                session, now=now, segments=segments, batch=batch, shard=shard, refresh=committed
-            )
-            session.commit()
-            return done
+        with sessions.begin() as session:
+            return passes.advance(session, now=now, segments=segments, batch=batch, shard=shard)
 
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="advance") as pool:
         for done in pool.map(advance, parts):
             summary.add(done)
     return summary
-
-
-def committed(session: Session, table: str) -> None:
-    """A shard's statistics refresh: what it did so far committed, then ANALYZE in a
-    transaction of its own. ANALYZE holds its lock to the end of its transaction: in the
-    shard's, the other shards' ANALYZE waited for the whole shard to commit, and the split
-    pass ran one shard after the other. Committing partway is as safe as a crash there:
-    the next statement, or the next pass, takes up what is left (engine/store/passes.py)."""
-    session.commit()
-    refresh_statistics(session, table)
-    session.commit()
 
 
 def worker_name() -> str:

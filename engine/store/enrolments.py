@@ -9,7 +9,7 @@ engine/store/enrolling.py; splitting a pass among transactions, engine/store/sha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,9 +127,6 @@ class _Advancer:
     summary: Summary
     batch: int = BATCH
     shard: Shard = EVERYONE
-    # Called with a table after a bulk write to it (engine/store/db.py); a split pass's
-    # caller commits first (engine/periodic.py).
-    refresh: Callable[[Session, str], None] = refresh_statistics
 
     @property
     def journey(self) -> Journey:
@@ -352,7 +349,7 @@ class _Advancer:
             if queued > BULK:
                 # The next steps look up these rows (`outbox.awaiting`): plan with them.
                 # (Without it, in a shard, the next probe ran for minutes at 140,000.)
-                self.refresh(self.session, "outbox")
+                refresh_statistics(self.session, "outbox")
             extra: dict[str, Any] = {}
             if step.send.variants:
                 extra["variant"] = outbox.variant_columns(step)[1]
@@ -446,10 +443,9 @@ def advance(
     summary: Summary,
     batch: int = BATCH,
     shard: Shard = EVERYONE,
-    refresh: Callable[[Session, str], None] = refresh_statistics,
 ) -> int:
     """One round over every step of one version; the caller repeats until nothing moves."""
-    advancer = _Advancer(session, loaded, now, named, summary, batch, shard, refresh)
+    advancer = _Advancer(session, loaded, now, named, summary, batch, shard)
     changed = advancer.leave()
     for step in loaded.journey.steps:
         changed += advancer.step(step.id)

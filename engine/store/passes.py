@@ -10,7 +10,7 @@ all writes, which it does not parallelise by itself (engine/periodic.py, bench/R
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -48,12 +48,8 @@ def advance(
     segments: Mapping[str, Condition],
     batch: int = BATCH,
     shard: Shard = EVERYONE,
-    refresh: Callable[[Session, str], None] = refresh_statistics,
 ) -> Summary:
-    """The pass's second half, for the supporters of `shard`: advance until nothing moves.
-
-    After a bulk write, `refresh` brings the table's planner statistics up to date before
-    the next statement reads it (in the transaction by default)."""
+    """The pass's second half, for the supporters of `shard`: advance until nothing moves."""
     _roomy(session)
     summary = Summary()
     running = journeys.running(session)
@@ -70,7 +66,6 @@ def advance(
                 summary=summary,
                 batch=batch,
                 shard=shard,
-                refresh=refresh,
             )
             for loaded in running
         )
