@@ -32,8 +32,8 @@ from engine.config import Settings
 from engine.periodic import journeys_pass
 from engine.store import journeys, migrate
 from engine.store.db import make_engine, make_sessionmaker, normalise_url
-from engine.store.enrolments import BATCH
 from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
+from engine.store.shards import BATCH
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)

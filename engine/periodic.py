@@ -46,8 +46,8 @@ from engine.send.identity import Identity, for_sending, templates_dir
 from engine.send.retries import RetryPolicy
 from engine.send.transport import Transport
 from engine.store import locks, passes, retention, shards
-from engine.store.enrolments import BATCH, Summary
-from engine.store.shards import Shard
+from engine.store.shards import BATCH, Shard
+from engine.store.summary import Summary
 
 log = logging.getLogger("mobilise.scheduler")
 

@@ -22,7 +22,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from engine.make_way import MakeWay, never
 from engine.periodic import Passes, Skipped
 from engine.send.dispatcher import Report, SendingRefused
-from engine.store.enrolments import Summary
+from engine.store.summary import Summary
 
 log = logging.getLogger("mobilise.scheduler")
 

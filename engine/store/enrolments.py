@@ -9,8 +9,8 @@ engine/store/enrolling.py; splitting a pass among transactions, engine/store/sha
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,69 +53,8 @@ from engine.store.models import (
     Petition,
     Suppression,
 )
-from engine.store.shards import EVERYONE, Shard
-
-# Ids per statement: each window is one INSERT … SELECT and one UPDATE per step, walked
-# along the primary key. Memory grows with it on SQLite: an UPDATE inside the pass's
-# transaction keeps the original of every page it changes in a statement journal, in
-# memory (temp_store), so a million-id window peaked at 516 MB against 309 MB for 250k
-# windows, for the same CPU time (bench/README.md).
-BATCH = 250_000
-
-
-@dataclass
-class Summary:
-    """What a pass did, for `tick`, `simulate` and the logs."""
-
-    enrolled: dict[str, int] = field(default_factory=dict)
-    queued: dict[tuple[str, str], int] = field(default_factory=dict)
-    moved: int = 0
-    exited: dict[str, int] = field(default_factory=dict)
-
-    def count(self, bucket: dict[Any, int], key: Any, n: int) -> None:
-        if n:
-            bucket[key] = bucket.get(key, 0) + n
-
-    @property
-    def changed(self) -> int:
-        return sum(self.enrolled.values()) + self.moved + sum(self.exited.values())
-
-    def add(self, other: Summary) -> None:
-        """Fold in what another part of the same pass did (a shard's transaction)."""
-        for bucket, theirs in (
-            (self.enrolled, other.enrolled),
-            (self.queued, other.queued),
-            (self.exited, other.exited),
-        ):
-            for key, n in theirs.items():
-                self.count(bucket, key, n)
-        self.moved += other.moved
-
-
-def _windows(
-    session: Session, acts_on: ColumnElement[bool], batch: int
-) -> Iterator[ColumnElement[bool]]:
-    """Bounded id windows over the rows `acts_on` selects (none when there are none)."""
-    # Ordered by the due index's last key: PostgreSQL then walks that index. Unordered,
-    # with statistics not yet refreshed after a pass moved everyone off a step, it took
-    # the step for full and scanned the whole table for a row it expected at once (56 ms
-    # a probe at 140,000 enrolments, seven probes a shard in every idle pass).
-    if (
-        session.scalar(select(Enrolment.id).where(acts_on).order_by(Enrolment.due_at).limit(1))
-        is None
-    ):
-        return
-    # The table's id range comes from the primary key in O(log n); the range of `acts_on`
-    # itself would cost a scan of all its index entries.
-    # (Two statements: SQLite only optimises a lone min() or max() into an index seek.)
-    low = session.scalar(select(func.min(Enrolment.id)))
-    high = session.scalar(select(func.max(Enrolment.id)))
-    assert low is not None
-    assert high is not None
-    start = low
-    while start <= high:
-        yield Enrolment.id.between(start, start + batch - 1)
-        start += batch
+from engine.store.shards import BATCH, EVERYONE, Shard, id_windows
+from engine.store.summary import Summary
 
 
 @dataclass
@@ -281,7 +220,7 @@ class _Advancer:
         # the others, no due row means no statement: a window over a step where a million
         # people wait, none of them due, walks a million rows on SQLite (0.5 to 0.9 s).
         acts_on = base if isinstance(step, WaitUntilStep) else due
-        return self.act(step, base, due, list(_windows(self.session, acts_on, self.batch)))
+        return self.act(step, base, due, list(id_windows(self.session, acts_on, self.batch)))
 
     def act(
         self,

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from engine.rules.conditions import Condition
 from engine.store import enrolling, enrolments, journeys
 from engine.store.db import BULK, refresh_statistics
-from engine.store.enrolments import BATCH, Summary
-from engine.store.shards import EVERYONE, Shard
+from engine.store.shards import BATCH, EVERYONE, Shard
+from engine.store.summary import Summary
 
 
 def _roomy(session: Session) -> None:

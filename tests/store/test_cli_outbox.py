@@ -18,8 +18,8 @@ from engine.config import get_settings
 from engine.periodic import Passes
 from engine.scheduler import scheduler
 from engine.store.db import make_engine, make_sessionmaker
-from engine.store.enrolments import Summary
 from engine.store.models import OutboxMessage
+from engine.store.summary import Summary
 from tests.conftest import BACKENDS
 from tests.store.cli_helpers import SIGNED, project_session, runner, signed_up
 from tests.store.dispatch_helpers import queue_step

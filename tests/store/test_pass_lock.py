@@ -25,8 +25,8 @@ from engine.scheduler import scheduler
 from engine.send.transport import MemoryTransport
 from engine.store import locks, migrate
 from engine.store.db import make_engine, make_sessionmaker
-from engine.store.enrolments import Summary
 from engine.store.models import Enrolment
+from engine.store.summary import Summary
 from tests.backends import fresh_postgres_database
 from tests.store.journey_helpers import ROOT, enrolment_of, seed, sign
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store import migrate, passes
 from engine.store.db import make_engine, make_sessionmaker
-from engine.store.enrolments import Summary
 from engine.store.models import Enrolment
+from engine.store.summary import Summary
 from tests.backends import fresh_postgres_database
 from tests.store.journey_helpers import seed, sign
 

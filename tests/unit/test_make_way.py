@@ -18,8 +18,8 @@ from engine.periodic import Passes, Skipped
 from engine.progress import QUIET, Progress
 from engine.scheduler import scheduler
 from engine.send.dispatcher import Report
-from engine.store.enrolments import Summary
 from engine.store.retention import RetentionReport
+from engine.store.summary import Summary
 
 
 class Clock:
