@@ -9,20 +9,39 @@ flagged `automated`, and left out of attribution and rates.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, insert, select, true, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select, Update
+from sqlalchemy.sql import Select
 
 from engine.rules import clicks as rules
 from engine.store import counts, events
 from engine.store.idsets import among_bound, bound
-from engine.store.models import Click, OutboxMessage
+from engine.store.models import Click, MessageCounts, OutboxMessage
 from engine.store.types import UTCDateTime
 
 DEFAULT_BURST = timedelta(seconds=10)
@@ -56,7 +75,7 @@ def record_many(
 ) -> None:
     """Clicks, each as `record` would at its own instant: the rows with their flags, the
     first click per link as an event, and the figures of the emails whose counted clicks
-    changed, in five statements or fewer whatever their number (the click route's batch of
+    changed, in six statements or fewer whatever their number (the click route's batch of
     requests arrived together; a simulated hour of clicks).
 
     The flags are engine.rules.clicks' rule applied to the emails' recent clicks, read
@@ -72,7 +91,6 @@ def record_many(
     recorded, sent = _recent(connection, dialect, by_message, ordered[0].at - burst, ordered[-1].at)
     flags: dict[int, bool] = {}  # id(ClickIn) -> automated
     flipped: set[int] = set()
-    changed: set[int] = set()
     for message_id, new in by_message.items():
         verdict = rules.automated(
             recorded.get(message_id, ()),
@@ -82,8 +100,6 @@ def record_many(
         )
         flags.update((id(c), flag) for c, flag in zip(new, verdict.new, strict=True))
         flipped |= verdict.flipped
-        if verdict.flipped or not all(verdict.new):
-            changed.add(message_id)
     connection.execute(
         insert(_CLICKS),
         [
@@ -97,8 +113,12 @@ def record_many(
             for c in ordered
         ],
     )
+    # Each email's counted clicks change by its new clicks that count, less its counted
+    # clicks that stop counting: those the flip moved, not those it found flipped already.
+    gained = Counter(c.message_id for c in ordered if not flags[id(c)])
     if flipped:
-        connection.execute(_statements(dialect).flip, {"ids": bound(dialect, flipped)})
+        moved = connection.execute(_statements(dialect).flip, {"ids": bound(dialect, flipped)})
+        gained.subtract(message_id for (message_id,) in moved)
     events.append_many(
         session,
         [
@@ -112,9 +132,34 @@ def record_many(
             for c in ordered
         ],
     )
-    # An automated click changes no figure: its email is refreshed only if a click of it
-    # counts, or a counted one stopped counting.
-    counts.refresh(session, changed)
+    count(session, {m: n for m, n in gained.items() if n})
+
+
+def count(session: Session, gained: Mapping[int, int]) -> None:
+    """Add to each email's counted clicks (`gained`: message id -> clicks, negative for
+    clicks that stopped counting) and to its step's summary row: the clicks, and a clicker
+    for an email whose clicks go from none to some (one less from some to none).
+
+    Two statements whatever the number of emails, instead of `counts.refresh`'s recount
+    of everything each email produced: an increment of the email's row under its lock,
+    which returns what it holds now, so that what it held before is known set-based, as
+    `counts.add_sent` counts the rows an UPDATE moved. An email without a row has produced
+    nothing (engine/store/counts.py): its row is created with these clicks alone."""
+    if not gained:
+        return
+    dialect = session.get_bind().dialect.name
+    rows = json.dumps(sorted(gained.items()))
+    gains: dict[counts.Key, counts.StepFigures] = {}
+    for message_id, journey_id, step_id, variant, now in session.connection().execute(
+        _statements(dialect).increment, {"rows": rows}
+    ):
+        added = gained[message_id]
+        clickers = int(now > 0) - int(now - added > 0)
+        key = (journey_id, step_id, variant)
+        gains[key] = gains.get(key, counts.StepFigures()) + counts.StepFigures(
+            clickers=clickers, clicks=added
+        )
+    counts.add(session, gains)
 
 
 def _recent(
@@ -142,11 +187,13 @@ def _recent(
 
 _CLICKS = cast(Table, Click.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_MESSAGES = cast(Table, MessageCounts.__table__)
 
 
 class _Statements(NamedTuple):
     recent: Select[Any]
-    flip: Update
+    flip: Any  # returns the message of each click it flagged
+    increment: Any  # returns (message id, journey, step, variant, clicks now)
 
 
 @cache
@@ -177,5 +224,49 @@ def _statements(dialect: str) -> _Statements:
         .where(among_bound(dialect, _OUTBOX.c.id, "ids"))
         .order_by(_CLICKS.c.id)
     )
-    flip = update(_CLICKS).where(among_bound(dialect, _CLICKS.c.id, "ids")).values(automated=true())
-    return _Statements(recent, flip)
+    flip = (
+        update(_CLICKS)
+        .where(among_bound(dialect, _CLICKS.c.id, "ids"), _CLICKS.c.automated.is_(False))
+        .values(automated=true())
+        .returning(_CLICKS.c.message_id)
+    )
+    return _Statements(recent, flip, _increment(dialect))
+
+
+def _increment(dialect: str) -> Any:
+    """`count`'s statement: the (message id, clicks) pairs given as one JSON parameter
+    (`rows`), each email's row created with them or added to, in id order (two writers
+    lock their common emails in one order); returns each row as it is now."""
+    rows = bindparam("rows", type_=String)
+    if dialect == "postgresql":
+        given = func.json_array_elements(sql_cast(rows, JSON))
+    else:
+        given = func.json_each(rows)
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    pair = given.table_valued("value")
+    message_id, clicks = (sql_cast(pair.c.value.op("->>")(i), BigInteger) for i in (0, 1))
+    zero = [literal(0) if name != "clicks" else clicks for name in counts.PRODUCED]
+    source = (
+        select(
+            _OUTBOX.c.id,
+            _OUTBOX.c.journey_id,
+            _OUTBOX.c.step_id,
+            func.coalesce(_OUTBOX.c.variant, ""),
+            *zero,
+        )  # fmt: skip
+        .where(_OUTBOX.c.id == message_id)
+        .order_by(_OUTBOX.c.id)
+    )
+    statement = insert_(_MESSAGES).from_select(
+        ["message_id", "journey_id", "step_id", "variant", *counts.PRODUCED], source
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["message_id"],
+        set_={"clicks": _MESSAGES.c.clicks + statement.excluded.clicks},
+    ).returning(
+        _MESSAGES.c.message_id,
+        _MESSAGES.c.journey_id,
+        _MESSAGES.c.step_id,
+        _MESSAGES.c.variant,
+        _MESSAGES.c.clicks,
+    )
