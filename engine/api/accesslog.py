@@ -83,10 +83,12 @@ class AccessLog:
             state.setdefault(_REASON, f"unhandled {type(exc).__name__}")
             raise
         finally:
-            _line(scope, status, (self.timer() - started) * 1000)
+            line(scope, status, (self.timer() - started) * 1000)
 
 
-def _line(scope: Scope, status: int, duration_ms: float) -> None:
+def line(scope: Scope, status: int, duration_ms: float) -> None:
+    """Log the request's line (for a route served before this middleware, as
+    engine/api/fastpath.py serves click redirects)."""
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if not log.isEnabledFor(level):
         return

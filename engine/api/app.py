@@ -101,7 +101,9 @@ def create_app(
         await recording.stop()
         engine.dispose()
 
-    app = FastAPI(
+    app = fastpath.App(
+        # Served before the middleware, which it does the work of (engine/api/fastpath.py).
+        outermost=[fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click)],
         title="Mobilise",
         version="0.1.0",
         lifespan=lifespan,
@@ -189,7 +191,6 @@ def create_app(
             fastpath.FastRoute(
                 "POST", petitions.SIGN_TEMPLATE, petitions.SIGN_PATH, petitions.sign
             ),
-            fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click),
         ],
     )
     guards.install(app, settings, clock)

@@ -149,17 +149,18 @@ def count(session: Session, gained: Mapping[int, int]) -> None:
         return
     dialect = session.get_bind().dialect.name
     rows = json.dumps(sorted(gained.items()))
-    gains: dict[counts.Key, counts.StepFigures] = {}
+    gains: dict[counts.Key, list[int]] = {}  # clickers, clicks
     for message_id, journey_id, step_id, variant, now in session.connection().execute(
         _statements(dialect).increment, {"rows": rows}
     ):
         added = gained[message_id]
-        clickers = int(now > 0) - int(now - added > 0)
-        key = (journey_id, step_id, variant)
-        gains[key] = gains.get(key, counts.StepFigures()) + counts.StepFigures(
-            clickers=clickers, clicks=added
-        )
-    counts.add(session, gains)
+        gain = gains.setdefault((journey_id, step_id, variant), [0, 0])
+        gain[0] += int(now > 0) - int(now - added > 0)
+        gain[1] += added
+    counts.add(
+        session,
+        {key: counts.StepFigures(clickers=c, clicks=n) for key, (c, n) in gains.items()},
+    )
 
 
 def _recent(
