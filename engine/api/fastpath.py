@@ -58,14 +58,11 @@ class FastPaths:
         self.routes = tuple(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            for route in self.routes:
-                found = route.pattern.match(path) if method == route.method else None
-                if found is not None:
-                    await self._serve(route, found, scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        taken = _match(self.routes, scope)
+        if taken is not None:
+            await self._serve(*taken, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
     async def _serve(
         self, route: FastRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
@@ -92,14 +89,11 @@ class App(FastAPI):
         self.outermost = tuple(outermost)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            for route in self.outermost:
-                found = route.pattern.match(path) if method == route.method else None
-                if found is not None and not _declares_body(scope):
-                    await self._serve(route, found, scope, receive, send)
-                    return
-        await super().__call__(scope, receive, send)
+        taken = _match(self.outermost, scope)
+        if taken is not None and not _declares_body(scope):
+            await self._serve(*taken, scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
     async def _serve(
         self, route: FastRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
@@ -129,6 +123,18 @@ class App(FastAPI):
             accesslog.line(scope, status, (time.perf_counter() - started) * 1000)
         if crash is not None:
             raise crash
+
+
+def _match(routes: Sequence[FastRoute], scope: Scope) -> tuple[FastRoute, re.Match[str]] | None:
+    """The route that takes this request, and its path's match; None for the app."""
+    if scope["type"] != "http":
+        return None
+    method, path = scope["method"], scope["path"]
+    for route in routes:
+        found = route.pattern.match(path) if method == route.method else None
+        if found is not None:
+            return route, found
+    return None
 
 
 def _declares_body(scope: Scope) -> bool:
