@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from engine import declarations
 from engine.config import Settings
-from engine.scheduler import journeys_pass
+from engine.periodic import journeys_pass
 from engine.store import journeys, migrate
 from engine.store.db import make_engine, make_sessionmaker, normalise_url
 from engine.store.enrolments import BATCH

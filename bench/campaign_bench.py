@@ -56,9 +56,8 @@ from bench.stand_in import sendgrid_stand_in
 from engine.config import Settings
 from engine.declarations import read
 from engine.intake.signature_imports import import_signatures
-from engine.scheduler import Passes, journeys_pass
-from engine.store import donations, journeys, migrate, petitions
-from engine.store import signatures as signature_store
+from engine.periodic import Passes, journeys_pass
+from engine.store import donations, journeys, migrate, milestones, petitions
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
 from engine.store.models import OutboxMessage
@@ -354,9 +353,7 @@ def seed(session: Session, now: datetime) -> None:
     assert not declared.problems, declared.problems
     for campaign in declared.campaigns:
         petition = petitions.upsert(session, campaign.petition, now=now)
-        signature_store.check_milestones(
-            session, petition_id=petition.id, count=petition.signature_count, now=now
-        )
+        milestones.check(session, petition_id=petition.id, count=petition.signature_count, now=now)
     journeys.sync_journeys(session, declared.campaigns, now)
 
 

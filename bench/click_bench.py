@@ -40,7 +40,7 @@ from bench.common import free_port, fresh_database, machine
 from bench.signing_bench import cpu_seconds, parse_wrk, wait_ready
 from engine.render import tokens
 from engine.render.links import DONATION_LINK
-from engine.store import counts, links
+from engine.store import counts, links, recounts
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Click, OutboxMessage
 
@@ -164,7 +164,7 @@ def recorded(url: str) -> tuple[int, bool]:
                 for r in counts.read(session, journey)
                 if r.figures
             }
-            fresh = counts.recount(session)
+            fresh = recounts.recount(session)
     finally:
         engine.dispose()
     return total, stored == fresh

@@ -39,7 +39,7 @@ from engine.config import Settings
 from engine.render import tokens
 from engine.render.links import DONATION_LINK
 from engine.rules.staff import Role
-from engine.store import apikeys, counts
+from engine.store import apikeys, recounts, step_figures
 from engine.store.models import Link, OutboxMessage, StepCounts, Supporter
 from tests.e2e.live_server import serving
 
@@ -200,12 +200,12 @@ def answer(
     done.stats_table = shown.stdout
     with sessions.begin() as session:
         stored = {
-            (r.journey_id, r.step_id, r.variant): counts.StepFigures(
-                *(getattr(r, name) for name in counts.FIGURES)
+            (r.journey_id, r.step_id, r.variant): step_figures.StepFigures(
+                *(getattr(r, name) for name in step_figures.FIGURES)
             )
             for r in session.scalars(select(StepCounts))
         }
-        recounted = counts.recount(session)
+        recounted = recounts.recount(session)
     if {k: v for k, v in stored.items() if v} != recounted:
         done.problems.append("the summary rows differ from a recount from the tables")
     return done

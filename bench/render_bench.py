@@ -27,7 +27,8 @@ from jinja2 import Template
 from mjml import mjml_to_html
 
 from engine.render import sandbox, variables
-from engine.render.compiler import CompileCache, CompiledTemplate
+from engine.render.compiled import CompiledTemplate
+from engine.render.compiler import CompileCache
 from engine.render.library import TemplateLibrary
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"

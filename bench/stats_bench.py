@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bench.common import SLUG, Timer, fresh_database, machine
 from engine.rules.journeys import Journey
 from engine.stats.figures import journey_stats
-from engine.store import claims, counts, petitions
+from engine.store import claims, counts, petitions, recounts, step_figures
 from engine.store.claims import Outcome
 from engine.store.db import make_engine, make_sessionmaker, refresh_statistics
 from engine.store.models import Petition
@@ -134,7 +134,7 @@ def funnel(session: Session) -> object:
         rows=counts.read(session, JOURNEY.id),
         people={},
         days=[],
-        unattributed=counts.StepFigures(),
+        unattributed=step_figures.StepFigures(),
     )
 
 
@@ -154,7 +154,7 @@ def main() -> None:
         events = rows["outbox"] + rows["events"] + rows["clicks"] + rows["donations"]
         print(f"generated {events:,} events ({rows}) in {made.seconds:.1f} s")
         with Timer() as filled, sessions.begin() as session:
-            written = counts.rebuild(session)
+            written = recounts.rebuild(session)
             refresh_statistics(session, "message_counts", "step_counts")
         print(f"summary rows filled from scratch: {written} rows in {filled.seconds:.1f} s")
         timings = []
@@ -200,7 +200,7 @@ def main() -> None:
         )
         if not args.no_recount:
             with Timer() as again, sessions.begin() as session:
-                recounted = counts.recount(session)
+                recounted = recounts.recount(session)
                 assert recounted == {
                     (JOURNEY.id, r.step_id, r.variant or ""): r.figures
                     for r in counts.read(session, JOURNEY.id)

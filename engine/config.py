@@ -84,8 +84,13 @@ class Settings(BaseSettings):
     scheduler: bool = False
     dispatch_every_s: float = 10.0
     journeys_every_s: float = 60.0
+    # An API process answering more hot requests a second than this (signatures, clicks)
+    # puts its journey and dispatch passes off, for at most `passes_yield_at_most_s` in a
+    # row (engine/make_way.py); 0: never. `mobilise worker` never does.
+    passes_yield_above: float = Field(default=200.0, ge=0)
+    passes_yield_at_most_s: float = Field(default=30.0, gt=0)
     # PostgreSQL connections a journey pass advances on at once, each over a share of the
-    # supporters (engine/scheduler.py); 1 keeps the pass in one transaction. SQLite: always 1.
+    # supporters (engine/periodic.py); 1 keeps the pass in one transaction. SQLite: always 1.
     advance_connections: int = Field(default=2, ge=1, le=16)
 
     # --- supporters' rights (docs/privacy.md)

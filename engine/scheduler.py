@@ -1,216 +1,41 @@
-"""APScheduler wiring of the periodic passes (the passes themselves take `now`).
+"""APScheduler wiring of the periodic passes (engine/periodic.py).
 
-`Passes` holds the plain functions: the journey pass (enrol, advance; milestones are
-marked as signatures arrive and `wait_until: milestone` is read by the advance, so the
-milestone check is part of it), the dispatch pass and the retention pass (supporters past
-the retention period anonymised, docs/privacy.md). `mobilise tick --now` calls them
-once; the scheduler calls them on a timer with the wall clock.
-
-Several workers and API processes may run these, each with its own scheduler. The journey
-pass is run by one process at a time (on PostgreSQL, an advisory lock per pass held for the
-whole pass, engine/store/locks.py): two processes running it at once would do the same
-work twice and wait on each other's rows. A process that finds it taken skips the run and
-tries again shortly (`Skipped`), until a run of its own gets through, so that what woke it
-(a signature that the running pass may have read too early) is never left to the next
-interval. Dispatch runs in every process at once and shares the work: claims take rows
-with `FOR UPDATE SKIP LOCKED` (engine/store/claims.py), so several workers send a large
-batch together and never send one step twice (docs/operations.md). The outbox key
-(enrolment, step) is UNIQUE and the advance moves rows off the step it read, so even
-passes run outside the scheduler (`mobilise tick`) beside it never send twice.
+Several workers and API processes may run the passes, each with its own scheduler. A
+process that finds the journey pass taken by another skips the run and tries again shortly
+(`Skipped`), until a run of its own gets through, so that what woke it (a signature that
+the running pass may have read too early) is never left to the next interval. In an API
+process, the passes make way for a burst of requests (engine/make_way.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
-import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
-from sqlalchemy.orm import Session, sessionmaker
 
-from engine import declarations
-from engine.config import Settings
-from engine.errors import Invalid
-from engine.progress import QUIET, Progress
-from engine.render.library import TemplateLibrary
-from engine.rules.conditions import Condition
-from engine.rules.rights import Retention
-from engine.send import configured_transport
-from engine.send.compose import Envelope
-from engine.send.dispatcher import Policy, Report, SendingRefused, dispatch
-from engine.send.identity import Identity, for_sending, templates_dir
-from engine.send.retries import RetryPolicy
-from engine.send.transport import Transport
-from engine.store import enrolments, locks, passes, retention
-from engine.store.enrolments import BATCH, Shard, Summary
+from engine.make_way import MakeWay, never
+from engine.periodic import Passes, Skipped
+from engine.send.dispatcher import Report, SendingRefused
+from engine.store.enrolments import Summary
 
 log = logging.getLogger("mobilise.scheduler")
-
-
-def journeys_pass(
-    sessions: sessionmaker[Session],
-    *,
-    now: datetime,
-    segments: dict[str, Condition],
-    connections: int,
-    batch: int = BATCH,
-) -> Summary:
-    """The journey pass at `now`: enrol, then advance.
-
-    On PostgreSQL the advance runs on `connections` transactions at once, each over one
-    range of the supporters (engine/store/passes.py): the server runs each statement on one
-    core, and a large advance is all writes, which it does not parallelise by itself
-    (bench/README.md: about a third faster on two cores). Each shard commits on its own; a
-    shard that fails leaves the others done, and the next pass takes up what it left, as
-    after any crash. SQLite has one writer: the whole pass is one transaction there."""
-    with sessions.begin() as session:
-        if connections <= 1 or session.get_bind().dialect.name == "sqlite":
-            return passes.tick(session, now=now, segments=segments, batch=batch)
-        summary = passes.enrol(session, now=now, segments=segments)
-        parts = enrolments.shards(session, connections)
-
-    def advance(shard: Shard) -> Summary:
-        with sessions.begin() as session:
-            return passes.advance(session, now=now, segments=segments, batch=batch, shard=shard)
-
-    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="advance") as pool:
-        for done in pool.map(advance, parts):
-            summary.add(done)
-    return summary
-
-
-def worker_name() -> str:
-    """Host and process: enough to tell, in `claimed_by`, who held a claim."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
-
-
-def policy_from(settings: Settings, sender: Identity | None = None) -> Policy:
-    """The dispatch policy; the envelope is the organisation's (`sender`, default: as
-    `for_sending` finds it)."""
-    sender = sender or for_sending(settings)
-    return Policy(
-        envelope=Envelope(
-            sender=sender.sender,
-            base_url=settings.base_url,
-            secret=settings.secret_key,
-            reply_to=sender.reply_to,
-        ),
-        retry=RetryPolicy(),
-        lease=timedelta(minutes=settings.lease_minutes),
-        overdue_after=timedelta(hours=settings.overdue_after_hours),
-        ambiguity_wait=timedelta(minutes=settings.ambiguity_wait_minutes),
-        hourly_limit=settings.hourly_limit,
-    )
-
-
-def retention_from(settings: Settings) -> Retention:
-    return Retention(
-        contact=timedelta(days=settings.retention_days),
-        donor=timedelta(days=settings.donor_retention_days),
-    )
-
 
 # A run that found its pass taken by another process tries again this much later.
 RETRY_AFTER = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
-class Skipped:
-    """A pass not run here: another process holds its lock, and is running it now."""
+class MadeWay:
+    """A pass put off, or a dispatch pass cut short, while this process answers a burst of
+    requests (engine/make_way.py); it runs again a moment later."""
 
     name: str
-
-
-@dataclass
-class Passes:
-    """The periodic jobs on one database, as plain functions of `now`."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    worker_id: str = field(default_factory=worker_name)
-    transport_override: Transport | None = None
-    # Jitter for retry backoff: several workers must not come back in step.
-    rng: random.Random = field(default_factory=random.Random)
-    # Set when the process shuts down: a dispatch pass stops after the batch in hand.
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    @cached_property
-    def transport(self) -> Transport:
-        return self.transport_override or configured_transport.from_settings(self.settings)
-
-    @cached_property
-    def identity(self) -> Identity:
-        """Read once; in production, refused while placeholders remain."""
-        return for_sending(self.settings)
-
-    @cached_property
-    def library(self) -> TemplateLibrary:
-        return TemplateLibrary(templates_dir(self.settings), site=self.identity.site)
-
-    @cached_property
-    def policy(self) -> Policy:
-        return policy_from(self.settings, self.identity)
-
-    def segments(self) -> dict[str, Condition]:
-        declared = declarations.read(self.settings.project_dir)
-        if declared.problems:
-            raise Invalid(
-                "the declared files have problems",
-                problems=declared.problems,
-                hint="run `mobilise validate`",
-            )
-        return declared.conditions
-
-    def journeys(self, now: datetime) -> Summary | Skipped:
-        """The journey pass, unless another process is running it. The lock is held by a
-        transaction of its own for the whole pass: the advance's shards each commit on
-        their own connections meanwhile (`journeys_pass`)."""
-        with self.sessions.begin() as holder:
-            if not locks.try_hold(holder, "journeys"):
-                return Skipped("journeys")
-            return journeys_pass(
-                self.sessions,
-                now=now,
-                segments=self.segments(),
-                connections=self.settings.advance_connections,
-            )
-
-    def dispatch(self, now: datetime) -> Report:
-        return dispatch(
-            self.sessions.begin,
-            transport=self.transport,
-            library=self.library,
-            policy=self.policy,
-            now=now,
-            worker_id=self.worker_id,
-            jitter=self.rng.random,
-            stopping=self.stopping.is_set,
-        )
-
-    def retention(self, now: datetime, *, progress: Progress = QUIET) -> retention.RetentionReport:
-        """Anonymise the supporters past the retention period at `now`, then delete the
-        file transport's copies of the emails they were sent."""
-        with self.sessions.begin() as session:
-            done = retention.run(session, retention_from(self.settings), now, progress=progress)
-        configured_transport.forget_copies(self.settings, done.message_ids or [])
-        if done.anonymised:
-            log.info("retention: %d supporter(s) anonymised", done.anonymised)
-        return done
-
-    def tick(self, now: datetime) -> tuple[Summary | Skipped, Report]:
-        """Every periodic job once, in order, at `now`: nobody past the retention period is
-        walked through a journey or sent an email."""
-        self.retention(now)
-        return self.journeys(now), self.dispatch(now)
 
 
 @dataclass
@@ -343,8 +168,11 @@ class Scheduled:
     wake: dict[str, Waker]
 
 
-def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
-    """A scheduler running the passes: blocking for `mobilise worker`, else background."""
+def scheduler(passes_: Passes, *, blocking: bool, busy: Callable[[], bool] = never) -> Scheduled:
+    """A scheduler running the passes: blocking for `mobilise worker`, else background.
+
+    While `busy` (an API process answering a burst, engine/make_way.py), the journey and
+    dispatch passes make way, each for at most `passes_yield_at_most_s` in a row."""
     if blocking:
         from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -369,8 +197,17 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
         **options,
     )
 
-    def journeys(now: datetime) -> Summary | Skipped:
+    way = {
+        name: MakeWay(busy, at_most=settings.passes_yield_at_most_s)
+        for name in ("journeys", "dispatch")
+    }
+
+    def journeys(now: datetime) -> Summary | Skipped | MadeWay:
+        if way["journeys"].now():
+            wake["journeys"](RETRY_AFTER)
+            return MadeWay("journeys")
         outcome = passes_.journeys(now)
+        way["journeys"].ran()
         if isinstance(outcome, Skipped):
             # The other process's run may have read the signers before the one who woke
             # this run: try again until a run of ours gets through.
@@ -388,9 +225,28 @@ def scheduler(passes_: Passes, *, blocking: bool) -> Scheduled:
         next_run_time=start,
         **options,
     )
+
+    def dispatch(now: datetime) -> Report | MadeWay:
+        cut_short = False
+
+        def make_way() -> bool:
+            nonlocal cut_short
+            cut_short = cut_short or way["dispatch"].now()
+            return cut_short
+
+        if make_way():
+            wake["dispatch"](RETRY_AFTER)
+            return MadeWay("dispatch")
+        report = passes_.dispatch(now, make_way=make_way)
+        if cut_short:
+            wake["dispatch"](RETRY_AFTER)  # the rest of the queue, once the burst is over
+        else:
+            way["dispatch"].ran()
+        return report
+
     # A second later: the first dispatch sends what the first journey pass queued.
     chosen.add_job(
-        Guarded("dispatch", passes_.dispatch),
+        Guarded("dispatch", dispatch),
         "interval",
         seconds=settings.dispatch_every_s,
         id="dispatch",

@@ -36,8 +36,10 @@ from engine.api.staff import SignInRequired
 from engine.config import Settings, get_settings
 from engine.errors import Invalid, MobiliseError
 from engine.intake.signature_queue import SignatureQueue
+from engine.make_way import Traffic, busy_above
+from engine.periodic import Passes
 from engine.render.library import TemplateLibrary
-from engine.scheduler import Passes, scheduler
+from engine.scheduler import scheduler
 from engine.send.identity import for_sending, templates_dir
 from engine.store.db import make_engine, make_sessionmaker
 from engine.track import sendgrid_events
@@ -69,6 +71,7 @@ def create_app(
     engine = make_engine(settings.database_url)
 
     sessions = make_sessionmaker(engine)
+    traffic = Traffic()  # the hot requests answered: the passes make way during a burst
     signing = SignatureQueue(
         sessions,
         clock=clock,
@@ -85,7 +88,8 @@ def create_app(
         # Each API process may run its own: one of them at a time runs the journey pass,
         # and they share the sending (engine/scheduler.py).
         passes = Passes(settings, sessions)
-        scheduled = scheduler(passes, blocking=False) if settings.scheduler else None
+        busy = busy_above(traffic, settings.passes_yield_above)
+        scheduled = scheduler(passes, blocking=False, busy=busy) if settings.scheduler else None
         if scheduled is not None:
             scheduled.jobs.start()
             # A signer is thanked within seconds, not at the next journey pass (60 s).
@@ -104,6 +108,7 @@ def create_app(
     app = fastpath.App(
         # Served before the middleware, which it does the work of (engine/api/fastpath.py).
         outermost=[fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click)],
+        traffic=traffic,
         title="Mobilise",
         version="0.1.0",
         lifespan=lifespan,
@@ -192,6 +197,7 @@ def create_app(
                 "POST", petitions.SIGN_TEMPLATE, petitions.SIGN_PATH, petitions.sign
             ),
         ],
+        traffic=traffic,
     )
     guards.install(app, settings, clock)
     app.include_router(health.router)

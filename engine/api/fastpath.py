@@ -6,7 +6,8 @@ redirects (`GET /c/{token}`), bench/README.md.
 Each is still declared on its router, with the same handler, so that OpenAPI documents
 it. `FastPaths` sits inside the guards, the security headers and the access log (which
 read the route's template from `scope["route"]`), so those apply to it as to any route;
-errors go to the application's own exception handlers.
+errors go to the application's own exception handlers. Each request served is counted in
+`traffic`: the periodic passes of the process make way during a burst (engine/make_way.py).
 
 `App`'s `outermost` routes (click redirects) come before any middleware: the nine layers
 (Starlette's error and exception middleware, FastAPI's, the guards, CORS, the security
@@ -32,6 +33,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.api import accesslog, guards
+from engine.make_way import Traffic
 
 Handler = Callable[[Request], Awaitable[Response]]
 _ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
@@ -53,8 +55,9 @@ class FastRoute:
 class FastPaths:
     """ASGI middleware: serves `routes` itself, anything else goes on to the app."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[FastRoute]) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[FastRoute], traffic: Traffic) -> None:
         self.app = app
+        self.traffic = traffic
         self.routes = tuple(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,6 +70,7 @@ class FastPaths:
     async def _serve(
         self, route: FastRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
     ) -> None:
+        self.traffic.count()
         _route_of(scope, route, found)
         request = Request(scope, receive, send)
         try:
@@ -84,9 +88,12 @@ class FastPaths:
 class App(FastAPI):
     """FastAPI that serves its `outermost` routes before its middleware (above)."""
 
-    def __init__(self, *, outermost: Sequence[FastRoute] = (), **options: Any) -> None:
+    def __init__(
+        self, *, outermost: Sequence[FastRoute] = (), traffic: Traffic, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.outermost = tuple(outermost)
+        self.traffic = traffic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         taken = _match(self.outermost, scope)
@@ -99,6 +106,7 @@ class App(FastAPI):
         self, route: FastRoute, found: re.Match[str], scope: Scope, receive: Receive, send: Send
     ) -> None:
         started = time.perf_counter()
+        self.traffic.count()
         scope["app"] = self
         _route_of(scope, route, found)
         request = Request(scope, receive, send)

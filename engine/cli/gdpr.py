@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
 from engine.cli.progress import bars
+from engine.periodic import Passes, retention_from
 from engine.rules.rights import rectification
-from engine.scheduler import Passes, retention_from
 from engine.send import configured_transport
 from engine.store import audit, personal_data, restrictions, retention
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import typer
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
-from engine.scheduler import Passes
+from engine.periodic import Passes
 from engine.send import held
 from engine.send.dispatcher import Report
 

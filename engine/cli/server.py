@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.cli.common import reports_errors, sessions, settings, transaction
 from engine.config import Settings, get_settings
-from engine.scheduler import Passes, scheduler
+from engine.periodic import Passes
+from engine.scheduler import scheduler
 from engine.send.identity import for_sending
 from engine.store import petitions
 from engine.track import sendgrid_events

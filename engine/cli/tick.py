@@ -8,7 +8,7 @@ from engine.cli import outbox
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.declared import load
 from engine.errors import Invalid
-from engine.scheduler import Passes, journeys_pass
+from engine.periodic import Passes, journeys_pass
 
 
 @reports_errors

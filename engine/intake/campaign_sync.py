@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.progress import QUIET, Progress
 from engine.rules.campaigns import CampaignDef
-from engine.store import journeys, petitions, signatures
+from engine.store import journeys, milestones, petitions
 from engine.store.journeys import SyncResult
 from engine.store.models import Petition
 
@@ -29,9 +29,7 @@ def store(
     stored = []
     for campaign in campaigns:
         petition = petitions.upsert(session, campaign.petition, now=now)
-        signatures.check_milestones(
-            session, petition_id=petition.id, count=petition.signature_count, now=now
-        )
+        milestones.check(session, petition_id=petition.id, count=petition.signature_count, now=now)
         stored.append(petition)
         progress.advance(1)
     return stored, journeys.sync_journeys(session, campaigns, now, progress=progress)

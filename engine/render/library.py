@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.render import site as sites
-from engine.render.compiler import CompileCache, CompiledTemplate
+from engine.render.compiled import CompiledTemplate
+from engine.render.compiler import CompileCache
 from engine.render.site import Site
 from engine.render.sources import load_source
 

@@ -15,7 +15,7 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 NO_SUBSTITUTIONS: Mapping[str, str] = MappingProxyType({})
 
 
-class RenderedEmail(NamedTuple):  # a tuple: one is built per recipient, 1 µs less
+class RenderedEmail(NamedTuple):  # a tuple: one is built per recipient, cheaper than a class
     subject: str
     preheader: str
     html: str

@@ -95,7 +95,7 @@ def substitutions(distinct: dict[str, int]) -> dict[str, str] | None:
 
 
 def pieces(template: Template, values: dict[str, Any]) -> list[str]:
-    """What the template yields for `values`, not joined (see `compiler._render`)."""
+    """What the template yields for `values`, not joined (see `compiled._render`)."""
     environment = template.environment
     context = environment.context_class(environment, values, template.name, template.blocks)
     try:

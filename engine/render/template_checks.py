@@ -16,7 +16,9 @@ from jinja2 import TemplateError, nodes
 from engine.errors import Invalid, Problem
 from engine.render import sandbox, variables
 from engine.render import site as sites
-from engine.render.compiler import CompiledTemplate, check_jinja, compile_template, used_variables
+from engine.render.compiled import CompiledTemplate
+from engine.render.compiler import compile_template
+from engine.render.jinja_check import check_jinja, used_variables
 from engine.render.library import template_names
 from engine.render.site import Site
 from engine.render.sources import TemplateSource, load_source

@@ -37,7 +37,7 @@ from engine.rules.journeys import (
 from engine.rules.windows import send_time
 
 # Knuth's multiplicative hash spreads consecutive enrolment ids over the buckets; the store
-# computes the same expression in SQL (engine/store/enrolments.py), so keep them together.
+# computes the same expression in SQL (engine/store/outbox.py), so keep them together.
 VARIANT_MULTIPLIER = 2654435761
 
 

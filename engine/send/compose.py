@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.render import tokens
-from engine.render.compiler import CompiledTemplate
+from engine.render.compiled import CompiledTemplate
 from engine.rules import optin
 from engine.send.transport import Address, OutgoingMessage
 from engine.store import recipients

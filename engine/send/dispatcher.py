@@ -2,9 +2,9 @@
 
 Three transactions per batch, so that a crash at any point neither loses nor doubles a
 message:
-1. claim (rows become `sending` under this worker's name) and the last look (consent,
-   suppression, erasure → `suppressed`; quiet hours, frequency cap → queued later),
-   committed before anything leaves;
+1. claim (rows become `sending` under this worker's name) and the last look
+   (engine/send/last_look.py: consent, suppression, erasure → `suppressed`; quiet hours,
+   frequency cap → queued later), committed before anything leaves;
 2. no transaction while rendering and while the transport talks to the provider;
 3. the results: sent with the provider id, retried later with backoff, failed with the
    reason, or ambiguous (SendGrid: the request left, no answer came).
@@ -15,7 +15,7 @@ their lease is over (engine.store.claims.recover_stale).
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -26,10 +26,9 @@ from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid, MobiliseError
-from engine.render.compiler import CompiledTemplate
+from engine.render.compiled import CompiledTemplate
 from engine.render.library import TemplateLibrary
-from engine.rules import optin
-from engine.send import ambiguity, compose, gate
+from engine.send import ambiguity, compose, last_look
 from engine.send.compose import Envelope
 from engine.send.retries import RetryPolicy
 from engine.send.transport import (
@@ -42,7 +41,7 @@ from engine.send.transport import (
     Transient,
     Transport,
 )
-from engine.store import claims, journeys, links, recipients
+from engine.store import claims, links
 from engine.store.claims import Claimed, Outcome
 from engine.store.journeys import Loaded
 
@@ -146,8 +145,12 @@ def dispatch(
                         claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)
                         if not claimed:
                             break
-                        ready, decided = _look(
-                            run, session, claimed, flight.let_through if flight else {}
+                        ready, decided = last_look.look(
+                            session,
+                            claimed,
+                            flight.let_through if flight else {},
+                            known=run.loaded,
+                            now=now,
                         )
                         claims.record(session, decided, worker_id=worker_id)
                 except Exception:
@@ -272,91 +275,6 @@ def _throttled(session: Session, policy: Policy, now: datetime, size: int, in_fl
     return max(0, min(size, policy.hourly_limit - used))
 
 
-def _step_sends(loaded: Loaded) -> timedelta | None:
-    cap = loaded.journey.frequency_cap
-    return cap.period if cap is not None else None
-
-
-def _deferred(row: Claimed, due_at: datetime, reason: str) -> Outcome:
-    # A deferral is not an attempt: the claim's count is given back.
-    return Outcome(row.id, "queued", reason, due_at=due_at, attempts_delta=-1)
-
-
-@dataclass
-class _Ready:
-    row: Claimed
-    person: recipients.Person
-
-
-@dataclass
-class _Batch:
-    """A claimed batch after the last look: the rows that go, the facts they render
-    with, and the campaign emails it lets through, by supporter."""
-
-    ready: list[_Ready]
-    facts: recipients.Recipients
-    let_through: Mapping[int, list[datetime]]
-
-
-def _loaded_for(run: _Pass, session: Session, version_ids: set[int]) -> None:
-    for version_id in version_ids - run.loaded.keys():
-        run.loaded[version_id] = journeys.version_by_pk(session, version_id)
-
-
-def _look(
-    run: _Pass, session: Session, claimed: list[Claimed], in_flight: Mapping[int, list[datetime]]
-) -> tuple[_Batch, list[Outcome]]:
-    # Double opt-in confirmations belong to no journey (engine/rules/optin.py).
-    pending = {row.id: optin.pending_of(row.enrolment_id) for row in claimed}
-    journeyed = [row for row in claimed if pending[row.id] is None]
-    versions = {row.journey_version_id for row in journeyed}
-    _loaded_for(run, session, versions)
-    # Once per step, not per row: a batch is usually one or two steps.
-    purpose_of = {
-        key: gate.consent_purpose(run.loaded[key[0]], key[1])
-        for key in {(row.journey_version_id, row.step_id) for row in journeyed}
-    }
-    purposes = {purpose for purpose in purpose_of.values() if purpose is not None}
-    periods = [
-        p
-        for row in claimed
-        if not row.transactional
-        and (p := _step_sends(run.loaded[row.journey_version_id])) is not None
-    ]
-    facts = recipients.load(
-        session,
-        [row.supporter_id for row in claimed],
-        purposes=purposes,
-        version_ids=versions,
-        recent_since=run.now - max(periods) if periods else None,
-        now=run.now,
-        pending_ids=[p for p in pending.values() if p is not None],
-    )
-    ready: list[_Ready] = []
-    decided: list[Outcome] = []
-    # This batch's own: the batch in flight is recorded before the next look.
-    let_through: dict[int, list[datetime]] = defaultdict(list)
-    for row in claimed:
-        loaded = run.loaded.get(row.journey_version_id) if pending[row.id] is None else None
-        verdict = gate.decide(
-            row,
-            loaded,
-            facts,
-            purpose=purpose_of.get((row.journey_version_id, row.step_id)),
-            now=run.now,
-            sent_now=[*in_flight.get(row.supporter_id, ()), *let_through[row.supporter_id]],
-        )
-        if isinstance(verdict, gate.Never):
-            decided.append(Outcome(row.id, "suppressed", verdict.reason, attempts_delta=-1))
-        elif isinstance(verdict, gate.Later):
-            decided.append(_deferred(row, verdict.due_at, verdict.reason))
-        else:
-            if not row.transactional:
-                let_through[row.supporter_id].append(run.now)
-            ready.append(_Ready(row, facts.people[row.supporter_id]))
-    return _Batch(ready, facts, let_through), decided
-
-
 def _compiled(run: _Pass, template: str) -> CompiledTemplate | Invalid:
     found = run.compiled.get(template)
     if found is None:
@@ -369,7 +287,7 @@ def _compiled(run: _Pass, template: str) -> CompiledTemplate | Invalid:
 
 
 def _render(
-    run: _Pass, batch: _Batch
+    run: _Pass, batch: last_look.Batch
 ) -> tuple[list[OutgoingMessage], list[Claimed], list[Outcome]]:
     ready, facts = batch.ready, batch.facts
     messages: list[OutgoingMessage] = []

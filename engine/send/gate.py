@@ -3,7 +3,7 @@
 Everything was checked when the row was queued, but hours or days may have passed:
 consent withdrawn, an unsubscribe, an erasure, another campaign email sent meanwhile, a
 queue drained after quiet hours began. Decided from facts loaded for the whole batch
-(engine.store.recipients); no I/O here.
+(engine.store.recipients, by engine/send/last_look.py); no I/O here.
 """
 
 from __future__ import annotations

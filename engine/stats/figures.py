@@ -18,7 +18,8 @@ from engine.rules.journeys import (
     WaitUntilStep,
 )
 from engine.stats.ab import Arm, Verdict, compare
-from engine.store.counts import StepFigures, StepRow
+from engine.store.counts import StepRow
+from engine.store.step_figures import StepFigures
 
 MONTHS = 12  # a monthly gift annualised
 

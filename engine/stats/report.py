@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from engine.errors import NotFound
 from engine.rules.segments import SegmentDef
 from engine.stats.figures import JourneyStats, Line, SegmentLine, SegmentStats, journey_stats
-from engine.store import counts, funnels, journeys, petitions
-from engine.store.counts import StepFigures
+from engine.store import counts, funnels, journeys, petitions, recounts
 from engine.store.journeys import Loaded
+from engine.store.step_figures import StepFigures
 
 
 def _journey(session: Session, journey_id: str) -> Loaded:
@@ -30,7 +30,7 @@ def _journey(session: Session, journey_id: str) -> Loaded:
 def rebuild(session: Session) -> int:
     """Count the summary rows again from the tables (a repair; `mobilise stats --rebuild`);
     returns the rows written."""
-    return counts.rebuild(session)
+    return recounts.rebuild(session)
 
 
 def for_journey(session: Session, journey_id: str) -> JourneyStats:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from engine.rules import clicks as rules
-from engine.store import counts
+from engine.store import counts, step_figures
 from engine.store.idsets import among_bound, bound
 from engine.store.models import Click, Event, MessageCounts, OutboxMessage
 from engine.store.types import UTCDateTime
@@ -165,7 +165,7 @@ def count(session: Session, gained: Mapping[int, int]) -> None:
         return
     dialect = session.get_bind().dialect.name
     rows = json.dumps(sorted(gained.items()))
-    gains: dict[counts.Key, list[int]] = {}  # clickers, clicks
+    gains: dict[step_figures.Key, list[int]] = {}  # clickers, clicks
     for message_id, journey_id, step_id, variant, now in session.connection().execute(
         _statements(dialect).increment, {"rows": rows}
     ):
@@ -175,7 +175,7 @@ def count(session: Session, gained: Mapping[int, int]) -> None:
         gain[1] += added
     counts.add(
         session,
-        {key: counts.StepFigures(clickers=c, clicks=n) for key, (c, n) in gains.items()},
+        {key: step_figures.StepFigures(clickers=c, clicks=n) for key, (c, n) in gains.items()},
     )
 
 
@@ -300,7 +300,7 @@ def _increment(dialect: str) -> Any:
     insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     pair = given.table_valued("value")
     message_id, clicks = (sql_cast(pair.c.value.op("->>")(i), BigInteger) for i in (0, 1))
-    zero = [literal(0) if name != "clicks" else clicks for name in counts.PRODUCED]
+    zero = [literal(0) if name != "clicks" else clicks for name in step_figures.PRODUCED]
     source = (
         select(
             _OUTBOX.c.id,
@@ -313,7 +313,7 @@ def _increment(dialect: str) -> Any:
         .order_by(_OUTBOX.c.id)
     )
     statement = insert_(_MESSAGES).from_select(
-        ["message_id", "journey_id", "step_id", "variant", *counts.PRODUCED], source
+        ["message_id", "journey_id", "step_id", "variant", *step_figures.PRODUCED], source
     )
     return statement.on_conflict_do_update(
         index_elements=["message_id"],

@@ -11,7 +11,7 @@ enrol the signer as they enrol anyone.
 With `count_unconfirmed` the signature is also recorded at once, without consents and
 without `enrol`, so that it counts towards the total and the milestones before it is
 confirmed; confirming then grants the consents, sets `enrol` and enrols the signer
-(`enrolments.enrol_signer`: the pass's cursor has usually passed the signature by then).
+(`enrolling.enrol_signer`: the pass's cursor has usually passed the signature by then).
 
 A pending signature expires (`expires_at`, MOBILISE_CONFIRM_DAYS after the request): its
 link stops working, and the retention pass deletes it (engine/store/retention.py), with
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules import optin
 from engine.rules.signature_rows import SignatureRow
-from engine.store import enrolments, journeys, petitions, signatures
+from engine.store import enrolling, journeys, petitions, signatures
 from engine.store.inserts import insert_skipping
 from engine.store.models import (
     OutboxMessage,
@@ -272,7 +272,7 @@ def confirm(session: Session, pending_id: int, *, now: datetime) -> Confirmed | 
             .values(enrol=True)
         )
         for loaded in journeys.current(session):
-            enrolments.enrol_signer(
+            enrolling.enrol_signer(
                 session,
                 loaded,
                 petition=(petition_id, facts.slug),

@@ -14,8 +14,8 @@ writer's own transaction:
   that counts and each click the scanner rule's UPDATE moved out of the count
   (engine.store.clicks.count), added to the email's `message_counts` row under its lock,
   which tells whether the email just gained or lost its clicker.
-- Everything else an email produces (a provider's delivery event, a click, an
-  unsubscribe, a gift attributed, refunded or cancelled) comes through `refresh` with the
+- Everything else an email produces (a provider's delivery event, an unsubscribe, a
+  gift attributed, refunded or cancelled) comes through `refresh` with the
   emails it touched. `refresh` recomputes what each of them has produced from the tables
   themselves, compares it with what `message_counts` says it had produced, and adds the
   difference to its step's row. So a change counts once however the news of it arrives: a
@@ -23,14 +23,8 @@ writer's own transaction:
   not, and a refund takes back exactly what its gift had added. An email has a
   `message_counts` row from its first such event on.
 
-Counted (definitions are those of `_produced`, which `recount` sums from scratch):
-sent (the outbox row is `sent`); delivered (the provider's last word about it says it
-arrived: delivered, opened, clicked, unsubscribed, complained); bounced (bounced or
-dropped); unsubscribed (an opt-out through its link, its List-Unsubscribe header or the
-provider's: unsubscribe or spam complaint); clicks (not flagged automated) and clickers
-(emails with at least one); gifts attributed to it and not refunded, and donors (emails
-with at least one); one-off and monthly amounts of those gifts in cents (a cancelled
-monthly gift no longer counts in the monthly amount).
+What each figure counts is engine/store/step_figures.py; a full recount from the tables,
+engine/store/recounts.py.
 """
 
 from __future__ import annotations
@@ -38,159 +32,25 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    ColumnElement,
-    FromClause,
-    String,
-    Table,
-    and_,
-    bindparam,
-    case,
-    delete,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import JSON, BigInteger, String, Table, bindparam, func, literal, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
+from engine.store.db import no_jit
 from engine.store.idsets import among_bound, bound
-from engine.store.models import (
-    Click,
-    Donation,
-    Event,
-    MessageCounts,
-    OutboxMessage,
-    StepCounts,
-)
-
-# Provider states (engine.track.sendgrid_events: the outbox's `delivery` holds the event
-# name) that say the email arrived, that it did not, and that its reader opted out.
-DELIVERED = ("delivered", "open", "click", "unsubscribe", "group_unsubscribe", "spamreport")
-BOUNCED = ("bounce", "dropped")
-OPTED_OUT = ("unsubscribe", "group_unsubscribe", "spamreport")
-# The event an unsubscribe through an email's own link records (engine.store.suppressions).
-UNSUBSCRIBE_KEY = "unsubscribe:"
-
-Key = tuple[str, str, str]  # journey, step, variant ('' without variants)
-
-
-def unsubscribe_key(message_id: int) -> str:
-    """The source key of the event an unsubscribe through this email records."""
-    return f"{UNSUBSCRIBE_KEY}{message_id}"
-
-
-@dataclass(frozen=True)
-class StepFigures:
-    """A summary row: sums over a step's emails (clickers, donors: emails with one or more)."""
-
-    sent: int = 0
-    delivered: int = 0
-    bounced: int = 0
-    unsubscribed: int = 0
-    clickers: int = 0
-    clicks: int = 0
-    donors: int = 0
-    gifts: int = 0
-    one_off_cents: int = 0
-    monthly_cents: int = 0
-
-    def __add__(self, other: StepFigures) -> StepFigures:
-        return StepFigures(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
-
-    def __bool__(self) -> bool:
-        return any(astuple(self))
-
-
-FIGURES = tuple(f.name for f in fields(StepFigures))
-# What one email has produced besides being sent: a `message_counts` row, in this order.
-PRODUCED = ("delivered", "bounced", "unsubscribed", "clicks", "gifts", "one_off_cents",
-            "monthly_cents")  # fmt: skip
-
-
-def share(produced: Sequence[int]) -> tuple[int, ...]:
-    """What an email that has produced `produced` (in the order of PRODUCED) adds to its
-    step's row, in the order of FIGURES (its `sent` is counted apart: 0 here)."""
-    delivered, bounced, unsubscribed, clicks, gifts, one_off, monthly = produced
-    return (0, delivered, bounced, unsubscribed, int(clicks > 0), clicks, int(gifts > 0), gifts,
-            one_off, monthly)  # fmt: skip
-
-
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
-
-
-def _produced(message: Any) -> list[ColumnElement[Any]]:
-    """What each email of the outer statement (`message`: the outbox or an alias) has
-    produced, in the order of PRODUCED. Index probes only: the clicks and the gifts by
-    their message key, the unsubscribe event by its unique source key."""
-    counted = and_(Donation.message_id == message.id, Donation.refunded_at.is_(None))
-    # An integer on both databases (PostgreSQL's sum of bigints is a numeric).
-    cents = sql_cast(func.coalesce(func.sum(Donation.amount_cents), 0), BigInteger)
-    own_link = exists().where(
-        Event.source_key == literal(UNSUBSCRIBE_KEY) + sql_cast(message.id, String)
-    )
-
-    delivery: ColumnElement[str | None] = message.delivery
-
-    def state_in(states: tuple[str, ...]) -> ColumnElement[bool]:
-        # Each state its own parameter: an expanding IN is rendered again at each run.
-        return delivery.in_([literal(state) for state in states])
-
-    return [
-        _flag(state_in(DELIVERED)).label("delivered"),
-        _flag(state_in(BOUNCED)).label("bounced"),
-        _flag(or_(state_in(OPTED_OUT), own_link)).label("unsubscribed"),
-        select(func.count())
-        .where(Click.message_id == message.id, Click.automated.is_(False))
-        .scalar_subquery()
-        .label("clicks"),
-        select(func.count()).where(counted).scalar_subquery().label("gifts"),
-        select(cents)
-        .where(counted, Donation.frequency == "one-off")
-        .scalar_subquery()
-        .label("one_off_cents"),
-        select(cents)
-        .where(counted, Donation.frequency == "monthly", Donation.cancelled_at.is_(None))
-        .scalar_subquery()
-        .label("monthly_cents"),
-    ]
-
-
-def _keyed(message: Any) -> Select[Any]:
-    """(id, journey, step, variant, *PRODUCED) of every email of the outbox."""
-    return select(
-        message.id.label("message_id"),
-        message.journey_id.label("journey_id"),
-        message.step_id.label("step_id"),
-        func.coalesce(message.variant, "").label("variant"),
-        *_produced(message),
-    )
-
+from engine.store.models import Donation, MessageCounts, OutboxMessage, StepCounts
+from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, keyed, share
 
 # A batch this size or larger reads enough emails for PostgreSQL to estimate its statement
 # over `jit_above_cost`: compiling it then cost 2.5 s for 0.35 s of index probes (measured
 # over 9,000 emails). Each statement runs once: its own transaction turns JIT off.
 JIT_OFF_FROM = 100
-
-
-def _no_jit(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql("SET LOCAL jit = off")
-
 
 _MESSAGES = cast(Table, MessageCounts.__table__)
 _STEPS = cast(Table, StepCounts.__table__)
@@ -258,7 +118,7 @@ def _statements(dialect: str) -> _Statements:
         set_={n: _STEPS.c[n] + add.excluded[n] for n in FIGURES},
     )
     # 2. What they have produced now.
-    return _Statements(hold=hold, now=_keyed(OutboxMessage).where(ids), keep=keep, add=add)
+    return _Statements(hold=hold, now=keyed(OutboxMessage).where(ids), keep=keep, add=add)
 
 
 def refresh(session: Session, message_ids: Collection[int]) -> None:
@@ -272,7 +132,7 @@ def refresh(session: Session, message_ids: Collection[int]) -> None:
     if not ids:
         return
     if len(ids) >= JIT_OFF_FROM:
-        _no_jit(session)
+        no_jit(session)
     dialect = session.get_bind().dialect.name
     statements = _statements(dialect)
     connection = session.connection()
@@ -321,72 +181,6 @@ def add(session: Session, gains: dict[Key, StepFigures]) -> None:
     if rows:
         dialect = session.get_bind().dialect.name
         session.connection().execute(_statements(dialect).add, rows)
-
-
-def _summed(per_email: FromClause) -> Select[Any]:
-    """Summary rows from per-email rows (`per_email`: message_counts, or `_keyed` fresh),
-    with the sent emails of the outbox."""
-    sent = select(
-        OutboxMessage.journey_id,
-        OutboxMessage.step_id,
-        func.coalesce(OutboxMessage.variant, ""),
-        literal(1),
-        *[literal(0) for _ in PRODUCED],
-    ).where(OutboxMessage.status == "sent")
-    produced = select(
-        per_email.c.journey_id,
-        per_email.c.step_id,
-        per_email.c.variant,
-        literal(0),
-        *[per_email.c[n] for n in PRODUCED],
-    )
-    both = union_all(sent, produced).subquery()
-    journey, step, variant, sent_, delivered, bounced, unsubscribed, clicks, gifts, *cents = both.c
-    return select(
-        journey,
-        step,
-        variant,
-        func.sum(sent_),
-        func.sum(delivered),
-        func.sum(bounced),
-        func.sum(unsubscribed),
-        func.sum(_flag(clicks > 0)),
-        func.sum(clicks),
-        func.sum(_flag(gifts > 0)),
-        func.sum(gifts),
-        *[func.sum(c) for c in cents],
-    ).group_by(journey, step, variant)
-
-
-def recount(session: Session) -> dict[Key, StepFigures]:
-    """Every summary row counted again from the outbox, clicks, gifts and events: what
-    `step_counts` must hold (a full pass over the outbox; for checks and `rebuild`)."""
-    _no_jit(session)
-    rows = session.execute(_summed(_keyed(OutboxMessage).subquery())).all()
-    found = {(j, s, v): StepFigures(*(int(x or 0) for x in rest)) for j, s, v, *rest in rows}
-    return {key: figures for key, figures in found.items() if figures}
-
-
-def rebuild(session: Session) -> int:
-    """Fill both tables from scratch, set-based (a database migrated with sent emails, or a
-    repair); returns the summary rows written."""
-    _no_jit(session)
-    session.execute(delete(MessageCounts))
-    session.execute(delete(StepCounts))
-    fresh = _keyed(OutboxMessage).subquery()
-    anything = or_(*[fresh.c[name] != 0 for name in PRODUCED])
-    session.execute(
-        _MESSAGES.insert().from_select(
-            ["message_id", "journey_id", "step_id", "variant", *PRODUCED],
-            select(fresh).where(anything),
-        )
-    )
-    session.execute(
-        _STEPS.insert().from_select(
-            ["journey_id", "step_id", "variant", *FIGURES], _summed(_MESSAGES)
-        )
-    )
-    return int(session.scalar(select(func.count()).select_from(StepCounts)) or 0)
 
 
 @dataclass(frozen=True)

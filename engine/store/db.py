@@ -71,3 +71,10 @@ def refresh_statistics(session: Session, *tables: str) -> None:
     plans do not depend on statistics here (engine/store reads are written for its rules)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
+def no_jit(session: Session) -> None:
+    """No JIT compilation for the statements of this transaction, on PostgreSQL: for
+    statements that run once, whose estimated cost would otherwise compile them."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL jit = off")

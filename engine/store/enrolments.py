@@ -1,9 +1,10 @@
-"""Enrolling and advancing supporters set-based: the store's half of engine.rules.plan.
+"""Advancing enrolled supporters set-based: the store's half of engine.rules.plan.
 
 Every statement here acts on a whole population (one journey version, one step, a bounded
-window of enrolment ids) with INSERT … SELECT or UPDATE … WHERE; no statement runs once per
+window of enrolment ids) with UPDATE … WHERE or INSERT … SELECT; no statement runs once per
 supporter. The transitions are the planner's, step kind by step kind; the golden histories
-and the end-to-end tests hold the two to the same behaviour.
+and the end-to-end tests hold the two to the same behaviour. Enrolling is
+engine/store/enrolling.py; splitting a pass among transactions, engine/store/shards.py.
 """
 
 from __future__ import annotations
@@ -22,13 +23,11 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     select,
     true,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from engine.rules.conditions import Condition, DonatedSinceEntry
 from engine.rules.journeys import (
@@ -36,24 +35,14 @@ from engine.rules.journeys import (
     BranchStep,
     ExitStep,
     Journey,
-    MilestoneTrigger,
     SendStep,
     WaitStep,
     WaitUntilStep,
 )
 from engine.rules.plan import arrival_due, wait_span
 from engine.rules.windows import send_time
-from engine.store import (
-    cursors,
-    donations,
-    outbox,
-    restrictions,
-    segments,
-    suppressions,
-    triggers,
-)
+from engine.store import donations, outbox, restrictions, segments, suppressions
 from engine.store.db import BULK, refresh_statistics
-from engine.store.inserts import insert_skipping
 from engine.store.journeys import Loaded
 from engine.store.models import (
     Donation,
@@ -62,9 +51,9 @@ from engine.store.models import (
     Milestone,
     OutboxMessage,
     Petition,
-    Supporter,
     Suppression,
 )
+from engine.store.shards import EVERYONE, Shard
 
 # Ids per statement: each window is one INSERT … SELECT and one UPDATE per step, walked
 # along the primary key. Memory grows with it on SQLite: an UPDATE inside the pass's
@@ -72,8 +61,6 @@ from engine.store.models import (
 # memory (temp_store), so a million-id window peaked at 516 MB against 309 MB for 250k
 # windows, for the same CPU time (bench/README.md).
 BATCH = 250_000
-# The enrolments' unique key (models.Enrolment): one walk per supporter, journey and entry.
-ENROLMENT_KEY = ("supporter_id", "journey_id", "entry")
 
 
 @dataclass
@@ -105,164 +92,18 @@ class Summary:
         self.moved += other.moved
 
 
-@dataclass(frozen=True)
-class Shard:
-    """The supporters one transaction of a split pass advances: ids from `low` to `high`.
-
-    By supporter, not by enrolment: everything the advance reads across rows (the frequency
-    cap's other emails, goals, suppressions) is one supporter's, so shards never need to see
-    each other's uncommitted work. By range, not by `id % n`: enrolments are created in
-    signing order, so a range of supporters is mostly a range of table and index pages, and
-    two shards do not fight over the same pages."""
-
-    low: int | None = None
-    high: int | None = None
-
-    def where(self) -> ColumnElement[bool]:
-        test: ColumnElement[bool] = true()
-        if self.low is not None:
-            test = and_(test, Enrolment.supporter_id >= self.low)
-        if self.high is not None:
-            test = and_(test, Enrolment.supporter_id <= self.high)
-        return test
-
-
-def shards(session: Session, count: int) -> list[Shard]:
-    """`count` shards covering every supporter id, split evenly over the ids in use (the
-    supporters' primary key: two index seeks)."""
-    low = session.scalar(select(func.min(Supporter.id)))
-    high = session.scalar(select(func.max(Supporter.id)))
-    if count <= 1 or low is None or high is None:
-        return [Shard()]
-    size = max(1, -(-(high - low + 1) // count))
-    bounds = [low + size * i for i in range(1, count) if low + size * i <= high]
-    lows: list[int | None] = [None, *bounds]
-    highs: list[int | None] = [b - 1 for b in bounds] + [None]
-    return [Shard(lo, hi) for lo, hi in zip(lows, highs, strict=True)]
-
-
-EVERYONE = Shard()
-
-
-# --- enrolment
-
-
-def enrol(
-    session: Session, loaded: Loaded, *, now: datetime, named: Mapping[str, Condition]
-) -> int:
-    """Enrol whom the trigger selects at `now` and the re-entry policy admits.
-
-    A signed or milestone trigger reads only the signatures above the version's cursor
-    (engine/store/cursors.py), then moves the cursor over the settled ones."""
-    trigger = loaded.journey.trigger
-    slug = triggers.petition_of(trigger)
-    if slug is None:
-        return _admit(session, loaded, triggers.candidates(loaded, now=now, named=named), now)
-    petition_id = session.scalar(select(Petition.id).where(Petition.slug == slug))
-    if petition_id is None:
-        return 0
-    reached_at = None
-    if isinstance(trigger, MilestoneTrigger):
-        reached_at = triggers.reached(session, trigger, petition_id, now)
-        if reached_at is None:
-            return 0  # nobody yet, and the cursor stays where it is
-    cursor = cursors.Cursor.open(
-        session, loaded.version_id, petition_id, now=now, not_yet=triggers.not_yet(trigger, now)
-    )
-    found = triggers.signers(petition_id, after=cursor.after, now=now, reached_at=reached_at)
-    enrolled = _admit(session, loaded, found, now)
-    cursor.close(session)
-    return enrolled
-
-
-def enrol_signer(
-    session: Session,
-    loaded: Loaded,
-    *,
-    petition: tuple[int, str],
-    supporter_id: int,
-    now: datetime,
-) -> int:
-    """Enrol one signer of `petition` (id, slug) whom the version's signed or milestone trigger
-    selects at `now`, wherever its cursor stands: a signature counted before its address
-    was confirmed (double opt-in, `count_unconfirmed`) gains `enrol` when it is confirmed,
-    and the cursor has usually passed it by then (engine/store/confirmations.py). A
-    milestone not yet reached enrols nobody: the cursor waits below it, and the pass reads
-    the signature when the milestone comes."""
-    trigger = loaded.journey.trigger
-    petition_id, slug = petition
-    if triggers.petition_of(trigger) != slug:
-        return 0
-    reached_at = None
-    if isinstance(trigger, MilestoneTrigger):
-        reached_at = triggers.reached(session, trigger, petition_id, now)
-        if reached_at is None:
-            return 0
-    found = triggers.signers(
-        petition_id, after=0, now=now, reached_at=reached_at, supporter_id=supporter_id
-    )
-    return _admit(session, loaded, found, now)
-
-
-def _admit(session: Session, loaded: Loaded, source: Subquery, now: datetime) -> int:
-    """INSERT … SELECT the (supporter_id, triggered_at) of `source` the policy admits."""
-    journey = loaded.journey
-    who, when = source.c[0], source.c[1]
-    previous = aliased(Enrolment)
-    blocked = exists().where(previous.journey_id == journey.id, previous.supporter_id == who)
-    if journey.reentry == "after_exit":
-        blocked = blocked.where((previous.state == "active") | (previous.exited_at >= when))
-    entries = (
-        select(func.count()).where(previous.journey_id == journey.id, previous.supporter_id == who)
-    ).scalar_subquery()
-    first = journey.steps[0].id
-    person = aliased(Supporter)
-    rows = (
-        select(
-            literal(journey.id),
-            literal(loaded.version_id),
-            who,
-            (entries + 1) if journey.reentry == "after_exit" else literal(1),
-            literal("active"),
-            literal(first),
-            literal(now, Enrolment.step_at.type),
-            literal(arrival_due(journey, first, now), Enrolment.due_at.type),
-            literal(now, Enrolment.entered_at.type),
-        )
-        .join(person, person.id == who)
-        # Erased people and paper signers have no address: nothing to walk them through;
-        # nor is anyone whose processing is restricted enrolled.
-        .where(
-            person.email.is_not(None),
-            person.erased_at.is_(None),
-            ~blocked,
-            ~restrictions.restricted(who),
-        )
-    )
-    columns = [
-        "journey_id",
-        "journey_version_id",
-        "supporter_id",
-        "entry",
-        "state",
-        "step_id",
-        "step_at",
-        "due_at",
-        "entered_at",
-    ]
-    # Passes in several processes may enrol the same new signer at once: the unique
-    # (supporter, journey, entry) keeps one, and the others skip it instead of failing.
-    return insert_skipping(session, Enrolment, columns, rows, ENROLMENT_KEY)
-
-
-# --- advancing
-
-
 def _windows(
     session: Session, acts_on: ColumnElement[bool], batch: int
 ) -> Iterator[ColumnElement[bool]]:
     """Bounded id windows over the rows `acts_on` selects (none when there are none)."""
-    if session.scalar(select(Enrolment.id).where(acts_on).limit(1)) is None:
+    # Ordered by the due index's last key: PostgreSQL then walks that index. Unordered,
+    # with statistics not yet refreshed after a pass moved everyone off a step, it took
+    # the step for full and scanned the whole table for a row it expected at once (56 ms
+    # a probe at 140,000 enrolments, seven probes a shard in every idle pass).
+    if (
+        session.scalar(select(Enrolment.id).where(acts_on).order_by(Enrolment.due_at).limit(1))
+        is None
+    ):
         return
     # The table's id range comes from the primary key in O(log n); the range of `acts_on`
     # itself would cost a scan of all its index entries.
@@ -305,8 +146,26 @@ class _Advancer:
             Enrolment.step_id == step_id,
             Enrolment.step_at <= self.now,
             self.scope(),
-            ~outbox.awaiting(Enrolment.id, besides=step_id),
+            ~outbox.awaiting(Enrolment.id, besides=self.arrivals(step_id)),
         )
+
+    def arrivals(self, step_id: str) -> set[str]:
+        """The step and the send steps its people reach in the same write (`arrive`: from
+        a wait or a branch, through branches): those steps' own emails, which that write
+        queues, do not hold them."""
+        found, seen = {step_id}, {step_id}
+        ahead = [] if isinstance(self.journey.step(step_id), SendStep) else [step_id]
+        while ahead:
+            for target in self.journey.targets(ahead.pop()):
+                if target == EXIT or target in seen:
+                    continue
+                seen.add(target)
+                step = self.journey.step(target)
+                if isinstance(step, SendStep):
+                    found.add(target)
+                elif isinstance(step, BranchStep):
+                    ahead.append(target)
+        return found
 
     def over(self, step_id: str) -> ColumnElement[bool]:
         """Due at this step, and (for a wait) its span has passed since the last email was
@@ -422,7 +281,18 @@ class _Advancer:
         # the others, no due row means no statement: a window over a step where a million
         # people wait, none of them due, walks a million rows on SQLite (0.5 to 0.9 s).
         acts_on = base if isinstance(step, WaitUntilStep) else due
-        windows = list(_windows(self.session, acts_on, self.batch))
+        return self.act(step, base, due, list(_windows(self.session, acts_on, self.batch)))
+
+    def act(
+        self,
+        step: Any,
+        base: ColumnElement[bool],
+        due: ColumnElement[bool],
+        windows: list[ColumnElement[bool]],
+    ) -> int:
+        """The step's work on the enrolments `base` (at the step) and `due` (due there), one
+        id window at a time."""
+        step_id = step.id
         capped: dict[int, datetime] = {}
         send_due = None
         if windows and isinstance(step, SendStep) and not step.send.transactional:
@@ -474,6 +344,7 @@ class _Advancer:
             self.summary.count(self.summary.queued, (journey.id, step.id), queued)
             if queued > BULK:
                 # The next steps look up these rows (`outbox.awaiting`): plan with them.
+                # (Without it, in a shard, the next probe ran for minutes at 140,000.)
                 refresh_statistics(self.session, "outbox")
             extra: dict[str, Any] = {}
             if step.send.variants:
@@ -481,7 +352,10 @@ class _Advancer:
             planned = send_time(
                 self.now, journey, zone=self.loaded.zone, transactional=step.send.transactional
             )
-            return self.move(due, journey.successor(step.id), at=planned, **extra)
+            successor = journey.successor(step.id)
+            if successor == EXIT:
+                extra["step_id"] = step.id  # left from here, also when it was passed on arrival
+            return self.move(due, successor, at=planned, **extra)
         if isinstance(step, WaitStep):
             return self.arrive(due, journey.successor(step.id))
         if isinstance(step, WaitUntilStep):
@@ -505,15 +379,21 @@ class _Advancer:
         return changed + self.arrive(where, step.branch.otherwise)
 
     def arrive(self, where: ColumnElement[bool], target: str) -> int:
-        """Move to `target` now; at a branch, straight on to where it sends each person.
+        """Move to `target` now; at a branch, straight on to where it sends each person; at
+        a send step, its email queued and on to the step after it.
 
-        A branch is due as soon as it is reached, and what it asks is asked at once: the two moves
-        of a round (into the branch, then out of it) end where one does, and the table
-        takes one write a row instead of two. Only from a wait: its people have no email
-        waiting to be sent (`at`), as the branch requires."""
+        A branch or a send step is due as soon as it is reached, and what it does is done at
+        once: the two moves of a round (into the step, then out of it) end where one does,
+        and the table takes one write a row instead of two. Only from a wait: its people
+        have no email waiting to be sent (`at`), as the branch and the send step require."""
         step = self.journey.step(target) if target != EXIT else None
         if isinstance(step, BranchStep):
             return self.branch(step, where)
+        if isinstance(step, SendStep):
+            # Due on arrival: its email is queued and its people move past it at once,
+            # as the send step would do in the next round, in one write a row.
+            # (`where` is within the window of the step they come from.)
+            return self.act(step, where, where, [true()])
         return self.move(where, target)
 
     def until(self, step: WaitUntilStep) -> ColumnElement[bool]:

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
 from engine.store import segments as segment_sql
-from engine.store.counts import FIGURES, StepFigures
 from engine.store.models import (
     Donation,
     Enrolment,
@@ -21,6 +20,7 @@ from engine.store.models import (
     Petition,
     Signature,
 )
+from engine.store.step_figures import FIGURES, StepFigures
 
 
 def people_at_steps(session: Session, journey_id: str) -> dict[str, int]:

@@ -5,7 +5,7 @@ transition moves rows off the step it read them from, and the outbox key is UNIQ
 
 The advance may be split by supporter (`Shard`) over several transactions that the caller
 runs at once: PostgreSQL runs one statement on one core, and a million-row advance is
-all writes, which it does not parallelise by itself (engine/scheduler.py, bench/README.md).
+all writes, which it does not parallelise by itself (engine/periodic.py, bench/README.md).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
-from engine.store import enrolments, journeys
+from engine.store import enrolling, enrolments, journeys
 from engine.store.db import BULK, refresh_statistics
-from engine.store.enrolments import BATCH, EVERYONE, Shard, Summary
+from engine.store.enrolments import BATCH, Summary
+from engine.store.shards import EVERYONE, Shard
 
 
 def _roomy(session: Session) -> None:
@@ -33,7 +34,7 @@ def enrol(session: Session, *, now: datetime, segments: Mapping[str, Condition])
     _roomy(session)
     summary = Summary()
     for loaded in journeys.current(session):
-        enrolled = enrolments.enrol(session, loaded, now=now, named=segments)
+        enrolled = enrolling.enrol(session, loaded, now=now, named=segments)
         summary.count(summary.enrolled, loaded.journey.id, enrolled)
     if sum(summary.enrolled.values()) > BULK:
         refresh_statistics(session, "enrolments")

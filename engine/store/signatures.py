@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.rules.signature_rows import SignatureRow
-from engine.store import events, pipeline, staging
+from engine.store import milestones, pipeline, staging
 from engine.store.petitions import PetitionFacts
 from engine.store.pipeline import sql
 from engine.store.staging import SLOTS
@@ -244,17 +244,7 @@ def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> Tex
 _SET_COUNT = sql(f"UPDATE petitions SET signature_count = {_SO_FAR} WHERE id = :pid")
 
 
-def _reach_milestones(count: str) -> TextClause:
-    return sql(
-        "UPDATE milestones SET reached_at = :now, signature_id = (SELECT s.id FROM signatures s"
-        " WHERE s.petition_id = milestones.petition_id AND s.seq = milestones.threshold) "
-        f"WHERE petition_id = :pid AND reached_at IS NULL AND threshold <= {count} "
-        "RETURNING threshold, signature_id"
-    )
-
-
-_REACH_MILESTONES = _reach_milestones(":count")
-_REACH_COUNTED = _reach_milestones(_BEFORE)  # after `_SET_COUNT`: the count with the batch
+_REACH_COUNTED = milestones.reaching(_BEFORE)  # after `_SET_COUNT`: the count with the batch
 
 
 def _bulk_settings(session: Session) -> None:
@@ -373,32 +363,7 @@ def record(
         emailed = done["emailed"].rows[0][0]
     paper = done["paper"].rowcount if has_paper else 0
     outcome = Outcome(imported=emailed, paper=paper, duplicates=size - emailed - paper)
-    outcome.milestones = _announce(session, pid, done["milestones"].rows, now)
+    outcome.milestones = milestones.announce(session, pid, done["milestones"].rows, now)
     if not inline:
         staging.done(connection, size)
     return outcome
-
-
-def check_milestones(session: Session, *, petition_id: int, count: int, now: datetime) -> list[int]:
-    """Mark every threshold the count has reached, once; emit `milestone.reached`."""
-    reached = (
-        session.connection()
-        .execute(_REACH_MILESTONES, {"pid": petition_id, "count": count, "now": now})
-        .all()
-    )
-    return _announce(session, petition_id, [tuple(r) for r in reached], now)
-
-
-def _announce(
-    session: Session, petition_id: int, reached: Sequence[tuple[Any, ...]], now: datetime
-) -> list[int]:
-    for threshold, signature_id in reached:
-        events.append(
-            session,
-            kind="milestone.reached",
-            source_key=f"milestone:{petition_id}:{threshold}",
-            occurred_at=now,
-            petition_id=petition_id,
-            payload={"threshold": threshold, "signature_id": signature_id},
-        )
-    return sorted(t for t, _ in reached)

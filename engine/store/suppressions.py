@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine.rules.supporters import email_hash
-from engine.store import counts, events
+from engine.store import counts, events, step_figures
 from engine.store.models import OutboxMessage, Supporter, Suppression
 
 # The outbox reasons of a suppressed email: an opt-out, or a block still in force.
@@ -168,7 +168,7 @@ def unsubscribe_message(
     first = events.append(
         session,
         kind="supporter.unsubscribed",
-        source_key=counts.unsubscribe_key(message_id),
+        source_key=step_figures.unsubscribe_key(message_id),
         occurred_at=now,
         supporter_id=supporter_id,
         payload={"message_id": message_id},

@@ -3,7 +3,7 @@
 Signed and milestone triggers read signatures (only rows recorded with `enrol`), those
 ranked above the version's cursor (engine/store/cursors.py); donated and clicked triggers
 read gifts and clicks since the journey first existed; a segment trigger reads the
-segment's SQL. `enrolments.enrol` applies the re-entry policy on top.
+segment's SQL. `enrolling.enrol` applies the re-entry policy on top.
 """
 
 from __future__ import annotations

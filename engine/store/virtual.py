@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.store import counts, signatures
+from engine.store import counts, milestones
 from engine.store.journeys import Loaded
 from engine.store.models import Enrolment, OutboxMessage, Petition
 
@@ -124,7 +124,7 @@ def raise_count(session: Session, *, petition_id: int, to: int, now: datetime) -
     if count >= to:
         return []
     session.execute(update(Petition).where(Petition.id == petition_id).values(signature_count=to))
-    return signatures.check_milestones(session, petition_id=petition_id, count=to, now=now)
+    return milestones.check(session, petition_id=petition_id, count=to, now=now)
 
 
 @dataclass(frozen=True)

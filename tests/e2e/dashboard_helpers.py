@@ -13,9 +13,9 @@ from engine.api.app import create_app
 from engine.config import Settings
 from engine.rules.staff import Role
 from engine.store import apikeys, counts
-from engine.store.counts import StepFigures
 from engine.store.db import make_sessionmaker
 from engine.store.models import Milestone, Supporter
+from engine.store.step_figures import StepFigures
 from tests.factories import unique
 from tests.store.journey_helpers import ROOT, declare, seed_campaign, sign
 from tests.store.test_stats_report import ab_journey

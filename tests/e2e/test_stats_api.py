@@ -16,8 +16,8 @@ from engine import declarations
 from engine.rules.staff import Role
 from engine.stats import export, report
 from engine.store import counts
-from engine.store.counts import StepFigures
 from engine.store.db import make_sessionmaker
+from engine.store.step_figures import StepFigures
 from tests.e2e import dashboard_helpers as given
 from tests.e2e.dashboard_helpers import Clock
 from tests.factories import unique

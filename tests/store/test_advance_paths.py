@@ -119,9 +119,9 @@ def test_a_branch_reached_from_a_wait_is_passed_in_the_same_write(session: Sessi
         session, now=TIMED_OUT + timedelta(days=3, hours=1), segments=declared.conditions
     )
 
-    # Then each enrolment row was written once on the way (pause → ask-first, the branch
-    # decided in the same statement), then left the journey once its ask was queued
+    # Then each enrolment row was written once on the way: the branch decided and the ask
+    # queued, it left the journey from the ask in the same statement
     assert summary.queued == {("stop-reconnaissance-faciale", "ask-first"): 5}
-    assert summary.moved == 5
+    assert summary.moved == 0
     assert summary.exited == {"completed": 5}
     assert {enrolment_of(session, name)[:2] for name in PEOPLE} == {("exited", "ask-first")}

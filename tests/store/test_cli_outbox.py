@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from engine.cli import app
 from engine.config import get_settings
-from engine.scheduler import Passes, scheduler
+from engine.periodic import Passes
+from engine.scheduler import scheduler
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.enrolments import Summary
 from engine.store.models import OutboxMessage

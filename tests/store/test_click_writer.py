@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 
-from engine.store import counts, links
+from engine.store import counts, links, recounts
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Click, Event, OutboxMessage, Supporter
 from engine.track.clicks import Click as ClickToken
@@ -121,7 +121,7 @@ def test_clicks_arriving_together_share_one_transaction_and_each_is_recorded_onc
         # And the summary rows are those a recount gives
         (row,) = counts.read(session, journey)
         assert (row.figures.clicks, row.figures.clickers) == (40, 10)
-        assert counts.recount(session)[(journey, "update", "")] == row.figures
+        assert recounts.recount(session)[(journey, "update", "")] == row.figures
 
 
 def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
@@ -153,7 +153,7 @@ def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
     with make_sessionmaker(engine)() as session:
         (row,) = counts.read(session, journey)
         assert row.figures.clicks == 3
-        assert counts.recount(session)[(journey, "update", "")] == row.figures
+        assert recounts.recount(session)[(journey, "update", "")] == row.figures
 
 
 def test_a_link_the_message_does_not_have_records_nothing(engine: Engine) -> None:

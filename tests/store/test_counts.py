@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.send.transport import MemoryTransport
-from engine.store import claims, clicks, counts, suppressions, virtual
+from engine.store import claims, clicks, counts, recounts, step_figures, suppressions, virtual
 from engine.store.claims import Outcome
-from engine.store.counts import StepFigures
 from engine.store.models import MessageCounts, StepCounts
 from engine.store.passes import tick
+from engine.store.step_figures import StepFigures
 from engine.track.sendgrid_events import ProviderEvent
 from tests.store import engagement
 from tests.store.dispatch_helpers import run
@@ -36,11 +36,11 @@ T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 T = TypeVar("T")
 
 
-def stored(session: Session) -> dict[counts.Key, StepFigures]:
+def stored(session: Session) -> dict[step_figures.Key, StepFigures]:
     rows = session.execute(select(StepCounts)).scalars().all()
     found = {
         (r.journey_id, r.step_id, r.variant): StepFigures(
-            *(getattr(r, name) for name in counts.FIGURES)
+            *(getattr(r, name) for name in step_figures.FIGURES)
         )
         for r in rows
     }
@@ -66,7 +66,7 @@ def test_an_email_counts_once_as_sent_however_often_its_outcome_is_written(
     send(session, ids, T0)
     # Then the step has sent two emails, no more
     assert figures(session, journey, "thanks").sent == 2
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def test_sending_counts_per_step_and_writes_no_row_per_email(session: Session) -> None:
@@ -88,7 +88,7 @@ def test_sending_counts_per_step_and_writes_no_row_per_email(session: Session) -
     # When the provider reports one delivered, then that email, and only it, has its row
     webhook(session, [provider_event(ids[0], "delivered", T0, "ev-lazy")], T0)
     assert per_email_rows(session) == {ids[0]}
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def per_email_rows(session: Session) -> set[int]:
@@ -113,7 +113,7 @@ def test_a_retried_webhook_batch_moves_each_figure_once(session: Session) -> Non
         figures(session, journey, "update").delivered,
         figures(session, journey, "update").bounced,
     ) == (0, 1)
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def test_clicks_from_people_count_and_from_scanners_do_not(session: Session) -> None:
@@ -133,7 +133,7 @@ def test_clicks_from_people_count_and_from_scanners_do_not(session: Session) -> 
     engagement.flag_automated(session, first)
     found = figures(session, journey, "ask", "B")
     assert (found.clickers, found.clicks) == (1, 1)
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def test_an_unsubscribe_counts_once_whichever_way_it_arrives(session: Session) -> None:
@@ -149,7 +149,7 @@ def test_an_unsubscribe_counts_once_whichever_way_it_arrives(session: Session) -
     webhook(session, [provider_event(mid, "unsubscribe", T0, "ev-u")], T0)
     # Then the step lost one reader
     assert figures(session, journey, "update").unsubscribed == 1
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def test_gifts_refunds_and_cancelled_monthly_gifts(session: Session) -> None:
@@ -179,7 +179,7 @@ def test_gifts_refunds_and_cancelled_monthly_gifts(session: Session) -> None:
     # When the 50 € gift turns out to come from the second email, then it moves there
     engagement.move_gift(session, "g-1", b)
     assert figures(session, journey, "ask").donors == 2
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def test_the_dispatcher_and_the_virtual_sender_count_what_they_send(session: Session) -> None:
@@ -198,7 +198,7 @@ def test_the_dispatcher_and_the_virtual_sender_count_what_they_send(session: Ses
     engagement.emails(session, T0, [(journey, "update", None)], status="queued")
     assert virtual.send_due(session, now=T0) == 1
     assert figures(session, journey, "update").sent == 1
-    assert stored(session) == counts.recount(session)
+    assert stored(session) == recounts.recount(session)
 
 
 def test_rebuild_fills_the_summary_from_the_tables(session: Session) -> None:
@@ -208,10 +208,10 @@ def test_rebuild_fills_the_summary_from_the_tables(session: Session) -> None:
     send(session, ids, T0)
     engagement.click(session, ids[0], T0)
     engagement.gift(session, ids[1], T0, cents=1500)
-    expected = counts.recount(session)
+    expected = recounts.recount(session)
     session.execute(StepCounts.__table__.delete())  # type: ignore[attr-defined]
     # When they are rebuilt
-    counts.rebuild(session)
+    recounts.rebuild(session)
     # Then they hold the recount, and refreshing afterwards adds nothing twice
     assert stored(session) == expected
     counts.refresh(session, ids)
@@ -348,6 +348,6 @@ def test_summary_rows_equal_a_full_recount_after_any_event_stream(
         for op in stream:
             apply(session, ids, op, memory)
         # Then the summary rows are what a recount from the tables finds
-        assert stored(session) == counts.recount(session)
+        assert stored(session) == recounts.recount(session)
     finally:
         savepoint.rollback()

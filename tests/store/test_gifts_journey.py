@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.intake import gift_imports
 from engine.render import tokens
 from engine.send.transport import MemoryTransport, OutgoingMessage
-from engine.store import signatures
+from engine.store import milestones
 from engine.store.models import Enrolment, Supporter
 from engine.store.passes import tick
 from engine.track import donations
@@ -104,7 +104,7 @@ def test_imported_gifts_drive_the_goal_and_the_donor_branch(
     # When the journey runs: thanks, the 140,000 update, a gift during the pause, the ask
     tick(session, now=SIGNED, segments=named)
     run(session, transport, SIGNED)
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
     run(session, transport, MILESTONE)
     import_export(

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
-from engine.store import claims, signatures
+from engine.store import claims, milestones
 from engine.store.models import OutboxMessage
 from engine.store.passes import tick
 from engine.store.timeline import timeline
@@ -39,7 +39,7 @@ def given_alice_got_the_update_queued(session: Session, at: datetime) -> dict[st
     sign(session, petition_id, SIGNED, {"alice": (True, True)})
     tick(session, now=SIGNED, segments=declared.conditions)
     sent_by(session, SIGNED)
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=at)
+    milestones.check(session, petition_id=petition_id, count=140000, now=at)
     tick(session, now=at, segments=declared.conditions)
     assert outbox_of(session, "alice")[-1][:2] == ("update", "queued")
     return declared.conditions
@@ -52,7 +52,7 @@ def update_sent_at(session: Session) -> datetime | None:
 def test_the_thank_you_still_to_send_holds_the_journey(session: Session) -> None:
     declared, petition_id = seed(session, SIGNED - timedelta(days=1))
     sign(session, petition_id, SIGNED, {"alice": (True, True)})
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=SIGNED)
+    milestones.check(session, petition_id=petition_id, count=140000, now=SIGNED)
 
     first = tick(session, now=SIGNED, segments=declared.conditions)
 
@@ -143,7 +143,7 @@ def test_after_a_dropped_email_the_journey_goes_on_when_it_was_planned(
         }
     )
     petition_id = seed_campaign(session, campaign, SIGNED - timedelta(days=1))
-    signatures.check_milestones(session, petition_id=petition_id, count=1000, now=SIGNED)
+    milestones.check(session, petition_id=petition_id, count=1000, now=SIGNED)
     sign(session, petition_id, SIGNED, {"alice": (False, True)})
     monday = datetime(2026, 5, 18, 5, 0, tzinfo=UTC)  # 07:00 in Paris
 

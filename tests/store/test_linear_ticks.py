@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.send.transport import MemoryTransport
-from engine.store import signatures
+from engine.store import milestones
 from engine.store.models import Enrolment, OutboxMessage, Supporter
 from engine.store.passes import tick
 from tests.store.dispatch_helpers import queue_step, run
@@ -116,7 +116,7 @@ def thanked_and_updated(session: Session, waiting: int) -> tuple[Any, int]:
     sign(session, petition_id, SIGNED, people)
     tick(session, now=SIGNED, segments=named)
     sent_by(session, SIGNED)
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
     sent_by(session, MILESTONE)
     return declared, petition_id
@@ -202,3 +202,36 @@ def test_ten_times_as_many_emails_sent_cost_a_dispatch_about_the_same(session: S
     n, m = small.total, large.total
     assert m < 1.5 * n, f"{n} then {m}; grew the most:\n{growth(small, large)}"
     assert not [s for s in large.by_statement if grown(small, large, s)], growth(small, large)
+
+
+_SCANNED = (
+    "SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_xact_user_tables"
+    " WHERE relname = 'enrolments'"
+)
+
+
+def test_a_step_everyone_left_is_found_empty_without_reading_the_enrolments(
+    session: Session,
+) -> None:
+    # given a thousand signers thanked, at the milestone wait when PostgreSQL's statistics
+    # were last taken, then all moved on to the update by the milestone's pass
+    declared, petition_id = seed(session, SIGNED - timedelta(days=1))
+    named = declared.conditions
+    sign(session, petition_id, SIGNED, {f"w{i:04d}": (True, True) for i in range(1000)})
+    tick(session, now=SIGNED, segments=named)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        session.execute(text("ANALYZE enrolments"))
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    tick(session, now=MILESTONE, segments=named)
+
+    # when the next pass finds nothing to do
+    before = session.execute(text(_SCANNED)).scalar_one() if postgresql else 0
+    summary = tick(session, now=MILESTONE + timedelta(hours=1), segments=named)
+    after = session.execute(text(_SCANNED)).scalar_one() if postgresql else 0
+
+    # then it learnt that through the due index, not by reading the table for a row its
+    # stale statistics promised at once (six steps read whole here; 56 ms a step at
+    # 140,000 enrolments, issue 10). A statement that stops at its first row may read one.
+    assert sum(summary.queued.values()) == 0
+    assert after - before < 10, f"{after - before} enrolments read by sequential scans"

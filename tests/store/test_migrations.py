@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
-from engine.store import claims, counts, migrate
+from engine.store import claims, migrate, recounts
 from engine.store.claims import Outcome
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Base
@@ -56,7 +56,7 @@ def test_the_figures_survive_the_move_of_sent_out_of_message_counts_and_back(
             a, b, c = engagement.emails(session, NOW, [("j", "s", None)] * 3)
             claims.record(session, [Outcome(i, "sent", sent_at=NOW) for i in (a, b)], worker_id="w")
             webhook(session, [provider_event(a, "delivered", NOW, "ev-a")], NOW)
-            expected = counts.recount(session)
+            expected = recounts.recount(session)
         # When it goes down to 0011 (where every sent email had its row, holding sent = 1)
         command.downgrade(migrate.alembic_config(url), "0011_stats_summary")
         with engine.connect() as connection:
@@ -66,6 +66,6 @@ def test_the_figures_survive_the_move_of_sent_out_of_message_counts_and_back(
         # And back up: the summary rows are still what a recount finds
         migrate.upgrade(url)
         with sessions.begin() as session:
-            assert counts.recount(session) == expected
+            assert recounts.recount(session) == expected
             assert session.scalar(text("SELECT sum(sent) FROM step_counts")) == 2
         engine.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from engine.rules.conditions import last_gift
 from engine.rules.segments import SegmentDef
 from engine.send.transport import MemoryTransport, OutgoingMessage
-from engine.store import donations, recipients, segments, signatures
+from engine.store import donations, milestones, recipients, segments
 from engine.store.donations import DonationRow
 from engine.store.models import Supporter
 from engine.store.passes import tick
@@ -69,7 +69,7 @@ def test_a_monthly_donor_gets_the_donor_ask_sized_from_the_monthly_gift(session:
     # When the journey runs to the ask, each pass followed by a dispatch pass
     tick(session, now=SIGNED, segments=named)
     run(session, transport, SIGNED)
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     for now in (MILESTONE, ASK):
         tick(session, now=now, segments=named)
         run(session, transport, now)

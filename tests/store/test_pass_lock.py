@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import Settings
-from engine.scheduler import Passes, Skipped, scheduler
+from engine.periodic import Passes, Skipped
+from engine.scheduler import scheduler
 from engine.send.transport import MemoryTransport
 from engine.store import locks, migrate
 from engine.store.db import make_engine, make_sessionmaker

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.store import donations, signatures
+from engine.store import donations, milestones
 from engine.store.donations import DonationRow
 from engine.store.models import OutboxMessage, Suppression
 from engine.store.passes import tick
@@ -80,7 +80,7 @@ def test_the_seed_journey_from_signature_to_donation_ask(session: Session) -> No
         )
     )
     session.flush()
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+    milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     tick(session, now=MILESTONE, segments=named)
     assert outbox_of(session, "alice") == [("thanked", "sent", None), ("update", "queued", None)]
     assert outbox_of(session, "carol")[-1] == ("update", "suppressed", "no-consent:updates")

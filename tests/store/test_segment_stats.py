@@ -14,8 +14,8 @@ from engine import declarations
 from engine.rules.conditions import holds
 from engine.stats import export, report
 from engine.store import counts
-from engine.store.counts import StepFigures
 from engine.store.models import Click, Donation, OutboxMessage
+from engine.store.step_figures import StepFigures
 from tests.factories import sent_email, unique
 from tests.store import engagement
 from tests.store.journey_helpers import declare, seed_campaign, sign, supporter_id

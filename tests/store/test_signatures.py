@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.campaigns import ConsentPurpose
 from engine.rules.signature_rows import SignatureRow
-from engine.store import petitions, signatures, staging
+from engine.store import milestones, petitions, signatures, staging
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Consent, Event, Milestone, Petition, Signature, Supporter
 from tests.factories import make_petition, petition_def, record_signers, signer, unique
@@ -141,10 +141,10 @@ def test_a_milestone_declared_after_the_fact_is_reached_at_the_next_check(
     session.add(Milestone(petition_id=pid, threshold=2))
     session.flush()
 
-    reached = signatures.check_milestones(session, petition_id=pid, count=3, now=now)
+    reached = milestones.check(session, petition_id=pid, count=3, now=now)
 
     assert reached == [2]
-    assert signatures.check_milestones(session, petition_id=pid, count=3, now=now) == []
+    assert milestones.check(session, petition_id=pid, count=3, now=now) == []
 
 
 def test_recorded_times_read_back_as_the_utc_instant_given(session: Session, now: datetime) -> None:

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.config import get_settings
 from engine.declarations import read
+from engine.periodic import Passes
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey
-from engine.scheduler import Passes
 from engine.send.transport import MemoryTransport
 from engine.simulation import report
 from engine.simulation.population import HOUR, on_the_hour

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.periodic import journeys_pass
 from engine.rules.conditions import Condition
-from engine.scheduler import journeys_pass
-from engine.store import donations, migrate, passes, signatures, virtual
+from engine.store import donations, migrate, milestones, passes, virtual
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.donations import DonationRow
-from engine.store.enrolments import shards
 from engine.store.models import Enrolment, OutboxMessage, Supporter
+from engine.store.shards import shards
 from tests.backends import fresh_postgres_database
 from tests.store.journey_helpers import seed, sign
 
@@ -88,7 +88,7 @@ def walk(sessions: sessionmaker[Session], connections: int) -> Snapshot:
 
     run(SIGNED)
     with sessions.begin() as session:
-        signatures.check_milestones(session, petition_id=petition_id, count=140000, now=MILESTONE)
+        milestones.check(session, petition_id=petition_id, count=140000, now=MILESTONE)
     run(MILESTONE)
     gave = MILESTONE + timedelta(days=1)
     with sessions.begin() as session:

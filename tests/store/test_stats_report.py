@@ -14,7 +14,7 @@ from engine.errors import NotFound
 from engine.stats import export, report
 from engine.store import claims, counts
 from engine.store.claims import Outcome
-from engine.store.counts import StepFigures
+from engine.store.step_figures import StepFigures
 from tests.factories import unique
 from tests.store import engagement
 from tests.store.journey_helpers import declare, seed_campaign, sign

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.declarations import Declared
 from engine.rules.plan import EnrolmentState, plan
-from engine.store import donations, signatures
+from engine.store import donations, milestones
 from engine.store.donations import DonationRow
 from engine.store.models import Consent, Enrolment, OutboxMessage, Suppression
 from engine.store.passes import tick
@@ -61,9 +61,7 @@ def run(session: Session, declared: Declared, petition_id: int, case: dict[str, 
         gifts.append(DonationRow("zoe@example.org", 1500, "EUR", case["gift"], "one-off", "gift"))
     donations.record(session, gifts, now=T0)
     if isinstance(case["milestone"], datetime):
-        signatures.check_milestones(
-            session, petition_id=petition_id, count=140000, now=case["milestone"]
-        )
+        milestones.check(session, petition_id=petition_id, count=140000, now=case["milestone"])
     named = declared.conditions
     journey = declared.journeys[0][1]
     state: EnrolmentState | None = None

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey, MilestoneTrigger, SignedTrigger
 from engine.rules.plan import EnrolmentState, plan
-from engine.store import donations, events, journeys, signatures, suppressions, virtual
+from engine.store import donations, events, journeys, milestones, suppressions, virtual
 from engine.store.donations import DonationRow
 from engine.store.models import Click, Consent, Enrolment, OutboxMessage
 from engine.store.passes import tick
@@ -111,7 +111,7 @@ class World:
         session = self.session
         name = key.split()[0]
         if key.startswith("milestone"):
-            signatures.check_milestones(session, petition_id=self.petition_id, count=what, now=when)
+            milestones.check(session, petition_id=self.petition_id, count=what, now=when)
         elif isinstance(what, Person):
             sign(
                 session,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
 from engine.send.transport import MemoryTransport
-from engine.store import signatures, suppressions
+from engine.store import milestones, suppressions
 from engine.store.models import Suppression
 from engine.store.passes import tick
 from engine.store.timeline import timeline
@@ -133,7 +133,7 @@ def test_a_block_never_exits_the_journey_and_a_hard_bounce_does(session: Session
     assert enrolment_of(session, "alice")[0] == "active"
     assert enrolment_of(session, "carol") == ("active", "until-140000", None)
     assert enrolment_of(session, "bob") == ("exited", "until-140000", "unsubscribed")
-    signatures.check_milestones(session, petition_id=petition_id, count=140000, now=milestone)
+    milestones.check(session, petition_id=petition_id, count=140000, now=milestone)
     tick(session, now=milestone, segments=named)
 
     # Then Alice's update is suppressed as blocked and she goes on to the pause

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.campaigns import CampaignDef
 from engine.rules.conditions import Donor
-from engine.store import donations, journeys, petitions, signatures
+from engine.store import donations, journeys, milestones, petitions
 from engine.store.donations import DonationRow
 from engine.store.models import Enrolment, OutboxMessage
 from engine.store.passes import tick
@@ -53,7 +53,7 @@ def test_a_milestone_trigger_enrols_signers_once_the_milestone_is_reached(
     tick(session, now=NOW + timedelta(hours=1), segments={})
 
     assert count(session, Enrolment) == 2
-    assert signatures.check_milestones(session, petition_id=petition_id, count=2, now=NOW) == []
+    assert milestones.check(session, petition_id=petition_id, count=2, now=NOW) == []
 
 
 def test_a_second_gift_re_enters_a_journey_with_reentry_after_exit(session: Session) -> None:

@@ -1,4 +1,5 @@
-"""The figures, kept exact as events arrive (engine/store/counts.py)."""
+"""The figures, kept exact as events arrive (engine/store/counts.py; what each one counts:
+engine/store/step_figures.py)."""
 
 from __future__ import annotations
 

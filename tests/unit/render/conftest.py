@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.render import variables
-from engine.render.compiler import CompiledTemplate
+from engine.render.compiled import CompiledTemplate
 from engine.render.messages import RenderedEmail
 from engine.render.sources import TemplateSource, parse_source
 

@@ -1,0 +1,88 @@
+"""The summary rows counted again from scratch: for checks, and to fill them once.
+
+`recount` sums what `step_counts` must hold from the outbox, clicks, gifts and events,
+with the definitions of engine/store/step_figures.py; `rebuild` writes both summary
+tables from it, set-based (a database migrated with sent emails, or a repair). Keeping
+them exact as events arrive is engine/store/counts.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import FromClause, Table, delete, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from engine.store.db import no_jit
+from engine.store.models import MessageCounts, OutboxMessage, StepCounts
+from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, flag, keyed
+
+_MESSAGES = cast(Table, MessageCounts.__table__)
+_STEPS = cast(Table, StepCounts.__table__)
+
+
+def _summed(per_email: FromClause) -> Select[Any]:
+    """Summary rows from per-email rows (`per_email`: message_counts, or `keyed` fresh),
+    with the sent emails of the outbox."""
+    sent = select(
+        OutboxMessage.journey_id,
+        OutboxMessage.step_id,
+        func.coalesce(OutboxMessage.variant, ""),
+        literal(1),
+        *[literal(0) for _ in PRODUCED],
+    ).where(OutboxMessage.status == "sent")
+    produced = select(
+        per_email.c.journey_id,
+        per_email.c.step_id,
+        per_email.c.variant,
+        literal(0),
+        *[per_email.c[n] for n in PRODUCED],
+    )
+    both = union_all(sent, produced).subquery()
+    journey, step, variant, sent_, delivered, bounced, unsubscribed, clicks, gifts, *cents = both.c
+    return select(
+        journey,
+        step,
+        variant,
+        func.sum(sent_),
+        func.sum(delivered),
+        func.sum(bounced),
+        func.sum(unsubscribed),
+        func.sum(flag(clicks > 0)),
+        func.sum(clicks),
+        func.sum(flag(gifts > 0)),
+        func.sum(gifts),
+        *[func.sum(c) for c in cents],
+    ).group_by(journey, step, variant)
+
+
+def recount(session: Session) -> dict[Key, StepFigures]:
+    """Every summary row counted again from the outbox, clicks, gifts and events: what
+    `step_counts` must hold (a full pass over the outbox; for checks and `rebuild`)."""
+    no_jit(session)
+    rows = session.execute(_summed(keyed(OutboxMessage).subquery())).all()
+    found = {(j, s, v): StepFigures(*(int(x or 0) for x in rest)) for j, s, v, *rest in rows}
+    return {key: figures for key, figures in found.items() if figures}
+
+
+def rebuild(session: Session) -> int:
+    """Fill both tables from scratch, set-based (a database migrated with sent emails, or a
+    repair); returns the summary rows written."""
+    no_jit(session)
+    session.execute(delete(MessageCounts))
+    session.execute(delete(StepCounts))
+    fresh = keyed(OutboxMessage).subquery()
+    anything = or_(*[fresh.c[name] != 0 for name in PRODUCED])
+    session.execute(
+        _MESSAGES.insert().from_select(
+            ["message_id", "journey_id", "step_id", "variant", *PRODUCED],
+            select(fresh).where(anything),
+        )
+    )
+    session.execute(
+        _STEPS.insert().from_select(
+            ["journey_id", "step_id", "variant", *FIGURES], _summed(_MESSAGES)
+        )
+    )
+    return int(session.scalar(select(func.count()).select_from(StepCounts)) or 0)
