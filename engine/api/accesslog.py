@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, MutableMapping
+from functools import cache
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -47,6 +48,8 @@ def database_error(exc: BaseException) -> str:
 def logged_path(scope: Scope) -> str:
     template = getattr(scope.get("route"), "path", None)
     if isinstance(template, str):
+        if _masked(template):
+            return template
         values: dict[str, Any] = scope.get("path_params", {})
 
         def fill(found: re.Match[str]) -> str:
@@ -56,6 +59,13 @@ def logged_path(scope: Scope) -> str:
 
         return _PARAM.sub(fill, template)
     return "/".join(part if _PLAIN.match(part) else "…" for part in str(scope["path"]).split("/"))
+
+
+@cache
+def _masked(template: str) -> bool:
+    """Whether every value of this route's path stays a placeholder (`/c/{token}`): its
+    template is then the logged path, with no substitution to make a request."""
+    return all("token" in name for name in _PARAM.findall(template))
 
 
 class AccessLog:
@@ -83,10 +93,12 @@ class AccessLog:
             state.setdefault(_REASON, f"unhandled {type(exc).__name__}")
             raise
         finally:
-            _line(scope, status, (self.timer() - started) * 1000)
+            line(scope, status, (self.timer() - started) * 1000)
 
 
-def _line(scope: Scope, status: int, duration_ms: float) -> None:
+def line(scope: Scope, status: int, duration_ms: float) -> None:
+    """Log the request's line (for a route served before this middleware, as
+    engine/api/fastpath.py serves click redirects)."""
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     if not log.isEnabledFor(level):
         return

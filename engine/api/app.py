@@ -105,7 +105,10 @@ def create_app(
         await recording.stop()
         engine.dispose()
 
-    app = FastAPI(
+    app = fastpath.App(
+        # Served before the middleware, which it does the work of (engine/api/fastpath.py).
+        outermost=[fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click)],
+        traffic=traffic,
         title="Mobilise",
         version="0.1.0",
         lifespan=lifespan,
@@ -193,7 +196,6 @@ def create_app(
             fastpath.FastRoute(
                 "POST", petitions.SIGN_TEMPLATE, petitions.SIGN_PATH, petitions.sign
             ),
-            fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click),
         ],
         traffic=traffic,
     )

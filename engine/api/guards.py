@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -52,11 +52,26 @@ SECURITY_HEADERS = {
 }
 
 
-_SECURITY = tuple((name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items())
-_RELAXED = tuple(
-    (name, b"frame-ancestors 'none'" if name == b"content-security-policy" else value)
-    for name, value in _SECURITY
+RawHeaders = Sequence[tuple[bytes, bytes]]
+SECURITY: RawHeaders = tuple(
+    (name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
 )
+_RELAXED: RawHeaders = tuple(
+    (name, b"frame-ancestors 'none'" if name == b"content-security-policy" else value)
+    for name, value in SECURITY
+)
+
+
+def with_security_headers(
+    headers: Iterable[tuple[bytes, bytes]], added: RawHeaders = SECURITY
+) -> list[tuple[bytes, bytes]]:
+    """A response's raw headers and the security headers (`added`) it does not set itself:
+    the raw list, not MutableHeaders, as this runs on every response, a click redirect's
+    included (bench/README.md)."""
+    found = list(headers)
+    own = {name.lower() for name, _ in found}
+    found.extend(header for header in added if header[0] not in own)
+    return found
 
 
 def door(scope: Scope) -> str | None:
@@ -261,15 +276,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        added = _RELAXED if scope["path"] in self.own_policy else _SECURITY
+        added = _RELAXED if scope["path"] in self.own_policy else SECURITY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # The raw list, not MutableHeaders: this runs on every response, a click
-                # redirect's included (bench/README.md).
-                headers = message["headers"] = list(message.get("headers", ()))
-                own = {name.lower() for name, _ in headers}
-                headers.extend(header for header in added if header[0] not in own)
+                message["headers"] = with_security_headers(message.get("headers", ()), added)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

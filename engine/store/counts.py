@@ -9,9 +9,13 @@ writer's own transaction:
   results, ambiguous sends confirmed, the simulator's virtual sends); that UPDATE returns
   the rows it moved and `add_sent` adds them to their steps, one upsert per batch. A
   retried outcome moves no row and adds nothing. No per-email row is written on this
-  path: it is the one every email takes.
-- Everything else an email produces (a provider's delivery event, a click, an
-  unsubscribe, a gift attributed, refunded or cancelled) comes through `refresh` with the
+  path: it is the one every email takes. Clicks recorded by `clicks.record_many` (the
+  click route, the simulator) are counted where they happen too: each inserted click
+  that counts and each click the scanner rule's UPDATE moved out of the count
+  (engine.store.clicks.count), added to the email's `message_counts` row under its lock,
+  which tells whether the email just gained or lost its clicker.
+- Everything else an email produces (a provider's delivery event, an unsubscribe, a
+  gift attributed, refunded or cancelled) comes through `refresh` with the
   emails it touched. `refresh` recomputes what each of them has produced from the tables
   themselves, compares it with what `message_counts` says it had produced, and adds the
   difference to its step's row. So a change counts once however the news of it arrives: a

@@ -9,13 +9,20 @@ answer means the write is stored: a crash loses nothing acknowledged.
 `write` takes a batch and returns one result per item, an exception standing for that
 item's own refusal. When the whole batch fails, its items are written again one by one, so
 that one bad request does not fail its neighbours; each that still fails gets its error.
+
+No request waits forever: one sweep every `timeout_s / 4` (at most a second) answers
+those waiting for longer than `timeout_s` with `expired()`, a stuck database's error the
+client may retry. One timer for all, not one a request: on a click redirect, a timer
+set and cancelled per request showed among the event loop's costs (bench/README.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Generic, TypeVar
 
 import anyio.to_thread
@@ -28,6 +35,7 @@ R = TypeVar("R")
 class _Pending(Generic[T, R]):
     item: T
     done: asyncio.Future[R]
+    deadline: float  # the event loop's time past which it is answered `expired()`
 
 
 class GroupCommit(Generic[T, R]):
@@ -47,13 +55,20 @@ class GroupCommit(Generic[T, R]):
         self._wait_s = wait_s
         self._timeout_s = timeout_s
         self._after = after  # called in the event loop with a batch's results, before answers
-        self._queue: asyncio.Queue[_Pending[T, R]] = asyncio.Queue()
+        self._waiting: deque[_Pending[T, R]] = deque()  # in arrival order
+        self._arrived = asyncio.Event()
+        self._writing: list[_Pending[T, R]] = []  # the batch being written
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._consume())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._consume())
+        self._sweeper = loop.call_later(self._sweep_s, self._sweep)
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -65,27 +80,36 @@ class GroupCommit(Generic[T, R]):
         """The item's result once its batch is committed; raises the item's error."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[R] = loop.create_future()
-        self._queue.put_nowait(_Pending(item, done))
-        # Never wait forever: a stuck database answers an error the client may retry.
-        # (A timer on the future itself: `wait_for` costs a task and two futures a call.)
-        timer = loop.call_later(self._timeout_s, self._expire, done)
-        try:
-            return await done
-        finally:
-            timer.cancel()
+        self._waiting.append(_Pending(item, done, loop.time() + self._timeout_s))
+        self._arrived.set()
+        return await done
 
-    def _expire(self, done: asyncio.Future[R]) -> None:
-        if not done.done():
-            done.set_exception(self._expired())
+    @property
+    def _sweep_s(self) -> float:
+        return min(1.0, self._timeout_s / 4)
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for pending in chain(self._writing, self._waiting):
+            if pending.deadline > now:
+                break  # arrival order: the others came later
+            if not pending.done.done():
+                pending.done.set_exception(self._expired())
+        self._sweeper = loop.call_later(self._sweep_s, self._sweep)
 
     async def _consume(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            while not self._waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
             # Let concurrent requests join the batch (at least the answers of the last one go
             # out and the requests they let in are read).
             await asyncio.sleep(self._wait_s)
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            waiting = self._waiting
+            batch = self._writing = [
+                waiting.popleft() for _ in range(min(len(waiting), self._max_batch))
+            ]
             items = [pending.item for pending in batch]
             results: Sequence[R | Exception]
             try:
@@ -94,6 +118,7 @@ class GroupCommit(Generic[T, R]):
                 results = [exc] * len(batch)
             if self._after is not None:
                 self._after(results)
+            self._writing = []
             for pending, result in zip(batch, results, strict=True):
                 if pending.done.done():
                     continue

@@ -80,6 +80,56 @@ def test_a_redirect_carries_the_security_headers_and_one_access_line_without_its
     assert token not in line.getMessage()
 
 
+class _Broken:
+    """A click writer with a bug."""
+
+    async def follow(self, _click: object) -> str:
+        raise RuntimeError("a bug")
+
+
+def test_a_click_that_fails_is_a_500_with_the_headers_and_its_access_line(
+    committed_url: str, message: tuple[int, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a click route whose writer fails (a bug); the route is served before the
+    # middleware (engine/api/fastpath.py), which it must stand in for
+    app = create_app(Settings(database_url=committed_url, secret_key=SECRET))
+    message_id, _ = message
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        app.state.clicks = _Broken()
+
+        # When a valid link is clicked
+        with caplog.at_level(logging.INFO, logger="engine.api.access"):
+            answer = client.get(f"/c/{tokens.click_token(SECRET, message_id, 0)}")
+
+    # Then it is the application's 500, with the security headers, and one access line
+    # at ERROR that says why
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error"}
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    (line,) = [r for r in caplog.records if r.name == "engine.api.access"]
+    assert (line.levelno, vars(line)["path"], vars(line)["status"]) == (
+        logging.ERROR,
+        "/c/{token}",
+        500,
+    )
+    assert vars(line)["reason"] == "unhandled RuntimeError"
+
+
+def test_a_click_declaring_a_body_over_the_cap_meets_the_guards(
+    webhook_client: TestClient, message: tuple[int, str]
+) -> None:
+    # Given a valid click token
+    message_id, _ = message
+    token = tokens.click_token(SECRET, message_id, 0)
+
+    # When a GET declares a body over the cap, then the guards refuse it as on any route;
+    # without one it is redirected
+    oversized = {"Content-Length": str(10**9)}
+    assert webhook_client.get(f"/c/{token}", headers=oversized).status_code == 413
+    assert webhook_client.get(f"/c/{token}").status_code == 302
+
+
 def test_unknown_and_forged_tokens_are_404s_that_write_nothing(
     webhook_client: TestClient, message: tuple[int, str]
 ) -> None:

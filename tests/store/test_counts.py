@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.send.transport import MemoryTransport
-from engine.store import claims, counts, recounts, step_figures, suppressions, virtual
+from engine.store import claims, clicks, counts, recounts, step_figures, suppressions, virtual
 from engine.store.claims import Outcome
 from engine.store.models import MessageCounts, StepCounts
 from engine.store.passes import tick
@@ -236,6 +236,16 @@ operations = st.one_of(
     st.tuples(st.just("repeat-event"), st.integers(0, 30)),
     st.tuples(st.just("click"), st.integers(0, 3), st.booleans()),
     st.tuples(st.just("flag-click"), st.integers(0, 30)),
+    # As the click route records them: a batch, flagged by the scanner rule (two links of
+    # an email within seconds, or just sent), earlier clicks flipped by later ones.
+    st.tuples(
+        st.just("tracked-clicks"),
+        st.lists(
+            st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(0, 40)),
+            min_size=1,
+            max_size=5,
+        ),
+    ),
     st.tuples(st.just("unsubscribe"), st.integers(0, 3)),
     st.tuples(st.just("gift"), st.integers(-1, 3), st.integers(1, 9), st.booleans()),
     st.tuples(st.just("repeat-gift"), st.integers(0, 30)),
@@ -286,6 +296,19 @@ def apply(session: Session, ids: list[int], op: tuple[Any, ...], memory: Memory)
         webhook(session, [again, again], at)
     elif kind == "click":
         memory.clicks.append(engagement.click(session, ids[args[0]], at, automated=args[1]))
+    elif kind == "tracked-clicks":
+        clicks.record_many(
+            session,
+            [
+                clicks.ClickIn(
+                    ids[i],
+                    position,
+                    engagement.supporter_of(session, ids[i]),
+                    at + timedelta(seconds=seconds),
+                )  # fmt: skip
+                for i, position, seconds in args[0]
+            ],
+        )
     elif kind == "flag-click" and (click_id := pick(memory.clicks, args[0])) is not None:
         engagement.flag_automated(session, click_id)
     elif kind == "unsubscribe":
