@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import typer
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.cli import processes
 from engine.cli.common import reports_errors, sessions, settings, transaction
 from engine.config import Settings, get_settings
 from engine.periodic import Passes
@@ -14,6 +16,8 @@ from engine.scheduler import scheduler
 from engine.send.identity import for_sending
 from engine.store import petitions
 from engine.track import sendgrid_events
+
+APP = "engine.api.app:create_default_app"
 
 
 def banner(config: Settings, *, host: str, port: int, slugs: list[str]) -> str:
@@ -59,17 +63,17 @@ def run(
     # Read by every server process's lifespan (engine/api/app.py).
     os.environ["MOBILISE_SCHEDULER"] = "0" if no_scheduler else "1"
     get_settings.cache_clear()
-    uvicorn.run(
-        "engine.api.app:create_default_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,  # engine/api/accesslog.py writes one without addresses or tokens
-        loop="uvloop",
-        http="httptools",
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "log_level": "warning",
+        "access_log": False,  # engine/api/accesslog.py writes one without addresses or tokens
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if workers > 1:
+        processes.serve(APP, host=host, port=port, workers=workers, **options)
+    else:
+        uvicorn.run(APP, host=host, port=port, **options)
 
 
 @reports_errors
