@@ -5,7 +5,10 @@ the connections that are waiting: a process busy for a moment (its periodic pass
 starting) was left with a fifth of wrk's 64 connections, and the other one, with the rest,
 saturated its core (1,700 signatures a second against 2,600 when they were shared out:
 bench/README.md). Here each process binds its own socket with `SO_REUSEPORT`, and the
-kernel shares the connections out among them by address and port.
+kernel shares the connections out among them by address and port. The sockets are made and
+listening before any process starts, so that the connections made while the processes
+start (or while one is started again) wait in their own socket's queue rather than all
+going to the first process up.
 
 A process that dies is started again; SIGINT or SIGTERM stops them all (each finishes its
 requests in hand, as uvicorn does on its own).
@@ -28,30 +31,32 @@ log = logging.getLogger("mobilise.server")
 
 
 def listening(host: str, port: int) -> socket.socket:
-    """A socket bound to (host, port) that other processes may bind too."""
+    """A socket listening on (host, port) that other sockets may listen on too."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
+    sock.listen(BACKLOG)
     return sock
 
 
-def _serve_one(app: str, host: str, port: int, options: dict[str, Any]) -> None:
-    sock = listening(host, port)
-    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+BACKLOG = 2048  # uvicorn's default
+
+
+def _serve_one(app: str, sock: socket.socket, options: dict[str, Any]) -> None:
+    uvicorn.Server(uvicorn.Config(app, backlog=BACKLOG, **options)).run(sockets=[sock])
 
 
 def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
     """Run `workers` processes serving `app` (uvicorn options) until SIGINT or SIGTERM."""
-    listening(host, port).close()  # a port in use is refused here, once, not per process
+    sockets = [listening(host, port) for _ in range(workers)]
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
     def start(number: int) -> BaseProcess:
         process = context.Process(
-            target=_serve_one, args=(app, host, port, options), name=f"mobilise-api-{number}"
+            target=_serve_one, args=(app, sockets[number], options), name=f"mobilise-api-{number}"
         )
         process.start()
         return process
@@ -73,3 +78,5 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         process.join(timeout=30)
         if process.is_alive():
             process.kill()
+    for sock in sockets:
+        sock.close()
