@@ -85,18 +85,8 @@ class _Advancer:
             Enrolment.step_id == step_id,
             Enrolment.step_at <= self.now,
             self.scope(),
-            ~outbox.awaiting(Enrolment.id, besides=self.arrivals(step_id)),
+            ~outbox.awaiting(Enrolment.id, besides=(step_id,)),
         )
-
-    def arrivals(self, step_id: str) -> set[str]:
-        """The step and the send steps its people reach in the same write (`arrive`, from
-        a wait): those steps' own emails, which that write queues, do not hold them."""
-        found = {step_id}
-        if isinstance(self.journey.step(step_id), WaitStep | WaitUntilStep):
-            for target in self.journey.targets(step_id):
-                if target != EXIT and isinstance(self.journey.step(target), SendStep):
-                    found.add(target)
-        return found
 
     def over(self, step_id: str) -> ColumnElement[bool]:
         """Due at this step, and (for a wait) its span has passed since the last email was
@@ -220,11 +210,9 @@ class _Advancer:
         base: ColumnElement[bool],
         due: ColumnElement[bool],
         windows: list[ColumnElement[bool]],
-        *,
-        arriving: bool = False,
     ) -> int:
         """The step's work on the enrolments `base` (at the step) and `due` (due there), one
-        id window at a time; `arriving`: they are not there yet, but come now (`arrive`)."""
+        id window at a time."""
         step_id = step.id
         capped: dict[int, datetime] = {}
         send_due = None
@@ -234,7 +222,7 @@ class _Advancer:
                 capped = outbox.cap_deferrals(self.session, self.loaded, due, send_due)
         changed = 0
         for window in windows:
-            changed += self.step_window(step, and_(base, window), and_(due, window), arriving)
+            changed += self.step_window(step, and_(base, window), and_(due, window))
         if send_due is not None and capped:
             outbox.defer(self.session, step_id, send_due, capped)
             self.arrive_later(step_id, capped)
@@ -268,9 +256,7 @@ class _Advancer:
             ],
         )
 
-    def step_window(
-        self, step: Any, base: ColumnElement[bool], due: ColumnElement[bool], arriving: bool
-    ) -> int:
+    def step_window(self, step: Any, base: ColumnElement[bool], due: ColumnElement[bool]) -> int:
         journey = self.journey
         if isinstance(step, ExitStep):
             return self.exit(due, step.exit)
@@ -288,9 +274,6 @@ class _Advancer:
                 self.now, journey, zone=self.loaded.zone, transactional=step.send.transactional
             )
             successor = journey.successor(step.id)
-            if successor == EXIT and arriving:
-                # They leave from this step, arrived now, as if they had stopped there.
-                extra.update(step_id=step.id, step_at=self.now)
             return self.move(due, successor, at=planned, **extra)
         if isinstance(step, WaitStep):
             return self.arrive(due, journey.successor(step.id))
@@ -319,25 +302,17 @@ class _Advancer:
         return changed + self.arrive(where, step.branch.otherwise, passing=passing)
 
     def arrive(self, where: ColumnElement[bool], target: str, *, passing: str | None = None) -> int:
-        """Move to `target` now; at a branch, straight on to where it sends each person; at
-        a send step, its email queued and on to the step after it.
+        """Move to `target` now; at a branch, straight on to where it sends each person.
 
-        A branch or a send step is due as soon as it is reached, and what it does is done at
-        once: the two moves of a round (into the step, then out of it) end where one does,
-        and the table takes one write a row instead of two. Only from a wait: its people
-        have no email waiting to be sent (`at`), as the branch and the send step require.
-        Who leaves the journey this way leaves from the last step passed (`passing`, a
-        branch reached now), as if they had stopped there."""
+        A branch is due as soon as it is reached, and what it asks is asked at once: the two
+        moves of a round (into the branch, then out of it) end where one does, and the table
+        takes one write a row instead of two. Only from a wait: its people have no email
+        waiting to be sent (`at`), as the branch requires. Who leaves the journey this way
+        leaves from the branch passed (`passing`, reached now), as if they had stopped
+        there."""
         step = self.journey.step(target) if target != EXIT else None
         if isinstance(step, BranchStep):
             return self.branch(step, where, arriving=True)
-        if isinstance(step, SendStep) and passing is None:
-            # Due on arrival: its email is queued and its people move past it at once,
-            # as the send step would do in the next round, in one write a row.
-            # (`where` is within the window of the step they come from.) Not through a
-            # branch: its cases' conditions would be evaluated by each of the send's
-            # statements (the asks' pass on SQLite 3.8 -> 5.3 s).
-            return self.act(step, where, where, [true()], arriving=True)
         if target == EXIT and passing is not None:
             return self.exit(where, "completed", step_id=passing, step_at=self.now)
         return self.move(where, target)
