@@ -85,7 +85,7 @@ class _Advancer:
             Enrolment.step_id == step_id,
             Enrolment.step_at <= self.now,
             self.scope(),
-            ~outbox.awaiting(Enrolment.id, besides=(step_id,)),
+            ~outbox.awaiting(Enrolment.id, besides=step_id),
         )
 
     def over(self, step_id: str) -> ColumnElement[bool]:
@@ -202,18 +202,7 @@ class _Advancer:
         # the others, no due row means no statement: a window over a step where a million
         # people wait, none of them due, walks a million rows on SQLite (0.5 to 0.9 s).
         acts_on = base if isinstance(step, WaitUntilStep) else due
-        return self.act(step, base, due, list(id_windows(self.session, acts_on, self.batch)))
-
-    def act(
-        self,
-        step: Any,
-        base: ColumnElement[bool],
-        due: ColumnElement[bool],
-        windows: list[ColumnElement[bool]],
-    ) -> int:
-        """The step's work on the enrolments `base` (at the step) and `due` (due there), one
-        id window at a time."""
-        step_id = step.id
+        windows = list(id_windows(self.session, acts_on, self.batch))
         capped: dict[int, datetime] = {}
         send_due = None
         if windows and isinstance(step, SendStep) and not step.send.transactional:
@@ -273,8 +262,7 @@ class _Advancer:
             planned = send_time(
                 self.now, journey, zone=self.loaded.zone, transactional=step.send.transactional
             )
-            successor = journey.successor(step.id)
-            return self.move(due, successor, at=planned, **extra)
+            return self.move(due, journey.successor(step.id), at=planned, **extra)
         if isinstance(step, WaitStep):
             return self.arrive(due, journey.successor(step.id))
         if isinstance(step, WaitUntilStep):

@@ -7,7 +7,7 @@ can queue a step twice. The dispatcher (engine/send) claims `queued` rows that a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -58,15 +58,15 @@ AWAITING = ("queued", "held", "sending")
 
 
 def awaiting(
-    enrolment_id: ColumnElement[int] | InstrumentedAttribute[int], besides: Collection[str]
+    enrolment_id: ColumnElement[int] | InstrumentedAttribute[int], besides: str
 ) -> ColumnElement[bool]:
-    """The enrolment has an email still to be sent, other than those of the steps `besides`
-    (a send step's own, which the step itself queues, or finds queued when someone is put
-    back on it). Through the outbox's enrolment-first key."""
+    """The enrolment has an email still to be sent, other than step `besides`'s own (which
+    the step itself queues, or finds queued when someone is put back on it). Through the
+    outbox's enrolment-first key."""
     return exists().where(
         OutboxMessage.enrolment_id == enrolment_id,
         OutboxMessage.status.in_(AWAITING),
-        OutboxMessage.step_id.not_in(besides),
+        OutboxMessage.step_id != besides,
     )
 
 
