@@ -9,7 +9,6 @@ their datetimes and dicts) cost more than the overlap saved (see bench/README.md
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import heap
 from engine.errors import Invalid
 from engine.intake.csvfiles import (
     CsvRow,
@@ -74,20 +74,6 @@ class ImportReport:
             lines.append(f"rejected rows: {self.rejects_file}")
         lines += [f"milestone reached: {t:,}".replace(",", " ") for t in o.milestones]
         return "\n".join(lines)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """An import allocates hundreds of thousands of short-lived rows, none in a cycle; the
-    cyclic collector would rescan the live batch again and again (measured: a third of an
-    import's time). Reference counting still frees everything."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -153,23 +139,23 @@ def _parse_and_send(
     erased: ErasedAddresses,
 ) -> None:
     """The parsing process: staged batches, then None (or the error)."""
-    gc.disable()
-    try:
-        for parsed in parse_batches(
-            path, purposes=purposes, zone=zone, now=now, batch_size=batch_size, erased=erased
-        ):
-            staged = staging.stage(parsed.rows, purposes, dialect)
-            sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates, parsed.line))
-        sender.send(None)
-    except BrokenPipeError:
-        pass  # the importer stopped first (it failed, and says why)
-    except Exception as exc:  # handed over to the importer, which raises it
+    with heap.paused():
         try:
-            sender.send(exc)
-        except Exception:  # not picklable: its text will do
-            sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
-    finally:
-        sender.close()
+            for parsed in parse_batches(
+                path, purposes=purposes, zone=zone, now=now, batch_size=batch_size, erased=erased
+            ):
+                staged = staging.stage(parsed.rows, purposes, dialect)
+                sender.send(ParsedBatch(staged, parsed.rejects, parsed.duplicates, parsed.line))
+            sender.send(None)
+        except BrokenPipeError:
+            pass  # the importer stopped first (it failed, and says why)
+        except Exception as exc:  # handed over to the importer, which raises it
+            try:
+                sender.send(exc)
+            except Exception:  # not picklable: its text will do
+                sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        finally:
+            sender.close()
 
 
 def _received(receiver: Connection) -> Iterator[ParsedBatch[Staged]]:
@@ -269,7 +255,7 @@ def import_signatures(
     shown = 1  # the header
     try:
         with (
-            _collector_paused(),
+            heap.paused(),
             _parsed_aside(
                 path,
                 purposes=purposes,

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from jinja2 import TemplateError
 from sqlalchemy.orm import Session
 
+from engine import heap
 from engine.errors import Invalid, MobiliseError
 from engine.render.compiled import CompiledTemplate
 from engine.render.library import TemplateLibrary
@@ -133,7 +134,7 @@ def dispatch(
     # were written: the rows stay `sending` until their lease is over.
     pending: list[Outcome] = []
     flight: _Flight | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="mobilise-send") as sender:
+    with heap.batch_pace(), ThreadPoolExecutor(1, thread_name_prefix="mobilise-send") as sender:
         try:
             while (max_batches is None or report.batches < max_batches) and not stopping():
                 carried, pending = pending, []

@@ -7,6 +7,7 @@ the results of the batch already sent are still written before the error goes up
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine import heap
 from engine.send.dispatcher import Policy, dispatch
 from engine.send.transport import MemoryTransport, OutgoingMessage, SendResult
 from engine.store import claims
@@ -209,3 +211,24 @@ def test_a_batch_sent_but_not_yet_recorded_counts_towards_the_frequency_cap(
         ("queued", "frequency-cap"),
         ("sent", None),
     ]
+
+
+def test_a_pass_sends_at_the_batch_pace_of_the_collector(session: Session) -> None:
+    # Given two thank-yous queued
+    signed(session, "alice", "bob")
+    paces: list[tuple[int, int, int]] = []
+
+    class Watching(MemoryTransport):
+        def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+            paces.append(gc.get_threshold())
+            return super().send(messages)
+
+    # When the pass runs
+    before = gc.get_threshold()
+    run(session, Watching(), SIGNED, policy=ONE_BY_ONE)
+
+    # Then its batches were rendered and sent at the batch pace (engine.heap: the
+    # collector would otherwise rescan each live batch again and again), and the
+    # process's own pace came back after it
+    assert paces == [heap.BATCH_PACE, heap.BATCH_PACE]
+    assert gc.get_threshold() == before
