@@ -35,7 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from engine.store import counts as summaries
 from engine.store.models import Donation, Supporter
-from engine.store.types import UTCDateTime
+from engine.store.types import Moment, UTCDateTime
 
 REFERENCE = "reference"
 LAST_CLICK = "last_click"
@@ -72,12 +72,12 @@ class Recorded:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def counts(gift: Any, now: datetime) -> ColumnElement[bool]:
+def counts(gift: Any, now: Moment) -> ColumnElement[bool]:
     """The gift (the Donation entity or an alias) counts at `now`: given, not refunded."""
     return and_(gift.donated_at <= now, or_(gift.refunded_at.is_(None), gift.refunded_at > now))
 
 
-def monthly_in_force(gift: Any, now: datetime) -> ColumnElement[bool]:
+def monthly_in_force(gift: Any, now: Moment) -> ColumnElement[bool]:
     """A monthly gift not cancelled by `now`."""
     return and_(
         gift.frequency == "monthly", or_(gift.cancelled_at.is_(None), gift.cancelled_at > now)
@@ -230,7 +230,7 @@ def cancel_monthly(session: Session, *, email: str, at: datetime) -> Outcome:
 
 def latest(
     supporter_id: ColumnElement[int] | InstrumentedAttribute[int],
-    now: datetime,
+    now: Moment,
     column: Literal["id", "amount_cents", "frequency", "monthly"],
 ) -> ScalarSelect[Any]:
     """A column of the supporter's last gift at `now` (NULL if none), correlated to the

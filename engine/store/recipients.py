@@ -11,13 +11,15 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, any_, case, func, select
+from sqlalchemy import ColumnElement, and_, any_, bindparam, case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from engine.store import donations, restrictions, suppressions
-from engine.store.idsets import among
+from engine.store.idsets import among_bound, bound
 from engine.store.models import (
     Consent,
     Enrolment,
@@ -29,6 +31,7 @@ from engine.store.models import (
     Supporter,
     Suppression,
 )
+from engine.store.types import UTCDateTime
 
 
 class LastGift(NamedTuple):
@@ -78,6 +81,92 @@ class Recipients:
     confirmations: dict[int, Confirmation] = field(default_factory=dict)
 
 
+class _Reads(NamedTuple):
+    """The statements of `load`, built once per dialect and set of purposes: the batch's
+    ids, `now` and `since` are parameters. Building them (aliases, correlated subqueries,
+    column collections) cost more Python than running them: 60 % of a batch's look."""
+
+    people: Executable
+    consents: Executable | None
+    suppressed: Executable
+    gifts: Executable
+    recent: Executable
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_SINCE = bindparam("since", type_=UTCDateTime())
+
+
+@cache
+def _reads(dialect: str, purposes: tuple[str, ...]) -> _Reads:
+    def of_batch(column: Any) -> ColumnElement[bool]:
+        return among_bound(dialect, column, "ids")
+
+    consents = None
+    if purposes:
+        # The latest row per (supporter, purpose) is in force: max(id) from the covering
+        # index (supporter_id, purpose, id), then the rows themselves.
+        latest = (
+            select(func.max(Consent.id))
+            .where(of_batch(Consent.supporter_id), Consent.purpose.in_(purposes))
+            .group_by(Consent.supporter_id, Consent.purpose)
+        )
+        consents = select(Consent.supporter_id, Consent.purpose, Consent.granted).where(
+            Consent.id.in_(latest)
+        )
+    # Every email of the batch's supporters is read through indexes (their enrolments by
+    # the supporter-first key, each one's emails by the outbox's enrolment-first key), and
+    # the recent campaign ones are picked in the SELECT list, not the WHERE: with
+    # `status = 'sent'` in the WHERE, SQLite started from the (status, due) index and read
+    # every email ever sent for each batch (a dispatch that slowed down as the campaign
+    # grew). On PostgreSQL the enrolment ids are an ARRAY probed in the outbox's key, as in
+    # `outbox.cap_deferrals`.
+    theirs = select(Enrolment.id).where(of_batch(Enrolment.supporter_id))
+    of_theirs = (
+        OutboxMessage.enrolment_id == any_(func.ARRAY(theirs.scalar_subquery()))
+        if dialect == "postgresql"
+        else OutboxMessage.enrolment_id.in_(theirs)
+    )
+    counted = case(
+        (
+            and_(
+                OutboxMessage.status == "sent",
+                OutboxMessage.transactional.is_(False),
+                OutboxMessage.sent_at > _SINCE,
+            ),
+            OutboxMessage.sent_at,
+        )
+    )
+    return _Reads(
+        people=select(
+            Supporter.id,
+            Supporter.email,
+            Supporter.first_name,
+            Supporter.last_name,
+            # Booleans from SQL: no timestamp to parse per row. The journey pass's rule.
+            restrictions.restricted(Supporter.id),
+            Supporter.erased_at.is_not(None),
+        ).where(of_batch(Supporter.id)),
+        consents=consents,
+        suppressed=suppressions.in_force_among(of_batch(Suppression.supporter_id), _NOW),
+        # Driven from the batch's supporters (primary key), each gift column one probe of
+        # the donations index: a join to donations on the last gift's id lets PostgreSQL
+        # hash the whole donations table instead.
+        gifts=select(
+            Supporter.id,
+            donations.latest(Supporter.id, _NOW, "amount_cents"),
+            donations.latest(Supporter.id, _NOW, "monthly"),
+        ).where(of_batch(Supporter.id)),
+        recent=select(OutboxMessage.supporter_id, counted).where(of_theirs),
+    )
+
+
+def statements_built() -> int:
+    """How many sets of `load`'s statements this process has built (one per database
+    kind and set of purposes)."""
+    return _reads.cache_info().currsize
+
+
 def load(
     session: Session,
     supporter_ids: Collection[int],
@@ -92,51 +181,28 @@ def load(
     found = Recipients()
     if not ids:
         return found
-    for row in session.execute(
-        select(
-            Supporter.id,
-            Supporter.email,
-            Supporter.first_name,
-            Supporter.last_name,
-            # Booleans from SQL: no timestamp to parse per row. The journey pass's rule.
-            restrictions.restricted(Supporter.id),
-            Supporter.erased_at.is_not(None),
-        ).where(among(session, Supporter.id, ids))
-    ):
+    dialect = session.get_bind().dialect.name
+    reads = _reads(dialect, tuple(sorted(purposes)))
+    params = {"ids": bound(dialect, ids), "now": now}
+    for row in session.execute(reads.people, params):
         found.people[row[0]] = Person(
             row[0], row[1], row[2] or "", row[3] or "", bool(row[4]), bool(row[5])
         )
-    if purposes:
-        # The latest row per (supporter, purpose) is in force: max(id) from the covering
-        # index (supporter_id, purpose, id), then the rows themselves.
-        latest = (
-            select(func.max(Consent.id))
-            .where(among(session, Consent.supporter_id, ids), Consent.purpose.in_(sorted(purposes)))
-            .group_by(Consent.supporter_id, Consent.purpose)
-        )
-        for supporter_id, purpose, granted in session.execute(
-            select(Consent.supporter_id, Consent.purpose, Consent.granted).where(
-                Consent.id.in_(latest)
-            )
-        ):
+    if reads.consents is not None:
+        for supporter_id, purpose, granted in session.execute(reads.consents, params):
             found.consents[(supporter_id, purpose)] = bool(granted)
-    found.suppressed = suppressions.reasons_in_force(
-        session, among(session, Suppression.supporter_id, ids), now=now
-    )
-    # Driven from the batch's supporters (primary key), each gift column one probe of the
-    # donations index: a join to donations on the last gift's id lets PostgreSQL hash the
-    # whole donations table instead.
-    for giver, cents, monthly in session.execute(
-        select(
-            Supporter.id,
-            donations.latest(Supporter.id, now, "amount_cents"),
-            donations.latest(Supporter.id, now, "monthly"),
-        ).where(among(session, Supporter.id, ids))
-    ):
+    found.suppressed = suppressions.strongest(session.execute(reads.suppressed, params))
+    for giver, cents, monthly in session.execute(reads.gifts, params):
         if cents is not None:
             found.last_gift[giver] = LastGift(Decimal(cents) / 100, bool(monthly))
     if recent_since is not None:
-        found.recent_sends = recent_sends(session, ids, since=recent_since)
+        recent: dict[int, list[datetime]] = defaultdict(list)
+        for supporter_id, sent_at in session.execute(
+            reads.recent, {**params, "since": recent_since}
+        ):
+            if sent_at is not None:
+                recent[supporter_id].append(sent_at)
+        found.recent_sends = dict(recent)
     found.petitions = petitions(session, version_ids)
     found.confirmations = confirmations(session, pending_ids)
     return found
@@ -188,41 +254,3 @@ def petitions(session: Session, version_ids: Collection[int]) -> dict[int, Petit
         .where(JourneyVersion.id.in_(sorted(set(version_ids))))
     ).all()
     return {vid: PetitionFacts(title, count, milestone) for vid, title, count, milestone in rows}
-
-
-def recent_sends(
-    session: Session, ids: Collection[int], *, since: datetime
-) -> dict[int, list[datetime]]:
-    """supporter -> send times of their campaign emails sent after `since` (the frequency
-    cap's look at a batch).
-
-    Every email of the batch's supporters is read through indexes (their enrolments by the
-    supporter-first key, each one's emails by the outbox's enrolment-first key), and the
-    recent campaign ones are picked in the SELECT list, not the WHERE: with `status = 'sent'`
-    in the WHERE, SQLite started from the (status, due) index and read every email ever
-    sent for each batch (a dispatch that slowed down as the campaign grew). On PostgreSQL
-    the enrolment ids are an ARRAY probed in the outbox's key, as in `outbox.cap_deferrals`.
-    """
-    theirs = select(Enrolment.id).where(among(session, Enrolment.supporter_id, ids))
-    of_theirs = (
-        OutboxMessage.enrolment_id == any_(func.ARRAY(theirs.scalar_subquery()))
-        if session.get_bind().dialect.name == "postgresql"
-        else OutboxMessage.enrolment_id.in_(theirs)
-    )
-    counted = case(
-        (
-            and_(
-                OutboxMessage.status == "sent",
-                OutboxMessage.transactional.is_(False),
-                OutboxMessage.sent_at > since,
-            ),
-            OutboxMessage.sent_at,
-        )
-    )
-    recent: dict[int, list[datetime]] = defaultdict(list)
-    for supporter_id, sent_at in session.execute(
-        select(OutboxMessage.supporter_id, counted).where(of_theirs)
-    ):
-        if sent_at is not None:
-            recent[supporter_id].append(sent_at)
-    return dict(recent)

@@ -12,7 +12,7 @@ journey exits, the dispatcher's last look, the planner's facts) filters with it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -28,17 +28,19 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from engine.rules.supporters import email_hash
 from engine.store import counts, events, step_figures
 from engine.store.models import OutboxMessage, Supporter, Suppression
+from engine.store.types import Moment
 
 # The outbox reasons of a suppressed email: an opt-out, or a block still in force.
 OPTED_OUT = "unsubscribed"
 BLOCKED = "blocked"
 
 
-def in_force(now: datetime, *, for_good: bool = False) -> ColumnElement[bool]:
+def in_force(now: Moment, *, for_good: bool = False) -> ColumnElement[bool]:
     """The suppression rows that apply at `now`: those for good, and those not yet expired.
 
     With `for_good`, only those for good: the opt-outs that end journeys."""
@@ -57,10 +59,20 @@ def reasons_in_force(
 ) -> dict[int, str]:
     """supporter id -> OPTED_OUT or BLOCKED, for the suppressions in force among
     `supporters` (a condition on Suppression.supporter_id). An opt-out outranks a block."""
+    return strongest(session.execute(in_force_among(supporters, now)))
+
+
+def in_force_among(supporters: ColumnElement[bool], now: Moment) -> Executable:
+    """(supporter id, expires_at) of the suppressions in force at `now` among `supporters`
+    (a condition on Suppression.supporter_id); `strongest` reads them."""
+    return select(Suppression.supporter_id, Suppression.expires_at).where(supporters, in_force(now))
+
+
+def strongest(rows: Iterable[Sequence[Any]]) -> dict[int, str]:
+    """supporter id -> OPTED_OUT or BLOCKED from `in_force_among`'s rows. An opt-out
+    outranks a block."""
     found: dict[int, str] = {}
-    for supporter_id, expires_at in session.execute(
-        select(Suppression.supporter_id, Suppression.expires_at).where(supporters, in_force(now))
-    ):
+    for supporter_id, expires_at in rows:
         if supporter_id is not None and found.get(supporter_id) != OPTED_OUT:
             found[supporter_id] = OPTED_OUT if expires_at is None else BLOCKED
     return found

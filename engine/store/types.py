@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, ColumnElement, DateTime, Dialect, Integer
 from sqlalchemy.types import TypeDecorator
+
+# An instant given to a statement: a value, or a parameter bound at execution (a statement
+# built once and run at many instants).
+Moment = datetime | ColumnElement[datetime]
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
 from engine.send.transport import MemoryTransport
-from engine.store import milestones, suppressions
+from engine.store import milestones, recipients, suppressions
 from engine.store.models import Suppression
 from engine.store.passes import tick
 from engine.store.timeline import timeline
@@ -161,3 +161,32 @@ def test_a_new_block_lengthens_the_one_in_force(session: Session) -> None:
     # And an older block arriving late never shortens it
     provider_events(session, T + DAY, alice="blocked")
     assert session.scalars(select(Suppression.expires_at)).all() == [T + 6 * DAY + WEEK]
+
+
+def test_the_dispatchers_facts_come_from_statements_built_once_and_read_at_each_now(
+    session: Session,
+) -> None:
+    # Given Alice blocked at T and Bob hard-bounced at T
+    signed(session, "alice", "bob")
+    provider_events(session, T, alice="blocked", bob="bounce")
+    alice, bob = supporter_id(session, "alice"), supporter_id(session, "bob")
+    load = partial(
+        recipients.load,
+        session,
+        purposes=["updates"],
+        version_ids=[],
+        recent_since=T - WEEK,
+    )
+    load([alice, bob], now=T + DAY)  # the statements exist for this database from here on
+    built = recipients.statements_built()
+
+    # When the dispatcher's facts are read for two batches at two instants
+    during = load([alice, bob], now=T + DAY)
+    after = load([bob, alice], now=T + 8 * DAY)
+
+    # Then no statement was built again (a batch's ids and instant are parameters), and
+    # each read saw its own instant: the block in force during it, gone after it
+    assert recipients.statements_built() == built
+    assert during.suppressed == {alice: "blocked", bob: "unsubscribed"}
+    assert after.suppressed == {bob: "unsubscribed"}
+    assert set(after.people) == {alice, bob}
