@@ -51,7 +51,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bench import engagement
-from bench.common import free_port, machine, mobilise_run
+from bench.common import free_port, machine, mobilise_run, pace
 from bench.stand_in import sendgrid_stand_in
 from engine.config import Settings
 from engine.declarations import read
@@ -497,12 +497,14 @@ def main() -> None:
     args = parser.parse_args()
     print(machine())
     print(baseline())
+    print(f"pace before: {pace():.0f} ms of fixed Python (bench/common.py: lower is faster)")
     runs = []
     sizes = [args.signers // 4, args.signers] if args.quarter else [args.signers]
     for size in sizes:
         print(f"{args.backend}, {size:,} signers, {args.days} days:")
         run = campaign(size, args.backend, args.workers, args.days, args.web)
         report(run)
+        print(f"pace after: {pace():.0f} ms")
         runs.append(run)
     if len(runs) == 2:
         print(f"growth: {runs[1].total_s / runs[0].total_s:.2f}× for 4× the signers")

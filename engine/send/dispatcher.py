@@ -139,8 +139,8 @@ def dispatch(
             while (max_batches is None or report.batches < max_batches) and not stopping():
                 carried, pending = pending, []
                 try:
-                    with transaction() as session:
-                        claims.record(session, carried, worker_id=worker_id)
+                    with transaction() as session, claims.counted_at_the_end(session) as sent:
+                        claims.record(session, carried, worker_id=worker_id, counted_later=sent)
                         in_flight = len(flight.rows) if flight is not None else 0
                         limit = _throttled(session, policy, now, size, in_flight)
                         claimed = claims.claim(session, worker_id=worker_id, now=now, limit=limit)

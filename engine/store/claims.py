@@ -13,7 +13,8 @@ lease is over) or settled. Nothing here commits: the dispatcher pass owns transa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -118,8 +119,17 @@ def claim(session: Session, *, worker_id: str, now: datetime, limit: int) -> lis
     return claimed
 
 
-def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> int:
+def record(
+    session: Session,
+    outcomes: Sequence[Outcome],
+    *,
+    worker_id: str,
+    counted_later: list[Sequence[str | None]] | None = None,
+) -> int:
     """Write the outcomes of this worker's claims; returns the rows changed.
+
+    The rows moved to `sent` are counted in the steps' summary rows at once, or, given
+    `counted_later` (from `counted_at_the_end`), at the end of the caller's transaction.
 
     Outcomes that differ only by row id share one `UPDATE … WHERE id = ANY(:ids)`
     (engine.store.idsets): a batch accepted by SendGrid is one statement per request (one
@@ -175,9 +185,24 @@ def record(session: Session, outcomes: Sequence[Outcome], *, worker_id: str) -> 
             changed += len(found)
         else:
             changed += max(session.connection().execute(statement).rowcount, 0)
-    # Once for all groups: the summary rows are locked in one order (counts.add).
-    counts.add_sent(session, moved)
+    if counted_later is None:
+        # Once for all groups: the summary rows are locked in one order (counts.add).
+        counts.add_sent(session, moved)
+    else:
+        counted_later += moved
     return changed
+
+
+@contextmanager
+def counted_at_the_end(session: Session) -> Iterator[list[Sequence[str | None]]]:
+    """Where `record` puts the sent rows it moves, counted when the block ends without an
+    error: last in the transaction, so that a step's summary row stays locked from there
+    to the commit only. Two dispatch workers count the same few rows (one per step); a
+    count made early in a batch's transaction made the other worker wait for the rest of
+    it (3.5 s of waits in the PostgreSQL campaign bench)."""
+    moved: list[Sequence[str | None]] = []
+    yield moved
+    counts.add_sent(session, moved)
 
 
 def cut(reason: str | None) -> str | None:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from engine import heap
@@ -232,3 +232,31 @@ def test_a_pass_sends_at_the_batch_pace_of_the_collector(session: Session) -> No
     # process's own pace came back after it
     assert paces == [heap.BATCH_PACE, heap.BATCH_PACE]
     assert gc.get_threshold() == before
+
+
+def test_a_batchs_sent_rows_are_counted_last_in_the_transaction_that_records_them(
+    session: Session,
+) -> None:
+    # Given three thank-yous sent one per batch: each batch's results are recorded in the
+    # transaction that claims the next one
+    signed(session, "alice", "bob", "chloe")
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.strip().split()[0].upper() + " " + statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        # When the pass runs
+        run(session, MemoryTransport(), SIGNED, policy=ONE_BY_ONE)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    # Then every count of sent emails into the steps' summary rows is the last statement
+    # before its transaction ends: a row every worker counts into stays locked from there
+    # to the commit only, not through the claim and the look of the next batch
+    counted = [i for i, s in enumerate(statements) if "INTO step_counts" in s]
+    assert counted
+    for i in counted:
+        assert statements[i + 1].startswith("RELEASE "), statements[i + 1][:80]
