@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from engine.store import counts, links, recounts
 from engine.store.db import make_engine, make_sessionmaker
@@ -119,9 +120,7 @@ def test_clicks_arriving_together_share_one_transaction_and_each_is_recorded_onc
         ).all()
         assert sorted(keys) == sorted(f"click:{m}:1" for m in messages)
         # And the summary rows are those a recount gives
-        (row,) = counts.read(session, journey)
-        assert (row.figures.clicks, row.figures.clickers) == (40, 10)
-        assert recounts.recount(session)[(journey, "update", "")] == row.figures
+        assert counted(session, journey) == (40, 10)
 
 
 def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
@@ -187,9 +186,7 @@ def test_a_reader_clicking_a_link_again_costs_no_read_of_the_recent_clicks(
         flags = session.execute(select(Click.message_id, Click.automated).order_by(Click.id)).all()
         assert [f for m, f in flags if m == reader] == [False] * 3
         assert [f for m, f in flags if m == scanner] == [True, True]
-        (row,) = counts.read(session, journey)
-        assert (row.figures.clicks, row.figures.clickers) == (3, 1)
-        assert recounts.recount(session)[(journey, "update", "")] == row.figures
+        assert counted(session, journey) == (3, 1)
 
 
 def test_a_batch_waits_for_as_many_clicks_as_the_last_one_had_not_for_its_delay(
@@ -243,6 +240,14 @@ def test_a_link_the_message_does_not_have_records_nothing(engine: Engine) -> Non
 
     assert [getattr(a, "name", a) for a in answers] == ["UNKNOWN", "UNKNOWN"]
     assert clicks_of(engine, [message]) == {}
+
+
+def counted(session: Session, journey: str) -> tuple[int, int]:
+    """The journey's clicks and clickers in its summary row, once checked against a
+    recount."""
+    (row,) = counts.read(session, journey)
+    assert recounts.recount(session)[(journey, "update", "")] == row.figures
+    return row.figures.clicks, row.figures.clickers
 
 
 def _messages(parameters: Any) -> set[int]:
