@@ -13,7 +13,7 @@ order, as if each had arrived alone (engine/store/clicks.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +38,16 @@ class Verdict:
     flipped: frozenset[int]
 
 
+def one_link_late(
+    positions: Collection[int], *, sent_at: datetime | None, earliest: datetime, burst: timedelta
+) -> bool:
+    """Whether the rule can flag none of an email's clicks, from the links they are on
+    (`positions`: its recent clicks' and the new ones') and the earliest new one alone:
+    one link only, and the email sent at least `burst` before. A reader clicking again;
+    the store then need not read the recent clicks themselves (engine/store/clicks.py)."""
+    return len(positions) <= 1 and (sent_at is None or sent_at <= earliest - burst)
+
+
 def automated(
     recorded: Sequence[Seen],
     new: Sequence[Seen],
@@ -50,6 +60,12 @@ def automated(
     if len(new) == 1 and not recorded:  # most clicks: the email's only one of late
         alone = new[0]
         return Verdict((sent_at is not None and sent_at > alone.at - burst,), frozenset())
+    positions = {c.position for c in recorded} | {c.position for c in new}
+    earliest = min((c.at for c in new), default=None)
+    if earliest is not None and one_link_late(
+        positions, sent_at=sent_at, earliest=earliest, burst=burst
+    ):
+        return Verdict((False,) * len(new), frozenset())
     order = sorted(range(len(new)), key=lambda i: new[i].at)
     flags = {id(c): c.automated for c in recorded}
     flags.update((id(c), False) for c in new)

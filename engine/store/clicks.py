@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -92,7 +92,9 @@ def record_many(
     by_message: dict[int, list[ClickIn]] = {}
     for c in ordered:
         by_message.setdefault(c.message_id, []).append(c)
-    recorded, sent = _recent(connection, dialect, by_message, ordered[0].at - burst, ordered[-1].at)
+    recorded, sent = _recent(
+        connection, dialect, by_message, ordered[0].at - burst, ordered[-1].at, burst
+    )
     flags: dict[int, bool] = {}  # id(ClickIn) -> automated
     flipped: set[int] = set()
     for message_id, new in by_message.items():
@@ -182,20 +184,33 @@ def count(session: Session, gained: Mapping[int, int]) -> None:
 def _recent(
     connection: Connection,
     dialect: str,
-    messages: Collection[int],
+    by_message: Mapping[int, Sequence[ClickIn]],
     since: datetime,
     until: datetime,
+    burst: timedelta,
 ) -> tuple[dict[int, list[rules.Seen]], dict[int, datetime | None]]:
-    """The clicks of these messages in (since, until], and when each message was sent."""
-    recorded: dict[int, list[rules.Seen]] = {}
+    """When each message was sent, and the clicks in (since, until] of those whose new
+    clicks (`by_message`, each in time order) the rule may flag. First the links the
+    window's clicks of each message are on, the lowest and highest (one row a message);
+    the clicks themselves only for a message where that leaves the rule in doubt
+    (rules.one_link_late): a reader clicking a link again, most clicks, costs no rows."""
+    statements = _statements(dialect)
     sent: dict[int, datetime | None] = {}
-    rows = connection.execute(
-        _statements(dialect).recent,
-        {"ids": bound(dialect, messages), "since": since, "until": until},
-    )
-    for message_id, sent_at, click_id, position, at, automated in rows:
+    doubtful: list[int] = []
+    window = {"since": since, "until": until}
+    rows = connection.execute(statements.links, {"ids": bound(dialect, by_message)} | window)
+    for message_id, sent_at, lowest, highest in rows:
         sent[message_id] = sent_at
-        if click_id is not None:
+        new = by_message[message_id]
+        positions = {c.position for c in new} | {lowest, highest}
+        if lowest is not None and not rules.one_link_late(
+            positions, sent_at=sent_at, earliest=new[0].at, burst=burst
+        ):
+            doubtful.append(message_id)
+    recorded: dict[int, list[rules.Seen]] = {}
+    if doubtful:
+        rows = connection.execute(statements.recent, {"ids": bound(dialect, doubtful)} | window)
+        for message_id, click_id, position, at, automated in rows:
             recorded.setdefault(message_id, []).append(
                 rules.Seen(position, at, bool(automated), click_id)
             )
@@ -209,6 +224,7 @@ _EVENTS = cast(Table, Event.__table__)
 
 
 class _Statements(NamedTuple):
+    links: Select[Any]  # (message id, sent at, lowest and highest link clicked of late)
     recent: Select[Any]
     insert: Any  # the clicks of `rows`
     events: Any  # their events, those not recorded yet
@@ -229,18 +245,29 @@ def _statements(dialect: str) -> _Statements:
     )
     window: Any = _CLICKS
     joined: Any = in_window
+    position = _CLICKS.c.link_position
     if dialect == "postgresql":
         # One index probe per email whatever the statistics say: joined, the clicks growing
         # faster than ANALYZE follows made PostgreSQL scan the whole table (2 ms a batch
         # after 10,000 clicks, bench/README.md). Its ORDER BY keeps the planner from
-        # turning it back into a join. SQLite has no LATERAL and probes the index anyway.
+        # turning it back into a join (an aggregate does too). SQLite has no LATERAL and
+        # probes the index anyway.
         columns = (_CLICKS.c.id, _CLICKS.c.link_position, _CLICKS.c.clicked_at, _CLICKS.c.automated)
         probe = select(*columns).where(in_window).order_by(_CLICKS.c.id)
         window, joined = probe.lateral(), true()
+        ends = select(func.min(position), func.max(position)).where(in_window).lateral()
+        links = select(_OUTBOX.c.id, _OUTBOX.c.sent_at, *ends.c).join(ends, true())
+    else:
+        links = (
+            select(_OUTBOX.c.id, _OUTBOX.c.sent_at, func.min(position), func.max(position))
+            .select_from(_OUTBOX.outerjoin(_CLICKS, in_window))
+            .group_by(_OUTBOX.c.id)
+        )
+    links = links.where(among_bound(dialect, _OUTBOX.c.id, "ids"))
     c = window.c
     recent = (
-        select(_OUTBOX.c.id, _OUTBOX.c.sent_at, c.id, c.link_position, c.clicked_at, c.automated)
-        .select_from(_OUTBOX.outerjoin(window, joined))
+        select(_OUTBOX.c.id, c.id, c.link_position, c.clicked_at, c.automated)
+        .select_from(_OUTBOX.join(window, joined))
         .where(among_bound(dialect, _OUTBOX.c.id, "ids"))
         .order_by(c.id)
     )
@@ -250,7 +277,7 @@ def _statements(dialect: str) -> _Statements:
         .values(automated=true())
         .returning(_CLICKS.c.message_id)
     )
-    return _Statements(recent, *_inserts(dialect), flip, _increment(dialect))
+    return _Statements(links, recent, *_inserts(dialect), flip, _increment(dialect))
 
 
 def _inserts(dialect: str) -> tuple[Any, Any]:

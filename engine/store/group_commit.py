@@ -3,8 +3,11 @@
 An API process runs one consumer per kind of write (signatures, clicks). While it writes a
 batch in a worker thread, new requests queue; the next batch takes them all. Under load,
 batches grow and commits per request fall; at rest a request waits at most `wait_s`
-before its batch starts. Each request is answered once its batch has committed, so an
-answer means the write is stored: a crash loses nothing acknowledged.
+before its batch starts. With `until_as_many`, a batch starts as soon as as many requests
+wait as the last batch had (at rest, one: at once), after `wait_s` at most: with clients
+that each send their next request once answered, the rest of a fixed wait was idle time
+(the click route, bench/README.md). Each request is answered once its batch has
+committed, so an answer means the write is stored: a crash loses nothing acknowledged.
 
 `write` takes a batch and returns one result per item, an exception standing for that
 item's own refusal. When the whole batch fails, its items are written again one by one, so
@@ -19,6 +22,7 @@ set and cancelled per request showed among the event loop's costs (bench/README.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +52,7 @@ class GroupCommit(Generic[T, R]):
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
         after: Callable[[Sequence[R | Exception]], object] | None = None,
+        until_as_many: bool = False,
     ) -> None:
         self._write = write
         self._expired = expired  # the error of a request not answered within `timeout_s`
@@ -57,6 +62,11 @@ class GroupCommit(Generic[T, R]):
         self._after = after  # called in the event loop with a batch's results, before answers
         self._waiting: deque[_Pending[T, R]] = deque()  # in arrival order
         self._arrived = asyncio.Event()
+        # With `until_as_many`, the size of the last batch: those it answered are expected
+        # back (their clients' next requests); once as many wait, the batch starts.
+        self._until_as_many = until_as_many
+        self._expected = 1 if until_as_many else sys.maxsize
+        self._gathered = asyncio.Event()
         self._writing: list[_Pending[T, R]] = []  # the batch being written
         self._task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -80,8 +90,11 @@ class GroupCommit(Generic[T, R]):
         """The item's result once its batch is committed; raises the item's error."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[R] = loop.create_future()
-        self._waiting.append(_Pending(item, done, loop.time() + self._timeout_s))
+        waiting = self._waiting
+        waiting.append(_Pending(item, done, loop.time() + self._timeout_s))
         self._arrived.set()
+        if len(waiting) >= self._expected:
+            self._gathered.set()
         return await done
 
     @property
@@ -105,11 +118,20 @@ class GroupCommit(Generic[T, R]):
                 await self._arrived.wait()
             # Let concurrent requests join the batch (at least the answers of the last one go
             # out and the requests they let in are read).
-            await asyncio.sleep(self._wait_s)
+            if not self._until_as_many:
+                await asyncio.sleep(self._wait_s)
+            elif len(self._waiting) < self._expected:  # the wait's remainder would be idle
+                self._gathered.clear()
+                try:
+                    await asyncio.wait_for(self._gathered.wait(), self._wait_s)
+                except TimeoutError:
+                    pass
             waiting = self._waiting
             batch = self._writing = [
                 waiting.popleft() for _ in range(min(len(waiting), self._max_batch))
             ]
+            if self._until_as_many:
+                self._expected = len(batch)
             items = [pending.item for pending in batch]
             results: Sequence[R | Exception]
             try:

@@ -99,7 +99,8 @@ class ClickWriter:
         # The requests that arrive while a batch is written are read by the event loop,
         # which shares the interpreter with the writer: taking the next batch at once left
         # half of them out (16 a batch for 32 connections, 860 clicks/s on PostgreSQL;
-        # waiting 2 ms, 32 and 1,300/s: bench/README.md).
+        # waiting 2 ms, 32 and 1,300/s: bench/README.md). A batch waits at most this long
+        # for as many clicks as the last one had (engine/store/group_commit.py).
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
         cache_size: int = 200_000,
@@ -112,7 +113,12 @@ class ClickWriter:
         self._cache_size = cache_size
         self._links: dict[int, links.Targets] = {}
         self._batches: GroupCommit[Arrived, str | Refused] = GroupCommit(
-            self._write, expired=_expired, max_batch=max_batch, wait_s=wait_s, timeout_s=timeout_s
+            self._write,
+            expired=_expired,
+            max_batch=max_batch,
+            wait_s=wait_s,
+            timeout_s=timeout_s,
+            until_as_many=True,
         )
 
     def start(self) -> None:

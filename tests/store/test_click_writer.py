@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from engine.store import counts, links, recounts
 from engine.store.db import make_engine, make_sessionmaker
@@ -58,7 +59,7 @@ def sent_messages(engine: Engine, journey: str, count: int) -> list[int]:
         return ids
 
 
-def writer(engine: Engine) -> ClickWriter:
+def writer(engine: Engine, *, wait_s: float = 0) -> ClickWriter:
     # wait_s=0: the clicks of one `gather` are all queued before the batch starts
     return ClickWriter(
         make_sessionmaker(engine),
@@ -66,7 +67,7 @@ def writer(engine: Engine) -> ClickWriter:
         secret="s",
         donation_url=None,
         burst=timedelta(seconds=10),
-        wait_s=0,
+        wait_s=wait_s,
     )
 
 
@@ -119,9 +120,7 @@ def test_clicks_arriving_together_share_one_transaction_and_each_is_recorded_onc
         ).all()
         assert sorted(keys) == sorted(f"click:{m}:1" for m in messages)
         # And the summary rows are those a recount gives
-        (row,) = counts.read(session, journey)
-        assert (row.figures.clicks, row.figures.clickers) == (40, 10)
-        assert recounts.recount(session)[(journey, "update", "")] == row.figures
+        assert counted(session, journey) == (40, 10)
 
 
 def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
@@ -156,6 +155,84 @@ def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
         assert recounts.recount(session)[(journey, "update", "")] == row.figures
 
 
+def test_a_reader_clicking_a_link_again_costs_no_read_of_the_recent_clicks(
+    engine: Engine,
+) -> None:
+    # Given two sent emails, each clicked once on its second link, and on the first one a
+    # second link clicked within the burst (a scanner's)
+    journey = unique("j")
+    reader, scanner = sent_messages(engine, journey, 2)
+    together(writer(engine), [ClickToken(reader, 1), ClickToken(scanner, 1)])
+    selects: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT"):
+            selects.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+
+    # When the reader clicks the same link again, alone, then with the scanner's second link
+    alone = together(writer(engine), [ClickToken(reader, 1)])
+    read_alone = [s for s in selects if "automated" in s]
+    both = together(writer(engine), [ClickToken(reader, 1), ClickToken(scanner, 0)])
+
+    # Then the reader's click alone reads which links were clicked of late, not the clicks
+    # themselves; the scanner's needs them, and flags its two clicks
+    assert alone == [URLS[1]]
+    assert read_alone == []
+    assert both == [URLS[1], URLS[0]]
+    assert len([s for s in selects if "automated" in s]) == 1
+    with make_sessionmaker(engine)() as session:
+        flags = session.execute(select(Click.message_id, Click.automated).order_by(Click.id)).all()
+        assert [f for m, f in flags if m == reader] == [False] * 3
+        assert [f for m, f in flags if m == scanner] == [True, True]
+        assert counted(session, journey) == (3, 1)
+
+
+def test_a_batch_waits_for_as_many_clicks_as_the_last_one_had_not_for_its_delay(
+    engine: Engine,
+) -> None:
+    # Given a writer that would let clicks gather for a minute before a batch
+    messages = sent_messages(engine, unique("j"), 5)
+    recorder = writer(engine, wait_s=60)
+    commits: list[object] = []
+    event.listen(engine, "commit", commits.append)
+
+    async def scenario() -> tuple[object, object, int, object]:
+        recorder.start()
+        try:
+            # When a click comes at rest, then three arrive together
+            alone = await asyncio.wait_for(recorder.follow(ClickToken(messages[0], 0)), 5)
+            three = [asyncio.ensure_future(recorder.follow(ClickToken(m, 0))) for m in messages[:3]]
+            answered = await asyncio.wait_for(asyncio.gather(*three), 5)
+            # and then two of the three clickers come back, and a third after the loop went
+            # round a few times
+            again = [asyncio.ensure_future(recorder.follow(ClickToken(m, 1))) for m in messages[:2]]
+            for _ in range(10):
+                await asyncio.sleep(0)
+            before_the_third = len(commits)
+            again.append(asyncio.ensure_future(recorder.follow(ClickToken(messages[4], 1))))
+            return (
+                alone,
+                answered,
+                before_the_third,
+                await asyncio.wait_for(asyncio.gather(*again), 5),
+            )
+        finally:
+            await recorder.stop()
+
+    alone, three, before_the_third, again = asyncio.run(scenario())
+
+    # Then the click at rest is written at once, not a minute later, and so are the three
+    # (as many as the batch before had, the first of them): two commits
+    assert alone == URLS[0]
+    assert three == [URLS[0]] * 3
+    # And the two coming back wait for a third, the last batch's size, then share its commit
+    assert before_the_third == 2
+    assert again == [URLS[1]] * 3
+    assert len(commits) == 3
+
+
 def test_a_link_the_message_does_not_have_records_nothing(engine: Engine) -> None:
     (message,) = sent_messages(engine, unique("j"), 1)
 
@@ -163,6 +240,14 @@ def test_a_link_the_message_does_not_have_records_nothing(engine: Engine) -> Non
 
     assert [getattr(a, "name", a) for a in answers] == ["UNKNOWN", "UNKNOWN"]
     assert clicks_of(engine, [message]) == {}
+
+
+def counted(session: Session, journey: str) -> tuple[int, int]:
+    """The journey's clicks and clickers in its summary row, once checked against a
+    recount."""
+    (row,) = counts.read(session, journey)
+    assert recounts.recount(session)[(journey, "update", "")] == row.figures
+    return row.figures.clicks, row.figures.clickers
 
 
 def _messages(parameters: Any) -> set[int]:

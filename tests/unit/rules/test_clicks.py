@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.rules.clicks import Seen, automated
+from engine.rules.clicks import Seen, automated, one_link_late
 
 SENT = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
 BURST = timedelta(seconds=10)
@@ -59,3 +59,29 @@ def test_a_second_link_within_the_burst_flags_both_clicks() -> None:
 def test_a_click_seconds_after_the_send_is_a_gateways() -> None:
     alone = Seen(0, SENT + timedelta(seconds=4))
     assert automated([], [alone], sent_at=SENT, burst=BURST).new == (True,)
+
+
+@given(clicks, clicks, st.integers(-60, 20))
+def test_one_link_late_holds_only_where_the_rule_flags_nothing(
+    recorded: list[Seen], new: list[Seen], sent: int
+) -> None:
+    # Given an email's recent clicks, new ones, and when it was sent
+    sent_at = SENT + timedelta(seconds=sent)
+    recorded = [replace(c, click_id=i) for i, c in enumerate(recorded)]
+    positions = {c.position for c in [*recorded, *new]}
+
+    # When the store asks whether the rule can flag any of them without reading the
+    # recent clicks themselves (their links suffice)
+    if not new or not one_link_late(
+        positions, sent_at=sent_at, earliest=min(c.at for c in new), burst=BURST
+    ):
+        return
+
+    # Then no new click is within the burst of the send or of a click on another link,
+    # and the rule flags and flips nothing
+    for click in new:
+        assert sent_at <= click.at - BURST
+        assert not [c for c in [*recorded, *new] if c.position != click.position]
+    verdict = automated(recorded, new, sent_at=sent_at, burst=BURST)
+    assert verdict.new == (False,) * len(new)
+    assert verdict.flipped == frozenset()
