@@ -234,6 +234,8 @@ class Run:
     # Peak memory (MB) of this process and of the largest child, once the last tick is
     # done: the campaign's, before the bench's own answers and checks.
     peak: tuple[float, float] = (0.0, 0.0)
+    # The same once the answers and the checks are done too (the bench's own work).
+    peak_after: tuple[float, float] = (0.0, 0.0)
 
     @property
     def total_s(self) -> float:
@@ -337,6 +339,7 @@ def campaign(signers: int, backend: str, workers: int, days: int, web: int) -> R
             run.per_step = per_step(session)
             run.problems = promises(session) + run.answered.problems
         engine.dispose()
+    run.peak_after = peak_mb()
     return run
 
 
@@ -463,7 +466,8 @@ def report(run: Run) -> None:
     me, children = run.peak
     print(
         f"  peak memory of the campaign (import, web, ticks): this process {me:.0f} MB, "
-        f"largest child {children:.0f} MB"
+        f"largest child {children:.0f} MB; with the answers and checks after it: "
+        f"{run.peak_after[0]:.0f} MB, {run.peak_after[1]:.0f} MB"
     )
     answered = run.answered
     print(
