@@ -53,8 +53,9 @@ class EnrolmentState:
     variant: str | None = None
     done: frozenset[str] = frozenset()
     exited_at: datetime | None = None
-    # An email of this enrolment is queued, held or being sent: no step is taken until it is
-    # sent or dropped. The pass sets it when it queues one; the store clears it on sending.
+    # An email of this enrolment is queued, held, being sent or not known to be sent
+    # (ambiguous): no step is taken until it is sent or dropped. The pass sets it when it
+    # queues one; the store clears it on sending.
     pending: bool = False
     # When this enrolment's latest email was sent: waits count from it.
     last_sent_at: datetime | None = None

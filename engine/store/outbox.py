@@ -53,8 +53,10 @@ assert outbox_key(0, "s") == (0, "s")
 
 # Emails in these states will never be sent: the frequency cap does not count them.
 DROPPED = ("suppressed", "failed")
-# An email in one of these states is still to be sent: its enrolment takes no further step.
-AWAITING = ("queued", "held", "sending")
+# An email in one of these states is still to be sent, or not known to be sent (a send that
+# timed out, or a worker that died mid-send: `ambiguous` until the provider's events tell,
+# engine/store/claims.py): its enrolment takes no further step.
+AWAITING = ("queued", "held", "sending", "ambiguous")
 
 
 def awaiting(

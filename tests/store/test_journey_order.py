@@ -1,10 +1,10 @@
 """Journeys keep their order, on SQLite and PostgreSQL, with injected time.
 
 Given the seed journey, when a step's email waits to be sent (held as overdue, or planned
-for after the quiet hours), then the next step waits for it; and a wait counts from the
-moment that email was sent, so the donation ask never comes less than three days after the
-update the supporter actually received.
-"""
+for after the quiet hours) or is not known to be sent (a request that timed out), then
+the next step waits for it; and a wait counts from the moment that email was sent, so the
+donation ask never comes less than three days after the update the supporter actually
+received."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
+from engine.send.transport import Ambiguous, MemoryTransport
 from engine.store import claims, milestones
 from engine.store.models import OutboxMessage
 from engine.store.passes import tick
 from engine.store.timeline import timeline
+from tests.store.dispatch_helpers import run as dispatch
 from tests.store.journey_helpers import (
     PETITION,
     declare,
@@ -65,6 +67,31 @@ def test_the_thank_you_still_to_send_holds_the_journey(session: Session) -> None
     sent_by(session, SIGNED)
     later = tick(session, now=SIGNED + timedelta(minutes=1), segments=declared.conditions)
     assert later.queued == {("stop-reconnaissance-faciale", "update"): 1}
+
+
+def test_a_thank_you_not_known_to_be_sent_holds_the_journey(session: Session) -> None:
+    # Given alice's thank-you, whose SendGrid request timed out: `ambiguous`
+    declared, petition_id = seed(session, SIGNED - timedelta(days=1))
+    sign(session, petition_id, SIGNED, {"alice": (True, True)})
+    milestones.check(session, petition_id=petition_id, count=140000, now=SIGNED)
+    tick(session, now=SIGNED, segments=declared.conditions)
+    thanks = session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.step_id == "thanked")
+    ).one()
+    transport = MemoryTransport(outcomes={str(thanks): Ambiguous(str(thanks), "timeout")})
+    dispatch(session, transport, SIGNED)
+    assert outbox_of(session, "alice") == [("thanked", "ambiguous", "timeout")]
+
+    # When the next pass runs, the milestone reached: the update waits
+    later = SIGNED + timedelta(minutes=1)
+    assert tick(session, now=later, segments=declared.conditions).queued == {}
+    entries = timeline(session, supporter_id(session, "alice"))
+    assert "waits until the 'thanked' email is sent" in [e.detail for e in entries]
+
+    # Then once SendGrid's events confirm the thank-you, the update is queued
+    claims.settle_ambiguous(session, confirmed=[thanks], resend=[], now=later)
+    after = tick(session, now=later + timedelta(minutes=1), segments=declared.conditions)
+    assert after.queued == {("stop-reconnaissance-faciale", "update"): 1}
 
 
 def test_a_held_update_holds_the_ask_until_three_days_after_it_is_sent(session: Session) -> None:
