@@ -1,25 +1,27 @@
 """Differential test over generated journeys: the set-based store and the pure planner walk
 everyone the same way.
 
-Given any valid journey (entered by signing, a milestone or a gift, with or without
-re-entry; sends with or without consent, variants, `max_signature_age`; waits, waits until
-a milestone, an event or a date with their timeouts; branches and goals on any condition;
-exits; quiet hours, send windows, a frequency cap, in three time zones; steps listed in any
-order) and a few people who sign at various times (some long ago), give (one-off or
-monthly), change their consents, unsubscribe or get blocked, click and record events, when
-passes run at the same instants (at set spans, at the next due time, again at the same
-instant) on a real database, each after a dispatcher sent what was due (at its due time,
-or late), and in the planner (pure, from the same facts), then each person's history is
-the same: every email (step, template, variant, status, reason, due and sent times) and
-every enrolment (state, step, arrival, due time, exit and its reason). A second pass at
-the same instant changes nothing.
+Given any valid journey (entered by signing, a milestone or a gift, with or without re-
+entry; sends with or without consent, variants, `max_signature_age`; waits, waits until a
+milestone, an event or a date with their timeouts; branches and goals on any condition;
+exits; quiet hours, send windows, a frequency cap, in three time zones; steps listed in
+any order) and a few people who sign at various times (some long ago), give (one-off or
+monthly), change their consents, unsubscribe or get blocked, click and record events,
+when passes run at the same instants (at set spans, at the next due time, again at the
+same instant) on a real database, each after a dispatcher sent what was due (at its due
+time, late, or without knowing it until the next pass), and in the planner (pure, from
+the same facts), then each person's history is the same: every email (step, template,
+variant, status, reason, due and sent times) and every enrolment (state, step, arrival,
+due time, exit and its reason). A second pass at the same instant changes nothing. And
+journeys keep their order: an enrolment has at most one email still to be sent (or not
+known to be sent), and none is due before the previous one was sent.
 
 Normal runs try a few derandomised examples per backend; a deep local run sets
-`MOBILISE_DEEP_EXAMPLES` (e.g. 2000) and draws fresh ones.
-"""
+`MOBILISE_DEEP_EXAMPLES` (e.g. 2000) and draws fresh ones."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,7 +34,16 @@ from sqlalchemy.orm import Session
 from engine.rules.conditions import Condition
 from engine.rules.journeys import Journey, MilestoneTrigger, SignedTrigger
 from engine.rules.plan import EnrolmentState, plan
-from engine.store import donations, events, journeys, milestones, suppressions, virtual
+from engine.store import (
+    claims,
+    donations,
+    events,
+    journeys,
+    milestones,
+    outbox,
+    suppressions,
+    virtual,
+)
 from engine.store.donations import DonationRow
 from engine.store.models import Click, Consent, Enrolment, OutboxMessage
 from engine.store.passes import tick
@@ -45,7 +56,7 @@ from tests.store.journey_helpers import (
     sign,
     supporter_id,
 )
-from tests.store.journey_strategies import EVENT, Person, Scenario, scenarios
+from tests.store.journey_strategies import EVENT, Dispatcher, Person, Scenario, scenarios
 from tests.store.supporter_facts import facts_for
 
 DEEP = int(os.environ.get("MOBILISE_DEEP_EXAMPLES", "0"))
@@ -60,14 +71,26 @@ class Walk:
     # [step, template, variant, status, reason, due_at, sent_at], in the order planned
     emails: list[list[Any]] = field(default_factory=list)
 
-    def send_due(self, now: datetime, *, late: bool) -> None:
-        """Every queued email due by now is sent at its due time (`virtual.send_due`), or
-        at `now` by a late dispatcher; its enrolment goes on."""
+    def send_due(self, now: datetime, dispatcher: Dispatcher) -> None:
+        """What `dispatch` does, planned: every queued email due by now is sent at its due
+        time (`virtual.send_due`), at `now` by a late dispatcher, or not known to be sent
+        by an unsure one, which the next pass finds confirmed at its due time; an email
+        sent lets its enrolment go on."""
+        for email in self.emails:
+            if email[3] == "ambiguous":
+                email[3], email[4], email[6] = "sent", None, email[5]
+                self.sent(email[6])
         for email in self.emails:
             if email[3] == "queued" and email[5] <= now:
-                email[3], email[6] = "sent", now if late else email[5]
-                if self.states and self.states[-1].pending:
-                    self.states[-1] = replace(self.states[-1], pending=False, last_sent_at=email[6])
+                if dispatcher == "unsure":
+                    email[3] = "ambiguous"
+                    continue
+                email[3], email[6] = "sent", now if dispatcher == "late" else email[5]
+                self.sent(email[6])
+
+    def sent(self, at: datetime) -> None:
+        if self.states and self.states[-1].pending:
+            self.states[-1] = replace(self.states[-1], pending=False, last_sent_at=at)
 
 
 @dataclass
@@ -289,12 +312,9 @@ def run(session: Session, scenario: Scenario) -> None:
     for spec in [timedelta(0), *scenario.ticks]:
         now = instants(world, now, spec)
         world.record(now)
-        if scenario.late:
-            send_late(session, now)
-        else:
-            sent_by(session, now)
+        dispatch(session, now, scenario.dispatcher)
         for walk in walks.values():
-            walk.send_due(now, late=scenario.late)
+            walk.send_due(now, scenario.dispatcher)
         signed = [p.name for p in scenario.people if f"{p.name} signs" in world.done]
         facts = {name: facts_for(session, supporter_id(session, name), now=now) for name in signed}
         if scenario.batch is None:
@@ -304,6 +324,8 @@ def run(session: Session, scenario: Scenario) -> None:
         for name in signed:
             walk_one(world, walks[name], journey, facts[name], named, name, now)
         assert tick(session, now=now, segments=named).changed == 0, now
+        journeys_keep_their_order(session, now)
+    event(f"dispatcher {scenario.dispatcher}")
     for walk in walks.values():
         for email in walk.emails:
             event(f"email {email[3]} {(email[4] or '').split(':')[0]}")
@@ -312,13 +334,45 @@ def run(session: Session, scenario: Scenario) -> None:
         event(f"enrolments: {len(walk.states)}")
 
 
-def send_late(session: Session, now: datetime) -> None:
-    """A dispatcher that sends what is due only when it runs: sent at `now`."""
+def dispatch(session: Session, now: datetime, dispatcher: Dispatcher) -> None:
+    """The emails due by `now`: sent at their due time, sent at `now` (late), or sent
+    without knowing it (unsure: `ambiguous`, as a request that timed out leaves them), the
+    ones left so at the previous pass being confirmed by the provider's events."""
+    if dispatcher == "on time":
+        sent_by(session, now)
+        return
+    due = (OutboxMessage.status == "queued", OutboxMessage.due_at <= now)
+    if dispatcher == "late":
+        session.execute(update(OutboxMessage).where(*due).values(status="sent", sent_at=now))
+        return
+    confirmed = [message_id for message_id, _, _ in claims.ambiguous(session)]
+    claims.settle_ambiguous(session, confirmed=confirmed, resend=[], now=now)
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "queued", OutboxMessage.due_at <= now)
-        .values(status="sent", sent_at=now)
+        .where(*due)
+        .values(status="ambiguous", claimed_at=OutboxMessage.due_at)
     )
+
+
+def journeys_keep_their_order(session: Session, now: datetime) -> None:
+    """At most one email of an enrolment is still to be sent, or not known to be sent; and
+    none is due before the previous one of its enrolment was sent."""
+    rows = session.execute(
+        select(
+            OutboxMessage.enrolment_id,
+            OutboxMessage.status,
+            OutboxMessage.due_at,
+            OutboxMessage.sent_at,
+        ).order_by(OutboxMessage.id)
+    ).all()
+    by_enrolment: dict[int, list[Any]] = {}
+    for row in rows:
+        by_enrolment.setdefault(row[0], []).append(row)
+    for emails in by_enrolment.values():
+        assert sum(e[1] in outbox.AWAITING for e in emails) <= 1, (now, emails)
+        for before, after in itertools.pairwise(emails):
+            if before[3] is not None and after[1] != "suppressed":
+                assert after[2] >= before[3], (now, emails)
 
 
 def walk_one(
