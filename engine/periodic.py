@@ -190,10 +190,15 @@ class Passes:
             stopping=lambda: self.stopping.is_set() or make_way(),
         )
 
-    def retention(self, now: datetime, *, progress: Progress = QUIET) -> retention.RetentionReport:
+    def retention(
+        self, now: datetime, *, progress: Progress = QUIET
+    ) -> retention.RetentionReport | Skipped:
         """Anonymise the supporters past the retention period at `now`, then delete the
-        file transport's copies of the emails they were sent."""
+        file transport's copies of the emails they were sent; unless another process is
+        running it (both API processes of `mobilise run` schedule it)."""
         with self.sessions.begin() as session:
+            if not locks.try_hold(session, "retention"):
+                return Skipped("retention")
             done = retention.run(session, retention_from(self.settings), now, progress=progress)
         configured_transport.forget_copies(self.settings, done.message_ids or [])
         if done.anonymised:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings, transaction
 from engine.cli.progress import bars
-from engine.periodic import Passes, retention_from
+from engine.errors import Unavailable
+from engine.periodic import Passes, Skipped, retention_from
 from engine.rules.rights import rectification
 from engine.send import configured_transport
 from engine.store import audit, personal_data, restrictions, retention
@@ -137,7 +138,14 @@ def retention_pass(
             found = retention.report(session, retention_from(config), moment)
     else:
         with sessions() as factory, bars() as progress:
-            found = Passes(config, factory).retention(moment, progress=progress)
+            ran = Passes(config, factory).retention(moment, progress=progress)
+        if isinstance(ran, Skipped):
+            raise Unavailable(
+                "the retention pass is running in another process",
+                hint="a scheduler (`mobilise run` or `mobilise worker`) is running it now; "
+                "try again when it is done",
+            )
+        found = ran
     verb = "would anonymise" if dry_run else "anonymised"
     typer.echo(f"retention at {moment.isoformat()}")
     typer.echo(f"  past the contact period  {found.checked}")

@@ -8,7 +8,7 @@ from engine.cli import outbox
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.declared import load
 from engine.errors import Invalid
-from engine.periodic import Passes, journeys_pass
+from engine.periodic import Passes, Skipped, journeys_pass
 
 
 @reports_errors
@@ -23,7 +23,7 @@ def tick(now: Now = None) -> None:
             hint="run `mobilise validate`",
         )
     with sessions() as factory:
-        anonymised = Passes(settings(), factory).retention(moment).anonymised
+        retained = Passes(settings(), factory).retention(moment)
         summary = journeys_pass(
             factory,
             now=moment,
@@ -31,8 +31,10 @@ def tick(now: Now = None) -> None:
             connections=settings().advance_connections,
         )
     typer.echo(f"tick at {moment.isoformat()}")
-    if anonymised:
-        typer.echo(f"  anonymised {anonymised} (retention period over)")
+    if isinstance(retained, Skipped):
+        typer.echo("  retention: running in another process, not run here")
+    elif retained.anonymised:
+        typer.echo(f"  anonymised {retained.anonymised} (retention period over)")
     for journey_id, count in sorted(summary.enrolled.items()):
         typer.echo(f"  enrolled  {journey_id}: {count}")
     for (journey_id, step_id), count in sorted(summary.queued.items()):

@@ -1,4 +1,5 @@
-"""One process at a time runs the journey pass (PostgreSQL: an advisory lock per pass).
+"""One process at a time runs the journey pass, and the retention pass (PostgreSQL: an
+advisory lock per pass).
 
 Given another process running the journey pass (a second connection holding its lock),
 when this process's pass comes, then it skips and says so, and once the other ends it
@@ -26,6 +27,7 @@ from engine.send.transport import MemoryTransport
 from engine.store import locks, migrate
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Enrolment
+from engine.store.retention import RetentionReport
 from engine.store.summary import Summary
 from tests.backends import fresh_postgres_database
 from tests.store.journey_helpers import ROOT, enrolment_of, seed, sign
@@ -93,6 +95,21 @@ def test_a_pass_running_elsewhere_is_skipped_and_runs_once_it_ends(campaign: Cam
     assert ran.enrolled == {"stop-reconnaissance-faciale": 1}
     with sessions() as session:
         assert enrolment_of(session, "zoe")[1] is not None
+
+
+def test_the_retention_pass_running_elsewhere_is_skipped(campaign: Campaign) -> None:
+    passes, sessions = campaign.passes, campaign.passes.sessions
+
+    # given another process running the retention pass (both API processes schedule it)
+    other = another_process_running(sessions, "retention")
+
+    # when this process's comes, then it skips it and says so
+    assert passes.retention(datetime.now(UTC)) == Skipped("retention")
+
+    # and once the other ends, this process's next run is its own
+    other.rollback()
+    other.close()
+    assert isinstance(passes.retention(datetime.now(UTC)), RetentionReport)
 
 
 def test_a_wake_while_the_pass_runs_elsewhere_still_thanks_the_signer(
