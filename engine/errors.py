@@ -63,6 +63,12 @@ class Invalid(MobiliseError):
     status_code = 422
 
 
+class Conflict(MobiliseError):
+    """Well-formed, but contradicts what is recorded (a one-off gift said cancelled)."""
+
+    status_code = 409
+
+
 class UnsupportedMediaType(MobiliseError):
     status_code = 415
 

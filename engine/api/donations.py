@@ -1,4 +1,5 @@
-"""`POST /api/donations`: record a gift (API key, manager or admin)."""
+"""`POST /api/donations`: record a gift; `POST /api/donations/refunds` and
+`/cancellations`: record what became of one since (API key, manager or admin)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from engine.api.deps import AppSettings, DbSession
+from engine.api.responses import errors
 from engine.api.staff import ApiManager
 from engine.rules.gifts import (
     AMOUNT_MAX,
@@ -19,6 +21,8 @@ from engine.rules.gifts import (
     ID_LOWEST,
     ID_MAX,
     REQUIRED,
+    STATUS_DATES,
+    Change,
 )
 from engine.rules.supporters import EMAIL_SCHEMA
 from engine.rules.tabular import present_pattern, visible_pattern
@@ -123,3 +127,77 @@ def record_donation(
         window=settings.attribution_window,
     )
     return JSONResponse(done.as_json(), status_code=201 if done.recorded else 200)
+
+
+def _change_operation(change: Change) -> dict[str, Any]:
+    """`router.post` arguments of a change: the body (the gift named by its external id, as
+    in POST /api/donations, and the change's date under the webhook's name) and answers."""
+    dated = STATUS_DATES[change]
+    schema = {
+        "type": "object",
+        "required": ["external_id"],
+        "additionalProperties": False,
+        "properties": {
+            "external_id": _ID | {"pattern": present_pattern()},
+            dated: _VISIBLE
+            | {
+                "type": ["string", "null"],
+                "format": "past-timestamp",
+                "description": "ISO 8601 or dd/mm/yyyy, not before the gift; default (or"
+                " null): now",
+            },
+        },
+    }
+    return {
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        },
+        "responses": {
+            200: {"description": "done; `already`: it was so before, its first date kept"},
+            **errors(
+                {
+                    404: "no gift with that external id is recorded",
+                    409: "the gift says otherwise: the date is before it, or it is one-off"
+                    " (refunded, not cancelled)",
+                    422: "a field is missing, unknown or invalid, or the date is in the future",
+                }
+            ),
+        },
+    }
+
+
+def _change(
+    request: Request, session: DbSession, settings: AppSettings, change: Change, body: Any
+) -> dict[str, object]:
+    return donations.change_one(
+        session, change, body, now=request.app.state.clock(), zone=ZoneInfo(settings.timezone)
+    )
+
+
+@router.post("/donations/refunds", **_change_operation("refunded"))
+def record_refund(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    _staff: ApiManager,
+    body: Any = Body(
+        ..., examples=[{"external_id": "pay_8F2k", "refunded_at": "2026-05-28T09:00:00+02:00"}]
+    ),
+) -> dict[str, object]:
+    """Record the refund of a gift: from its date it no longer counts (as a gift, a last
+    gift, a journey's goal); it stays attributed to its email."""
+    return _change(request, session, settings, "refunded", body)
+
+
+@router.post("/donations/cancellations", **_change_operation("cancelled"))
+def record_cancellation(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    _staff: ApiManager,
+    body: Any = Body(..., examples=[{"external_id": "pay_m_3Qx", "cancelled_at": "2026-06-30"}]),
+) -> dict[str, object]:
+    """Record the end of the monthly gift this payment belongs to, as the webhook's
+    `monthly_cancelled` does: the giver's monthly payments made by then stop making them a
+    monthly donor from that date."""
+    return _change(request, session, settings, "cancelled", body)

@@ -1,5 +1,10 @@
 """`mobilise import donations`: a payment platform's CSV export of gifts, recorded in batches
-by engine.track.donations; rejected rows go to a CSV with line number, field and reason."""
+by engine.track.donations; rejected rows go to a CSV with line number, field and reason.
+
+A row may say what became of its gift (`status` refunded or cancelled): the gift is
+recorded if new, then the change applied in the same batch, by the functions the API's
+refunds and cancellations use. A file imported again changes nothing a first time did.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import Invalid, Problem
+from engine.errors import Invalid, MobiliseError, Problem
 from engine.intake.csvfiles import (
+    CsvRow,
     RejectsWriter,
     data_lines,
     read_headers,
@@ -20,19 +26,19 @@ from engine.intake.csvfiles import (
     refused_columns,
 )
 from engine.progress import QUIET, Progress
-from engine.rules.gifts import GIFT_COLUMNS, GIFT_FIELDS, REQUIRED, GiftRow, gift_parser
+from engine.rules.gifts import GIFT_COLUMNS, REQUIRED, ROW_FIELDS, Change, GiftRow, gift_parser
 from engine.rules.signature_rows import RowError
 from engine.rules.tabular import shown
 from engine.store import donations
-from engine.store.donations import Recorded
-from engine.track.donations import record_gifts
+from engine.store.donations import Outcome, Recorded
+from engine.track.donations import change_gift, record_gifts
 
 # Gift files are small next to signature files (a campaign's gifts are a few thousand):
 # batches of this many rows, each committed on its own like signature imports.
 BATCH = 1_000
 _COLUMNS_HINT = (
     "columns: email, amount, currency, donated_at, frequency, external_id, reference,"
-    " or their French names (docs/cli.md)"
+    " status, refunded_at, cancelled_at, or their French names (docs/cli.md)"
 )
 
 
@@ -43,10 +49,23 @@ class GiftReport:
     rejects_file: Path | None = None
     # References given that we did not make: ignored, the gift attributed otherwise.
     unknown_references: int = 0
+    # Rows whose status changed their gift: refunds and monthly gifts cancelled here, and
+    # changes recorded before (a file imported again, a webhook ahead of the export).
+    refunded: int = 0
+    cancelled: int = 0
+    already: int = 0
 
     def add(self, recorded: Recorded, unknown_references: int) -> None:
         self.recorded.add(recorded)
         self.unknown_references += unknown_references
+
+    def changed(self, change: Change, outcome: Outcome) -> None:
+        if outcome == "already":
+            self.already += 1
+        elif change == "refunded":
+            self.refunded += 1
+        else:
+            self.cancelled += 1
 
     def summary(self) -> str:
         r = self.recorded
@@ -56,6 +75,11 @@ class GiftReport:
             f"attributed: {r.by_reference} by reference, {r.by_last_click} by last click,"
             f" {unattributed} unattributed",
         ]
+        if self.refunded or self.cancelled or self.already:
+            lines.append(
+                f"refunded {self.refunded} / monthly gifts cancelled {self.cancelled}"
+                f" / already so {self.already}"
+            )
         if r.new_supporters:
             lines.append(
                 f"new supporters (gave without signing; no consent, no campaign email):"
@@ -75,7 +99,7 @@ def _checked_columns(path: Path) -> tuple[list[str], dict[str, int]]:
     problems += [
         Problem(f"unknown column '{shown(headers[i])}'", hint=_COLUMNS_HINT)
         for name, i in positions.items()
-        if name not in GIFT_FIELDS
+        if name not in ROW_FIELDS
     ]
     problems += [
         Problem(f"missing column '{name}'", hint=_COLUMNS_HINT)
@@ -108,18 +132,31 @@ def import_donations(
     report = GiftReport()
     rejects = RejectsWriter(rejects_path or path.with_suffix(".rejects.csv"), headers)
     batch: dict[str, GiftRow] = {}
+    # The batch's rows that change their gift, in file order: applied once it is recorded.
+    changes: list[tuple[CsvRow, GiftRow, Change]] = []
     progress.phase("Importing donations", data_lines(path))
     shown = 1  # the header
     line = 1
 
     def flush() -> None:
         nonlocal shown
+        at = now()
         with sessions.begin() as session:
             recorded, unknown = record_gifts(
-                session, batch.values(), secret=secret, now=now(), window=window
+                session, batch.values(), secret=secret, now=at, window=window
             )
+            for row, gift, change in changes:
+                try:
+                    outcome = change_gift(
+                        session, gift.external_id, change, at=gift.status_at, now=at
+                    )
+                except MobiliseError as exc:  # the gift recorded before says otherwise
+                    rejects.write(row, exc.field or "status", exc.message)
+                    continue
+                report.changed(change, outcome)
         report.add(recorded, unknown)
         batch.clear()
+        changes.clear()
         progress.advance(line - shown)
         shown = line
 
@@ -136,6 +173,8 @@ def import_donations(
                 continue
             if gift is None:
                 continue
+            if gift.status != "paid":
+                changes.append((row, gift, gift.status))
             if gift.external_id in batch:
                 report.recorded.duplicates += 1
                 continue

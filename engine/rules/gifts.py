@@ -3,6 +3,11 @@
 One vocabulary whatever the door (CSV header, JSON key): `email`, `amount`, `currency`,
 `donated_at`, `frequency`, `external_id` and `reference` (the attribution reference the
 donation page received from an email's button and the payment platform hands back).
+
+A payment platform's export also says what became of each gift since: `status` (paid,
+refunded, or cancelled for a monthly gift) and the change's date, `refunded_at` or
+`cancelled_at` (the names the webhook's refund and cancellation events use). Files take
+them (`ROW_FIELDS`); the API and the webhook record gifts and, apart, their changes.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from engine.errors import Problem
@@ -22,6 +27,7 @@ from engine.rules.supporters import parse_email
 from engine.rules.tabular import (
     BLANK,
     alias_table,
+    header_key,
     parse_timestamp,
     shown,
     spelled_pattern,
@@ -45,11 +51,36 @@ GIFT_COLUMNS = alias_table(
             "numéro de transaction",
         ),
         "reference": ("référence", "ref", "référence mobilise", "attribution"),
+        "status": (
+            "statut",
+            "état",
+            "statut du don",
+            "statut du paiement",
+            "état du paiement",
+            "payment status",
+        ),
+        "refunded_at": (
+            "remboursé le",
+            "date de remboursement",
+            "date du remboursement",
+            "refund date",
+        ),
+        "cancelled_at": (
+            "annulé le",
+            "date d'annulation",
+            "résilié le",
+            "date de résiliation",
+            "canceled at",
+            "cancellation date",
+        ),
     }
 )
 GIFT_FIELDS = frozenset(
     ("email", "amount", "currency", "donated_at", "frequency", "external_id", "reference")
 )
+# What became of the gift since, in a file's row (engine.intake.gift_imports).
+STATUS_FIELDS = frozenset(("status", "refunded_at", "cancelled_at"))
+ROW_FIELDS = GIFT_FIELDS | STATUS_FIELDS
 REQUIRED = ("email", "amount", "donated_at", "external_id")
 ID_MAX = 100  # external ids and references, as the donations' column
 # The numbers an id may be given as in JSON: whole, within 10^15, where a double is exact
@@ -86,6 +117,30 @@ _CENT_TOLERANCE = Decimal("1e-6")
 
 FREQUENCY_PATTERN = spelled_pattern(_FREQUENCIES)
 
+Change = Literal["refunded", "cancelled"]
+Status = Literal["paid", Change]
+# Values as platforms' exports spell them, compared as headers are (case, accents, blanks,
+# `-` and `_` aside): `Remboursé`, `rembourse` and `REFUNDED` alike.
+_STATUSES = alias_table(
+    {
+        "paid": (
+            "payé",
+            "payée",
+            "réglé",
+            "réglée",
+            "validé",
+            "validée",
+            "autorisé",
+            "succeeded",
+            "completed",
+        ),
+        "refunded": ("remboursé", "remboursée", "refund", "remboursement"),
+        "cancelled": ("canceled", "annulé", "annulée", "résilié", "résiliée", "arrêté"),
+    }
+)
+# The date column that goes with each change.
+STATUS_DATES: dict[Change, str] = {"refunded": "refunded_at", "cancelled": "cancelled_at"}
+
 
 class GiftRow(NamedTuple):
     line: int
@@ -96,6 +151,9 @@ class GiftRow(NamedTuple):
     frequency: Frequency
     external_id: str
     reference: str | None
+    status: Status = "paid"
+    # The date of the refund or cancellation; None: the moment it is recorded.
+    status_at: datetime | None = None
 
 
 Parser = Callable[[Sequence[str], int], GiftRow | None]
@@ -135,11 +193,58 @@ def parse_frequency(raw: str) -> Frequency:
     return found
 
 
+def parse_status(raw: str) -> Status | None:
+    """`paid`, `refunded` or `cancelled` (or their French names); None when blank."""
+    if not raw.strip():
+        return None
+    found = _STATUSES.get(header_key(raw))
+    if found is None:
+        raise ValueError(
+            f"'{shown(raw)}' is not paid, refunded or cancelled (payé, remboursé or annulé)"
+        )
+    return cast(Status, found)
+
+
+def change_date_problem(at: datetime, *, donated_at: datetime, now: datetime) -> str | None:
+    """Why a refund or cancellation cannot be dated `at`, or None: it comes after its gift
+    and not after `now`."""
+    if at > now:
+        return f"'{at.isoformat()}' is in the future"
+    if at < donated_at:
+        return f"'{at.isoformat()}' is before the gift ({donated_at.isoformat()})"
+    return None
+
+
+def _status(values: Mapping[str, str], *, zone: ZoneInfo) -> tuple[Status, datetime | None]:
+    """The row's status and the date of its change, from `status` and the date columns: a
+    blank status with one date says the change; a date given for another status is
+    refused."""
+    try:
+        said = parse_status(values["status"])
+    except ValueError as exc:
+        raise RowError("status", str(exc)) from None
+    dates: dict[Change, datetime] = {}
+    for change, name in STATUS_DATES.items():
+        try:
+            at = parse_timestamp(values[name], zone)
+        except ValueError as exc:
+            raise RowError(name, str(exc)) from None
+        if at is not None:
+            dates[change] = at
+    if said is None and len(dates) > 1:
+        raise RowError("status", "both refunded_at and cancelled_at: give the status")
+    status: Status = next(iter(dates), "paid") if said is None else said
+    other = sorted(dates.keys() - {status})
+    if other:
+        raise RowError(STATUS_DATES[other[0]], f"given, but the status is {status}")
+    return status, dates.get(status) if status != "paid" else None
+
+
 def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) -> Parser:
     """Validation for one column layout (as engine.rules.signature_rows.signer_parser): rows given
     as cells by position, one extra empty cell standing for the columns the layout lacks.
     None for an empty row, RowError for a bad one."""
-    names = sorted(GIFT_FIELDS)
+    names = sorted(ROW_FIELDS)
     pick = itemgetter(*(columns.get(name, -1) for name in names))
 
     def parse(cells: Sequence[str], line: int) -> GiftRow | None:
@@ -183,6 +288,15 @@ def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) ->
         for name in ("external_id", "reference"):
             if len(values[name]) > ID_MAX:
                 raise RowError(name, f"longer than {ID_MAX} characters")
+        status, status_at = _status(values, zone=zone)
+        if status == "cancelled" and frequency != "monthly":
+            raise RowError(
+                "status", "cancelled is for a monthly gift (frequency); a one-off gift is refunded"
+            )
+        if status != "paid" and status_at is not None:
+            problem = change_date_problem(status_at, donated_at=donated_at, now=now)
+            if problem is not None:
+                raise RowError(STATUS_DATES[status], problem)
         return GiftRow(
             line,
             email,
@@ -192,6 +306,8 @@ def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) ->
             frequency,
             values["external_id"],
             values["reference"] or None,
+            status,
+            status_at,
         )
 
     return parse

@@ -181,6 +181,34 @@ def record(
 Outcome = Literal["done", "already", "unknown"]
 
 
+@dataclass(frozen=True)
+class GiftState:
+    """A recorded gift as a change to it needs it: its giver and what became of it."""
+
+    email: str | None  # None: the giver's data was erased
+    frequency: str
+    donated_at: datetime
+    refunded_at: datetime | None
+    cancelled_at: datetime | None
+
+
+def state(session: Session, external_id: str) -> GiftState | None:
+    """The gift with this external id (None: not recorded)."""
+    row = session.execute(
+        select(
+            Supporter.email,
+            Donation.frequency,
+            Donation.donated_at,
+            Donation.refunded_at,
+            Donation.cancelled_at,
+        )
+        .select_from(Donation)
+        .outerjoin(Supporter, Supporter.id == Donation.supporter_id)
+        .where(Donation.external_id == external_id)
+    ).first()
+    return None if row is None else GiftState(*row)
+
+
 def attribution(session: Session, external_id: str) -> tuple[int | None, str | None]:
     """The message a recorded gift is attributed to, and how (both None: unattributed)."""
     row = session.execute(

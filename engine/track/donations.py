@@ -2,6 +2,11 @@
 `POST /api/donations` and the payment platform's webhook all validate with
 engine.rules.gifts and record here, attributed to the email that brought them.
 
+Refunds and cancelled monthly gifts come from the webhook (`apply_change`), and, naming
+the gift by its external id, from a file's `status` column and from
+`POST /api/donations/refunds` and `/cancellations` (`change_gift`); both apply them with
+the same store functions, engine.store.donations.refund and cancel_monthly.
+
 A gift from an address nobody signed with is kept: its giver becomes a supporter without
 consents, and the report says how many. A reference we did not make (or garbled) is
 reported and ignored: the gift is then attributed by the giver's last click.
@@ -16,14 +21,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from engine.errors import Invalid, NotFound
+from engine.errors import Conflict, Invalid, NotFound
 from engine.render import tokens
-from engine.rules.gifts import GiftRow, json_fields, parse_gift
+from engine.rules.gifts import (
+    STATUS_DATES,
+    Change,
+    GiftRow,
+    change_date_problem,
+    json_fields,
+    parse_gift,
+)
 from engine.rules.signature_rows import RowError
 from engine.rules.supporters import parse_email
 from engine.rules.tabular import parse_timestamp
 from engine.store import donations, events
-from engine.store.donations import DonationRow, Recorded
+from engine.store.donations import DonationRow, Outcome, Recorded
 from engine.track.donation_webhook import DonationEvent
 
 
@@ -101,6 +113,69 @@ def record_one(
         attributed_by,
         bool(unknown),
     )
+
+
+def change_gift(
+    session: Session, external_id: str, change: Change, *, at: datetime | None, now: datetime
+) -> Outcome:
+    """Refund the gift with this external id, or end the monthly gift it is a payment of
+    (as the webhook's `monthly_cancelled` ends its giver's: their monthly payments made by
+    then), dated `at` (None: `now`). `already` when it was so: a repeated change keeps the
+    first date. NotFound naming the id when no gift has it; Invalid for a date after
+    `now`; Conflict when the gift says otherwise (dated before it, a one-off gift
+    cancelled)."""
+    gift = donations.state(session, external_id)
+    if gift is None:
+        raise NotFound(
+            f"no gift with external_id {external_id!r} is recorded",
+            field="external_id",
+            hint="record the gift first (POST /api/donations, or a file with its status)",
+        )
+    dated = STATUS_DATES[change]
+    when = now if at is None else at
+    problem = change_date_problem(when, donated_at=gift.donated_at, now=now)
+    if problem is not None:
+        # In the future, the request is wrong (422); before the gift, it contradicts it (409).
+        raise (Invalid if when > now else Conflict)(f"{dated}: {problem}", field=dated)
+    if change == "refunded":
+        if gift.refunded_at is not None:  # a file imported again: no statement to run
+            return "already"
+        return donations.refund(session, external_id=external_id, at=when)
+    if gift.frequency != "monthly":
+        raise Conflict(
+            f"gift {external_id!r} is one-off: a one-off gift is refunded, not cancelled",
+            field="external_id",
+        )
+    if gift.cancelled_at is not None:
+        return "already"
+    if gift.email is None:
+        raise Conflict(
+            f"the giver of gift {external_id!r} was erased: nothing to cancel",
+            field="external_id",
+        )
+    return donations.cancel_monthly(session, email=gift.email, at=when)
+
+
+def change_one(
+    session: Session, change: Change, body: object, *, now: datetime, zone: ZoneInfo
+) -> dict[str, object]:
+    """A refund (`external_id`, `refunded_at`) or a cancellation (`external_id`,
+    `cancelled_at`) given as JSON, the date defaulting to `now`; Invalid (422) naming the
+    field at fault, NotFound (404) naming an unknown external id, Conflict (409) when the
+    gift says otherwise."""
+    dated = STATUS_DATES[change]
+    values, problems = json_fields(body, fields=frozenset(("external_id", dated)))
+    if problems:
+        raise Invalid(str(problems[0]), problems=problems)
+    external_id = values.get("external_id", "").strip()
+    if not external_id:
+        raise Invalid("external_id: missing", field="external_id")
+    try:
+        at = parse_timestamp(values.get(dated, ""), zone)
+    except ValueError as exc:
+        raise Invalid(f"{dated}: {exc}", field=dated) from None
+    outcome = change_gift(session, external_id, change, at=at, now=now)
+    return {"external_id": external_id, "outcome": change, "already": outcome == "already"}
 
 
 # What names the gift a change applies to, and the change's date, by kind of change.

@@ -1,4 +1,5 @@
-"""Gifts over HTTP, on both databases: `POST /api/donations` (manager key) and the payment
+"""Gifts over HTTP, on both databases: `POST /api/donations` (manager key), what became of
+a gift since (`POST /api/donations/refunds` and `/cancellations`) and the payment
 platform's signed webhook `POST /webhooks/donations` (gifts, refunds, cancellations)."""
 
 from __future__ import annotations
@@ -319,3 +320,114 @@ def test_an_event_this_webhook_does_not_take_is_a_422(
     answer = post_event(client, event)
     assert answer.status_code == 422
     assert answer.json()["problems"][0]["field"] == field
+
+
+# --- refunds and cancellations recorded by staff
+
+
+def record(client: TestClient, engine: Engine, **gift: object) -> str:
+    pay = unique("pay")
+    body = {"amount": 20, "donated_at": "2026-05-20", "external_id": pay, **gift}
+    answer = client.post("/api/donations", json=body, headers=key(engine, Role.manager))
+    assert answer.status_code == 201, answer.text
+    return pay
+
+
+def test_a_manager_records_a_refund_once_dated_now_by_default(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    # Given a recorded gift, attributed to the email clicked
+    email, update = reader
+    pay = record(client, committed_engine, email=email, donated_at="2026-05-24")
+    manager = key(committed_engine, Role.manager)
+    # When a manager records its refund, and an admin records it again later in the day
+    first = client.post("/api/donations/refunds", json={"external_id": pay}, headers=manager)
+    again = client.post(
+        "/api/donations/refunds",
+        json={"external_id": pay, "refunded_at": "2026-05-25T10:00:00Z"},
+        headers=key(committed_engine, Role.admin),
+    )
+    # Then it is refunded once, dated now, and still attributed to its email
+    assert first.status_code == 200, first.text
+    assert first.json() == {"external_id": pay, "outcome": "refunded", "already": False}
+    assert again.json() == {"external_id": pay, "outcome": "refunded", "already": True}
+    gift = donation(committed_engine, pay)
+    assert (gift.refunded_at, gift.message_id) == (NOW, update)
+
+
+def test_a_manager_ends_a_monthly_gift_named_by_one_of_its_payments(
+    client: TestClient, committed_engine: Engine
+) -> None:
+    # Given a giver's two monthly payments
+    email = f"{unique('monthly')}@example.fr"
+    april = record(
+        client, committed_engine, email=email, frequency="monthly", donated_at="2026-04-20"
+    )
+    may = record(client, committed_engine, email=email, frequency="monthly")
+    # When a manager records the cancellation, naming the last payment
+    answer = client.post(
+        "/api/donations/cancellations",
+        json={"external_id": may, "cancelled_at": "21/05/2026 09:00"},
+        headers=key(committed_engine, Role.manager),
+    )
+    # Then the monthly gift ends then, as the webhook's cancellation ends it
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"external_id": may, "outcome": "cancelled", "already": False}
+    ended = datetime(2026, 5, 21, 7, 0, tzinfo=UTC)
+    assert donation(committed_engine, april).cancelled_at == ended
+    assert donation(committed_engine, may).cancelled_at == ended
+
+
+@pytest.mark.parametrize("path", ["/api/donations/refunds", "/api/donations/cancellations"])
+def test_an_unknown_gift_is_a_404_naming_it_and_fundraisers_cannot_change_gifts(
+    client: TestClient, committed_engine: Engine, path: str
+) -> None:
+    ghost = unique("ghost")
+    body = {"external_id": ghost}
+    unknown = client.post(path, json=body, headers=key(committed_engine, Role.manager))
+    fundraiser = client.post(path, json=body, headers=key(committed_engine, Role.fundraiser))
+    anonymous = client.post(path, json=body)
+    assert unknown.status_code == 404
+    assert ghost in unknown.json()["error"]
+    assert unknown.json()["problems"][0]["field"] == "external_id"
+    assert fundraiser.status_code == 403
+    assert "manager" in fundraiser.json()["error"]
+    assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "gift", "body", "status", "field"),
+    [
+        ("refunds", {}, {"refunded_at": "demain"}, 422, "refunded_at"),
+        ("refunds", {}, {"cancelled_at": "2026-05-21"}, 422, "cancelled_at"),  # not this change's
+        (
+            "cancellations",
+            {"frequency": "monthly"},
+            {"cancelled_at": "2026-05-26"},  # in the future
+            422,
+            "cancelled_at",
+        ),
+        # Well formed, but the gift says otherwise
+        ("refunds", {}, {"refunded_at": "2026-05-19"}, 409, "refunded_at"),  # before the gift
+        ("cancellations", {}, {}, 409, "external_id"),  # a one-off gift is refunded
+    ],
+)
+def test_a_change_that_cannot_be_is_refused_naming_the_field(
+    client: TestClient,
+    committed_engine: Engine,
+    path: str,
+    gift: dict[str, str],
+    body: dict[str, str],
+    status: int,
+    field: str,
+) -> None:
+    pay = record(client, committed_engine, email=f"{unique('g')}@example.fr", **gift)
+    answer = client.post(
+        f"/api/donations/{path}",
+        json={"external_id": pay, **body},
+        headers=key(committed_engine, Role.manager),
+    )
+    assert answer.status_code == status, answer.text
+    assert answer.json()["problems"][0]["field"] == field
+    assert donation(committed_engine, pay).refunded_at is None
+    assert donation(committed_engine, pay).cancelled_at is None

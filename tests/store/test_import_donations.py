@@ -1,9 +1,11 @@
 """`mobilise import donations`, on SQLite and PostgreSQL (each batch commits): rows kept,
-rows refused with their line and reason, replays de-duplicated by external id."""
+rows refused with their line and reason, replays de-duplicated by external id, refunds
+and cancelled monthly gifts applied once."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,8 +19,10 @@ from engine.cli import app
 from engine.errors import Invalid
 from engine.intake.gift_imports import GiftReport, import_donations
 from engine.render import tokens
+from engine.store import counts, recounts
 from engine.store.db import make_sessionmaker
 from engine.store.models import Donation, Supporter
+from engine.store.step_figures import Key, StepFigures
 from tests.factories import sent_email, unique
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -154,3 +158,182 @@ def test_the_command_prints_what_it_did_and_exits_1_on_a_bad_file(
     assert (tmp_path / "dons.rejects.csv").exists()
     assert refused.exit_code == 1
     assert f"{bad}:1: unknown column 'quand'" in refused.output
+
+
+# --- what became of the gifts since: refunds and cancelled monthly gifts
+
+
+def journey_figures(session: Session, journey: str) -> tuple[dict[Key, StepFigures], ...]:
+    """The journey's summary rows, and what a full recount from the tables finds, sends
+    aside (the emails here are written as sent, not sent by the dispatcher, which counts)."""
+    stored = {
+        (journey, row.step_id, row.variant or ""): replace(row.figures, sent=0)
+        for row in counts.read(session, journey)
+    }
+    recounted = {
+        key: replace(f, sent=0) for key, f in recounts.recount(session).items() if key[0] == journey
+    }
+    return stored, recounted
+
+
+def test_a_later_export_refunds_and_cancels_what_an_earlier_one_recorded(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # Given two signers sent an ask, and a first export with their gifts, all paid: Anne
+    # gave 30 € through the ask, Paul 10 € a month (two payments)
+    domain = unique("d") + ".fr"
+    journey = unique("j-refunds")
+    with sessions.begin() as session:
+        anne = Supporter(email=f"anne@{domain}", locale="fr", created_at=NOW)
+        paul = Supporter(email=f"paul@{domain}", locale="fr", created_at=NOW)
+        session.add_all([anne, paul])
+        session.flush()
+        sent_at = NOW - timedelta(days=20)
+        ask = sent_email(session, anne.id, "ask", sent_at, journey_id=journey)
+        paul_ask = sent_email(session, paul.id, "ask", sent_at, journey_id=journey)
+    ids = unique("pay")
+    anne_ref = tokens.reference_token(SECRET, ask)
+    paul_ref = tokens.reference_token(SECRET, paul_ask)
+    first = tmp_path / "mai.csv"
+    first.write_text(
+        "email;montant;date du don;fréquence;identifiant;référence;statut\n"
+        f"anne@{domain};30;20/05/2026;ponctuel;{ids}-a;{anne_ref};payé\n"
+        f"paul@{domain};10;15/05/2026;mensuel;{ids}-p1;{paul_ref};payé\n"
+        f"paul@{domain};10;15/04/2026;mensuel;{ids}-p0;;\n",
+        encoding="utf-8",
+    )
+    run_import(sessions, first)
+    with sessions() as session:
+        before = counts.read(session, journey)
+    assert sum(r.figures.gifts for r in before) == 2
+    # When the next export says Anne's gift was refunded and Paul's monthly gift cancelled,
+    # and lists a gift refunded before any export showed it
+    later = tmp_path / "juin.csv"
+    later.write_text(
+        "email;montant;date du don;fréquence;identifiant;référence;statut;remboursé le;"
+        "date d'annulation\n"
+        f"anne@{domain};30;20/05/2026;ponctuel;{ids}-a;{anne_ref};remboursé;28/05/2026;\n"
+        f"paul@{domain};10;15/05/2026;mensuel;{ids}-p1;{paul_ref};annulé;;25/05/2026 12:00\n"
+        f"zoe@{domain};50;21/05/2026;ponctuel;{ids}-z;;Remboursé;;\n",
+        encoding="utf-8",
+    )
+    report = run_import(sessions, later)
+
+    # Then the refund and the cancellation apply to the gifts recorded, and the new gift is
+    # recorded with its refund (dated at the import when the file gives no date)
+    assert (report.recorded.imported, report.recorded.duplicates, report.rejected) == (1, 2, 0)
+    assert (report.refunded, report.cancelled, report.already) == (2, 1, 0)
+    assert "refunded 2 / monthly gifts cancelled 1 / already so 0" in report.summary()
+    with sessions() as session:
+        changed = {
+            key: (refunded, cancelled, message)
+            for key, refunded, cancelled, message in session.execute(
+                select(
+                    Donation.external_id,
+                    Donation.refunded_at,
+                    Donation.cancelled_at,
+                    Donation.message_id,
+                ).where(Donation.external_id.like(f"{ids}-%"))
+            )
+        }
+        # And the summary rows lose exactly the refunded gift and the monthly amount
+        after = {r.step_id: r.figures for r in counts.read(session, journey)}["ask"]
+        stored, recounted = journey_figures(session, journey)
+    paris = datetime(2026, 5, 28, tzinfo=PARIS).astimezone(UTC)
+    cancelled = datetime(2026, 5, 25, 10, 0, tzinfo=UTC)
+    assert changed == {
+        f"{ids}-a": (paris, None, ask),  # still attributed to its email
+        f"{ids}-p1": (None, cancelled, paul_ask),
+        f"{ids}-p0": (None, cancelled, None),  # the giver's earlier payment too
+        f"{ids}-z": (NOW, None, None),  # net zero, still there
+    }
+    assert (after.donors, after.gifts, after.one_off_cents, after.monthly_cents) == (1, 1, 0, 0)
+    assert stored == recounted
+
+    # When the same export is imported again, nothing is refunded or cancelled twice
+    again = run_import(sessions, later, batch_size=100)
+    assert (again.recorded.imported, again.recorded.duplicates) == (0, 3)
+    assert (again.refunded, again.cancelled, again.already) == (0, 0, 3)
+    with sessions() as session:
+        dates = dict(
+            session.execute(
+                select(Donation.external_id, Donation.refunded_at).where(
+                    Donation.external_id.like(f"{ids}-%")
+                )
+            ).all()
+        )
+        assert journey_figures(session, journey) == (stored, recounted)
+    assert dates[f"{ids}-a"] == paris
+    assert dates[f"{ids}-z"] == NOW
+
+
+def test_a_file_that_pays_then_refunds_one_gift_nets_to_zero(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # Given a file that lists a payment, then further down its refund, in another batch
+    ids = unique("pay")
+    path = tmp_path / "dons.csv"
+    path.write_text(
+        "email,amount,donated_at,external_id,status,refunded_at\n"
+        f"a@{ids}.fr,20,2026-05-20,{ids}-1,paid,\n"
+        f"b@{ids}.fr,20,2026-05-20,{ids}-2,,\n"
+        f"a@{ids}.fr,20,2026-05-20,{ids}-1,,2026-05-21T10:00:00Z\n",  # a date alone: refunded
+        encoding="utf-8",
+    )
+    # When it is imported
+    report = run_import(sessions, path)
+    # Then the gift is recorded once and refunded
+    assert (report.recorded.imported, report.recorded.duplicates, report.refunded) == (2, 1, 1)
+    with sessions() as session:
+        refunded = session.scalar(
+            select(Donation.refunded_at).where(Donation.external_id == f"{ids}-1")
+        )
+    assert refunded == datetime(2026, 5, 21, 10, tzinfo=UTC)
+
+
+def test_a_bad_status_is_rejected_with_its_line_and_the_rest_imports(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # Given an export with statuses, some of which cannot be
+    domain = unique("d") + ".fr"
+    ids = unique("pay")
+    first = tmp_path / "avant.csv"
+    first.write_text(
+        f"email,amount,donated_at,external_id\nonce@{domain},5,2026-05-02,{ids}-o\n",
+        encoding="utf-8",
+    )
+    run_import(sessions, first)
+    path = tmp_path / "dons.csv"
+    path.write_text(
+        "Courriel;Montant;Date du don;Fréquence;Identifiant;Statut;Remboursé le\n"
+        f"a@{domain};10;20/05/2026;;{ids}-1;remboursé;19/05/2026\n"  # line 2: before the gift
+        f"b@{domain};10;20/05/2026;;{ids}-2;contesté;\n"  # line 3: not a status
+        f"c@{domain};10;20/05/2026;;{ids}-3;annulé;\n"  # line 4: a one-off gift cancelled
+        f"d@{domain};10;20/05/2026;ponctuel;{ids}-4;payé;\n"  # line 5: fine
+        f"e@{domain};10;20/05/2026;;{ids}-5;;juin\n"  # line 6: not a date
+        # line 7: cancels a gift recorded as one-off by the earlier file
+        f"once@{domain};5;02/05/2026;mensuel;{ids}-o;annulé;\n",
+        encoding="utf-8",
+    )
+    # When it is imported
+    report = run_import(sessions, path)
+    # Then each bad row is rejected with its line, field and reason, and the others import
+    assert report.recorded.imported == 1
+    assert report.rejects_file is not None
+    with report.rejects_file.open(encoding="utf-8") as handle:
+        rejects = [(r["line"], r["field"], r["reason"]) for r in csv.DictReader(handle)]
+    assert [(line, field) for line, field, _ in rejects] == [
+        ("2", "refunded_at"),
+        ("3", "status"),
+        ("4", "status"),
+        ("6", "refunded_at"),
+        ("7", "external_id"),
+    ]
+    assert "before the gift" in rejects[0][2]
+    assert "one-off" in rejects[4][2]
+    assert report.rejected == 5
+    with sessions() as session:
+        cancelled = session.scalar(
+            select(Donation.cancelled_at).where(Donation.external_id == f"{ids}-o")
+        )
+    assert cancelled is None

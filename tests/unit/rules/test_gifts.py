@@ -20,6 +20,7 @@ from engine.rules.gifts import (
     parse_amount,
     parse_frequency,
     parse_gift,
+    parse_status,
 )
 from engine.rules.signature_rows import RowError
 from engine.rules.tabular import header_key
@@ -51,6 +52,52 @@ def test_a_french_export_header_maps_to_the_vocabulary() -> None:
     assert [GIFT_COLUMNS[header_key(h)] for h in headers] == [
         "email", "amount", "currency", "donated_at", "frequency", "external_id", "reference"
     ]  # fmt: skip
+
+
+def test_an_export_says_what_became_of_each_gift_in_french_or_english() -> None:
+    headers = ["Statut", "État du paiement", "Remboursé le", "Date d'annulation", "canceled_at"]
+    assert [GIFT_COLUMNS[header_key(h)] for h in headers] == [
+        "status", "status", "refunded_at", "cancelled_at", "cancelled_at"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("", None),
+        ("Payé", "paid"),
+        ("paid", "paid"),
+        ("REMBOURSÉ", "refunded"),
+        ("rembourse", "refunded"),  # an export that lost its accents
+        ("Refunded", "refunded"),
+        ("annulée", "cancelled"),
+        ("canceled", "cancelled"),
+        ("Résilié", "cancelled"),
+    ],
+)
+def test_statuses_as_exports_spell_them(raw: str, status: str | None) -> None:
+    assert parse_status(raw) == status
+
+
+def test_a_refunded_or_cancelled_row_carries_its_change_and_its_date() -> None:
+    # Given rows of an export that say what became of their gift
+    refunded = gift(status="remboursé", refunded_at="28/05/2026 09:00")
+    cancelled = gift(frequency="mensuel", status="annulé", cancelled_at="2026-05-30")
+    undated = gift(status="refunded")
+    # A date alone says the change
+    implied = gift(frequency="monthly", cancelled_at="30/05/2026")
+    # Then each says its change, dated in the campaign's zone, or left to when it is applied
+    assert (refunded.status, refunded.status_at) == (
+        "refunded",
+        datetime(2026, 5, 28, 7, 0, tzinfo=UTC),
+    )
+    assert (cancelled.status, cancelled.status_at) == (
+        "cancelled",
+        datetime(2026, 5, 29, 22, 0, tzinfo=UTC),
+    )
+    assert (undated.status, undated.status_at) == ("refunded", None)
+    assert implied.status == "cancelled"
+    assert (gift().status, gift().status_at) == ("paid", None)
 
 
 def test_a_gift_is_normalised() -> None:
@@ -113,6 +160,17 @@ def test_frequencies(raw: str, frequency: str) -> None:
         ({"external_id": ""}, "external_id"),
         ({"external_id": "x" * 101}, "external_id"),
         ({"reference": "a\u200bb"}, "reference"),
+        ({"status": "chargeback"}, "status"),
+        ({"status": "annulé"}, "status"),  # a one-off gift is refunded, not cancelled
+        ({"status": "refunded", "refunded_at": "demain"}, "refunded_at"),
+        ({"status": "refunded", "refunded_at": "20/05/2026"}, "refunded_at"),  # before the gift
+        ({"status": "refunded", "refunded_at": "2026-06-02"}, "refunded_at"),  # after NOW
+        ({"status": "paid", "refunded_at": "28/05/2026"}, "refunded_at"),
+        ({"status": "refunded", "cancelled_at": "28/05/2026"}, "cancelled_at"),
+        (
+            {"frequency": "monthly", "refunded_at": "28/05/2026", "cancelled_at": "29/05/2026"},
+            "status",
+        ),
     ],
 )
 def test_a_bad_gift_names_its_field(values: dict[str, str], field: str) -> None:
