@@ -122,6 +122,14 @@ def test_a_fundraiser_reads_a_journeys_charts_with_the_apis_numbers(
         expect(box.locator('[data-figure="sent"]')).to_have_text(
             f"{step['figures']['sent']:,}".replace(",", "\u00a0")
         )
+    # And the steps table gives a step's clickers and its clicks apart
+    header = page.locator("#steps thead th").all_text_contents()
+    thanks = page.locator("#steps tbody tr").first.locator("td").all_text_contents()
+    assert [thanks[header.index(name)] for name in ("Step", "Clickers", "Clicks")] == [
+        "thanks",
+        "2",
+        "3",
+    ]
     # And the A/B table gives the verdict in words
     expect(page.locator("#ab")).to_contain_text(
         "-B raises the gift rate by 0.4 points (1.2% against 0.8% for A), not significant yet"

@@ -70,7 +70,7 @@ def test_a_journeys_figures_follow_its_steps(session: Session) -> None:
     counts.add(
         session,
         {
-            (journey_id, "ask", "A"): StepFigures(sent=2000, donors=16, clickers=100),
+            (journey_id, "ask", "A"): StepFigures(sent=2000, donors=16, clickers=100, clicks=130),
             (journey_id, "ask", "-B"): StepFigures(sent=2000, donors=24, clickers=100),
         },
     )
@@ -129,6 +129,11 @@ def test_a_journeys_figures_follow_its_steps(session: Session) -> None:
     assert payload["milestones"][0]["email_step"] == "news"
     text = export.as_table(stats)
     assert "milestone 1,000: not reached; news: 2 sent, 1 donors, 40.00 EUR" in text
+    # And the table gives a line's clickers and its clicks apart, as the CSV does
+    header, *body = [line.split() for line in text.splitlines()[1:8]]
+    (ask_a,) = [row for row in body if row[:2] == ["ask", "A"]]
+    assert [ask_a[header.index(name)] for name in ("clickers", "clicks")] == ["100", "130"]
+    assert [ask_rows[1][export.COLUMNS.index(n)] for n in ("clickers", "clicks")] == ["100", "130"]
 
 
 def test_the_signatures_curve_ends_at_a_count_raised_without_dated_rows(
