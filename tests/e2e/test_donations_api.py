@@ -1,6 +1,5 @@
-"""Gifts over HTTP, on both databases: `POST /api/donations` (manager or admin key) and the
-payment platform's signed webhook `POST /webhooks/donations` (gifts, refunds,
-cancellations)."""
+"""Gifts over HTTP, on both databases: `POST /api/donations` (manager key) and the payment
+platform's signed webhook `POST /webhooks/donations` (gifts, refunds, cancellations)."""
 
 from __future__ import annotations
 
