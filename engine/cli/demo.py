@@ -90,6 +90,7 @@ def print_summary(summary: Summary, seconds: float, base_url: str) -> None:
     typer.echo(
         f"clicks {tally.get('clicks', 0):,} ({tally.get('clicks', 0) - people:,} by mail "
         f"scanners, flagged automated); unsubscribes {tally.get('unsubscribes', 0):,}; "
+        f"delivered {tally.get('delivered', 0):,}, "
         f"bounces {tally.get('bounce', 0):,}, blocks {tally.get('blocked', 0):,}, "
         f"spam reports {tally.get('spamreport', 0):,}"
     )

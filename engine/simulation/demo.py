@@ -190,7 +190,9 @@ def fill(
         already = max(0, max(thresholds) - run.before(crossing))
     with sessions.begin() as session:
         petition = petitions.facts(session, campaign.petition.slug)
-        virtual.raise_count(session, petition_id=petition.id, to=already, now=begin)
+        # Gathered before the six weeks: the milestones they cross are reached before them.
+        before = begin - timedelta(days=1)
+        virtual.raise_count(session, petition_id=petition.id, to=already, now=before)
     progress.advance(1)
     run.play(progress)
     with sessions.begin() as session:

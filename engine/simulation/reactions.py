@@ -1,14 +1,16 @@
 """What people do with the demo's emails, and when: clicks (some by mail scanners), one-click
-unsubscribes, bounces, blocks and complaints reported by the provider, and gifts through the
-emails' donation links.
+unsubscribes, deliveries, bounces, blocks and complaints reported by the provider, and gifts
+through the emails' donation links.
 
 Each reaction is drawn when its email is sent (`schedule`) and recorded when the virtual
 clock reaches it (`record_due`), through the paths the real doors use: clicks as the click
 route records them (`clicks.record_many`), unsubscribes as the one-click POST does
 (`unsubscribes.confirm`), provider events as the SendGrid webhook stores them
-(`provider_events.apply_sendgrid`), gifts as the donations API and webhook
-do (`gifts.record_gifts`, the reference read back from the link's token). The rates are a
-campaign's plausible ones, not measured ones; the short ask is made to do a little better.
+(`provider_events.apply_sendgrid`), gifts as the donations API and webhook do
+(`gifts.record_gifts`, the reference read back from the link's token). Deliveries, one per
+email that did not bounce, are the exception: marked set-based, without an event row each,
+and counted as the webhook's are (`virtual.mark_delivered`). The rates are a campaign's
+plausible ones, not measured ones; the short ask is made to do a little better.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 from engine.render import tokens
 from engine.render.asks import ask_ladder
 from engine.rules.gifts import GiftRow
-from engine.store import clicks, supporters
+from engine.store import clicks, supporters, virtual
 from engine.store.clicks import ClickIn
 from engine.store.virtual import Sent
 from engine.track import provider_events, unsubscribes
@@ -118,6 +120,9 @@ class Reactions:
     _queue: list[tuple[datetime, int, Reaction]] = field(default_factory=list)
     _seq: int = 0
     _reached: set[int] = field(default_factory=set)
+    # Emails sent and not bounced: the provider reports them delivered within seconds,
+    # recorded at the next instant.
+    _delivered: list[int] = field(default_factory=list)
 
     def _at(self, at: datetime, reaction: Reaction) -> None:
         self._seq += 1
@@ -152,6 +157,7 @@ class Reactions:
                     ),
                 )
                 return
+        self._delivered.append(email.id)
         links = self.links.get(email.template, Links(0, ()))
         habits = HABITS.get(email.template, OTHER)
         if links.count and rng.random() < SCANNED:
@@ -212,8 +218,12 @@ class Reactions:
         return self._queue[0][0] if self._queue else None
 
     def record_due(self, session: Session, now: datetime) -> None:
-        """Record every reaction due by `now`: clicks first (a gift is attributed to the
-        click before it), then provider events and unsubscribes, then gifts."""
+        """Record every reaction due by `now`: deliveries first, then clicks (a gift is
+        attributed to the click before it), then provider events and unsubscribes, then
+        gifts."""
+        if self._delivered:
+            self.tally["delivered"] += virtual.mark_delivered(session, self._delivered)
+            self._delivered = []
         due: list[tuple[datetime, Reaction]] = []
         while self._queue and self._queue[0][0] <= now:
             at, _, reaction = heapq.heappop(self._queue)

@@ -147,7 +147,7 @@ def as_csv(many: list[JourneyStats]) -> str:
 
 
 TABLE = ("step", "variant", "sent", "delivered", "bounced", "unsubscribed", "clickers",
-         "click_rate", "donors", "gifts", "conversion_rate", "one_off_eur",
+         "clicks", "click_rate", "donors", "gifts", "conversion_rate", "one_off_eur",
          "monthly_annualised_eur", "one_off_per_1000_emails_eur")  # fmt: skip
 
 

@@ -85,7 +85,7 @@ class MilestoneView:
 class Day:
     day: date
     signatures: int
-    total: int  # signatures up to the end of that day
+    total: int  # the petition's count at the end of that day
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,10 @@ def journey_stats(
     milestone_views = [
         MilestoneView(t, at, step_of.get(t), totals.get(step_of.get(t, ""))) for t, at in milestones
     ]
-    running = 0
+    # The count may hold signatures without a dated row (counted elsewhere and added to it,
+    # as a petition that starts the campaign at a count): they come before the first day,
+    # so that the curve ends at the count and each milestone's mark sits on it.
+    running = max(0, signatures - sum(count for _, count in days))
     day_views = []
     for day, count in days:
         running += count

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tests.backends import unavailable
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path(os.environ.get("MOBILISE_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Without these, Chromium keeps calling Google's services, which this machine refuses.
@@ -37,3 +37,13 @@ def chromium() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+def problems(page: Page) -> list[str]:
+    """What `page` reports going wrong from now on, filled as it happens: console errors
+    and warnings (Chromium reports a Content-Security-Policy refusal as a console error, a
+    resource that failed to load too) and uncaught exceptions."""
+    found: list[str] = []
+    page.on("console", lambda m: found.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: found.append(str(error)))
+    return found

@@ -100,6 +100,31 @@ def test_a_manager_records_a_gift_once_attributed_by_last_click(
     assert gift.donated_at == NOW  # dated by the server when not given
 
 
+def test_an_admin_records_a_gift_as_a_manager_does(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    # Given a supporter who clicked an update, and an admin's key (the role above manager)
+    email, update = reader
+    pay = unique("pay")
+
+    # When the admin records their gift
+    answer = client.post(
+        "/api/donations",
+        json={"email": email, "amount": "45.00", "external_id": pay},
+        headers=key(committed_engine, Role.admin),
+    )
+
+    # Then it is recorded, attributed to the update they clicked
+    assert answer.status_code == 201, answer.text
+    found = answer.json()
+    assert (found["recorded"], found["message_id"], found["attributed_by"]) == (
+        True,
+        update,
+        "last_click",
+    )
+    assert donation(committed_engine, pay).amount_cents == 4500
+
+
 def test_a_gift_from_an_unknown_address_is_kept_and_said_so(
     client: TestClient, committed_engine: Engine
 ) -> None:

@@ -36,6 +36,8 @@ def test_stats_prints_the_funnel_the_tick_produced(project: Path) -> None:
     assert [
         line.split()[:3] for line in table.output.splitlines() if line.startswith("thanked")
     ] == [["thanked", "2", "0"]]
+    header = next(line.split() for line in table.output.splitlines() if line.startswith("step"))
+    assert header[6:9] == ["clickers", "clicks", "click_rate"]
     payload = json.loads(as_json.stdout)
     (thanked,) = [s for s in payload["steps"] if s["id"] == "thanked"]
     assert thanked["figures"]["sent"] == 2

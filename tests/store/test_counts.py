@@ -201,6 +201,32 @@ def test_the_dispatcher_and_the_virtual_sender_count_what_they_send(session: Ses
     assert stored(session) == recounts.recount(session)
 
 
+def test_the_virtual_deliveries_count_once_as_the_webhooks_do(session: Session) -> None:
+    # Given three emails the virtual sender sent, one of them bounced and one clicked, and
+    # an email not due yet
+    journey = "j-virtual"
+    sent = engagement.emails(session, T0, [(journey, "update", None)] * 3, status="queued")
+    (later,) = engagement.emails(
+        session, T0 + timedelta(hours=1), [(journey, "update", None)], status="queued"
+    )
+    virtual.mark_sent(session, now=T0)
+    webhook(session, [provider_event(sent[2], "bounce", T0, "ev-v-bounce")], T0)
+    engagement.click(session, sent[0], T0)
+    # When the simulator marks them all delivered, twice
+    assert virtual.mark_delivered(session, [*sent, later]) == 2
+    assert virtual.mark_delivered(session, sent) == 0
+    # Then the two that arrived count as delivered once, the bounce stays a bounce and the
+    # email not sent counts nothing
+    assert figures(session, journey, "update") == StepFigures(
+        sent=3, delivered=2, bounced=1, clickers=1, clicks=1
+    )
+    # And a later spam report on a delivered email counts its opt-out and no second delivery
+    webhook(session, [provider_event(sent[1], "spamreport", T0, "ev-v-spam")], T0)
+    assert figures(session, journey, "update").delivered == 2
+    assert figures(session, journey, "update").unsubscribed == 1
+    assert stored(session) == recounts.recount(session)
+
+
 def test_rebuild_fills_the_summary_from_the_tables(session: Session) -> None:
     # Given counted emails, and summary rows lost (a database migrated with sent emails)
     journey = "j-rebuild"

@@ -51,6 +51,9 @@ GIFTS = """SELECT o.step_id, o.variant, count(*), count(DISTINCT d.message_id),
     FROM donations d JOIN outbox o ON o.id = d.message_id GROUP BY 1, 2"""
 BOUNCED = """SELECT step_id, variant, count(*) FROM outbox
     WHERE delivery IN ('bounce', 'dropped') GROUP BY 1, 2"""
+DELIVERED = """SELECT step_id, variant, count(*) FROM outbox WHERE delivery IN
+    ('delivered', 'open', 'click', 'unsubscribe', 'group_unsubscribe', 'spamreport')
+    GROUP BY 1, 2"""
 UNSUBSCRIBED = """SELECT o.step_id, o.variant, count(*) FROM outbox o
     WHERE o.delivery IN ('unsubscribe', 'group_unsubscribe', 'spamreport') OR EXISTS (
       SELECT 1 FROM events e WHERE e.source_key = 'unsubscribe:' || CAST(o.id AS VARCHAR))
@@ -127,6 +130,8 @@ def test_the_demo_fills_a_campaign_whose_api_figures_are_the_databases(project: 
     assert reached.get(200_000) is None
     crossed = datetime.fromisoformat(milestones[140_000])
     assert END - timedelta(days=42) < crossed < END
+    # (100,000 by the signatures gathered before the six weeks, before them)
+    assert datetime.fromisoformat(milestones[100_000]) < END - timedelta(days=42)
     assert reached[140_000] is not None
 
     # And every figure of the journey's funnel is what the database holds
@@ -134,6 +139,7 @@ def test_the_demo_fills_a_campaign_whose_api_figures_are_the_databases(project: 
     sent = by_step(engine, SENT)
     clicks, gifts = by_step(engine, CLICKS), by_step(engine, GIFTS)
     bounced, unsubscribed = by_step(engine, BOUNCED), by_step(engine, UNSUBSCRIBED)
+    delivered = by_step(engine, DELIVERED)
     engine.dispose()
     assert {k: f["sent"] for k, f in api_figures.items() if f["sent"]} == {
         k: n for k, (n,) in sent.items()
@@ -152,15 +158,22 @@ def test_the_demo_fills_a_campaign_whose_api_figures_are_the_databases(project: 
     assert {k: f["unsubscribed"] for k, f in api_figures.items() if f["unsubscribed"]} == {
         k: n for k, (n,) in unsubscribed.items()
     }
+    assert {k: f["delivered"] for k, f in api_figures.items() if f["delivered"]} == {
+        k: n for k, (n,) in delivered.items()
+    }
 
-    # And the campaign lived: every email of the journey went out, people clicked, gave
-    # and left, and the first-gift ask was split between its two variants
+    # And the campaign lived: every email of the journey went out and arrived or bounced,
+    # people clicked, gave and left, and the first-gift ask was split between its two
+    # variants
     assert {step for step, _ in sent} == {"thanked", "update", "ask-first", "ask-additional"}
     assert sent[("ask-first", "long")][0] > 0
     assert sent[("ask-first", "short")][0] > 0
     assert sum(n for n, _ in clicks.values()) > 0
     assert sum(g[0] for g in gifts.values()) > 0
     assert sum(n for (n,) in bounced.values()) > 0
+    # And the provider reported the others delivered, but those of the last instant
+    for key, (n,) in sent.items():
+        assert 0.9 * n <= delivered.get(key, (0,))[0] + bounced.get(key, (0,))[0] <= n
     assert {r["step"] for r in stats["ab"]} == {"ask-first"}
     assert stats["totals"]["one_off_cents"] == sum(g[2] for g in gifts.values())
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.stats import export, report
-from engine.store import claims, counts
+from engine.store import claims, counts, virtual
 from engine.store.claims import Outcome
 from engine.store.step_figures import StepFigures
 from tests.factories import unique
@@ -70,7 +70,7 @@ def test_a_journeys_figures_follow_its_steps(session: Session) -> None:
     counts.add(
         session,
         {
-            (journey_id, "ask", "A"): StepFigures(sent=2000, donors=16, clickers=100),
+            (journey_id, "ask", "A"): StepFigures(sent=2000, donors=16, clickers=100, clicks=130),
             (journey_id, "ask", "-B"): StepFigures(sent=2000, donors=24, clickers=100),
         },
     )
@@ -129,6 +129,39 @@ def test_a_journeys_figures_follow_its_steps(session: Session) -> None:
     assert payload["milestones"][0]["email_step"] == "news"
     text = export.as_table(stats)
     assert "milestone 1,000: not reached; news: 2 sent, 1 donors, 40.00 EUR" in text
+    # And the table gives a line's clickers and its clicks apart, as the CSV does
+    header, *body = [line.split() for line in text.splitlines()[1:8]]
+    (ask_a,) = [row for row in body if row[:2] == ["ask", "A"]]
+    assert [ask_a[header.index(name)] for name in ("clickers", "clicks")] == ["100", "130"]
+    assert [ask_rows[1][export.COLUMNS.index(n)] for n in ("clickers", "clicks")] == ["100", "130"]
+
+
+def test_the_signatures_curve_ends_at_a_count_raised_without_dated_rows(
+    session: Session,
+) -> None:
+    # Given a petition whose count was raised to 997 before the campaign, with no
+    # signature row for those (counted elsewhere), then three signers on two days
+    journey_id = unique("j")
+    campaign, _ = declare(ab_journey(journey_id))
+    petition_id = seed_campaign(session, campaign, T0 - timedelta(days=3))
+    virtual.raise_count(session, petition_id=petition_id, to=997, now=T0 - timedelta(days=3))
+    sign(session, petition_id, T0, {"ana": (True, True)}, signed_at=T0 - timedelta(days=1))
+    sign(session, petition_id, T0, {"ben": (True, True), "cam": (True, False)})
+
+    # When the journey's figures are read
+    stats = report.for_journey(session, journey_id)
+
+    # Then the curve starts from the count held without a dated row and ends at the count
+    assert stats.signatures == 1000
+    assert [(d.day, d.signatures, d.total) for d in stats.days] == [
+        (date(2026, 5, 12), 1, 998),
+        (date(2026, 5, 13), 2, 1000),
+    ]
+    # And the milestone of 1,000 is reached on a day the curve reaches 1,000
+    (reached,) = [m for m in stats.milestones if m.threshold == 1000]
+    assert reached.reached_at is not None
+    (that_day,) = [d for d in stats.days if d.day == reached.reached_at.date()]
+    assert that_day.total >= 1000 > that_day.total - that_day.signatures
 
 
 def test_an_unknown_journey_is_a_404_naming_the_known_ones(session: Session) -> None:

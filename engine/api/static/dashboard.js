@@ -39,7 +39,15 @@
       data: {
         labels: days,
         datasets: [
-          { label: "Signatures", data: stats.signatures_by_day.map((d) => d.total), borderColor: NAVY, pointRadius: 0 },
+          // The count at the end of each day, in steps: a day's riser spans what was signed
+          // that day, so that a milestone reached that day sits on it.
+          {
+            label: "Signatures",
+            data: stats.signatures_by_day.map((d) => d.total),
+            borderColor: NAVY,
+            pointRadius: 0,
+            stepped: "before",
+          },
           {
             label: "Milestones reached",
             data: days.map((day) => (reached.has(day) ? reached.get(day).threshold : null)),
