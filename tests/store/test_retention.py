@@ -8,12 +8,10 @@ ends, reports first when asked, and reads the supporters through the last-contac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.rules.rights import Retention
@@ -22,6 +20,7 @@ from engine.store.donations import DonationRow
 from engine.store.models import Click, Donation, OutboxMessage, Petition, Supporter, Suppression
 from engine.store.passes import tick
 from tests.store.journey_helpers import seed, sign, supporter_id
+from tests.store.plans import plan, statements
 
 T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 YEAR = timedelta(days=365)
@@ -126,43 +125,13 @@ def test_the_pass_agrees_with_the_pure_rule(session: Session) -> None:
         assert found == expected, at
 
 
-@contextmanager
-def statements(session: Session) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL (and driver parameters) the block runs on the session's connection."""
-    seen: list[tuple[str, Any]] = []
-    connection = session.connection()
-
-    def before(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(connection, "before_cursor_execute", before)
-
-
-def plan(session: Session, statement: str, parameters: Any) -> str:
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        # The statistics of this test's rows, not of what earlier tests left (rolled back,
-        # but seen by autoanalyze); and as on a large table: a plan without an index path
-        # shows up as a sequential scan.
-        connection.exec_driver_sql("ANALYZE supporters, signatures, clicks, donations")
-        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        explain = "EXPLAIN "
-    else:
-        explain = "EXPLAIN QUERY PLAN "
-    rows = connection.exec_driver_sql(explain + statement, parameters).all()
-    return "\n".join(" ".join(str(c) for c in row) for row in rows)
-
-
 def test_the_pass_reads_supporters_through_the_last_contact_index(session: Session) -> None:
     history(session)
     pass_: Callable[[], object] = lambda: retention.report(session, POLICY, NOW)  # noqa: E731
     with statements(session) as seen:
         pass_()
-    plans = [plan(session, s, p) for s, p in seen]
+    tables = ("supporters", "signatures", "clicks", "donations")
+    plans = [plan(session, s, p, tables) for s, p in seen]
     # The supporters past the cut come from the index (a statement may start from the
     # smaller side instead, e.g. the recent gifts of the donors kept), and no statement
     # reads every supporter.
