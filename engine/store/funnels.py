@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
@@ -18,7 +17,7 @@ from engine.store.models import (
     MessageCounts,
     OutboxMessage,
     Petition,
-    Signature,
+    SignatureDay,
 )
 from engine.store.step_figures import FIGURES, StepFigures
 
@@ -34,23 +33,16 @@ def people_at_steps(session: Session, journey_id: str) -> dict[str, int]:
     return {step: int(n) for step, n in rows if step is not None}
 
 
-def _day(session: Session, column: Any) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)  # SQLite stores UTC text: its date part
-
-
 def signatures_by_day(session: Session, petition_slug: str) -> list[tuple[date, int]]:
-    """(UTC day, signatures signed that day), oldest first; paper signatures count."""
-    day = _day(session, Signature.signed_at)
+    """(UTC day, signatures signed that day), oldest first; paper signatures count. From
+    the summary rows `signature_days`: one row a day, whatever the signatures."""
     rows = session.execute(
-        select(day, func.count())
-        .join(Petition, Petition.id == Signature.petition_id)
+        select(SignatureDay.day, SignatureDay.signatures)
+        .join(Petition, Petition.id == SignatureDay.petition_id)
         .where(Petition.slug == petition_slug)
-        .group_by(day)
-        .order_by(day)
+        .order_by(SignatureDay.day)
     ).all()
-    return [(d if isinstance(d, date) else date.fromisoformat(str(d)), int(n)) for d, n in rows]
+    return [(d, int(n)) for d, n in rows]
 
 
 def unattributed_gifts(session: Session) -> tuple[int, int, int]:

@@ -1,25 +1,38 @@
 """The summary rows counted again from scratch: for checks, and to fill them once.
 
 `recount` sums what `step_counts` must hold from the outbox, clicks, gifts and events,
-with the definitions of engine/store/step_figures.py; `rebuild` writes both summary
-tables from it, set-based (a database migrated with sent emails, or a repair). Keeping
-them exact as events arrive is engine/store/counts.py.
+with the definitions of engine/store/step_figures.py; `signature_days`, what
+`signature_days` must hold from the signatures; `rebuild` writes the summary tables from
+them, set-based (a database migrated with sent emails, or a repair). Keeping them exact as
+events arrive is engine/store/counts.py, and engine/store/signatures.py for the days.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import FromClause, Table, delete, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Table,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from engine.store.db import no_jit
-from engine.store.models import MessageCounts, OutboxMessage, StepCounts
+from engine.store.models import MessageCounts, OutboxMessage, Signature, SignatureDay, StepCounts
 from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, flag, keyed
 
 _MESSAGES = cast(Table, MessageCounts.__table__)
 _STEPS = cast(Table, StepCounts.__table__)
+_DAYS = cast(Table, SignatureDay.__table__)
 
 
 def _summed(per_email: FromClause) -> Select[Any]:
@@ -66,10 +79,31 @@ def recount(session: Session) -> dict[Key, StepFigures]:
     return {key: figures for key, figures in found.items() if figures}
 
 
+def _days(session: Session) -> Select[Any]:
+    """(petition, UTC day, signatures signed that day), from every signature."""
+    day: ColumnElement[Any] = func.date(Signature.signed_at)  # SQLite stores UTC text
+    if session.get_bind().dialect.name == "postgresql":
+        day = func.date(func.timezone("UTC", Signature.signed_at))
+    return select(Signature.petition_id, day, func.count()).group_by(Signature.petition_id, day)
+
+
+def signature_days(session: Session) -> dict[tuple[int, date], int]:
+    """What `signature_days` must hold: every petition's signatures counted per UTC day
+    (a full pass over the signatures; for checks and `rebuild`)."""
+    return {
+        (petition, d if isinstance(d, date) else date.fromisoformat(str(d))): int(n)
+        for petition, d, n in session.execute(_days(session))
+    }
+
+
 def rebuild(session: Session) -> int:
-    """Fill both tables from scratch, set-based (a database migrated with sent emails, or a
-    repair); returns the summary rows written."""
+    """Fill the summary tables from scratch, set-based (a database migrated with sent
+    emails, or a repair); returns the summary rows written."""
     no_jit(session)
+    session.execute(delete(SignatureDay))
+    session.execute(
+        _DAYS.insert().from_select(["petition_id", "day", "signatures"], _days(session))
+    )
     session.execute(delete(MessageCounts))
     session.execute(delete(StepCounts))
     fresh = keyed(OutboxMessage).subquery()
@@ -85,4 +119,6 @@ def rebuild(session: Session) -> int:
             ["journey_id", "step_id", "variant", *FIGURES], _summed(_MESSAGES)
         )
     )
-    return int(session.scalar(select(func.count()).select_from(StepCounts)) or 0)
+    steps = session.scalar(select(func.count()).select_from(StepCounts))
+    days = session.scalar(select(func.count()).select_from(SignatureDay))
+    return int(steps or 0) + int(days or 0)

@@ -218,13 +218,37 @@ def _consents_statement(purposes: tuple[str, ...], dialect: str) -> TextClause:
     return sql(f"{_INSERT_CONSENTS}{_SELECT_GIVEN} ({_new_consents(purposes, dialect)}) AS given")
 
 
+# Signatures per UTC day (`signature_days`, what a funnel reads): the batch's new ones,
+# grouped by day, added to the petition's days. Before `_SET_COUNT`, the rows ranked above
+# the count are the batch's, read along (petition_id, seq).
+_UTC_DAY = {"postgresql": "date(timezone('UTC', {}))", "sqlite": "date({})"}
+_ADD_DAYS = (
+    "INSERT INTO signature_days (petition_id, day, signatures) "
+    "SELECT :pid, {day}, count(*) FROM {rows} GROUP BY {day} "
+    "ON CONFLICT (petition_id, day) DO UPDATE"
+    " SET signatures = signature_days.signatures + excluded.signatures"
+)
+_NEW_DAYS = {
+    dialect: sql(
+        _ADD_DAYS.format(
+            day=day.format("signed_at"),
+            rows=f"signatures WHERE petition_id = :pid AND seq > {_BEFORE}",
+        )
+    )
+    for dialect, day in _UTC_DAY.items()
+}
+# The same, in the statement that inserts them (`new`: its rows).
+_DATED = _ADD_DAYS.format(day=_UTC_DAY["postgresql"].format("signed_at"), rows="new")
+
+
 @functools.cache
 def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> TextClause:
     """PostgreSQL, staging table: the emailed signatures and the consents in one statement
     (one round trip of the pipeline fewer; with `resolved` the consents read the supporters
     resolved for the batch, not `supporters` again by email). Returns the number of
-    signatures inserted, and adds it to the petition's count: the statements after it then
-    count only the rows ranked above that (paper ones), not the whole batch again."""
+    signatures inserted, and adds them to the petition's count and to its days: the
+    statements after it then count only the rows ranked above that (paper ones), not the
+    whole batch again."""
     supporter, source = (
         ("st.supporter_id", _RESOLVED_FROM) if resolved else ("sup.id", _EMAILED_FROM)
     )
@@ -236,7 +260,8 @@ def _new_emailed_with_consents(purposes: tuple[str, ...], resolved: bool) -> Tex
         f"given AS ({_INSERT_CONSENTS}{_SELECT_GIVEN}"
         f" ({_new_consents(purposes, 'postgresql', resolved)}) AS given), "
         "counted AS (UPDATE petitions SET signature_count = signature_count + (SELECT count(*)"
-        " FROM new) WHERE id = :pid) "
+        " FROM new) WHERE id = :pid), "
+        f"dated AS ({_DATED}) "
         "SELECT count(*) FROM new"
     )
 
@@ -351,6 +376,10 @@ def record(
         steps["paper"] = staged(_NEW_PAPER[dialect], params)
     if has_email and purposes and not together:
         steps["consents"] = staged(_consents_statement(tuple(purposes), dialect), labels | choices)
+    # After `together`, whose statement dates its own signatures (and has moved the count
+    # past them): here only the paper ones are left.
+    if not together or has_paper:
+        steps["days"] = (_NEW_DAYS[dialect], {"pid": pid})
     steps["count"] = (_SET_COUNT, {"pid": pid})
     # Always checked (one indexed statement in the same round trip), so that milestones
     # never depend on how fresh the caller's petition facts are.

@@ -14,7 +14,13 @@ from engine.store.models.events import Event
 from engine.store.models.giving import Donation
 from engine.store.models.journeys import EnrolCursor, Enrolment, JourneyVersion
 from engine.store.models.outbox import OutboxMessage
-from engine.store.models.petitions import Milestone, PendingSignature, Petition, Signature
+from engine.store.models.petitions import (
+    Milestone,
+    PendingSignature,
+    Petition,
+    Signature,
+    SignatureDay,
+)
 from engine.store.models.staff import ApiKey, AuditEntry, StaffSession
 from engine.store.models.supporters import Consent, Supporter, Suppression
 
@@ -36,6 +42,7 @@ __all__ = [
     "PendingSignature",
     "Petition",
     "Signature",
+    "SignatureDay",
     "StaffSession",
     "StepCounts",
     "Supporter",

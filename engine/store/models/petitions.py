@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.models.base import Base
@@ -57,6 +67,20 @@ class Signature(Base):
     source: Mapped[str] = mapped_column(String(20))
     # Imported signers enter journeys only when the import says so (`--enrol`).
     enrol: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SignatureDay(Base):
+    """A petition's signatures signed on one UTC day (paper ones too): what a funnel's
+    signatures per day read, one row a day whatever the number of signatures. Added to by
+    the statements that record signatures, in their transaction (engine/store/signatures.py);
+    signatures are never deleted, so a row only grows. `mobilise stats --rebuild` counts
+    them again from `signatures`."""
+
+    __tablename__ = "signature_days"
+    # No foreign key: written beside `signatures`, which has none (see Consent).
+    petition_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    signatures: Mapped[int] = mapped_column(Integer)
 
 
 class PendingSignature(Base):
