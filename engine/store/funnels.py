@@ -3,6 +3,7 @@ signatures per day, the gifts no email led to, and a journey's figures per segme
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime
 
@@ -14,6 +15,7 @@ from engine.store import segments as segment_sql
 from engine.store.models import (
     Donation,
     Enrolment,
+    JourneyVersion,
     MessageCounts,
     OutboxMessage,
     Petition,
@@ -23,14 +25,25 @@ from engine.store.step_figures import FIGURES, StepFigures
 
 
 def people_at_steps(session: Session, journey_id: str) -> dict[str, int]:
-    """Active enrolments per step of every version of the journey (read along
-    ix_enrolments_due, whose leading columns are version, state and step)."""
+    """Active enrolments per step of every version of the journey, read along
+    ix_enrolments_due (version, state, step): one range of it per version, in its order.
+    (That index has no journey id: filtering on `Enrolment.journey_id` read every
+    enrolment.) The cost is the journey's active enrolments, not all it has had. The
+    versions are named, not joined: a join let PostgreSQL walk the whole index on a small
+    table."""
+    versions = session.scalars(
+        select(JourneyVersion.id).where(JourneyVersion.journey_id == journey_id)
+    ).all()
     rows = session.execute(
         select(Enrolment.step_id, func.count())
-        .where(Enrolment.journey_id == journey_id, Enrolment.state == "active")
-        .group_by(Enrolment.step_id)
+        .where(Enrolment.journey_version_id.in_(versions), Enrolment.state == "active")
+        .group_by(Enrolment.journey_version_id, Enrolment.step_id)
     ).all()
-    return {step: int(n) for step, n in rows if step is not None}
+    found: Counter[str] = Counter()
+    for step, n in rows:
+        if step is not None:
+            found[step] += int(n)
+    return dict(found)
 
 
 def signatures_by_day(session: Session, petition_slug: str) -> list[tuple[date, int]]:

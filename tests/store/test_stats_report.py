@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.stats import export, report
-from engine.store import claims, counts, virtual
+from engine.store import claims, counts, journeys, virtual
 from engine.store.claims import Outcome
+from engine.store.models import Enrolment, JourneyVersion
 from engine.store.step_figures import StepFigures
 from tests.factories import unique
 from tests.store import engagement
-from tests.store.journey_helpers import declare, seed_campaign, sign
+from tests.store.journey_helpers import declare, seed_campaign, sign, supporter_id
+from tests.store.plans import plan, statements
 
 T0 = datetime(2026, 5, 13, 9, 30, tzinfo=UTC)
 
@@ -170,3 +174,75 @@ def test_an_unknown_journey_is_a_404_naming_the_known_ones(session: Session) -> 
         report.for_journey(session, "nope")
     assert raised.value.status_code == 404
     assert journey_id in (raised.value.hint or "")
+
+
+def enrol(
+    session: Session,
+    version_id: int,
+    name: str,
+    step: str,
+    *,
+    entry: int = 1,
+    state: str = "active",
+) -> None:
+    journey_id = session.get(JourneyVersion, version_id).journey_id  # type: ignore[union-attr]
+    session.add(
+        Enrolment(
+            journey_id=journey_id,
+            journey_version_id=version_id,
+            entry=entry,
+            supporter_id=supporter_id(session, name),
+            state=state,
+            step_id=step,
+            step_at=T0,
+            entered_at=T0,
+        )
+    )
+    session.flush()
+
+
+def test_people_at_each_step_are_the_active_ones_of_every_version(session: Session) -> None:
+    # Given a journey changed once (two versions), people on each, and another journey
+    journey_id = seeded(session)
+    campaign, _ = declare({**ab_journey(journey_id), "title": "Merci, palier, appel (v2)"})
+    journeys.sync_journeys(session, [campaign], T0)
+    first, second = session.scalars(
+        select(JourneyVersion.id)
+        .where(JourneyVersion.journey_id == journey_id)
+        .order_by(JourneyVersion.version)
+    ).all()
+    enrol(session, first, "ana", "until-1000")
+    enrol(session, first, "ben", "ask", state="exited")
+    enrol(session, second, "ben", "until-1000", entry=2)
+    enrol(session, second, "cam", "ask")
+    elsewhere = unique("j")
+    seed_campaign(session, declare(ab_journey(elsewhere))[0], T0)
+    (other,) = session.scalars(
+        select(JourneyVersion.id).where(JourneyVersion.journey_id == elsewhere)
+    ).all()
+    enrol(session, other, "cam", "until-1000")
+
+    # When the journey's figures are read, and with them the statements they ran
+    with statements(session) as seen:
+        stats = report.for_journey(session, journey_id)
+
+    # Then each step counts the journey's people there now, whichever version they are on
+    assert {s.id: s.people_here for s in stats.steps} == {
+        "thanks": 0,
+        "until-1000": 2,
+        "news": 0,
+        "ask": 1,
+    }
+    # And no statement reads a table that grows with the signers or the events in full
+    # (enrolments along their index, signatures per day from their summary rows)
+    tables = ("enrolments", "journey_versions", "signature_days", "donations", "step_counts")
+    along_versions = re.compile(
+        r"ix_enrolments_due \(journey_version_id=\?"  # SQLite
+        r"|using ix_enrolments_due on enrolments .*\n\s*Index Cond: \(\(journey_version_id"
+    )
+    for statement, parameters in seen:
+        assert not re.search(r"\b(FROM|JOIN) signatures\b", statement), statement
+        found = plan(session, statement, parameters, tables)
+        assert not re.search(r"\bSCAN (donations|outbox)\b", found), found
+        if "enrolments" in statement:
+            assert along_versions.search(found), found
