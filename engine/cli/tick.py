@@ -8,7 +8,9 @@ from engine.cli import outbox
 from engine.cli.common import Now, parse_now, reports_errors, sessions, settings
 from engine.cli.declared import load
 from engine.errors import Invalid
-from engine.periodic import Passes, Skipped, journeys_pass
+from engine.periodic import Passes, Skipped
+from engine.store.retention import RetentionReport
+from engine.store.summary import Summary
 
 
 @reports_errors
@@ -23,18 +25,23 @@ def tick(now: Now = None) -> None:
             hint="run `mobilise validate`",
         )
     with sessions() as factory:
-        retained = Passes(settings(), factory).retention(moment)
-        summary = journeys_pass(
-            factory,
-            now=moment,
-            segments=declared.conditions,
-            connections=settings().advance_connections,
-        )
+        passes = Passes(settings(), factory)
+        retained = passes.retention(moment)
+        # Under the pass's lock, as a scheduler runs it: a `mobilise run` or `mobilise
+        # worker` up on the same PostgreSQL database may be running it now.
+        summary = passes.journeys(moment)
     typer.echo(f"tick at {moment.isoformat()}")
-    if isinstance(retained, Skipped):
-        typer.echo("  retention: running in another process, not run here")
-    elif retained.anonymised:
+    for skipped in (retained, summary):
+        if isinstance(skipped, Skipped):
+            typer.echo(f"  {skipped.name}: running in another process, not run here")
+    if isinstance(retained, RetentionReport) and retained.anonymised:
         typer.echo(f"  anonymised {retained.anonymised} (retention period over)")
+    if isinstance(summary, Summary):
+        _print(summary)
+    outbox.print_report(outbox.dispatch_now(moment))
+
+
+def _print(summary: Summary) -> None:
     for journey_id, count in sorted(summary.enrolled.items()):
         typer.echo(f"  enrolled  {journey_id}: {count}")
     for (journey_id, step_id), count in sorted(summary.queued.items()):
@@ -42,4 +49,3 @@ def tick(now: Now = None) -> None:
     for reason, count in sorted(summary.exited.items()):
         typer.echo(f"  exited    {reason}: {count}")
     typer.echo(f"  moved     {summary.moved}")
-    outbox.print_report(outbox.dispatch_now(moment))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy.orm import Session
+
 from engine.cli import app
+from engine.config import get_settings
+from engine.store import locks
+from engine.store.db import make_engine
 from tests.store.cli_helpers import runner, signed_up
 
 
@@ -61,6 +67,30 @@ def test_tick_then_explain_tells_why_an_email_was_not_sent(project: Path) -> Non
     assert "email 'thanked' (thanked) sent" in explained.output
     assert len(list((project / "var" / "outbox").glob("*.eml"))) == 1
     assert "email 'update' (update) suppressed — no consent to updates" in explained.output
+
+
+@pytest.mark.parametrize("project", ["postgresql"], indirect=True)
+def test_tick_leaves_the_journey_pass_to_the_process_running_it(project: Path) -> None:
+    # Given a signer, and a scheduler's journey pass running on the same database
+    signed_up(project, {"dan": (True, True)})
+    engine = make_engine(get_settings().database_url)
+    running = engine.connect()
+    try:
+        with Session(running) as other, other.begin():
+            assert locks.try_hold(other, "journeys")
+
+            # When a tick runs meanwhile, then it says so and walks nobody
+            during = runner.invoke(app, ["tick", "--now", "2026-05-13T11:30:00"])
+            assert during.exit_code == 0, during.output
+            assert "journeys: running in another process, not run here" in during.output
+            assert "queued" not in during.output
+    finally:
+        running.close()
+        engine.dispose()
+
+    # And once that pass is over, the next tick runs it
+    after = runner.invoke(app, ["tick", "--now", "2026-05-13T11:31:00"])
+    assert "queued    stop-reconnaissance-faciale/thanked: 1" in after.output
 
 
 def test_segments_prints_each_size(project: Path) -> None:
