@@ -20,13 +20,14 @@ from engine.rules.staff import Role
 from engine.store import petitions
 from engine.store.db import make_sessionmaker
 from tests.e2e import dashboard_helpers as given
+from tests.e2e.browser import problems
 from tests.e2e.dashboard_helpers import Clock
 from tests.e2e.live_server import loopback_listener, serving
 from tests.factories import unique
 from tests.store.journey_helpers import ROOT, SLUG
 
 pytest.importorskip("playwright", reason="playwright is a dev dependency: `make test` installs it")
-from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 PHONE = ViewportSize(width=390, height=844)
 NBSP = "\u00a0"
@@ -56,15 +57,7 @@ def phone(browser: Browser) -> Iterator[tuple[Page, list[str]]]:
         locale="fr-FR", viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
     )
     page = context.new_page()
-    problems: list[str] = []
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"{message.type}: {message.text}")
-
-    page.on("console", console)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    yield page, problems
+    yield page, problems(page)
     context.close()
 
 
@@ -75,7 +68,7 @@ def shown_count(page: Page) -> int:
 def test_a_supporter_signs_on_a_phone_and_sees_the_count_move(
     phone: tuple[Page, list[str]], base_url: str, tmp_path: Path
 ) -> None:
-    page, problems = phone
+    page, seen = phone
     page.clock.install()
 
     # Given the petition page, opened on a phone
@@ -127,7 +120,7 @@ def test_a_supporter_signs_on_a_phone_and_sees_the_count_move(
     )
 
     # And nothing went wrong in the page: no script error, nothing the CSP blocked
-    assert problems == []
+    assert seen == []
 
 
 def test_the_dashboard_preview_shows_the_emails_images(
