@@ -162,17 +162,20 @@ class Passes:
             )
         return declared.conditions
 
-    def journeys(self, now: datetime) -> Summary | Skipped:
+    def journeys(
+        self, now: datetime, *, segments: dict[str, Condition] | None = None
+    ) -> Summary | Skipped:
         """The journey pass, unless another process is running it. The lock is held by a
         transaction of its own for the whole pass: the advance's shards each commit on
-        their own connections meanwhile (`journeys_pass`)."""
+        their own connections meanwhile (`journeys_pass`). `segments`: the declared ones,
+        when the caller has read them already (else read here)."""
         with self.sessions.begin() as holder:
             if not locks.try_hold(holder, "journeys"):
                 return Skipped("journeys")
             return journeys_pass(
                 self.sessions,
                 now=now,
-                segments=self.segments(),
+                segments=self.segments() if segments is None else segments,
                 connections=self.settings.advance_connections,
             )
 

@@ -29,7 +29,7 @@ def tick(now: Now = None) -> None:
         retained = passes.retention(moment)
         # Under the pass's lock, as a scheduler runs it: a `mobilise run` or `mobilise
         # worker` up on the same PostgreSQL database may be running it now.
-        summary = passes.journeys(moment)
+        summary = passes.journeys(moment, segments=declared.conditions)
     typer.echo(f"tick at {moment.isoformat()}")
     for skipped in (retained, summary):
         if isinstance(skipped, Skipped):

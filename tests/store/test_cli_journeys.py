@@ -1,4 +1,5 @@
-"""The journey commands from the shell: validate, tick, explain, segments, simulate."""
+"""The journey commands from the shell: validate, tick, explain, segments, simulate; and
+the passes' locks as `tick` and `gdpr retention` meet them."""
 
 from __future__ import annotations
 
@@ -91,6 +92,27 @@ def test_tick_leaves_the_journey_pass_to_the_process_running_it(project: Path) -
     # And once that pass is over, the next tick runs it
     after = runner.invoke(app, ["tick", "--now", "2026-05-13T11:31:00"])
     assert "queued    stop-reconnaissance-faciale/thanked: 1" in after.output
+
+
+@pytest.mark.parametrize("project", ["postgresql"], indirect=True)
+def test_retention_by_hand_is_refused_while_a_scheduler_runs_it(project: Path) -> None:
+    # Given a scheduler's retention pass running on the same database
+    engine = make_engine(get_settings().database_url)
+    running = engine.connect()
+    try:
+        with Session(running) as other, other.begin():
+            assert locks.try_hold(other, "retention")
+
+            # When a manager runs it by hand, then it is refused, saying why
+            refused = runner.invoke(app, ["gdpr", "retention"])
+            assert refused.exit_code == 1, refused.output
+            assert "the retention pass is running in another process" in refused.output
+    finally:
+        running.close()
+        engine.dispose()
+
+    # And once that pass is over, it runs
+    assert runner.invoke(app, ["gdpr", "retention"]).exit_code == 0
 
 
 def test_segments_prints_each_size(project: Path) -> None:

@@ -16,6 +16,7 @@ from engine.config import Settings
 from engine.make_way import MakeWay, Traffic, busy_above, never
 from engine.periodic import Passes, Skipped
 from engine.progress import QUIET, Progress
+from engine.rules.conditions import Condition
 from engine.scheduler import scheduler
 from engine.send.dispatcher import Report
 from engine.store.retention import RetentionReport
@@ -134,7 +135,9 @@ class RecordingPasses(Passes):
     def retention(self, now: datetime, *, progress: Progress = QUIET) -> RetentionReport:
         return RetentionReport()
 
-    def journeys(self, now: datetime) -> Summary | Skipped:
+    def journeys(
+        self, now: datetime, *, segments: dict[str, Condition] | None = None
+    ) -> Summary | Skipped:
         self.journey_runs.append(now)
         self.journeys_ran.set()
         return Summary()
