@@ -103,12 +103,16 @@ def create_app(
             scheduled.jobs.shutdown()
         await signing.stop()
         await recording.stop()
+        lines.flush()
         engine.dispose()
 
+    # The click redirects' access lines, written while their batches wait for the database.
+    lines = accesslog.Later(busy=lambda: recording.busy)
     app = fastpath.App(
         # Served before the middleware, which it does the work of (engine/api/fastpath.py).
         outermost=[fastpath.FastRoute("GET", "/c/{token}", tracking.CLICK_PATH, tracking.click)],
         traffic=traffic,
+        lines=lines,
         title="Mobilise",
         version="0.1.0",
         lifespan=lifespan,
@@ -127,7 +131,8 @@ def create_app(
     # One compile cache for the process: each template version compiles once.
     app.state.templates = TemplateLibrary(templates_dir(settings), site=identity.site)
     app.state.clicks = recording = ClickWriter(
-        sessions,
+        engine,
+        meanwhile=lines.flush,
         clock=clock,
         secret=settings.secret_key,
         # organisation.yaml's page, or MOBILISE_DONATION_URL (engine/send/identity.py)

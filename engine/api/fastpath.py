@@ -12,9 +12,10 @@ errors go to the application's own exception handlers. Each request served is co
 `App`'s `outermost` routes (click redirects) come before any middleware: the nine layers
 (Starlette's error and exception middleware, FastAPI's, the guards, CORS, the security
 headers, the access log) cost a click more than its token and its queue. What those
-layers do for such a route is done here: the security headers, the access line, the
-application's exception handlers (and for a crash, its 500 with the headers, raised on
-to be logged as Starlette's outermost middleware does). A request that declares a body
+layers do for such a route is done here: the security headers, the access line (written
+when the process has a moment: accesslog.Later), the application's exception handlers
+(and for a crash, its 500 with the headers, raised on to be logged as Starlette's
+outermost middleware does). A request that declares a body
 goes the whole way, so that the guards' body cap answers it (such a route reads none).
 """
 
@@ -89,11 +90,17 @@ class App(FastAPI):
     """FastAPI that serves its `outermost` routes before its middleware (above)."""
 
     def __init__(
-        self, *, outermost: Sequence[FastRoute] = (), traffic: Traffic, **options: Any
+        self,
+        *,
+        outermost: Sequence[FastRoute] = (),
+        traffic: Traffic,
+        lines: accesslog.Later | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(**options)
         self.outermost = tuple(outermost)
         self.traffic = traffic
+        self.lines = lines or accesslog.Later()  # the outermost routes' access lines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         taken = _match(self.outermost, scope)
@@ -128,7 +135,7 @@ class App(FastAPI):
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": response.body})
         finally:
-            accesslog.line(scope, status, (time.perf_counter() - started) * 1000)
+            self.lines.line(scope, status, (time.perf_counter() - started) * 1000)
         if crash is not None:
             raise crash
 

@@ -44,6 +44,7 @@ from sqlalchemy.sql import Select
 
 from engine.rules import clicks as rules
 from engine.store import counts, step_figures
+from engine.store.db import connection_of
 from engine.store.idsets import among_bound, bound
 from engine.store.models import Click, Event, MessageCounts, OutboxMessage
 from engine.store.types import UTCDateTime
@@ -62,7 +63,7 @@ class ClickIn:
 
 
 def record(
-    session: Session,
+    where: Session | Connection,
     *,
     message_id: int,
     position: int,
@@ -71,24 +72,26 @@ def record(
     burst: timedelta = DEFAULT_BURST,
 ) -> None:
     """One click, as the click route records it."""
-    record_many(session, [ClickIn(message_id, position, supporter_id, now)], burst=burst)
+    record_many(where, [ClickIn(message_id, position, supporter_id, now)], burst=burst)
 
 
 def record_many(
-    session: Session, clicks: Sequence[ClickIn], *, burst: timedelta = DEFAULT_BURST
+    where: Session | Connection, clicks: Sequence[ClickIn], *, burst: timedelta = DEFAULT_BURST
 ) -> None:
     """Clicks, each as `record` would at its own instant: the rows with their flags, the
     first click per link as an event, and the figures of the emails whose counted clicks
-    changed, in six statements or fewer whatever their number (the click route's batch of
-    requests arrived together; a simulated hour of clicks).
+    changed, in a few statements whatever their number (the click route's batch of
+    requests arrived together; a simulated hour of clicks): on PostgreSQL, the read of
+    the recent clicks, one statement writing it all, and the summary rows' upsert.
 
     The flags are engine.rules.clicks' rule applied to the emails' recent clicks, read
     here in the writer's transaction, as if the clicks had come one at a time."""
     if not clicks:
         return
     ordered = sorted(clicks, key=lambda c: c.at)
-    connection = session.connection()
-    dialect = session.get_bind().dialect.name
+    connection = connection_of(where)
+    dialect = connection.dialect.name
+    statements = _statements(dialect)
     by_message: dict[int, list[ClickIn]] = {}
     for c in ordered:
         by_message.setdefault(c.message_id, []).append(c)
@@ -106,18 +109,23 @@ def record_many(
         )
         flags.update((id(c), flag) for c, flag in zip(new, verdict.new, strict=True))
         flipped |= verdict.flipped
-    # The clicks and their events from one JSON parameter, two statements: an executemany
-    # cost SQLAlchemy's Python a row for each (half the writer's time, bench/README.md).
-    rows = _rows(session.get_bind().dialect, ordered, flags)
-    connection.execute(_statements(dialect).insert, {"rows": rows})
     # Each email's counted clicks change by its new clicks that count, less its counted
     # clicks that stop counting: those the flip moved, not those it found flipped already.
     gained = Counter(c.message_id for c in ordered if not flags[id(c)])
     if flipped:
-        moved = connection.execute(_statements(dialect).flip, {"ids": bound(dialect, flipped)})
+        moved = connection.execute(statements.flip, {"ids": bound(dialect, flipped)})
         gained.subtract(message_id for (message_id,) in moved)
-    connection.execute(_statements(dialect).events, {"rows": rows})
-    count(session, {m: n for m, n in gained.items() if n})
+    changed = {m: n for m, n in gained.items() if n}
+    # The clicks and their events from one JSON parameter: an executemany cost
+    # SQLAlchemy's Python a row for each (half the writer's time, bench/README.md).
+    written = {"rows": _rows(connection.dialect, ordered, flags), "gained": _pairs(changed)}
+    if statements.written is not None:
+        now = connection.execute(statements.written, written).all()
+    else:
+        connection.execute(statements.insert, written)
+        connection.execute(statements.events, written)
+        now = connection.execute(statements.increment, written).all() if changed else []
+    _add(connection, changed, now)
 
 
 def _rows(dialect: Dialect, ordered: Sequence[ClickIn], flags: dict[int, bool]) -> str:
@@ -153,7 +161,7 @@ def _stamp(dialect: Dialect) -> Callable[[datetime], str]:
     return stamp
 
 
-def count(session: Session, gained: Mapping[int, int]) -> None:
+def count(where: Session | Connection, gained: Mapping[int, int]) -> None:
     """Add to each email's counted clicks (`gained`: message id -> clicks, negative for
     clicks that stopped counting) and to its step's summary row: the clicks, and a clicker
     for an email whose clicks go from none to some (one less from some to none).
@@ -165,18 +173,26 @@ def count(session: Session, gained: Mapping[int, int]) -> None:
     nothing (engine/store/counts.py): its row is created with these clicks alone."""
     if not gained:
         return
-    dialect = session.get_bind().dialect.name
-    rows = json.dumps(sorted(gained.items()))
+    connection = connection_of(where)
+    increment = _statements(connection.dialect.name).increment
+    _add(connection, gained, connection.execute(increment, {"gained": _pairs(gained)}).all())
+
+
+def _pairs(gained: Mapping[int, int]) -> str:
+    """The `gained` parameter of the increment: (message id, clicks) pairs in id order."""
+    return json.dumps(sorted(gained.items()))
+
+
+def _add(connection: Connection, gained: Mapping[int, int], now: Sequence[Sequence[Any]]) -> None:
+    """The summary rows' share of an increment, from the emails' rows as it left them."""
     gains: dict[step_figures.Key, list[int]] = {}  # clickers, clicks
-    for message_id, journey_id, step_id, variant, now in session.connection().execute(
-        _statements(dialect).increment, {"rows": rows}
-    ):
+    for message_id, journey_id, step_id, variant, clicks in now:
         added = gained[message_id]
         gain = gains.setdefault((journey_id, step_id, variant), [0, 0])
-        gain[0] += int(now > 0) - int(now - added > 0)
+        gain[0] += int(clicks > 0) - int(clicks - added > 0)
         gain[1] += added
     counts.add(
-        session,
+        connection,
         {key: step_figures.StepFigures(clickers=c, clicks=n) for key, (c, n) in gains.items()},
     )
 
@@ -230,6 +246,7 @@ class _Statements(NamedTuple):
     events: Any  # their events, those not recorded yet
     flip: Any  # returns the message of each click it flagged
     increment: Any  # returns (message id, journey, step, variant, clicks now)
+    written: Any  # PostgreSQL: insert, events and increment as one statement; else None
 
 
 @cache
@@ -277,7 +294,15 @@ def _statements(dialect: str) -> _Statements:
         .values(automated=true())
         .returning(_CLICKS.c.message_id)
     )
-    return _Statements(links, recent, *_inserts(dialect), flip, _increment(dialect))
+    insert, events = _inserts(dialect)
+    increment = _increment(dialect)
+    written = None
+    if dialect == "postgresql":
+        # One statement, one round trip: the inserts as data-modifying WITH queries of the
+        # increment (PostgreSQL runs each once, referenced or not). Nothing in it reads
+        # what another part writes: the increment's numbers come from `gained`.
+        written = increment.add_cte(insert.cte("new_clicks"), events.cte("new_events"))
+    return _Statements(links, recent, insert, events, flip, increment, written)
 
 
 def _inserts(dialect: str) -> tuple[Any, Any]:
@@ -317,9 +342,9 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
 
 def _increment(dialect: str) -> Any:
     """`count`'s statement: the (message id, clicks) pairs given as one JSON parameter
-    (`rows`), each email's row created with them or added to, in id order (two writers
+    (`gained`), each email's row created with them or added to, in id order (two writers
     lock their common emails in one order); returns each row as it is now."""
-    rows = bindparam("rows", type_=String)
+    rows = bindparam("gained", type_=String)
     if dialect == "postgresql":
         given = func.json_array_elements(sql_cast(rows, JSON))
     else:

@@ -36,13 +36,24 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import JSON, BigInteger, String, Table, bindparam, func, literal, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    String,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.store.db import no_jit
+from engine.store.db import connection_of, no_jit
 from engine.store.idsets import among_bound, bound
 from engine.store.models import Donation, MessageCounts, OutboxMessage, StepCounts
 from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, keyed, share
@@ -170,7 +181,7 @@ def add_sent(session: Session, moved: Iterable[Sequence[str | None]]) -> int:
     return sum(tally.values())
 
 
-def add(session: Session, gains: dict[Key, StepFigures]) -> None:
+def add(where: Session | Connection, gains: dict[Key, StepFigures]) -> None:
     """Add to the summary rows (created at zero), in key order so that concurrent writers
     take the rows' locks in one order."""
     rows = [
@@ -179,8 +190,11 @@ def add(session: Session, gains: dict[Key, StepFigures]) -> None:
         if g
     ]
     if rows:
-        dialect = session.get_bind().dialect.name
-        session.connection().execute(_statements(dialect).add, rows)
+        connection = connection_of(where)
+        # One row (a click batch's usual step) as one statement, not the driver's batch.
+        connection.execute(
+            _statements(connection.dialect.name).add, rows[0] if len(rows) == 1 else rows
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +55,12 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def connection_of(where: Session | Connection) -> Connection:
+    """The connection of a session's transaction, or the connection given: for the store
+    functions the click writer calls on the connection it keeps (engine/track/clicks.py)."""
+    return where if isinstance(where, Connection) else where.connection()
 
 
 # A statement that wrote more rows than this leaves the planner's statistics stale.

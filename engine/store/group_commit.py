@@ -53,6 +53,7 @@ class GroupCommit(Generic[T, R]):
         timeout_s: float = 30.0,
         after: Callable[[Sequence[R | Exception]], object] | None = None,
         until_as_many: bool = False,
+        meanwhile: Callable[[], object] | None = None,
     ) -> None:
         self._write = write
         self._expired = expired  # the error of a request not answered within `timeout_s`
@@ -60,6 +61,9 @@ class GroupCommit(Generic[T, R]):
         self._wait_s = wait_s
         self._timeout_s = timeout_s
         self._after = after  # called in the event loop with a batch's results, before answers
+        # Called in the event loop as a batch goes to its thread: work that can wait, done
+        # while the batch waits for the database (the access lines of the clicks answered).
+        self._meanwhile = meanwhile
         self._waiting: deque[_Pending[T, R]] = deque()  # in arrival order
         self._arrived = asyncio.Event()
         # With `until_as_many`, the size of the last batch: those it answered are expected
@@ -68,6 +72,7 @@ class GroupCommit(Generic[T, R]):
         self._expected = 1 if until_as_many else sys.maxsize
         self._gathered = asyncio.Event()
         self._writing: list[_Pending[T, R]] = []  # the batch being written
+        self._last = 0  # the size of the last batch
         self._task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -96,6 +101,12 @@ class GroupCommit(Generic[T, R]):
         if len(waiting) >= self._expected:
             self._gathered.set()
         return await done
+
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is being written, requests wait for the next one, or the last
+        one held more than one (its clients may be coming back)."""
+        return bool(self._writing or self._waiting) or self._last > 1
 
     @property
     def _sweep_s(self) -> float:
@@ -130,10 +141,13 @@ class GroupCommit(Generic[T, R]):
             batch = self._writing = [
                 waiting.popleft() for _ in range(min(len(waiting), self._max_batch))
             ]
+            self._last = len(batch)
             if self._until_as_many:
                 self._expected = len(batch)
             items = [pending.item for pending in batch]
             results: Sequence[R | Exception]
+            if self._meanwhile is not None:
+                asyncio.get_running_loop().call_soon(self._meanwhile)
             try:
                 results = await anyio.to_thread.run_sync(self._write_or_isolate, items)
             except Exception as exc:  # the consumer must outlive any failure

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from engine.store.db import connection_of
 from engine.store.idsets import among_bound, bound
 from engine.store.models import Link, OutboxMessage
 
@@ -42,11 +43,12 @@ class Targets:
     urls: dict[int, str]
 
 
-def targets(session: Session, message_ids: Collection[int]) -> dict[int, Targets]:
+def targets(where: Session | Connection, message_ids: Collection[int]) -> dict[int, Targets]:
     """The links of these messages (those with a rendered version); one statement."""
-    dialect = session.get_bind().dialect.name
+    connection = connection_of(where)
+    dialect = connection.dialect.name
     found: dict[int, Targets] = {}
-    for message_id, supporter_id, position, url in session.connection().execute(
+    for message_id, supporter_id, position, url in connection.execute(
         _targets(dialect), {"ids": bound(dialect, message_ids)}
     ):
         found.setdefault(message_id, Targets(supporter_id, {})).urls[position] = url

@@ -62,7 +62,7 @@ def sent_messages(engine: Engine, journey: str, count: int) -> list[int]:
 def writer(engine: Engine, *, wait_s: float = 0) -> ClickWriter:
     # wait_s=0: the clicks of one `gather` are all queued before the batch starts
     return ClickWriter(
-        make_sessionmaker(engine),
+        engine,
         clock=lambda: LATER,
         secret="s",
         donation_url=None,
@@ -131,7 +131,7 @@ def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
     first, broken, third = sent_messages(engine, journey, 3)
 
     def refuse(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith("INSERT INTO clicks") and broken in _messages(parameters):
+        if "INSERT INTO clicks" in statement and broken in _messages(parameters):
             raise OperationalError(statement, parameters, Exception("disk I/O error"))
 
     event.listen(engine, "before_cursor_execute", refuse)
@@ -256,3 +256,91 @@ def _messages(parameters: Any) -> set[int]:
     values = parameters.values() if isinstance(parameters, dict) else parameters
     batches = [json.loads(v) for v in values if isinstance(v, str) and v.startswith("[[")]
     return {row[0] for batch in batches for row in batch}
+
+
+def test_batches_are_written_on_the_writers_own_connection(engine: Engine) -> None:
+    # Given a writer, and three clicks arriving one after the other (three batches)
+    messages = sent_messages(engine, unique("j"), 3)
+    recorder = writer(engine)
+    checkouts: list[object] = []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+
+    async def scenario() -> list[str | object]:
+        recorder.start()
+        try:
+            return [await recorder.follow(ClickToken(m, 0)) for m in messages]
+        finally:
+            await recorder.stop()
+
+    # When they are recorded
+    answers = asyncio.run(scenario())
+
+    # Then the three batches took one connection from the pool, not one each (each
+    # checkout is a round trip to check the connection, pool_pre_ping)
+    assert answers == [URLS[0]] * 3
+    assert len(checkouts) == 1
+    assert clicks_of(engine, messages) == dict.fromkeys(messages, 1)
+
+
+def test_a_lost_connection_is_replaced_and_the_click_still_stored(
+    postgresql_scratch_url: str,
+) -> None:
+    # Given a writer that has recorded a click on its connection (PostgreSQL, which can end
+    # a connection from the server's side)
+    engine = make_engine(postgresql_scratch_url)
+    first, second = sent_messages(engine, unique("j"), 2)
+    recorder = writer(engine)
+    backends: list[int] = []
+    event.listen(engine, "checkout", lambda dbapi, *_: backends.append(dbapi.info.backend_pid))
+
+    async def scenario() -> tuple[object, object]:
+        recorder.start()
+        try:
+            before = await recorder.follow(ClickToken(first, 0))
+            # When the database ends that connection (a restart, an administrator)
+            with engine.connect() as admin:
+                admin.execute(select(func.pg_terminate_backend(backends[0])))
+            # and the next click comes
+            return before, await recorder.follow(ClickToken(second, 1))
+        finally:
+            await recorder.stop()
+
+    try:
+        before, after = asyncio.run(scenario())
+
+        # Then the next click is stored all the same, on a new connection
+        assert (before, after) == (URLS[0], URLS[1])
+        assert clicks_of(engine, [first, second]) == {first: 1, second: 1}
+    finally:
+        engine.dispose()
+
+
+def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engine) -> None:
+    # Given a writer whose waiting work (the access lines) notes what it saw
+    messages = sent_messages(engine, unique("j"), 2)
+    seen: list[tuple[bool, int]] = []
+    commits: list[object] = []
+    event.listen(engine, "commit", commits.append)
+    recorder = ClickWriter(
+        engine,
+        clock=lambda: LATER,
+        secret="s",
+        donation_url=None,
+        burst=timedelta(seconds=10),
+        wait_s=0,
+        meanwhile=lambda: seen.append((recorder.busy, len(commits))),
+    )
+
+    async def scenario() -> None:
+        recorder.start()
+        try:
+            for m in messages:
+                await recorder.follow(ClickToken(m, 0))
+        finally:
+            await recorder.stop()
+
+    # When two batches are written
+    asyncio.run(scenario())
+
+    # Then it ran once for each, while the batch was being written (before its commit)
+    assert seen == [(True, 0), (True, 1)]
