@@ -37,7 +37,8 @@ CLICK = {"type": "http", "method": "GET", "path": "/c/x", "path_params": {"token
 
 
 def held_lines(busy: list[bool], at_most_s: float = 60.0) -> accesslog.Later:
-    return accesslog.Later(busy=lambda: busy[0], at_most_s=at_most_s)
+    ended = iter(range(1_000, 2_000))  # each request ends a second after the one before
+    return accesslog.Later(busy=lambda: busy[0], at_most_s=at_most_s, clock=lambda: next(ended))
 
 
 def test_a_click_line_at_rest_is_written_at_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -56,7 +57,7 @@ def test_click_lines_under_load_wait_for_the_batch_to_go_to_the_database_and_kee
     busy = [True]
     lines = held_lines(busy)
 
-    async def scenario() -> tuple[int, int, list[str]]:
+    async def scenario() -> tuple[int, int, list[tuple[str, float]]]:
         with caplog.at_level(logging.INFO, logger="engine.api.access"):
             # When two clicks are answered
             lines.line(CLICK, 302, 1.0)
@@ -68,13 +69,14 @@ def test_click_lines_under_load_wait_for_the_batch_to_go_to_the_database_and_kee
             # and once at rest, a third
             busy[0] = False
             lines.line(CLICK, 302, 3.0)
-            return held, flushed, [r.getMessage()[-4:] for r in caplog.records]
+            return held, flushed, [(r.getMessage()[-4:], r.created) for r in caplog.records]
 
     held, flushed, written = asyncio.run(scenario())
 
-    # Then their lines wait for it, then come in order, and the third at once
+    # Then their lines wait for it, then come in order, each dated when its request ended,
+    # and the third at once
     assert (held, flushed) == (0, 2)
-    assert written == ["=1.0", "=2.0", "=3.0"]
+    assert written == [("=1.0", 1000), ("=2.0", 1001), ("=3.0", 1002)]
 
 
 def test_a_held_click_line_is_written_within_its_delay_without_a_next_batch(
