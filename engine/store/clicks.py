@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -63,6 +63,36 @@ class ClickIn:
     at: datetime
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What a batch of clicks needs of a sent message, read in one statement (`messages`):
+    who it went to and its template version (its links: engine.store.links), when it was
+    sent, and the lowest and highest link clicked in the scanner rule's window."""
+
+    supporter_id: int | None
+    template: str
+    version: str | None
+    sent_at: datetime | None
+    lowest: int | None
+    highest: int | None
+
+
+def messages(
+    where: Session | Connection, message_ids: Collection[int], *, since: datetime, until: datetime
+) -> dict[int, Sent]:
+    """These messages (those that exist), with their clicks' lowest and highest link in
+    (since, until]: one row a message, one statement. The click writer reads its batch's
+    messages with it, their links then known by version: the first click of an email costs
+    no read of its own (a fresh send's clicks are mostly first clicks)."""
+    connection = connection_of(where)
+    dialect = connection.dialect.name
+    values = {"ids": bound(dialect, message_ids), "since": since, "until": until}
+    return {
+        message_id: Sent(*rest)
+        for message_id, *rest in connection.execute(_statements(dialect).links, values)
+    }
+
+
 def record(
     where: Session | Connection,
     *,
@@ -77,7 +107,11 @@ def record(
 
 
 def record_many(
-    where: Session | Connection, clicks: Sequence[ClickIn], *, burst: timedelta = DEFAULT_BURST
+    where: Session | Connection,
+    clicks: Sequence[ClickIn],
+    *,
+    burst: timedelta = DEFAULT_BURST,
+    seen: Mapping[int, Sent] | None = None,
 ) -> None:
     """Clicks, each as `record` would at its own instant: the rows with their flags, the
     first click per link as an event, and the figures of the emails whose counted clicks
@@ -86,7 +120,9 @@ def record_many(
     the recent clicks, one statement writing it all, and the summary rows' upsert.
 
     The flags are engine.rules.clicks' rule applied to the emails' recent clicks, read
-    here in the writer's transaction, as if the clicks had come one at a time."""
+    here in the writer's transaction, as if the clicks had come one at a time. `seen`:
+    the clicks' messages as `messages` read them in this transaction, over a window from
+    `burst` before the earliest click to the latest (or wider), if the caller has them."""
     if not clicks:
         return
     ordered = sorted(clicks, key=lambda c: c.at)
@@ -96,9 +132,11 @@ def record_many(
     by_message: dict[int, list[ClickIn]] = {}
     for c in ordered:
         by_message.setdefault(c.message_id, []).append(c)
-    recorded, sent = _recent(
-        connection, dialect, by_message, ordered[0].at - burst, ordered[-1].at, burst
-    )
+    since, until = ordered[0].at - burst, ordered[-1].at
+    if seen is None:
+        seen = messages(connection, by_message, since=since, until=until)
+    recorded = _recent(connection, dialect, by_message, seen, since, until, burst)
+    sent = {m: seen[m].sent_at for m in by_message if m in seen}
     flags: dict[int, bool] = {}  # id(ClickIn) -> automated
     flipped: set[int] = set()
     for message_id, new in by_message.items():
@@ -190,36 +228,35 @@ def _recent(
     connection: Connection,
     dialect: str,
     by_message: Mapping[int, Sequence[ClickIn]],
+    seen: Mapping[int, Sent],
     since: datetime,
     until: datetime,
     burst: timedelta,
-) -> tuple[dict[int, list[rules.Seen]], dict[int, datetime | None]]:
-    """When each message was sent, and the clicks in (since, until] of those whose new
-    clicks (`by_message`, each in time order) the rule may flag. First the links the
-    window's clicks of each message are on, the lowest and highest (one row a message);
-    the clicks themselves only for a message where that leaves the rule in doubt
+) -> dict[int, list[rules.Seen]]:
+    """The clicks in (since, until] of the messages whose new clicks (`by_message`, each
+    in time order) the rule may flag: from the lowest and highest link the window's clicks
+    of each message are on (`seen`), only those where that leaves the rule in doubt
     (rules.one_link_late): a reader clicking a link again, most clicks, costs no rows."""
-    statements = _statements(dialect)
-    sent: dict[int, datetime | None] = {}
     doubtful: list[int] = []
-    window = {"since": since, "until": until}
-    rows = connection.execute(statements.links, {"ids": bound(dialect, by_message)} | window)
-    for message_id, sent_at, lowest, highest in rows:
-        sent[message_id] = sent_at
-        new = by_message[message_id]
-        positions = {c.position for c in new} | {lowest, highest}
-        if lowest is not None and not rules.one_link_late(
-            positions, sent_at=sent_at, earliest=new[0].at, burst=burst
+    for message_id, new in by_message.items():
+        message = seen.get(message_id)
+        if message is None or message.lowest is None or message.highest is None:
+            continue  # no click of late
+        positions = {c.position for c in new} | {message.lowest, message.highest}
+        if not rules.one_link_late(
+            positions, sent_at=message.sent_at, earliest=new[0].at, burst=burst
         ):
             doubtful.append(message_id)
     recorded: dict[int, list[rules.Seen]] = {}
     if doubtful:
-        rows = connection.execute(statements.recent, {"ids": bound(dialect, doubtful)} | window)
-        for message_id, click_id, position, at, automated in rows:
+        window = {"ids": bound(dialect, doubtful), "since": since, "until": until}
+        for message_id, click_id, position, at, automated in connection.execute(
+            _statements(dialect).recent, window
+        ):
             recorded.setdefault(message_id, []).append(
                 rules.Seen(position, at, bool(automated), click_id)
             )
-    return recorded, sent
+    return recorded
 
 
 _CLICKS = cast(Table, Click.__table__)
@@ -227,10 +264,18 @@ _OUTBOX = cast(Table, OutboxMessage.__table__)
 _MESSAGES = cast(Table, MessageCounts.__table__)
 _STEPS = cast(Table, StepCounts.__table__)
 _EVENTS = cast(Table, Event.__table__)
+# What `messages` reads of each message before its window's links (`Sent`).
+_MESSAGE = (
+    _OUTBOX.c.id,
+    _OUTBOX.c.supporter_id,
+    _OUTBOX.c.template,
+    _OUTBOX.c.template_version,
+    _OUTBOX.c.sent_at,
+)
 
 
 class _Statements(NamedTuple):
-    links: Select[Any]  # (message id, sent at, lowest and highest link clicked of late)
+    links: Select[Any]  # `messages`: (message id, *Sent)
     recent: Select[Any]
     insert: Any  # the clicks of `rows`
     events: Any  # their events, those not recorded yet
@@ -264,10 +309,10 @@ def _statements(dialect: str) -> _Statements:
         probe = select(*columns).where(in_window).order_by(_CLICKS.c.id)
         window, joined = probe.lateral(), true()
         ends = select(func.min(position), func.max(position)).where(in_window).lateral()
-        links = select(_OUTBOX.c.id, _OUTBOX.c.sent_at, *ends.c).join(ends, true())
+        links = select(*_MESSAGE, *ends.c).join(ends, true())
     else:
         links = (
-            select(_OUTBOX.c.id, _OUTBOX.c.sent_at, func.min(position), func.max(position))
+            select(*_MESSAGE, func.min(position), func.max(position))
             .select_from(_OUTBOX.outerjoin(_CLICKS, in_window))
             .group_by(_OUTBOX.c.id)
         )

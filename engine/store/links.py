@@ -55,6 +55,15 @@ def targets(where: Session | Connection, message_ids: Collection[int]) -> dict[i
     return found
 
 
+def urls(where: Session | Connection, template: str, version: str) -> dict[int, str]:
+    """The links of one template version, by position. A version's links never change:
+    the click writer reads each version's once (a campaign has a handful)."""
+    rows = connection_of(where).execute(
+        select(Link.position, Link.url).where(Link.template == template, Link.version == version)
+    )
+    return {position: url for position, url in rows}
+
+
 @cache
 def _targets(dialect: str) -> Select[*tuple[Any, ...]]:
     # Built once per dialect, the ids bound as one parameter: the click writer runs it for

@@ -9,14 +9,15 @@ The click route's clicks go through `ClickWriter`: the clicks that arrive togeth
 recorded in one transaction (engine/store/group_commit.py), and each is answered once that
 transaction has committed, so a redirect means the click is stored. The writer keeps its
 own connection: a connection taken from the pool for each batch cost a round trip to
-check it (`pool_pre_ping`) and 0.2 ms of CPU, a batch every few milliseconds. A sent
-message's links never change: the writer keeps them in memory and reads the database
-only for a message it has not seen yet.
+check it (`pool_pre_ping`) and 0.2 ms of CPU, a batch every few milliseconds. Each batch
+reads its messages once, in the statement that also reads the scanner rule's window
+(engine.store.clicks.messages): who each went to and its template version. A version's
+links never change: the writer keeps them in memory, read once per version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -86,9 +87,8 @@ class Arrived:
 
 
 class ClickWriter:
-    """The API process's click recorder: group commit, and the links of the messages seen
-    (at most `cache_size`; past it, the oldest half is forgotten and read again if
-    clicked)."""
+    """The API process's click recorder: group commit, and the links of the template
+    versions seen (a version's links never change; a campaign has a handful)."""
 
     def __init__(
         self,
@@ -106,7 +106,6 @@ class ClickWriter:
         # for as many clicks as the last one had (engine/store/group_commit.py).
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
-        cache_size: int = 200_000,
         meanwhile: Callable[[], object] | None = None,
     ) -> None:
         self._engine = engine
@@ -115,8 +114,7 @@ class ClickWriter:
         self._secret = secret
         self._donation_url = donation_url
         self._burst = burst
-        self._cache_size = cache_size
-        self._links: dict[int, links.Targets] = {}
+        self._links: dict[tuple[str, str], dict[int, str]] = {}  # (template, version)
         self._batches: GroupCommit[Arrived, str | Refused] = GroupCommit(
             self._write,
             expired=_expired,
@@ -152,8 +150,6 @@ class ClickWriter:
             # (engine/store/group_commit.py); a lost connection (the database restarted,
             # which the pool's check would have caught) is replaced, and the batch written
             # again on the new one at once.
-            for arrived in batch:
-                self._links.pop(arrived.click.message_id, None)
             if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
                 raise
             self._drop()
@@ -171,37 +167,39 @@ class ClickWriter:
 
     def _write_on(self, connection: Connection, batch: list[Arrived]) -> list[str | Refused]:
         with connection.begin():
-            found = self._targets(connection, {a.click.message_id for a in batch})
+            # The batch's messages and the scanner rule's window in one read: the window
+            # from `burst` before the earliest click, as `record_many` would read it.
+            seen = click_store.messages(
+                connection,
+                {a.click.message_id for a in batch},
+                since=min(a.at for a in batch) - self._burst,
+                until=max(a.at for a in batch),
+            )
             results: list[str | Refused] = []
             accepted: list[click_store.ClickIn] = []
             for arrived in batch:
                 click = arrived.click
-                message = found.get(click.message_id)
-                result = target(
-                    click, message, secret=self._secret, donation_url=self._donation_url
-                )
+                message = seen.get(click.message_id)
+                found = None
+                if message is not None and message.version is not None:
+                    urls = self._urls(connection, message.template, message.version)
+                    found = links.Targets(message.supporter_id, urls)
+                result = target(click, found, secret=self._secret, donation_url=self._donation_url)
                 results.append(result)
-                if message is not None and not isinstance(result, Refused):
+                if found is not None and not isinstance(result, Refused):
                     accepted.append(
                         click_store.ClickIn(
-                            click.message_id, click.position, message.supporter_id, arrived.at
+                            click.message_id, click.position, found.supporter_id, arrived.at
                         )
                     )
-            click_store.record_many(connection, accepted, burst=self._burst)
+            click_store.record_many(connection, accepted, burst=self._burst, seen=seen)
         return results
 
-    def _targets(
-        self, connection: Connection, message_ids: Collection[int]
-    ) -> dict[int, links.Targets]:
-        known = self._links
-        missing = [m for m in message_ids if m not in known]
-        if missing:
-            read = links.targets(connection, missing)
-            if len(known) + len(read) > self._cache_size:
-                for stale in list(known)[: len(known) // 2]:
-                    del known[stale]
-            known.update(read)
-        return {m: known[m] for m in message_ids if m in known}
+    def _urls(self, connection: Connection, template: str, version: str) -> dict[int, str]:
+        known = self._links.get((template, version))
+        if known is None:
+            known = self._links[(template, version)] = links.urls(connection, template, version)
+        return known
 
 
 def _expired() -> Unavailable:

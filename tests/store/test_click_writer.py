@@ -344,3 +344,36 @@ def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engin
 
     # Then it ran once for each, while the batch was being written (before its commit)
     assert seen == [(True, 0), (True, 1)]
+
+
+def test_first_clicks_on_emails_of_a_known_version_cost_one_read(engine: Engine) -> None:
+    # Given twenty sent emails of one template version, one of them clicked already (the
+    # version's links read then)
+    messages = sent_messages(engine, unique("j"), 20)
+    recorder = writer(engine)
+    reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith(("SELECT", "WITH")) and "INSERT" not in statement:
+            reads.append(statement)
+
+    async def scenario() -> list[str | object]:
+        recorder.start()
+        try:
+            await recorder.follow(ClickToken(messages[0], 0))
+            event.listen(engine, "before_cursor_execute", note)
+            # When the nineteen others are clicked for the first time, together
+            return list(
+                await asyncio.gather(*(recorder.follow(ClickToken(m, 0)) for m in messages[1:]))
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+            await recorder.stop()
+
+    answers = asyncio.run(scenario())
+
+    # Then their batch read its messages once (who each went to, its version, the scanner
+    # rule's window), not each message's links as well
+    assert answers == [URLS[0]] * 19
+    assert len(reads) == 1
+    assert clicks_of(engine, messages) == dict.fromkeys(messages, 1)
