@@ -28,7 +28,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     func,
     insert,
     literal,
@@ -44,10 +43,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from engine.rules import clicks as rules
-from engine.store import step_figures
+from engine.store import click_counts
 from engine.store.db import connection_of
 from engine.store.idsets import among_bound, bound
-from engine.store.models import Click, Event, MessageCounts, OutboxMessage, StepCounts
+from engine.store.models import Click, Event, OutboxMessage
 from engine.store.types import UTCDateTime
 
 DEFAULT_BURST = timedelta(seconds=10)
@@ -117,7 +116,8 @@ def record_many(
     first click per link as an event, and the figures of the emails whose counted clicks
     changed, in a few statements whatever their number (the click route's batch of
     requests arrived together; a simulated hour of clicks): on PostgreSQL, the read of
-    the recent clicks, one statement writing it all, and the summary rows' upsert.
+    the messages and their recent clicks (`messages`, unless given as `seen`), and one
+    statement writing it all, counts included (engine/store/click_counts.py).
 
     The flags are engine.rules.clicks' rule applied to the emails' recent clicks, read
     here in the writer's transaction, as if the clicks had come one at a time. `seen`:
@@ -157,13 +157,16 @@ def record_many(
     changed = {m: n for m, n in gained.items() if n}
     # The clicks and their events from one JSON parameter: an executemany cost
     # SQLAlchemy's Python a row for each (half the writer's time, bench/README.md).
-    written = {"rows": _rows(connection.dialect, ordered, flags), "gained": _pairs(changed)}
+    written = {
+        "rows": _rows(connection.dialect, ordered, flags),
+        "gained": click_counts.pairs(changed),
+    }
     if statements.written is not None:
         connection.execute(statements.written, written)
     else:
         connection.execute(statements.insert, written)
         connection.execute(statements.events, written)
-        count(connection, changed)
+        click_counts.count(connection, changed)
 
 
 def _rows(dialect: Dialect, ordered: Sequence[ClickIn], flags: dict[int, bool]) -> str:
@@ -197,31 +200,6 @@ def _stamp(dialect: Dialect) -> Callable[[datetime], str]:
         return value if isinstance(value, str) else value.isoformat()
 
     return stamp
-
-
-def count(where: Session | Connection, gained: Mapping[int, int]) -> None:
-    """Add to each email's counted clicks (`gained`: message id -> clicks, negative for
-    clicks that stopped counting) and to its step's summary row: the clicks, and a clicker
-    for an email whose clicks go from none to some (one less from some to none).
-
-    Two statements whatever the number of emails, instead of `counts.refresh`'s recount
-    of everything each email produced: an increment of the email's row under its lock,
-    then the summary rows' share of it, from what each email's row holds now and what it
-    gained (so what it held before is known set-based, as `counts.add_sent` counts the
-    rows an UPDATE moved). An email without a row has produced nothing
-    (engine/store/counts.py): its row is created with these clicks alone."""
-    if not gained:
-        return
-    connection = connection_of(where)
-    statements = _statements(connection.dialect.name)
-    pairs = {"gained": _pairs(gained)}
-    connection.execute(statements.increment, pairs)
-    connection.execute(statements.summed, pairs)
-
-
-def _pairs(gained: Mapping[int, int]) -> str:
-    """The `gained` parameter: (message id, clicks) pairs in id order."""
-    return json.dumps(sorted(gained.items()))
 
 
 def _recent(
@@ -261,8 +239,6 @@ def _recent(
 
 _CLICKS = cast(Table, Click.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-_MESSAGES = cast(Table, MessageCounts.__table__)
-_STEPS = cast(Table, StepCounts.__table__)
 _EVENTS = cast(Table, Event.__table__)
 # What `messages` reads of each message before its window's links (`Sent`).
 _MESSAGE = (
@@ -280,8 +256,6 @@ class _Statements(NamedTuple):
     insert: Any  # the clicks of `rows`
     events: Any  # their events, those not recorded yet
     flip: Any  # returns the message of each click it flagged
-    increment: Any  # the emails' rows (`count`)
-    summed: Any  # the summary rows' share of the increment, from the emails' rows
     written: Any  # PostgreSQL: all of a batch's writes as one statement; else None
 
 
@@ -331,19 +305,12 @@ def _statements(dialect: str) -> _Statements:
         .returning(_CLICKS.c.message_id)
     )
     insert, events = _inserts(dialect)
-    increment = _increment(dialect)
     written = None
     if dialect == "postgresql":
-        # One statement, one round trip: the inserts and the increment as data-modifying
-        # WITH queries of the summary rows' upsert (PostgreSQL runs each once, referenced
-        # or not). No part reads a table another writes (one snapshot for all): the
-        # upsert reads the emails' rows as the increment returns them.
-        counted = increment.returning(*_COUNTED).cte("counted")
-        written = _summed(dialect, counted).add_cte(
-            insert.cte("new_clicks"), events.cte("new_events")
-        )
-    summed = _summed(dialect, _MESSAGES)
-    return _Statements(links, recent, insert, events, flip, increment, summed, written)
+        # One statement, one round trip: the inserts as data-modifying WITH queries of
+        # the counting (engine/store/click_counts.py), PostgreSQL running each once.
+        written = click_counts.counting(insert.cte("new_clicks"), events.cte("new_events"))
+    return _Statements(links, recent, insert, events, flip, written)
 
 
 def _inserts(dialect: str) -> tuple[Any, Any]:
@@ -379,80 +346,3 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
         .where(true()),
     )
     return clicks, events.on_conflict_do_nothing(index_elements=["source_key"])
-
-
-def _gained(dialect: str) -> tuple[Any, Any, Any]:
-    """The `gained` parameter as rows: (the table-valued function, message id, clicks)."""
-    pairs = bindparam("gained", type_=String)
-    if dialect == "postgresql":
-        given = func.json_array_elements(sql_cast(pairs, JSON)).table_valued("value")
-    else:
-        given = func.json_each(pairs).table_valued("value")
-    message_id, clicks = (sql_cast(given.c.value.op("->>")(i), BigInteger) for i in (0, 1))
-    return given, message_id, clicks
-
-
-def _increment(dialect: str) -> Any:
-    """`count`'s increment: each email's row created with its clicks gained or added to,
-    in id order (two writers lock their common emails in one order)."""
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    given, message_id, clicks = _gained(dialect)
-    zero = [literal(0) if name != "clicks" else clicks for name in step_figures.PRODUCED]
-    source = (
-        select(
-            _OUTBOX.c.id,
-            _OUTBOX.c.journey_id,
-            _OUTBOX.c.step_id,
-            func.coalesce(_OUTBOX.c.variant, ""),
-            *zero,
-        )  # fmt: skip
-        .select_from(given)
-        .where(_OUTBOX.c.id == message_id)
-        .order_by(_OUTBOX.c.id)
-    )
-    statement = insert_(_MESSAGES).from_select(
-        ["message_id", "journey_id", "step_id", "variant", *step_figures.PRODUCED], source
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["message_id"],
-        set_={"clicks": _MESSAGES.c.clicks + statement.excluded.clicks},
-    )
-
-
-# What the summary rows' share needs of each email's row after the increment.
-_COUNTED = (
-    _MESSAGES.c.message_id,
-    _MESSAGES.c.journey_id,
-    _MESSAGES.c.step_id,
-    _MESSAGES.c.variant,
-    _MESSAGES.c.clicks,
-)
-
-
-def _summed(dialect: str, counted: Any) -> Any:
-    """The summary rows' share of the emails' gains (`gained`), from `counted`, their rows
-    as the increment left them: their clicks, and per email a clicker more when its clicks
-    went from none to some (one less from some to none). Upserted in key order."""
-    given, message_id, added = _gained(dialect)
-    now = counted.c.clicks
-    gains = {
-        "clickers": func.sum(case((now > 0, 1), else_=0) - case((now - added > 0, 1), else_=0)),
-        "clicks": func.sum(added),
-    }
-    keys = (counted.c.journey_id, counted.c.step_id, counted.c.variant)
-    source = (
-        select(*keys, *[gains.get(n, literal(0)) for n in step_figures.FIGURES])
-        # The gains drive: one primary-key probe per email (SQLite reads this order).
-        .select_from(given.join(counted, counted.c.message_id == message_id))
-        .where(true())  # SQLite would read the upsert's ON as the join's
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_(_STEPS).from_select(
-        ["journey_id", "step_id", "variant", *step_figures.FIGURES], source
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["journey_id", "step_id", "variant"],
-        set_={n: _STEPS.c[n] + statement.excluded[n] for n in gains},
-    )

@@ -12,7 +12,7 @@ writer's own transaction:
   path: it is the one every email takes. Clicks recorded by `clicks.record_many` (the
   click route, the simulator) are counted where they happen too: each inserted click
   that counts and each click the scanner rule's UPDATE moved out of the count
-  (engine.store.clicks.count), added to the email's `message_counts` row under its lock,
+  (engine.store.click_counts.count), added to the email's `message_counts` row under its lock,
   which tells whether the email just gained or lost its clicker.
 - Everything else an email produces (a provider's delivery event, an unsubscribe, a
   gift attributed, refunded or cancelled) comes through `refresh` with the
@@ -36,24 +36,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Connection,
-    String,
-    Table,
-    bindparam,
-    func,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import JSON, BigInteger, String, Table, bindparam, func, literal, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from engine.store.db import connection_of, no_jit
+from engine.store.db import no_jit
 from engine.store.idsets import among_bound, bound
 from engine.store.models import Donation, MessageCounts, OutboxMessage, StepCounts
 from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, keyed, share
@@ -181,7 +170,7 @@ def add_sent(session: Session, moved: Iterable[Sequence[str | None]]) -> int:
     return sum(tally.values())
 
 
-def add(where: Session | Connection, gains: dict[Key, StepFigures]) -> None:
+def add(session: Session, gains: dict[Key, StepFigures]) -> None:
     """Add to the summary rows (created at zero), in key order so that concurrent writers
     take the rows' locks in one order."""
     rows = [
@@ -190,11 +179,8 @@ def add(where: Session | Connection, gains: dict[Key, StepFigures]) -> None:
         if g
     ]
     if rows:
-        connection = connection_of(where)
-        # One row (a click batch's usual step) as one statement, not the driver's batch.
-        connection.execute(
-            _statements(connection.dialect.name).add, rows[0] if len(rows) == 1 else rows
-        )
+        dialect = session.get_bind().dialect.name
+        session.connection().execute(_statements(dialect).add, rows)
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,11 @@ class Targets:
     urls: dict[int, str]
 
 
-def targets(where: Session | Connection, message_ids: Collection[int]) -> dict[int, Targets]:
+def targets(session: Session, message_ids: Collection[int]) -> dict[int, Targets]:
     """The links of these messages (those with a rendered version); one statement."""
-    connection = connection_of(where)
-    dialect = connection.dialect.name
+    dialect = session.get_bind().dialect.name
     found: dict[int, Targets] = {}
-    for message_id, supporter_id, position, url in connection.execute(
+    for message_id, supporter_id, position, url in session.connection().execute(
         _targets(dialect), {"ids": bound(dialect, message_ids)}
     ):
         found.setdefault(message_id, Targets(supporter_id, {})).urls[position] = url
