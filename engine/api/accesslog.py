@@ -112,8 +112,8 @@ class Later:
     Under load the clicks' process alternates between answering requests and waiting for
     the database to commit their batch; writing a line (formatting, the handler, the
     write) in the first cost a click 35 µs of 140, in the second nothing: the click writer
-    calls `flush` as it hands a batch to the database (`meanwhile`, engine/store/
-    group_commit.py), and lines held longer than `at_most_s` are written then. At rest
+    has `flush` called while its batch's statement runs (`meanwhile`, engine/track/
+    clicks.py), and lines held longer than `at_most_s` are written then. At rest
     (`busy` false: the last batch held one click, nothing waits, nothing is being
     written) a line is written at once, after any still held, so that lines keep their
     order. What is held when the process stops is written then; a crash loses at most

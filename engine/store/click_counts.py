@@ -16,12 +16,9 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Connection,
-    String,
     Table,
-    bindparam,
     case,
     func,
     literal,
@@ -36,6 +33,7 @@ from sqlalchemy.sql.selectable import CTE
 
 from engine.store import step_figures
 from engine.store.db import connection_of
+from engine.store.idsets import json_rows
 from engine.store.models import MessageCounts, OutboxMessage, StepCounts
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -85,11 +83,7 @@ def _statements(dialect: str) -> tuple[Any, Any]:
 
 def _gained(dialect: str) -> tuple[Any, Any, Any]:
     """The `gained` parameter as rows: (the table-valued function, message id, clicks)."""
-    pairs = bindparam("gained", type_=String)
-    if dialect == "postgresql":
-        given = func.json_array_elements(sql_cast(pairs, JSON)).table_valued("value")
-    else:
-        given = func.json_each(pairs).table_valued("value")
+    given = json_rows(dialect, "gained")
     message_id, clicks = (sql_cast(given.c.value.op("->>")(i), BigInteger) for i in (0, 1))
     return given, message_id, clicks
 

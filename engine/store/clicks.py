@@ -45,7 +45,7 @@ from sqlalchemy.sql import Select
 from engine.rules import clicks as rules
 from engine.store import click_counts
 from engine.store.db import connection_of
-from engine.store.idsets import among_bound, bound
+from engine.store.idsets import among_bound, bound, json_rows
 from engine.store.models import Click, Event, OutboxMessage
 from engine.store.types import UTCDateTime
 
@@ -316,11 +316,7 @@ def _statements(dialect: str) -> _Statements:
 def _inserts(dialect: str) -> tuple[Any, Any]:
     """The clicks of the `rows` parameter (`_rows`), and their events: a link's first
     click records one, a later click's is already there (its source key is unique)."""
-    rows = bindparam("rows", type_=String)
-    if dialect == "postgresql":
-        given = func.json_array_elements(sql_cast(rows, JSON)).table_valued("value")
-    else:
-        given = func.json_each(rows).table_valued("value")
+    given = json_rows(dialect, "rows")
 
     def field(index: int, type_: Any) -> Any:
         # PostgreSQL's `->>` gives text, cast; SQLite's gives the SQL value itself.
@@ -338,11 +334,15 @@ def _inserts(dialect: str) -> tuple[Any, Any]:
         select(message_id, position, supporter_id, at, field(4, Boolean)).select_from(given),
     )
     insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    key = field(5, String)
     events = insert_(_EVENTS).from_select(
         ["kind", "source_key", "occurred_at", "recorded_at", "supporter_id", "payload"],
-        # WHERE: SQLite would read the upsert's ON as a join's without one.
-        select(literal("link.clicked"), field(5, String), at, at, supporter_id, field(6, JSON))
+        # WHERE: SQLite would read the upsert's ON as a join's without one. In key order:
+        # two writers inserting the same links' first clicks wait for each other's keys in
+        # one order, never in a cycle (a deadlock aborts a batch on PostgreSQL).
+        select(literal("link.clicked"), key, at, at, supporter_id, field(6, JSON))
         .select_from(given)
-        .where(true()),
+        .where(true())
+        .order_by(key),
     )
     return clicks, events.on_conflict_do_nothing(index_elements=["source_key"])

@@ -53,7 +53,6 @@ class GroupCommit(Generic[T, R]):
         timeout_s: float = 30.0,
         after: Callable[[Sequence[R | Exception]], object] | None = None,
         until_as_many: bool = False,
-        meanwhile: Callable[[], object] | None = None,
     ) -> None:
         self._write = write
         self._expired = expired  # the error of a request not answered within `timeout_s`
@@ -61,9 +60,6 @@ class GroupCommit(Generic[T, R]):
         self._wait_s = wait_s
         self._timeout_s = timeout_s
         self._after = after  # called in the event loop with a batch's results, before answers
-        # Called in the event loop as a batch goes to its thread: work that can wait, done
-        # while the batch waits for the database (the access lines of the clicks answered).
-        self._meanwhile = meanwhile
         self._waiting: deque[_Pending[T, R]] = deque()  # in arrival order
         self._arrived = asyncio.Event()
         # With `until_as_many`, the size of the last batch: those it answered are expected
@@ -146,8 +142,6 @@ class GroupCommit(Generic[T, R]):
                 self._expected = len(batch)
             items = [pending.item for pending in batch]
             results: Sequence[R | Exception]
-            if self._meanwhile is not None:
-                asyncio.get_running_loop().call_soon(self._meanwhile)
             try:
                 results = await anyio.to_thread.run_sync(self._write_or_isolate, items)
             except Exception as exc:  # the consumer must outlive any failure

@@ -17,6 +17,7 @@ links never change: the writer keeps them in memory, read once per version.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,8 +123,11 @@ class ClickWriter:
             wait_s=wait_s,
             timeout_s=timeout_s,
             until_as_many=True,
-            meanwhile=meanwhile,
         )
+        # Work that can wait (the access lines of the clicks answered), run in the event
+        # loop while a batch's statement waits for the database (`_write_on`).
+        self._meanwhile = meanwhile
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def busy(self) -> bool:
@@ -131,6 +135,7 @@ class ClickWriter:
         return self._batches.busy
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._batches.start()
 
     async def stop(self) -> None:
@@ -192,6 +197,12 @@ class ClickWriter:
                             click.message_id, click.position, found.supporter_id, arrived.at
                         )
                     )
+            # The event loop is idle until this batch is answered: its waiting work runs
+            # now, while the statement runs. Scheduled as the batch went to this thread, it
+            # held the interpreter the thread needed to start, 0.8 ms a batch of 32 on
+            # PostgreSQL (bench/README.md).
+            if self._meanwhile is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._meanwhile)
             click_store.record_many(connection, accepted, burst=self._burst, seen=seen)
         return results
 

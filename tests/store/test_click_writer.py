@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -316,11 +317,17 @@ def test_a_lost_connection_is_replaced_and_the_click_still_stored(
 
 
 def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engine) -> None:
-    # Given a writer whose waiting work (the access lines) notes what it saw
+    # Given a writer whose waiting work (the access lines) notes what it saw: whether clicks
+    # were being written, how many batches had read their messages, and where it ran
     messages = sent_messages(engine, unique("j"), 2)
-    seen: list[tuple[bool, int]] = []
-    commits: list[object] = []
-    event.listen(engine, "commit", commits.append)
+    seen: list[tuple[bool, int, bool]] = []
+    reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
     recorder = ClickWriter(
         engine,
         clock=lambda: LATER,
@@ -328,7 +335,9 @@ def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engin
         donation_url=None,
         burst=timedelta(seconds=10),
         wait_s=0,
-        meanwhile=lambda: seen.append((recorder.busy, len(commits))),
+        meanwhile=lambda: seen.append(
+            (recorder.busy, len(reads), threading.current_thread() is threading.main_thread())
+        ),
     )
 
     async def scenario() -> None:
@@ -340,10 +349,15 @@ def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engin
             await recorder.stop()
 
     # When two batches are written
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
-    # Then it ran once for each, while the batch was being written (before its commit)
-    assert seen == [(True, 0), (True, 1)]
+    # Then it ran in the event loop once for each, after the batch had started (its reads
+    # done: the thread had the interpreter; the first batch also read the version's links)
+    # and before it was answered
+    assert seen == [(True, 2, True), (True, 3, True)]
 
 
 def test_first_clicks_on_emails_of_a_known_version_cost_one_read(engine: Engine) -> None:

@@ -99,3 +99,27 @@ def test_a_batch_of_clicks_is_recorded_as_one_click_at_a_time(session: Session) 
     rows = {r.step_id: r.figures for r in counts.read(session, "j")}
     assert rows["update"].clicks == 4
     assert rows["update"].clickers == 2
+
+
+def test_a_batchs_first_clicks_are_logged_in_the_order_of_their_keys(session: Session) -> None:
+    # Given an email with three links, clicked in one batch from the last link to the first
+    # (two API processes writing the same links' first clicks in opposite orders could
+    # each wait for the other's key: a deadlock, and a batch written again click by click)
+    petition_id = petitions.upsert(session, petition_def(), now=SENT).id
+    sign(session, petition_id, SENT, {"kim": (True, True)})
+    message = email_to(session, "kim")
+    kim = supporter_id(session, "kim")
+    later = [SENT + timedelta(hours=1, seconds=s) for s in range(3)]
+
+    # When the batch is recorded
+    clicks.record_many(
+        session, [clicks.ClickIn(message, 2 - i, kim, at) for i, at in enumerate(later)]
+    )
+
+    # Then its events were inserted in the order of their keys, whatever the clicks' order
+    logged = session.scalars(
+        select(Event.source_key)
+        .where(Event.source_key.like(f"click:{message}:%"))
+        .order_by(Event.id)
+    ).all()
+    assert logged == sorted(logged) == [f"click:{message}:{p}" for p in range(3)]
