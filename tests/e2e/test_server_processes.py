@@ -110,6 +110,8 @@ def test_two_processes_serve_on_sockets_of_their_own_and_stop_together(tmp_path:
         first, second = servers(process.pid)
         assert listening_sockets(first).isdisjoint(listening_sockets(second))
         assert all(answers(base) for _ in range(20))
+        # (and no answer names the server's software)
+        assert "server" not in httpx.get(f"{base}/healthz", timeout=2).headers
 
         # and a process that dies is started again
         os.kill(first, signal.SIGKILL)
