@@ -18,7 +18,9 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
+    """One transaction per request: committed when the handler returns, rolled back on error;
+    before the answer is sent (`DbSession`'s scope), so that an answer means the write is
+    stored."""
     with get_sessions(request).begin() as session:
         yield session
 
@@ -34,5 +36,8 @@ def get_templates(request: Request) -> TemplateLibrary:
     return library
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# "function": the commit runs as the route returns, before its answer goes out. FastAPI's
+# default ran it after the answer was sent: a browser following a sign-in's redirect at
+# once could find no session yet, and a commit that failed had been answered a success.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]

@@ -4,13 +4,15 @@ preview (the same rendering as `mobilise preview`), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
+from engine.api.app import create_app
 from engine.api.staff import COOKIE
 from engine.render import tokens
 from engine.rules.staff import Role
@@ -34,6 +36,33 @@ def manager(committed_engine: Engine) -> str:
 
 
 # --- signing in
+
+
+def test_a_sign_in_is_committed_before_its_answer_goes_out(
+    committed_url: str, clock: Clock, manager: str
+) -> None:
+    # Given the app, noting when its database commits and when an answer starts
+    app = create_app(given.settings(committed_url), clock=clock)
+    happened: list[str] = []
+    event.listen(app.state.engine, "commit", lambda _connection: happened.append("commit"))
+
+    async def noting(scope: Any, receive: Any, send: Any) -> None:
+        async def noted(sent: MutableMapping[str, Any]) -> None:
+            if sent["type"] == "http.response.start":
+                happened.append(f"answer {sent['status']}")
+            await send(sent)
+
+        await app(scope, receive, noted)
+
+    with TestClient(noting, follow_redirects=False) as client:
+        # When a manager signs in (the staff session written in the route's transaction)
+        answer = client.post("/dashboard/login", data={"key": manager})
+
+    # Then it was committed before the answer started: the browser, following the answer
+    # at once, finds the session stored (it was sent back to the sign-in form now and
+    # then), and a commit that fails is never answered as a success
+    assert answer.status_code == 303
+    assert happened == ["commit", "answer 303"]
 
 
 def test_a_page_asked_without_signing_in_leads_to_the_login_form_and_back(
