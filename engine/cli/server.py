@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.cli import processes
 from engine.cli.common import reports_errors, sessions, settings, transaction
 from engine.config import Settings, get_settings
+from engine.errors import Invalid
 from engine.periodic import Passes
 from engine.scheduler import scheduler
 from engine.send.identity import for_sending
@@ -55,6 +56,13 @@ def run(
     no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Serve the API alone."),
 ) -> None:
     """Serve the API and dashboard (and the scheduler unless --no-scheduler)."""
+    if workers > 1 and port == 0:
+        # Each process listens on the port given: port 0 would give each one of its own.
+        raise Invalid(
+            f"0 with --workers {workers}: each server process would listen on a port of its own",
+            field="--port",
+            hint="give the port to share, e.g. --port 8000",
+        )
     config = settings()
     # Refused here with a clear message rather than in each server process's traceback.
     sendgrid_events.check_public_key(config.sendgrid_webhook_public_key)

@@ -104,6 +104,16 @@ def test_mobilise_run_refuses_a_bad_configuration_with_a_clear_error(
     assert result.stderr.startswith(message)
 
 
+def test_mobilise_run_refuses_several_processes_on_port_0() -> None:
+    # When several server processes are asked for on "any free port"
+    result = runner.invoke(cli, ["run", "--workers", "2", "--port", "0"])
+
+    # Then nothing starts: each would have listened on a port of its own
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --port: 0 with --workers 2: each server process")
+    assert "Mobilise is serving" not in result.stdout
+
+
 # --- health
 
 
