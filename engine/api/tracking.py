@@ -28,17 +28,25 @@ _NOT_FOUND_DOC: dict[int | str, dict[str, Any]] = {
         "content": {"text/html": {"schema": {"type": "string"}}},
     }
 }
-_NOT_FOUND = HTMLResponse(
-    '<!doctype html><html lang="fr"><title>Lien inconnu</title>'
-    "<p>Ce lien n'existe pas ou a expiré.</p></html>",
-    status_code=404,
-)
-_NO_DONATION_PAGE = HTMLResponse(
-    '<!doctype html><html lang="fr"><title>Page de don indisponible</title>'
-    "<p>La page de don n'est pas encore configurée. Merci de réessayer plus tard.</p></html>",
-    status_code=503,
-)
-_REFUSED = {Refused.UNKNOWN: _NOT_FOUND, Refused.NO_DONATION_PAGE: _NO_DONATION_PAGE}
+_PAGES = {
+    Refused.UNKNOWN: (
+        '<!doctype html><html lang="fr"><title>Lien inconnu</title>'
+        "<p>Ce lien n'existe pas ou a expiré.</p></html>",
+        404,
+    ),
+    Refused.NO_DONATION_PAGE: (
+        '<!doctype html><html lang="fr"><title>Page de don indisponible</title>'
+        "<p>La page de don n'est pas encore configurée. Merci de réessayer plus tard.</p></html>",
+        503,
+    ),
+}
+
+
+def refused(why: Refused = Refused.UNKNOWN) -> Response:
+    """The page for a link that leads nowhere: a fresh response each time, as a middleware
+    may add to a response's headers in place (one shared object would keep the addition)."""
+    page, status = _PAGES[why]
+    return HTMLResponse(page, status_code=status)
 
 
 @router.get(
@@ -60,11 +68,11 @@ async def click(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     found = clicks.read(settings.secret_key, request.path_params["token"])
     if found is None:
-        return _NOT_FOUND
+        return refused()
     writer: clicks.ClickWriter = request.app.state.clicks
     target = await writer.follow(found)
     if isinstance(target, Refused):
-        return _REFUSED[target]
+        return refused(target)
     if found.gift is not None:  # the donation page with this email's own reference
         return RedirectResponse(target, status_code=302)
     return redirect(target)
@@ -96,7 +104,7 @@ CLICK_PATH = re.compile(r"^/c/([^/]+)$")
 def unsubscribe_page(token: str, settings: AppSettings) -> Response:
     """Ask for confirmation; unsubscribes nobody by itself."""
     if unsubscribes.read(settings.secret_key, token) is None:
-        return _NOT_FOUND
+        return refused()
     return HTMLResponse(_CONFIRM.format(token=escape(token)))
 
 
@@ -110,12 +118,12 @@ def unsubscribe(token: str, request: Request, settings: AppSettings) -> Response
     confirmation form: either way the address is suppressed before the next dispatch."""
     message_id = unsubscribes.read(settings.secret_key, token)
     if message_id is None:
-        return _NOT_FOUND
+        return refused()
     with get_sessions(request).begin() as session:
         if not unsubscribes.confirm(
             session, message_id, now=request.app.state.clock(), secret=settings.secret_key
         ):
-            return _NOT_FOUND
+            return refused()
     return HTMLResponse(_DONE)
 
 

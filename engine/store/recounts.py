@@ -19,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     union_all,
@@ -28,6 +29,7 @@ from sqlalchemy.sql import Select
 
 from engine.store.db import no_jit
 from engine.store.models import MessageCounts, OutboxMessage, Signature, SignatureDay, StepCounts
+from engine.store.signatures import utc_day
 from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, flag, keyed
 
 _MESSAGES = cast(Table, MessageCounts.__table__)
@@ -81,9 +83,8 @@ def recount(session: Session) -> dict[Key, StepFigures]:
 
 def _days(session: Session) -> Select[Any]:
     """(petition, UTC day, signatures signed that day), from every signature."""
-    day: ColumnElement[Any] = func.date(Signature.signed_at)  # SQLite stores UTC text
-    if session.get_bind().dialect.name == "postgresql":
-        day = func.date(func.timezone("UTC", Signature.signed_at))
+    column = f"{Signature.__tablename__}.{Signature.signed_at.key}"
+    day: ColumnElement[Any] = literal_column(utc_day(session.get_bind().dialect.name, column))
     return select(Signature.petition_id, day, func.count()).group_by(Signature.petition_id, day)
 
 

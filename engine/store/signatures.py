@@ -222,6 +222,14 @@ def _consents_statement(purposes: tuple[str, ...], dialect: str) -> TextClause:
 # grouped by day, added to the petition's days. Before `_SET_COUNT`, the rows ranked above
 # the count are the batch's, read along (petition_id, seq).
 _UTC_DAY = {"postgresql": "date(timezone('UTC', {}))", "sqlite": "date({})"}
+
+
+def utc_day(dialect: str, column: str) -> str:
+    """SQL for the UTC day of a timestamp column (SQLite stores UTC text): the one
+    expression behind `signature_days`, here and in its recount (engine.store.recounts)."""
+    return _UTC_DAY[dialect].format(column)
+
+
 _ADD_DAYS = (
     "INSERT INTO signature_days (petition_id, day, signatures) "
     "SELECT :pid, {day}, count(*) FROM {rows} GROUP BY {day} "
@@ -231,14 +239,14 @@ _ADD_DAYS = (
 _NEW_DAYS = {
     dialect: sql(
         _ADD_DAYS.format(
-            day=day.format("signed_at"),
+            day=utc_day(dialect, "signed_at"),
             rows=f"signatures WHERE petition_id = :pid AND seq > {_BEFORE}",
         )
     )
-    for dialect, day in _UTC_DAY.items()
+    for dialect in _UTC_DAY
 }
 # The same, in the statement that inserts them (`new`: its rows).
-_DATED = _ADD_DAYS.format(day=_UTC_DAY["postgresql"].format("signed_at"), rows="new")
+_DATED = _ADD_DAYS.format(day=utc_day("postgresql", "signed_at"), rows="new")
 
 
 @functools.cache

@@ -6,6 +6,7 @@ import pytest
 from starlette.responses import RedirectResponse
 
 from engine.api import tracking
+from engine.track.clicks import Refused
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,19 @@ def test_the_headers_are_built_once_per_url_and_each_answer_has_its_own() -> Non
     after = tracking._redirect_headers.cache_info()
     assert (after.hits, after.misses) == (built.hits + 1, built.misses)
     assert second.raw_headers == RedirectResponse(url, status_code=302).raw_headers
+
+
+@pytest.mark.parametrize("why", list(Refused))
+def test_a_refusal_page_added_to_by_a_middleware_is_not_sent_with_the_addition_again(
+    why: Refused,
+) -> None:
+    # Given a click on a link that leads nowhere, its answer added to in place
+    first = tracking.refused(why)
+    first.raw_headers.append((b"x-added", b"by a middleware"))
+
+    # When the next such click is answered
+    second = tracking.refused(why)
+
+    # Then it is the same page, without the addition
+    assert (second.status_code, second.body) == (first.status_code, first.body)
+    assert (b"x-added", b"by a middleware") not in second.raw_headers
