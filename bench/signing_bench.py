@@ -98,6 +98,9 @@ def run(
         env["MOBILISE_SIGN_BATCH_WAIT_MS"] = "0"
     if transport is not None:
         env |= transport
+    # The servers' output (an access line a request) to a file, not among the figures.
+    log = tempfile.NamedTemporaryFile(prefix="signing-bench-", suffix=".log", delete=False)
+    print(f"  server log: {log.name}")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -113,6 +116,8 @@ def run(
             *(["--no-scheduler"] if transport is None else []),
         ],
         env=env,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -140,6 +145,7 @@ def run(
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     loads = {f"load{i}": value for i, value in enumerate(load)}
     cpus = {f"cpu{i}": seconds for i, seconds in enumerate(cpu)}
     return parse_wrk(out) | cpus | loads | thanks
