@@ -22,7 +22,12 @@ from engine.cli import (
     validate,
 )
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
 app.add_typer(db.app, name="db")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(outbox.app, name="outbox")
