@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
@@ -18,6 +20,36 @@ log = logging.getLogger(__name__)
 # Production refuses a shorter MOBILISE_SECRET_KEY: it signs every link in every email.
 MIN_SECRET_BYTES = 32
 SECRET_FILE = "secret_key"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """MOBILISE_SECRET_KEY and the keys it replaced (MOBILISE_SECRET_KEY_FALLBACKS): what
+    is signed or hashed now uses `current`; a link, an opt-in link, a staff session or an
+    erased address's hash made before a rotation is still recognised under a fallback
+    (docs/operations.md, "Rotating the secret key")."""
+
+    current: str | bytes
+    fallbacks: tuple[str | bytes, ...] = ()
+
+    @cached_property
+    def all(self) -> tuple[str | bytes, ...]:
+        """Every key to try, the current one first."""
+        return (self.current, *self.fallbacks)
+
+
+# A key as the code takes it: one key (tests, the tools), or the configured keys.
+Secret = str | bytes | Keys
+
+
+def signing_key(secret: Secret) -> str | bytes:
+    """The key that signs and hashes what is made now."""
+    return secret.current if isinstance(secret, Keys) else secret
+
+
+def verifying_keys(secret: Secret) -> tuple[str | bytes, ...]:
+    """The keys under which something made earlier is recognised, the current one first."""
+    return secret.all if isinstance(secret, Keys) else (secret,)
 
 
 class Settings(BaseSettings):
@@ -33,6 +65,9 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str = ""
     # Unset: generated once and kept in `var_dir/secret_key` (refused in production).
     secret_key: str = ""
+    # The keys MOBILISE_SECRET_KEY replaced, comma-separated: still recognised, never used
+    # to sign (`keys`).
+    secret_key_fallbacks: str = ""
     # Where the process keeps what it makes for itself (the generated secret).
     var_dir: Path = Path("var")
     base_url: str = "http://127.0.0.1:8000"
@@ -121,6 +156,13 @@ class Settings(BaseSettings):
         if value and not value.lower().startswith(("https://", "http://")):
             raise ValueError("MOBILISE_DONATION_URL must be an absolute http(s) URL")
         return value
+
+    @cached_property
+    def keys(self) -> Keys:
+        """The secret key and its fallbacks, for whatever signs, hashes or checks."""
+        given = (key.strip() for key in re.split(r"[,\s]+", self.secret_key_fallbacks))
+        fallbacks = dict.fromkeys(key for key in given if key and key != self.secret_key)
+        return Keys(self.secret_key, tuple(fallbacks))
 
     @property
     def block_suppression(self) -> timedelta:

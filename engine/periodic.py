@@ -97,7 +97,7 @@ def policy_from(settings: Settings, sender: Identity | None = None) -> Policy:
         envelope=Envelope(
             sender=sender.sender,
             base_url=settings.base_url,
-            secret=settings.secret_key,
+            secret=settings.keys,
             reply_to=sender.reply_to,
         ),
         retry=RetryPolicy(),

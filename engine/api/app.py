@@ -75,7 +75,7 @@ def create_app(
     signing = SignatureQueue(
         sessions,
         clock=clock,
-        secret=settings.secret_key,
+        secret=settings.keys,
         max_batch=settings.sign_batch_max,
         wait_s=settings.sign_batch_wait_ms / 1000,
         confirm_days=settings.confirm_days,
@@ -134,7 +134,7 @@ def create_app(
         engine,
         meanwhile=lines.flush,
         clock=clock,
-        secret=settings.secret_key,
+        secret=settings.keys,
         # organisation.yaml's page, or MOBILISE_DONATION_URL (engine/send/identity.py)
         donation_url=identity.donation_url,
         burst=settings.automated_click_window,

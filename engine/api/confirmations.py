@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from engine.api.deps import AppSettings, DbSession, get_sessions
 from engine.api.rights import supporter_page
+from engine.config import Secret
 from engine.render import tokens
 from engine.rules.ids import is_key
 from engine.store import confirmations
@@ -38,7 +39,7 @@ _DONE = (
 )
 
 
-def _pending(request: Request, token: str, secret: str) -> int | None:
+def _pending(request: Request, token: str, secret: Secret) -> int | None:
     pending_id = tokens.read_confirm_token(secret, token, request.app.state.clock())
     return pending_id if pending_id is not None and is_key(pending_id) else None
 
@@ -46,7 +47,7 @@ def _pending(request: Request, token: str, secret: str) -> int | None:
 @router.get("/{token}", response_class=HTMLResponse, responses=_NOT_FOUND)
 def page(token: str, request: Request, session: DbSession, settings: AppSettings) -> Response:
     """The confirmation button. Changes nothing."""
-    pending_id = _pending(request, token, settings.secret_key)
+    pending_id = _pending(request, token, settings.keys)
     found = (
         None
         if pending_id is None
@@ -68,7 +69,7 @@ def page(token: str, request: Request, session: DbSession, settings: AppSettings
 @router.post("/{token}", response_class=HTMLResponse, responses=_NOT_FOUND)
 def confirm(token: str, request: Request, settings: AppSettings) -> Response:
     """Confirm: the signature counts, its consents are granted, journeys may enrol it."""
-    pending_id = _pending(request, token, settings.secret_key)
+    pending_id = _pending(request, token, settings.keys)
     if pending_id is None:
         return supporter_page(*_UNKNOWN)
     # Committed before the journey pass is woken, so that the pass sees it.

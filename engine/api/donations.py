@@ -121,7 +121,7 @@ def record_donation(
     done = donations.record_one(
         session,
         body,
-        secret=settings.secret_key,
+        secret=settings.keys,
         now=request.app.state.clock(),
         zone=ZoneInfo(settings.timezone),
         window=settings.attribution_window,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine.api.deps import AppSettings, DbSession
+from engine.config import Secret
 from engine.render import tokens
 from engine.send import configured_transport
 from engine.store import audit, personal_data
@@ -30,7 +31,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown or 
 _LARGEST_ID = 2**63 - 1
 
 
-def _owner(session: DbSession, secret: str, token: str) -> tuple[int, bool] | None:
+def _owner(session: DbSession, secret: Secret, token: str) -> tuple[int, bool] | None:
     message_id = tokens.read_rights_token(secret, token)
     if message_id is None or message_id > _LARGEST_ID:
         return None
@@ -55,7 +56,7 @@ _ERASED = ("Données effacées", "<h1>Vos données ont été effacées.</h1>")
 @router.get("/{token}", response_class=HTMLResponse, responses=_NOT_FOUND)
 def page(token: str, session: DbSession, settings: AppSettings) -> Response:
     """What we keep about you, how to download it, how to have it erased."""
-    owner = _owner(session, settings.secret_key, token)
+    owner = _owner(session, settings.keys, token)
     if owner is None:
         return supporter_page(*_UNKNOWN)
     if owner[1]:
@@ -84,7 +85,7 @@ def page(token: str, session: DbSession, settings: AppSettings) -> Response:
 )
 def data(token: str, request: Request, session: DbSession, settings: AppSettings) -> Response:
     """All your data, as a JSON file."""
-    owner = _owner(session, settings.secret_key, token)
+    owner = _owner(session, settings.keys, token)
     if owner is None or owner[1]:
         return supporter_page(*_UNKNOWN)
     exported = personal_data.export(
@@ -106,7 +107,7 @@ def erase(
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Without `confirm=yes`, a page asking to confirm; with it, the erasure, at once."""
-    owner = _owner(session, settings.secret_key, token)
+    owner = _owner(session, settings.keys, token)
     if owner is None:
         return supporter_page(*_UNKNOWN)
     if owner[1]:
@@ -126,7 +127,7 @@ def erase(
         personal_data.one(owner[0]),
         now=request.app.state.clock(),
         actor=audit.SUPPORTER,
-        secret=settings.secret_key,
+        secret=settings.keys,
     )
     configured_transport.forget_copies(settings, done.message_ids)
     return supporter_page(*_ERASED)

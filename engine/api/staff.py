@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.api.deps import AppSettings, DbSession, get_sessions
 from engine.api.ratelimit import TokenBuckets, client_key
-from engine.config import Settings
+from engine.config import Keys, Settings
 from engine.errors import Forbidden, TooManyRequests, Unauthorized
 from engine.rules.staff import Role
 from engine.store import apikeys, audit, staff_sessions
@@ -38,8 +38,13 @@ class SignInRequired(Exception):
 class _Signer(TimestampSigner):
     """itsdangerous' timestamped signer on the application's clock (tests inject time)."""
 
-    def __init__(self, secret: str, clock: Callable[[], datetime]) -> None:
-        super().__init__(secret, salt=_SALT)
+    def __init__(self, keys: Keys, clock: Callable[[], datetime]) -> None:
+        # itsdangerous takes the keys oldest to newest, signs with the last and checks
+        # under each: a sign-in made before a rotation of the secret key still holds.
+        oldest_first = (*reversed(keys.fallbacks), keys.current)
+        super().__init__(
+            [k.encode() if isinstance(k, str) else k for k in oldest_first], salt=_SALT
+        )
         self._clock = clock
 
     def get_timestamp(self) -> int:
@@ -47,7 +52,7 @@ class _Signer(TimestampSigner):
 
 
 def _signer(request: Request, settings: Settings) -> _Signer:
-    return _Signer(settings.secret_key, request.app.state.clock)
+    return _Signer(settings.keys, request.app.state.clock)
 
 
 def _lifetime(settings: Settings) -> timedelta:

@@ -118,7 +118,7 @@ def erase(
         personal_data.one(supporter_id),
         now=_now(request),
         actor=audit.api_key(who.key_id),
-        secret=settings.secret_key,
+        secret=settings.keys,
     )
     copies = configured_transport.forget_copies(settings, done.message_ids)
     return RightsDone(supporter_id=supporter_id, action="erase", copies_deleted=copies)

@@ -35,7 +35,7 @@ def previewed(
         name,
         person=person,
         base_url=settings.base_url,
-        secret=settings.secret_key,
+        secret=settings.keys,
     )
 
 

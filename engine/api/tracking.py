@@ -66,7 +66,7 @@ async def click(request: Request) -> Response:
     redirect comes once the click is stored; clicks arriving together share one
     transaction (engine/track/clicks.py). Served by engine/api/fastpath.py."""
     settings: Settings = request.app.state.settings
-    found = clicks.read(settings.secret_key, request.path_params["token"])
+    found = clicks.read(settings.keys, request.path_params["token"])
     if found is None:
         return refused()
     writer: clicks.ClickWriter = request.app.state.clicks
@@ -103,7 +103,7 @@ CLICK_PATH = re.compile(r"^/c/([^/]+)$")
 )
 def unsubscribe_page(token: str, settings: AppSettings) -> Response:
     """Ask for confirmation; unsubscribes nobody by itself."""
-    if unsubscribes.read(settings.secret_key, token) is None:
+    if unsubscribes.read(settings.keys, token) is None:
         return refused()
     return HTMLResponse(_CONFIRM.format(token=escape(token)))
 
@@ -116,12 +116,12 @@ def unsubscribe_page(token: str, settings: AppSettings) -> Response:
 def unsubscribe(token: str, request: Request, settings: AppSettings) -> Response:
     """RFC 8058 one-click (`List-Unsubscribe=One-Click`, urlencoded or multipart) or the
     confirmation form: either way the address is suppressed before the next dispatch."""
-    message_id = unsubscribes.read(settings.secret_key, token)
+    message_id = unsubscribes.read(settings.keys, token)
     if message_id is None:
         return refused()
     with get_sessions(request).begin() as session:
         if not unsubscribes.confirm(
-            session, message_id, now=request.app.state.clock(), secret=settings.secret_key
+            session, message_id, now=request.app.state.clock(), secret=settings.keys
         ):
             return refused()
     return HTMLResponse(_DONE)

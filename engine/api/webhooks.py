@@ -93,7 +93,7 @@ async def sendgrid(request: Request, settings: AppSettings) -> WebhookStored:
             events,
             now=now,
             block_for=settings.block_suppression,
-            secret=settings.secret_key,
+            secret=settings.keys,
         )
     if applied.unknown_messages:
         log.info("sendgrid webhook: %d events for unknown messages", applied.unknown_messages)
@@ -125,7 +125,7 @@ async def donations_webhook(request: Request, settings: AppSettings) -> JSONResp
         outcome = donations.apply_webhook_event(
             session,
             event,
-            secret=settings.secret_key,
+            secret=settings.keys,
             now=now,
             zone=ZoneInfo(settings.timezone),
             window=settings.attribution_window,

@@ -116,7 +116,7 @@ def erase(
             personal_data.one(supporter_id),
             now=parse_now(now),
             actor=audit.CLI,
-            secret=config.secret_key,
+            secret=config.keys,
         )
     copies = configured_transport.forget_copies(config, done.message_ids)
     typer.echo(f"supporter {supporter_id} erased; {copies} .eml copie(s) deleted")
@@ -162,9 +162,7 @@ def log(email: str | None = typer.Argument(None, help="only this supporter's ent
     supporter is found by the keyed hash of the address their erasure kept."""
     with transaction() as session:
         supporter_id = (
-            personal_data.find_erased_too(session, email, secret=settings().secret_key)
-            if email
-            else None
+            personal_data.find_erased_too(session, email, secret=settings().keys) if email else None
         )
         entries = audit.entries(session, supporter_id=supporter_id)
     for entry in entries:

@@ -36,7 +36,7 @@ def signatures(
             zone=ZoneInfo(settings().timezone),
             enrol=enrol,
             rejects_path=rejects,
-            secret=settings().secret_key,
+            secret=settings().keys,
             progress=progress,
         )
     typer.echo(report.summary())
@@ -61,7 +61,7 @@ def donations(
             path=file,
             now=lambda: parse_now(now),
             zone=ZoneInfo(config.timezone),
-            secret=config.secret_key,
+            secret=config.keys,
             window=config.attribution_window,
             rejects_path=rejects,
             progress=progress,

@@ -37,7 +37,7 @@ def preview(
         template,
         person=person,
         base_url=config.base_url,
-        secret=config.secret_key,
+        secret=config.keys,
     )
     typer.echo(_headers_and_text(email))
     if out is None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.config import Secret
 from engine.errors import Invalid, MobiliseError, Problem
 from engine.intake.csvfiles import (
     CsvRow,
@@ -118,7 +119,7 @@ def import_donations(
     path: Path,
     now: Callable[[], datetime],
     zone: ZoneInfo,
-    secret: str,
+    secret: Secret,
     window: timedelta = donations.DEFAULT_WINDOW,
     rejects_path: Path | None = None,
     batch_size: int = BATCH,

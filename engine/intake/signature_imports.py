@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import heap
+from engine.config import Secret
 from engine.errors import Invalid
 from engine.intake.csvfiles import (
     CsvRow,
@@ -235,7 +236,7 @@ def import_signatures(
     now: Callable[[], datetime],
     zone: ZoneInfo,
     enrol: bool = False,
-    secret: str | bytes,
+    secret: Secret,
     rejects_path: Path | None = None,
     batch_size: int = BATCH,
     progress: Progress = QUIET,

@@ -10,10 +10,11 @@ from datetime import datetime
 import anyio.to_thread
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.config import Secret
 from engine.errors import MobiliseError, Unavailable
 from engine.rules import optin
 from engine.rules.signature_rows import SignatureRow
-from engine.rules.supporters import email_hash
+from engine.rules.supporters import email_hashes
 from engine.store import confirmations, petitions, signatures, suppressions
 from engine.store.group_commit import GroupCommit
 from engine.store.petitions import PetitionFacts
@@ -37,7 +38,7 @@ class SignatureQueue:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime],
-        secret: str | bytes,
+        secret: Secret,
         max_batch: int = 256,
         wait_s: float = 0.002,
         timeout_s: float = 30.0,
@@ -133,19 +134,28 @@ class SignatureQueue:
         the thank-you (docs/privacy.md). The answer is the same as for anyone, so that the
         form does not tell who asked for erasure. Their rows lose their consents here."""
         hashes = {
-            row.email: email_hash(row.email, self._secret)
+            row.email: email_hashes(row.email, self._secret)
             for rows in by_slug.values()
             for row in rows.values()
             if row.email is not None
         }
-        erased = suppressions.erased_among(session, hashes.values())
+        erased = suppressions.erased_among(
+            session, [digest for digests in hashes.values() for digest in digests]
+        )
         if not erased:
             return {}
+        # The hash each erased address's suppression keeps (made before a rotation of the
+        # secret key: under its fallback).
+        kept = {
+            email: next(digest for digest in digests if digest in erased)
+            for email, digests in hashes.items()
+            if not erased.isdisjoint(digests)
+        }
         for rows in by_slug.values():
             for key, row in rows.items():
-                if row.email is not None and hashes[row.email] in erased:
+                if row.email in kept:
                     rows[key] = row._replace(consents={})
-        return {email: digest for email, digest in hashes.items() if digest in erased}
+        return kept
 
     async def purposes(self, slug: str) -> frozenset[str]:
         """The consent purposes the petition declares (what a signature may answer, checked

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Template, meta
 
+from engine.config import Secret
 from engine.render import links as links_
 from engine.render import sandbox, shared, skeletons
 from engine.render.messages import NO_SUBSTITUTIONS, RenderedEmail, email_headers
@@ -66,7 +67,7 @@ class CompiledTemplate:
         journey: str,
         step: str,
         base_url: str,
-        secret: str | bytes,
+        secret: Secret,
     ) -> RenderedEmail:
         """One recipient's email. Raises jinja2 errors if `context` lacks a variable."""
         values = self._values(context, _signer(secret, message_id, base_url))
@@ -89,7 +90,7 @@ class CompiledTemplate:
         journey: str,
         step: str,
         base_url: str,
-        secret: str | bytes,
+        secret: Secret,
     ) -> RenderedEmail:
         """The same email as `render`, as a skeleton shared with other recipients plus
         `substitutions` (engine.render.skeletons), for providers that substitute.
@@ -174,7 +175,7 @@ class CompiledTemplate:
         journey: str,
         step: str,
         base_url: str,
-        secret: str | bytes,
+        secret: Secret,
     ) -> RenderedEmail:
         urls = found.urls(_signer(secret, message_id, base_url))
         return self._email(
@@ -244,7 +245,7 @@ class CompiledTemplate:
         )
 
 
-def _signer(secret: str | bytes, message_id: int, base_url: str) -> Callable[[Hole], str]:
+def _signer(secret: Secret, message_id: int, base_url: str) -> Callable[[Hole], str]:
     """Each link of one email as its signed URL."""
     return partial(Hole.url, secret=secret, message_id=message_id, base=base_url.rstrip("/"))
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from jinja2 import TemplateError
 
+from engine.config import Secret
 from engine.errors import Invalid
 from engine.render import variables
 from engine.render.library import TemplateLibrary
@@ -26,7 +27,7 @@ def render_preview(
     *,
     person: Mapping[str, object] | None = None,
     base_url: str,
-    secret: str,
+    secret: Secret,
 ) -> RenderedEmail:
     """`template` with the catalogue's sample values, overridden by a real person's facts.
 

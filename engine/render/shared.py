@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from jinja2 import nodes
 
+from engine.config import Secret
 from engine.render import tokens
 
 HOLE = "\x00"
@@ -44,7 +45,7 @@ class Hole(NamedTuple):  # a tuple: one is made per link of every email
     cents: int = 0
     frequency: str = ""
 
-    def url(self, *, secret: str | bytes, message_id: int, base: str) -> str:
+    def url(self, *, secret: Secret, message_id: int, base: str) -> str:
         """This link of email `message_id`, signed, under `base`."""
         if self.kind == "u":
             return f"{base}/u/{tokens.unsubscribe_token(secret, message_id)}"

@@ -33,6 +33,7 @@ import hmac
 from datetime import datetime
 from functools import lru_cache
 
+from engine.config import Secret, signing_key, verifying_keys
 from engine.rules.ids import is_key
 
 # 96 bits of tag: forging one needs ~2^95 online guesses, and the URL stays short.
@@ -84,12 +85,13 @@ def _decode(token: str, size: int) -> bytes | None:
     return raw if len(raw) == size and _encode(raw) == token else None
 
 
-def _signed(secret: str | bytes, kind: bytes, body: bytes) -> str:
-    return _encode(body + _tag(secret, kind + body))
+def _signed(secret: Secret, kind: bytes, body: bytes) -> str:
+    return _encode(body + _tag(signing_key(secret), kind + body))
 
 
-def _verified(secret: str | bytes, kind: bytes, token: str, size: int) -> bytes | None:
-    """The body of a well-formed token of this kind whose message id may be a key."""
+def _verified(secret: Secret, kind: bytes, token: str, size: int) -> bytes | None:
+    """The body of a well-formed token of this kind whose message id may be a key, signed
+    under the current key or a fallback (a link in an email sent before a rotation)."""
     raw = _decode(token, size)
     if raw is None:
         return None
@@ -97,38 +99,39 @@ def _verified(secret: str | bytes, kind: bytes, token: str, size: int) -> bytes 
     if not is_key(int.from_bytes(body[:8], "big")):  # 8 bytes hold ids no row can have
         return None
     # Constant-time: a timing difference would let a forger find the tag byte by byte.
-    if not hmac.compare_digest(raw[-_TAG_BYTES:], _tag(secret, kind + body)):
+    tag = raw[-_TAG_BYTES:]
+    if not any(hmac.compare_digest(tag, _tag(key, kind + body)) for key in verifying_keys(secret)):
         return None
     return body
 
 
-def click_token(secret: str | bytes, message_id: int, position: int) -> str:
+def click_token(secret: Secret, message_id: int, position: int) -> str:
     """The token for link `position` (0-based, < 65,536) of message `message_id`."""
     return _signed(secret, _CLICK, message_id.to_bytes(8, "big") + position.to_bytes(2, "big"))
 
 
-def unsubscribe_token(secret: str | bytes, message_id: int) -> str:
+def unsubscribe_token(secret: Secret, message_id: int) -> str:
     """The token of the one-click unsubscribe URL of message `message_id`."""
     return _signed(secret, _UNSUBSCRIBE, message_id.to_bytes(8, "big"))
 
 
-def rights_token(secret: str | bytes, message_id: int) -> str:
+def rights_token(secret: Secret, message_id: int) -> str:
     """The token of the rights page URL of message `message_id`."""
     return _signed(secret, _RIGHTS, message_id.to_bytes(8, "big"))
 
 
-def reference_token(secret: str | bytes, message_id: int) -> str:
+def reference_token(secret: Secret, message_id: int) -> str:
     """The attribution reference of message `message_id`, for the payment platform."""
     return _signed(secret, _REFERENCE, message_id.to_bytes(8, "big"))
 
 
-def confirm_token(secret: str | bytes, pending_id: int, expires_at: datetime) -> str:
+def confirm_token(secret: Secret, pending_id: int, expires_at: datetime) -> str:
     """The token of the double opt-in link of pending signature `pending_id`."""
     expiry = min(max(int(expires_at.timestamp()), 0), 2**32 - 1)
     return _signed(secret, _CONFIRM, pending_id.to_bytes(8, "big") + expiry.to_bytes(4, "big"))
 
 
-def read_confirm_token(secret: str | bytes, token: str, now: datetime) -> int | None:
+def read_confirm_token(secret: Secret, token: str, now: datetime) -> int | None:
     """The pending signature's id, or None for a malformed, forged or expired token."""
     body = _verified(secret, _CONFIRM, token, _CONFIRM_BYTES)
     if body is None or int.from_bytes(body[8:12], "big") <= now.timestamp():
@@ -136,7 +139,7 @@ def read_confirm_token(secret: str | bytes, token: str, now: datetime) -> int | 
     return int.from_bytes(body[:8], "big")
 
 
-def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
+def read_click_token(secret: Secret, token: str) -> tuple[int, int] | None:
     """(message_id, position), or None for a malformed or forged token."""
     body = _verified(secret, _CLICK, token, _CLICK_BYTES)
     if body is None:
@@ -144,28 +147,28 @@ def read_click_token(secret: str | bytes, token: str) -> tuple[int, int] | None:
     return int.from_bytes(body[:8], "big"), int.from_bytes(body[8:10], "big")
 
 
-def _read_message_token(secret: str | bytes, token: str, kind: bytes) -> int | None:
+def _read_message_token(secret: Secret, token: str, kind: bytes) -> int | None:
     body = _verified(secret, kind, token, _MESSAGE_BYTES)
     return None if body is None else int.from_bytes(body, "big")
 
 
-def read_unsubscribe_token(secret: str | bytes, token: str) -> int | None:
+def read_unsubscribe_token(secret: Secret, token: str) -> int | None:
     """The message id, or None for a malformed or forged token."""
     return _read_message_token(secret, token, _UNSUBSCRIBE)
 
 
-def read_rights_token(secret: str | bytes, token: str) -> int | None:
+def read_rights_token(secret: Secret, token: str) -> int | None:
     """The message id, or None for a malformed or forged token (an unsubscribe one too)."""
     return _read_message_token(secret, token, _RIGHTS)
 
 
-def read_reference(secret: str | bytes, reference: str) -> int | None:
+def read_reference(secret: Secret, reference: str) -> int | None:
     """The message id a reference names, or None for one we did not make."""
     return _read_message_token(secret, reference.strip(), _REFERENCE)
 
 
 def donation_token(
-    secret: str | bytes, message_id: int, position: int, amount_cents: int, frequency: str
+    secret: Secret, message_id: int, position: int, amount_cents: int, frequency: str
 ) -> str:
     """The token of a donation link: link `position` of message `message_id`, for a gift of
     `amount_cents` at `frequency` (one of FREQUENCIES)."""
@@ -180,7 +183,7 @@ def donation_token(
     return _signed(secret, _DONATION, body)
 
 
-def read_donation_token(secret: str | bytes, token: str) -> tuple[int, int, int, str] | None:
+def read_donation_token(secret: Secret, token: str) -> tuple[int, int, int, str] | None:
     """(message_id, position, amount_cents, frequency), or None for a malformed or forged
     token."""
     body = _verified(secret, _DONATION, token, _DONATION_BYTES)

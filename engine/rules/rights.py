@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from engine.config import Secret
 from engine.errors import Invalid, Problem
 from engine.rules.geo import place_of
 from engine.rules.signature_rows import NAME_MAX
-from engine.rules.supporters import clean_name, email_hash, parse_email
+from engine.rules.supporters import clean_name, email_hashes, parse_email
 from engine.rules.tabular import UNSEEN, shown, unseen_character
 
 RECTIFIABLE = ("email", "first_name", "last_name", "postal_code")
@@ -110,14 +111,14 @@ class ErasedAddresses:
     keep: `email in erased` hashes only when there is any (an import of 140,000 rows
     then costs nothing more)."""
 
-    secret: str | bytes
+    secret: Secret
     hashes: frozenset[str] = frozenset()
 
     def __contains__(self, email: object) -> bool:
         return (
             bool(self.hashes)
             and isinstance(email, str)
-            and email_hash(email, self.secret) in self.hashes
+            and not self.hashes.isdisjoint(email_hashes(email, self.secret))
         )
 
 

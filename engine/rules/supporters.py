@@ -11,6 +11,8 @@ from functools import lru_cache
 import email_validator
 from email_validator.rfc_constants import EMAIL_MAX_LENGTH
 
+from engine.config import Secret, signing_key, verifying_keys
+
 # Most addresses are plain ASCII ones that the library below accepts unchanged: they pass
 # on this pattern alone (a subset of what it accepts, checked by a property test), since the
 # library costs 21 us an address, 3 s of a 140,000-row import. Labels with `--` (Punycode and
@@ -79,12 +81,22 @@ def clean_name(raw: str | None) -> str | None:
 _EMAIL_HASH = b"mobilise.email-hash\x00"
 
 
-def email_hash(email: str, secret: str | bytes) -> str:
+def email_hash(email: str, secret: Secret) -> str:
     """What a suppression keeps of an address: it survives erasure of the supporter, so an
     erased person (or one who bounced or complained) is never emailed or imported again.
 
     Keyed (HMAC-SHA256 with the secret key): a plain hash of an address is found again by
-    hashing a list of known addresses. The same secret must stay configured for the list to
-    keep matching (docs/privacy.md)."""
+    hashing a list of known addresses. Made with the current key; a hash kept before a
+    rotation is matched under its fallback (`email_hashes`, docs/privacy.md)."""
+    return _hashed(email, signing_key(secret))
+
+
+def email_hashes(email: str, secret: Secret) -> tuple[str, ...]:
+    """The address's hash under each key, the current one first: what a suppression kept
+    before a rotation of the secret key matches one of them."""
+    return tuple(_hashed(email, key) for key in verifying_keys(secret))
+
+
+def _hashed(email: str, secret: str | bytes) -> str:
     key = secret.encode() if isinstance(secret, str) else secret
     return hmac.digest(key, _EMAIL_HASH + email.encode(), hashlib.sha256).hex()

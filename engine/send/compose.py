@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.config import Secret
 from engine.render import tokens
 from engine.render.compiled import CompiledTemplate
 from engine.rules import optin
@@ -20,7 +21,7 @@ class Envelope:
 
     sender: Address
     base_url: str
-    secret: str
+    secret: Secret
     reply_to: Address | None = None
 
 

@@ -164,7 +164,7 @@ def fill(
         rng=random.Random(options.seed),
         links=found_links,
         last_gift={},
-        secret=settings.secret_key,
+        secret=settings.keys,
         burst=settings.automated_click_window,
         window=settings.attribution_window,
         block_for=settings.block_suppression,

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from engine.config import Secret
 from engine.render import tokens
 from engine.render.asks import ask_ladder
 from engine.rules.gifts import GiftRow
@@ -112,7 +113,7 @@ class Reactions:
     links: Mapping[str, Links]
     # an earlier gift's amount in cents, by address: the donors' ask is sized from it
     last_gift: dict[str, int]
-    secret: str
+    secret: Secret
     burst: timedelta
     window: timedelta
     block_for: timedelta

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.config import Settings
+from engine.config import Secret, Settings
 from engine.intake.signature_imports import import_signatures
 from engine.progress import Progress
 from engine.rules.conditions import Condition
@@ -54,7 +54,7 @@ class Options:
 
 
 def _import_paper(
-    sessions: sessionmaker[Session], sheets: Sheets, slug: str, zone: ZoneInfo, secret: str
+    sessions: sessionmaker[Session], sheets: Sheets, slug: str, zone: ZoneInfo, secret: Secret
 ) -> int:
     """A weekend's paper sheets through `mobilise import signatures` (no email: counted,
     never enrolled)."""
@@ -143,7 +143,7 @@ class Timeline:
         record_gifts(
             session,
             earlier,
-            secret=self.settings.secret_key,
+            secret=self.settings.keys,
             now=now,
             window=self.settings.attribution_window,
         )
@@ -178,7 +178,7 @@ class Timeline:
             while sheets and sheets[0].imported_at <= now:
                 with self.timed("paper imports"):
                     self.paper += _import_paper(
-                        self.sessions, sheets.pop(0), self.slug, self.zone, self.settings.secret_key
+                        self.sessions, sheets.pop(0), self.slug, self.zone, self.settings.keys
                     )
             with self.sessions.begin() as session:
                 with self.timed("signatures"):

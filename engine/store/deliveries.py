@@ -17,6 +17,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from engine.config import Secret
 from engine.rules.ids import is_key
 from engine.store import counts, idsets
 from engine.store.models import Event, OutboxMessage
@@ -90,7 +91,7 @@ def apply(
     now: datetime,
     supersedes: Callable[[E, str | None, datetime | None], bool],
     suppression: Callable[[E], Implied | None],
-    secret: str | bytes,
+    secret: Secret,
 ) -> Applied:
     """Store a webhook batch. Does not commit: the caller answers 2xx only after commit."""
     result = Applied()
@@ -118,7 +119,7 @@ def _apply_chunk(
     now: datetime,
     supersedes: Callable[[E, str | None, datetime | None], bool],
     suppression: Callable[[E], Implied | None],
-    secret: str | bytes,
+    secret: Secret,
 ) -> None:
     ids = {i for i in map(_message_id, events) if i is not None}
     owners = (

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
+from engine.config import Secret
 from engine.errors import Invalid, NotFound
 from engine.progress import QUIET, Progress
 from engine.rules.rights import Rectification
-from engine.rules.supporters import email_hash, normalise_email
+from engine.rules.supporters import email_hashes, normalise_email
 from engine.store import audit, outbox, suppressions
 from engine.store.models import (
     Click,
@@ -53,7 +54,7 @@ def find(session: Session, email: str) -> int:
     return supporter_id
 
 
-def find_erased_too(session: Session, email: str, *, secret: str) -> int:
+def find_erased_too(session: Session, email: str, *, secret: Secret) -> int:
     """`find`, and for an address erased at its owner's request, the erased supporter's
     id, by the keyed hash of the address its erasure kept (reading their audit log
     reveals nothing the asker did not give). NotFound otherwise."""
@@ -62,7 +63,9 @@ def find_erased_too(session: Session, email: str, *, secret: str) -> int:
     except NotFound:
         address = normalise_email(email)
         erased = (
-            suppressions.erased_supporter(session, email_hash(address, secret)) if address else None
+            suppressions.erased_supporter(session, email_hashes(address, secret))
+            if address
+            else None
         )
         if erased is None:
             raise
@@ -309,7 +312,7 @@ def erase(
     now: datetime,
     actor: str,
     action: str = "erase",
-    secret: str | bytes | None = None,
+    secret: Secret | None = None,
     progress: Progress = QUIET,
 ) -> Erased:
     """Anonymise the supporters that `supporters` (a one-column SELECT of ids) yields, unless
@@ -343,7 +346,7 @@ def erase(
 
 
 def _erase_chunk(
-    session: Session, ids: list[int], *, now: datetime, secret: str | bytes | None
+    session: Session, ids: list[int], *, now: datetime, secret: Secret | None
 ) -> list[int]:
     connection = session.connection()
     if secret is not None:

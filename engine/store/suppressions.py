@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
+from engine.config import Secret
 from engine.rules.supporters import email_hash
 from engine.store import counts, events, step_figures
 from engine.store.models import OutboxMessage, Supporter, Suppression
@@ -88,7 +89,7 @@ class SuppressionCreate:
 
 
 def add_many(
-    session: Session, items: Sequence[SuppressionCreate], *, now: datetime, secret: str | bytes
+    session: Session, items: Sequence[SuppressionCreate], *, now: datetime, secret: Secret
 ) -> int:
     """Record suppressions set-based, once per (address, reason); a later one of the same
     reason lengthens a temporary one (a new block) rather than adding a row. Returns how
@@ -163,7 +164,7 @@ _LENGTHEN = (
 
 
 def unsubscribe_message(
-    session: Session, message_id: int, *, now: datetime, secret: str | bytes
+    session: Session, message_id: int, *, now: datetime, secret: Secret
 ) -> bool:
     """Unsubscribe the supporter a message went to; False if no such message. Idempotent."""
     supporter_id = session.scalar(
@@ -201,13 +202,14 @@ def erased_hashes(session: Session) -> frozenset[str]:
     )
 
 
-def erased_supporter(session: Session, digest: str) -> int | None:
-    """The supporter whose address, of hash `digest`, was erased at their request (the
-    latest, should the address have signed and been erased again); None for none."""
+def erased_supporter(session: Session, digests: Collection[str]) -> int | None:
+    """The supporter whose address, of one of the hashes `digests` (one per key,
+    rules.supporters.email_hashes), was erased at their request (the latest, should the
+    address have signed and been erased again); None for none."""
     found: int | None = session.scalar(
         select(Suppression.supporter_id)
         .where(
-            Suppression.email_hash == digest,
+            Suppression.email_hash.in_(sorted(digests)),
             Suppression.reason == ERASED,
             Suppression.supporter_id.is_not(None),
         )

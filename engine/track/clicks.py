@@ -26,6 +26,7 @@ from enum import Enum
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from engine.config import Secret
 from engine.errors import Unavailable
 from engine.render import tokens
 from engine.render.links import DONATION_LINK, donation_page_url
@@ -49,7 +50,7 @@ class Refused(Enum):
     NO_DONATION_PAGE = "no donation page"  # MOBILISE_DONATION_URL is not set
 
 
-def read(secret: str | bytes, token: str) -> Click | None:
+def read(secret: Secret, token: str) -> Click | None:
     """The click a token stands for; None for a malformed or forged one (no database
     work for those)."""
     found = tokens.read_click_token(secret, token)
@@ -63,7 +64,7 @@ def read(secret: str | bytes, token: str) -> Click | None:
 
 
 def target(
-    click: Click, found: links.Targets | None, *, secret: str | bytes, donation_url: str | None
+    click: Click, found: links.Targets | None, *, secret: Secret, donation_url: str | None
 ) -> str | Refused:
     """Where the click leads, given its message's links, or why nowhere."""
     url = None if found is None else found.urls.get(click.position)
@@ -96,7 +97,7 @@ class ClickWriter:
         engine: Engine,
         *,
         clock: Callable[[], datetime],
-        secret: str | bytes,
+        secret: Secret,
         donation_url: str | None,
         burst: timedelta,
         max_batch: int = 512,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from engine.config import Secret
 from engine.errors import Conflict, Invalid, NotFound
 from engine.render import tokens
 from engine.rules.gifts import (
@@ -43,7 +44,7 @@ def record_gifts(
     session: Session,
     gifts: Iterable[GiftRow],
     *,
-    secret: str,
+    secret: Secret,
     now: datetime,
     window: timedelta,
 ) -> tuple[Recorded, int]:
@@ -88,7 +89,7 @@ def record_one(
     session: Session,
     body: object,
     *,
-    secret: str,
+    secret: Secret,
     now: datetime,
     zone: ZoneInfo,
     window: timedelta,
@@ -225,7 +226,7 @@ def apply_webhook_event(
     session: Session,
     event: DonationEvent,
     *,
-    secret: str,
+    secret: Secret,
     now: datetime,
     zone: ZoneInfo,
     window: timedelta,

@@ -13,6 +13,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from engine.config import Secret
 from engine.store import deliveries
 from engine.store.deliveries import Applied
 from engine.track import sendgrid_events
@@ -25,7 +26,7 @@ def apply_sendgrid(
     *,
     now: datetime,
     block_for: timedelta,
-    secret: str | bytes,
+    secret: Secret,
 ) -> Applied:
     """Store a batch in the caller's transaction (the webhook answers 2xx after commit).
     A block suppresses for `block_for` from the event; other suppressions are for good."""

@@ -11,15 +11,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from engine.config import Secret
 from engine.render import tokens
 from engine.store import suppressions
 
 
-def read(secret: str | bytes, token: str) -> int | None:
+def read(secret: Secret, token: str) -> int | None:
     """The message the token was sent in; None for a malformed or forged one."""
     return tokens.read_unsubscribe_token(secret, token)
 
 
-def confirm(session: Session, message_id: int, *, now: datetime, secret: str | bytes) -> bool:
+def confirm(session: Session, message_id: int, *, now: datetime, secret: Secret) -> bool:
     """Unsubscribe the supporter the message went to; False if no such message. Idempotent."""
     return suppressions.unsubscribe_message(session, message_id, now=now, secret=secret)

@@ -13,9 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.config import Keys, Secret
+from engine.errors import NotFound
 from engine.intake.signature_imports import import_signatures
 from engine.intake.signature_queue import SignatureQueue
 from engine.rules.rights import ERASED_REASON
@@ -41,8 +44,49 @@ def erased_signer(sessions: sessionmaker[Session], now: datetime) -> tuple[str, 
     return slug, email
 
 
+def sign_on_the_web(
+    sessions: sessionmaker[Session], slug: str, email: str, now: datetime, secret: Secret
+) -> None:
+    """`email` signs `slug` through the web's queue, ticking a consent box."""
+
+    async def scenario() -> None:
+        queue = SignatureQueue(sessions, clock=lambda: now, secret=secret, wait_s=0)
+        queue.start()
+        try:
+            await queue.sign(
+                slug, signer(1, email=email, signed_at=now, consents={"updates": True})
+            )
+        finally:
+            await queue.stop()
+
+    asyncio.run(scenario())
+
+
+def assert_back_without_consent(sessions: sessionmaker[Session], email: str) -> None:
+    """The address is a supporter again, without consent, and the suppression its erasure
+    kept (its hash under SECRET) names them."""
+    with sessions() as session:
+        back = session.scalar(select(Supporter.id).where(Supporter.email == email))
+        assert back is not None
+        assert session.scalar(select(func.count()).where(Consent.supporter_id == back)) == 0
+        assert session.execute(
+            select(Suppression.supporter_id, Suppression.reason).where(
+                Suppression.email_hash == email_hash(email, SECRET)
+            )
+        ).all() == [(back, "erased")]
+
+
+# After a rotation of the secret key, MOBILISE_SECRET_KEY is a new key and the old one a
+# fallback (MOBILISE_SECRET_KEY_FALLBACKS): the erasures made before still hold.
+ROTATED = Keys("a-new-test-secret", (SECRET,))
+KEYS = pytest.mark.parametrize(
+    "secret", [SECRET, ROTATED], ids=["same key", "key rotated since the erasure"]
+)
+
+
+@KEYS
 def test_an_import_refuses_an_erased_address(
-    committed_engine: Engine, now: datetime, tmp_path: Path
+    committed_engine: Engine, now: datetime, tmp_path: Path, secret: Secret
 ) -> None:
     sessions = make_sessionmaker(committed_engine)
     slug, email = erased_signer(sessions, now)
@@ -52,7 +96,7 @@ def test_an_import_refuses_an_erased_address(
 
     report = import_signatures(
         sessions, slug=slug, path=path, now=lambda: now, zone=ZoneInfo("Europe/Paris"),
-        secret=SECRET,
+        secret=secret,
     )  # fmt: skip
 
     assert (report.outcome.imported, report.rejected) == (1, 1)
@@ -67,33 +111,31 @@ def test_an_import_refuses_an_erased_address(
         assert petitions.read(session, slug).count == 2  # the erased signature still counts
 
 
+@KEYS
 def test_a_web_signature_of_an_erased_address_counts_without_consent(
-    committed_engine: Engine, now: datetime
+    committed_engine: Engine, now: datetime, secret: Secret
 ) -> None:
     sessions = make_sessionmaker(committed_engine)
     slug, email = erased_signer(sessions, now)
 
-    async def scenario() -> None:
-        queue = SignatureQueue(sessions, clock=lambda: now, secret=SECRET, wait_s=0)
-        queue.start()
-        try:
-            await queue.sign(
-                slug,
-                signer(1, email=email, signed_at=now, consents={"updates": True}),
-            )
-        finally:
-            await queue.stop()
-
-    asyncio.run(scenario())
+    sign_on_the_web(sessions, slug, email, now, secret)
 
     with sessions() as session:
         assert petitions.read(session, slug).count == 2
-        back = session.scalar(select(Supporter.id).where(Supporter.email == email))
-        assert back is not None
-        assert session.scalar(select(func.count()).where(Consent.supporter_id == back)) == 0
-        # The erasure's suppression now names the new supporter: nothing is sent to them
-        assert session.execute(
-            select(Suppression.supporter_id, Suppression.reason).where(
-                Suppression.email_hash == email_hash(email, SECRET)
-            )
-        ).all() == [(back, "erased")]
+    # The erasure's suppression now names the new supporter: nothing is sent to them
+    assert_back_without_consent(sessions, email)
+
+
+def test_an_erased_supporter_is_found_by_address_after_a_rotation(
+    committed_engine: Engine, now: datetime
+) -> None:
+    # Given an address erased under the old key
+    sessions = make_sessionmaker(committed_engine)
+    _, email = erased_signer(sessions, now)
+
+    # When the audit log is asked for it after a rotation, then the erased supporter is found
+    with sessions() as session:
+        erased = personal_data.find_erased_too(session, email, secret=ROTATED)
+        assert erased == personal_data.find_erased_too(session, email, secret=SECRET)
+        with pytest.raises(NotFound):
+            personal_data.find_erased_too(session, email, secret=ROTATED.current)

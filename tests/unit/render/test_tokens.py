@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.config import Keys
 from engine.render import tokens
 from engine.render.shared import Hole
 
@@ -206,3 +207,25 @@ def test_a_reference_names_its_message_and_cannot_be_made_up() -> None:
     assert tokens.read_reference(SECRET, tokens.rights_token(SECRET, 987_654)) is None
     assert tokens.read_reference(SECRET, "pay_123") is None
     assert tokens.read_reference("another", reference) is None
+
+
+def test_after_a_rotation_tokens_are_signed_with_the_new_key_and_old_ones_still_read() -> None:
+    # Given the keys after a rotation: the new one, the old one as a fallback
+    old, new = b"old-key", b"new-key"
+    keys = Keys(new, (old,))
+
+    # When tokens are made now, and read (some made before the rotation)
+    made_now = tokens.click_token(keys, 42, 3)
+    made_before = [
+        tokens.read_click_token(keys, tokens.click_token(old, 42, 3)),
+        tokens.read_unsubscribe_token(keys, tokens.unsubscribe_token(old, 42)),
+        tokens.read_rights_token(keys, tokens.rights_token(old, 42)),
+        tokens.read_reference(keys, tokens.reference_token(old, 42)),
+        tokens.read_donation_token(keys, tokens.donation_token(old, 42, 1, 3000, "monthly")),
+    ]
+
+    # Then the new ones are the new key's, and the old ones still read
+    assert made_now == tokens.click_token(new, 42, 3)
+    assert made_before == [(42, 3), 42, 42, 42, (42, 1, 3000, "monthly")]
+    # and a key that is not among them opens nothing
+    assert tokens.read_click_token(Keys(new), tokens.click_token(old, 42, 3)) is None
