@@ -8,9 +8,11 @@ email: engine/stats); and the preview of every email template (the same renderin
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
+from babel.numbers import format_currency, format_decimal, format_percent
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,7 +23,6 @@ from engine.api.deps import AppSettings, DbSession, get_templates
 from engine.api.staff import COOKIE, Fundraiser, Manager
 from engine.api.templates import previewed
 from engine.errors import MobiliseError
-from engine.render import french
 from engine.render.messages import RenderedEmail
 from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes
 from engine.rules.staff import Role
@@ -30,7 +31,25 @@ from engine.store import apikeys, audit, petitions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 pages = Jinja2Templates(directory=Path(__file__).parent / "pages")
-pages.env.filters["number"] = french.number
+
+
+# The dashboard's pages are in English: its figures are written as English readers read
+# them (140,719 · €2,245.00 · 4.4%), not as the French pages and emails write theirs
+# (engine/render/french.py). A figure that does not exist (no email sent) is a dash.
+def _number(value: int | None) -> str:
+    return "–" if value is None else format_decimal(value, locale=_LOCALE)
+
+
+def _euros(cents: int | None) -> str:
+    return "–" if cents is None else format_currency(Decimal(cents) / 100, "EUR", locale=_LOCALE)
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else format_percent(rate, "#,##0.0%", locale=_LOCALE)
+
+
+_LOCALE = "en"
+pages.env.filters.update(number=_number, euros=_euros, percent=_percent)
 
 # Staff pages are never kept by a browser or a proxy; the security headers every page
 # gets (CSP, nosniff, no referrer) come from engine/api/guards.py.

@@ -100,6 +100,9 @@
     const stats = JSON.parse(source.textContent);
     Chart.defaults.animation = false;
     Chart.defaults.maintainAspectRatio = false;
+    // The axes' numbers in the page's language, as its tables write theirs (140,000),
+    // whatever the browser's own locale.
+    Chart.defaults.locale = document.documentElement.lang || "en";
     const charts = { funnel, signatures, revenue };
     for (const [id, build] of Object.entries(charts)) {
       const canvas = document.getElementById(id);
