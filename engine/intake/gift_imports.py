@@ -2,8 +2,9 @@
 by engine.track.donations; rejected rows go to a CSV with line number, field and reason.
 
 A row may say what became of its gift (`status` refunded or cancelled): the gift is
-recorded if new, then the change applied in the same batch, by the functions the API's
-refunds and cancellations use. A file imported again changes nothing a first time did.
+recorded if new, then the batch's changes applied together, by the function the API's
+refunds and cancellations use (a batch's refunds: one read, one statement). A file
+imported again changes nothing a first time did.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from engine.rules.signature_rows import RowError
 from engine.rules.tabular import shown
 from engine.store import donations
 from engine.store.donations import Outcome, Recorded
-from engine.track.donations import change_gift, record_gifts
+from engine.track.donations import change_gifts, record_gifts
 
 # Gift files are small next to signature files (a campaign's gifts are a few thousand):
 # batches of this many rows, each committed on its own like signature imports.
@@ -146,15 +147,13 @@ def import_donations(
             recorded, unknown = record_gifts(
                 session, batch.values(), secret=secret, now=at, window=window
             )
-            for row, gift, change in changes:
-                try:
-                    outcome = change_gift(
-                        session, gift.external_id, change, at=gift.status_at, now=at
-                    )
-                except MobiliseError as exc:  # the gift recorded before says otherwise
-                    rejects.write(row, exc.field or "status", exc.message)
-                    continue
-                report.changed(change, outcome)
+            asked = [(gift.external_id, change, gift.status_at) for _, gift, change in changes]
+            outcomes = change_gifts(session, asked, now=at)
+            for (row, _, change), outcome in zip(changes, outcomes, strict=True):
+                if isinstance(outcome, MobiliseError):  # the gift recorded says otherwise
+                    rejects.write(row, outcome.field or "status", outcome.message)
+                else:
+                    report.changed(change, outcome)
         report.add(recorded, unknown)
         batch.clear()
         changes.clear()

@@ -15,14 +15,15 @@ stays out of it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
     ScalarSelect,
+    Table,
     and_,
     bindparam,
     func,
@@ -192,10 +193,14 @@ class GiftState:
     cancelled_at: datetime | None
 
 
-def state(session: Session, external_id: str) -> GiftState | None:
-    """The gift with this external id (None: not recorded)."""
-    row = session.execute(
+def states(session: Session, external_ids: Collection[str]) -> dict[str, GiftState]:
+    """The recorded gifts among these external ids, in one read (a file's batch of refunds
+    and cancellations)."""
+    if not external_ids:
+        return {}
+    rows = session.execute(
         select(
+            Donation.external_id,
             Supporter.email,
             Donation.frequency,
             Donation.donated_at,
@@ -204,9 +209,12 @@ def state(session: Session, external_id: str) -> GiftState | None:
         )
         .select_from(Donation)
         .outerjoin(Supporter, Supporter.id == Donation.supporter_id)
-        .where(Donation.external_id == external_id)
-    ).first()
-    return None if row is None else GiftState(*row)
+        .where(Donation.external_id.in_(sorted(external_ids)))
+    )
+    return {
+        external_id: GiftState(email, frequency, donated_at, refunded_at, cancelled_at)
+        for external_id, email, frequency, donated_at, refunded_at, cancelled_at in rows
+    }
 
 
 def attribution(session: Session, external_id: str) -> tuple[int | None, str | None]:
@@ -221,17 +229,34 @@ def attribution(session: Session, external_id: str) -> tuple[int | None, str | N
 
 def refund(session: Session, *, external_id: str, at: datetime) -> Outcome:
     """Date the refund of a gift; a repeated refund keeps the first date."""
-    done = session.execute(
-        update(Donation)
-        .where(Donation.external_id == external_id, Donation.refunded_at.is_(None))
-        .values(refunded_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount:  # type: ignore[attr-defined]
-        summaries.gifts_changed(session, [external_id])
+    if refund_many(session, {external_id: at}):
         return "done"
     found = session.scalar(select(Donation.id).where(Donation.external_id == external_id))
     return "unknown" if found is None else "already"
+
+
+def refund_many(session: Session, refunds: Mapping[str, datetime]) -> int:
+    """Date the refunds of gifts (external id -> date) in one statement, each gift's
+    first refund kept, and refresh the emails they were attributed to once; returns how
+    many gifts it refunded."""
+    if not refunds:
+        return 0
+    done = session.connection().execute(
+        _REFUND, [{"external": e, "at": at} for e, at in sorted(refunds.items())]
+    )
+    refunded: int = done.rowcount
+    if refunded:
+        summaries.gifts_changed(session, list(refunds))
+    return refunded
+
+
+_DONATIONS = cast(Table, Donation.__table__)
+# Core, not ORM: an executemany UPDATE keyed by a bound external id, one round trip.
+_REFUND = (
+    update(_DONATIONS)
+    .where(_DONATIONS.c.external_id == bindparam("external"), _DONATIONS.c.refunded_at.is_(None))
+    .values(refunded_at=bindparam("at", type_=UTCDateTime()))
+)
 
 
 def cancel_monthly(session: Session, *, email: str, at: datetime) -> Outcome:

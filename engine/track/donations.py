@@ -4,8 +4,9 @@ engine.rules.gifts and record here, attributed to the email that brought them.
 
 Refunds and cancelled monthly gifts come from the webhook (`apply_change`), and, naming
 the gift by its external id, from a file's `status` column and from
-`POST /api/donations/refunds` and `/cancellations` (`change_gift`); both apply them with
-the same store functions, engine.store.donations.refund and cancel_monthly.
+`POST /api/donations/refunds` and `/cancellations` (`change_gift`; a file's batch at once,
+`change_gifts`); all apply them with the same store functions,
+engine.store.donations.refund_many (through `refund` for the webhook) and cancel_monthly.
 
 A gift from an address nobody signed with is kept: its giver becomes a supporter without
 consents, and the report says how many. A reference we did not make (or garbled) is
@@ -14,15 +15,15 @@ reported and ignored: the gift is then attributed by the giver's last click.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from engine.config import Secret
-from engine.errors import Conflict, Invalid, NotFound
+from engine.errors import Conflict, Invalid, MobiliseError, NotFound
 from engine.render import tokens
 from engine.rules.gifts import (
     STATUS_DATES,
@@ -36,7 +37,7 @@ from engine.rules.signature_rows import RowError
 from engine.rules.supporters import parse_email
 from engine.rules.tabular import parse_timestamp
 from engine.store import donations, events
-from engine.store.donations import DonationRow, Outcome, Recorded
+from engine.store.donations import DonationRow, GiftState, Outcome, Recorded
 from engine.track.donation_webhook import DonationEvent
 
 
@@ -125,7 +126,48 @@ def change_gift(
     first date. NotFound naming the id when no gift has it; Invalid for a date after
     `now`; Conflict when the gift says otherwise (dated before it, a one-off gift
     cancelled)."""
-    gift = donations.state(session, external_id)
+    (outcome,) = change_gifts(session, [(external_id, change, at)], now=now)
+    if isinstance(outcome, MobiliseError):
+        raise outcome
+    return outcome
+
+
+def change_gifts(
+    session: Session,
+    changes: Sequence[tuple[str, Change, datetime | None]],
+    *,
+    now: datetime,
+) -> list[Outcome | MobiliseError]:
+    """`change_gift` for each (external id, change, date), in order, each getting its
+    outcome or its error: a file's batch of refunds in one read of the gifts and one
+    statement (engine.store.donations.refund_many); a cancellation ends its giver's monthly
+    payments on its own."""
+    found = donations.states(session, {external_id for external_id, _, _ in changes})
+    outcomes: list[Outcome | MobiliseError] = []
+    refunds: dict[str, datetime] = {}
+    for external_id, change, at in changes:
+        gift = found.get(external_id)
+        when = now if at is None else at
+        try:
+            outcome = _change(gift, external_id, change, when, now=now)
+        except MobiliseError as exc:
+            outcomes.append(exc)
+            continue
+        assert gift is not None  # `_change` refused an unknown gift
+        if outcome == "done" and change == "refunded":
+            refunds[external_id] = when
+            found[external_id] = replace(gift, refunded_at=when)
+        elif outcome == "done" and gift.email is not None:  # `_change` refused an erased giver
+            outcome = donations.cancel_monthly(session, email=gift.email, at=when)
+        outcomes.append(outcome)
+    donations.refund_many(session, refunds)
+    return outcomes
+
+
+def _change(
+    gift: GiftState | None, external_id: str, change: Change, when: datetime, *, now: datetime
+) -> Outcome:
+    """Whether the change is to be made (`done`) or was made (`already`), or why not."""
     if gift is None:
         raise NotFound(
             f"no gift with external_id {external_id!r} is recorded",
@@ -133,15 +175,12 @@ def change_gift(
             hint="record the gift first (POST /api/donations, or a file with its status)",
         )
     dated = STATUS_DATES[change]
-    when = now if at is None else at
     problem = change_date_problem(when, donated_at=gift.donated_at, now=now)
     if problem is not None:
         # In the future, the request is wrong (422); before the gift, it contradicts it (409).
         raise (Invalid if when > now else Conflict)(f"{dated}: {problem}", field=dated)
     if change == "refunded":
-        if gift.refunded_at is not None:  # a file imported again: no statement to run
-            return "already"
-        return donations.refund(session, external_id=external_id, at=when)
+        return "already" if gift.refunded_at is not None else "done"
     if gift.frequency != "monthly":
         raise Conflict(
             f"gift {external_id!r} is one-off: a one-off gift is refunded, not cancelled",
@@ -154,7 +193,7 @@ def change_gift(
             f"the giver of gift {external_id!r} was erased: nothing to cancel",
             field="external_id",
         )
-    return donations.cancel_monthly(session, email=gift.email, at=when)
+    return "done"
 
 
 def change_one(

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -337,3 +337,44 @@ def test_a_bad_status_is_rejected_with_its_line_and_the_rest_imports(
             select(Donation.cancelled_at).where(Donation.external_id == f"{ids}-o")
         )
     assert cancelled is None
+
+
+@pytest.mark.parametrize("refunds", [3, 30])
+def test_a_batchs_refunds_cost_the_same_statements_whatever_their_number(
+    sessions: sessionmaker[Session], committed_engine: Engine, tmp_path: Path, refunds: int
+) -> None:
+    # Given gifts recorded, then an export refunding them (one twice, with a later date)
+    ids = unique("set")
+    rows = [f"g{i}@{ids}.fr,20,2026-05-20,{ids}-{i}" for i in range(refunds)]
+    given = tmp_path / "paid.csv"
+    given.write_text("email,amount,donated_at,external_id\n" + "\n".join(rows) + "\n")
+    run_import(sessions, given, batch_size=100)
+    later = tmp_path / "refunded.csv"
+    later.write_text(
+        "email,amount,donated_at,external_id,refunded_at\n"
+        + "\n".join(f"{row},2026-05-21T10:00:00Z" for row in rows)
+        + f"\n{rows[0]},2026-05-25T10:00:00Z\n"
+    )
+
+    # When the export is imported in one batch, its statements counted
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(committed_engine, "before_cursor_execute", count)
+    try:
+        report = import_donations(
+            sessions, path=later, now=lambda: NOW, zone=PARIS, secret=SECRET, batch_size=100
+        )
+    finally:
+        event.remove(committed_engine, "before_cursor_execute", count)
+
+    # Then every gift is refunded once, at its first date, by one UPDATE whatever their number
+    assert (report.refunded, report.already) == (refunds, 1)
+    assert seen.count("UPDATE") == 1
+    with sessions() as session:
+        dates = session.scalars(
+            select(Donation.refunded_at).where(Donation.external_id.like(f"{ids}-%"))
+        ).all()
+    assert set(dates) == {datetime(2026, 5, 21, 10, tzinfo=UTC)}
