@@ -122,3 +122,32 @@ def test_a_forged_or_expired_link_confirms_nothing(
     assert client.post(link).status_code == 404
     # Then nothing counts
     assert _count(client, slug) == 0
+
+
+def test_a_link_sent_before_a_rotation_of_the_secret_key_still_confirms(
+    client: TestClient,
+    slug: str,
+    outbox_dir: Path,
+    clock: Clock,
+    committed_url: str,
+) -> None:
+    # Given a confirmation link sent under the old key
+    address = f"{unique('rotated')}@example.org"
+    client.post(f"/api/petitions/{slug}/signatures", json={"email": address})
+    link = _link(client, outbox_dir, clock, address)
+
+    # When the key is rotated (the old one a fallback) and the reader presses the button
+    rotated = Settings(
+        database_url=committed_url,
+        secret_key="optin-secret-after-the-rotation",
+        secret_key_fallbacks="optin-secret",
+        base_url=BASE,
+        transport="file",
+        outbox_dir=outbox_dir,
+    )
+    with TestClient(create_app(rotated, clock=clock), follow_redirects=False) as after:
+        done = after.post(link)
+
+    # Then the signature counts
+    assert done.status_code == 200
+    assert _count(client, slug) == 1
