@@ -157,12 +157,10 @@ class Settings(BaseSettings):
             raise ValueError("MOBILISE_DONATION_URL must be an absolute http(s) URL")
         return value
 
-    @cached_property
+    @property
     def keys(self) -> Keys:
         """The secret key and its fallbacks, for whatever signs, hashes or checks."""
-        given = (key.strip() for key in re.split(r"[,\s]+", self.secret_key_fallbacks))
-        fallbacks = dict.fromkeys(key for key in given if key and key != self.secret_key)
-        return Keys(self.secret_key, tuple(fallbacks))
+        return _keys(self.secret_key, self.secret_key_fallbacks)
 
     @property
     def block_suppression(self) -> timedelta:
@@ -175,6 +173,14 @@ class Settings(BaseSettings):
     @property
     def automated_click_window(self) -> timedelta:
         return timedelta(seconds=self.automated_click_seconds)
+
+
+@lru_cache(maxsize=8)
+def _keys(secret_key: str, fallbacks: str) -> Keys:
+    """Read once per value (a click reads them): the fallbacks comma- or blank-separated,
+    in order, without repeats or the key itself."""
+    given = (key.strip() for key in re.split(r"[,\s]+", fallbacks))
+    return Keys(secret_key, tuple(dict.fromkeys(k for k in given if k and k != secret_key)))
 
 
 def kept_secret(path: Path) -> str:

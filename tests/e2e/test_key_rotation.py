@@ -40,8 +40,12 @@ def rotated(committed_url: str) -> Iterator[TestClient]:
 
 
 def test_the_settings_read_the_fallbacks_newest_first_and_never_the_key_itself() -> None:
-    keys = Settings(secret_key=NEW, secret_key_fallbacks=f"{OLD}, older-key  {NEW},").keys
+    settings = Settings(secret_key=NEW, secret_key_fallbacks=f"{OLD}, older-key  {NEW},")
+    keys = settings.keys
     assert (keys.current, keys.fallbacks) == (NEW, (OLD, "older-key"))
+    # and settings copied with another key give that key, the first ones read or not
+    copied = settings.model_copy(update={"secret_key": OLD, "secret_key_fallbacks": ""})
+    assert (copied.keys.current, copied.keys.fallbacks) == (OLD, ())
 
 
 def test_a_link_in_an_email_sent_before_the_rotation_still_leads_where_it_did(
