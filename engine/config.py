@@ -8,7 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
@@ -32,7 +32,7 @@ class Keys:
     current: str | bytes
     fallbacks: tuple[str | bytes, ...] = ()
 
-    @cached_property
+    @property
     def all(self) -> tuple[str | bytes, ...]:
         """Every key to try, the current one first."""
         return (self.current, *self.fallbacks)
@@ -179,7 +179,7 @@ class Settings(BaseSettings):
 def _keys(secret_key: str, fallbacks: str) -> Keys:
     """Read once per value (a click reads them): the fallbacks comma- or blank-separated,
     in order, without repeats or the key itself."""
-    given = (key.strip() for key in re.split(r"[,\s]+", fallbacks))
+    given = re.split(r"[,\s]+", fallbacks)
     return Keys(secret_key, tuple(dict.fromkeys(k for k in given if k and k != secret_key)))
 
 

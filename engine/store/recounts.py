@@ -29,7 +29,7 @@ from sqlalchemy.sql import Select
 
 from engine.store.db import no_jit
 from engine.store.models import MessageCounts, OutboxMessage, Signature, SignatureDay, StepCounts
-from engine.store.signatures import utc_day
+from engine.store.signature_days import utc_day
 from engine.store.step_figures import FIGURES, PRODUCED, Key, StepFigures, flag, keyed
 
 _MESSAGES = cast(Table, MessageCounts.__table__)

@@ -21,6 +21,7 @@ from engine.rules.signature_rows import SignatureRow
 from engine.store import milestones, pipeline, staging
 from engine.store.petitions import PetitionFacts
 from engine.store.pipeline import sql
+from engine.store.signature_days import DIALECTS, add_days
 from engine.store.staging import SLOTS
 
 
@@ -218,35 +219,15 @@ def _consents_statement(purposes: tuple[str, ...], dialect: str) -> TextClause:
     return sql(f"{_INSERT_CONSENTS}{_SELECT_GIVEN} ({_new_consents(purposes, dialect)}) AS given")
 
 
-# Signatures per UTC day (`signature_days`, what a funnel reads): the batch's new ones,
-# grouped by day, added to the petition's days. Before `_SET_COUNT`, the rows ranked above
-# the count are the batch's, read along (petition_id, seq).
-_UTC_DAY = {"postgresql": "date(timezone('UTC', {}))", "sqlite": "date({})"}
-
-
-def utc_day(dialect: str, column: str) -> str:
-    """SQL for the UTC day of a timestamp column (SQLite stores UTC text): the one
-    expression behind `signature_days`, here and in its recount (engine.store.recounts)."""
-    return _UTC_DAY[dialect].format(column)
-
-
-_ADD_DAYS = (
-    "INSERT INTO signature_days (petition_id, day, signatures) "
-    "SELECT :pid, {day}, count(*) FROM {rows} GROUP BY {day} "
-    "ON CONFLICT (petition_id, day) DO UPDATE"
-    " SET signatures = signature_days.signatures + excluded.signatures"
-)
+# Signatures per UTC day (engine/store/signature_days.py): the batch's new ones, added to
+# the petition's days. Before `_SET_COUNT`, the rows ranked above the count are the
+# batch's, read along (petition_id, seq).
 _NEW_DAYS = {
-    dialect: sql(
-        _ADD_DAYS.format(
-            day=utc_day(dialect, "signed_at"),
-            rows=f"signatures WHERE petition_id = :pid AND seq > {_BEFORE}",
-        )
-    )
-    for dialect in _UTC_DAY
+    dialect: sql(add_days(dialect, f"signatures WHERE petition_id = :pid AND seq > {_BEFORE}"))
+    for dialect in DIALECTS
 }
 # The same, in the statement that inserts them (`new`: its rows).
-_DATED = _ADD_DAYS.format(day=utc_day("postgresql", "signed_at"), rows="new")
+_DATED = add_days("postgresql", "new")
 
 
 @functools.cache
