@@ -20,6 +20,7 @@ from engine.rules.gifts import (
     ID_HIGHEST,
     ID_LOWEST,
     ID_MAX,
+    MONTHLY_PATTERN,
     REQUIRED,
     STATUS_DATES,
     Change,
@@ -79,6 +80,24 @@ _GIFT_SCHEMA: dict[str, Any] = {
         },
         "external_id": _ID | {"pattern": present_pattern()},
         "reference": _ID | {"type": ["string", "integer", "null"]},
+        # A monthly gift's payments name it; ending it ends those payments only.
+        "subscription_id": _ID
+        | {
+            "type": ["string", "integer", "null"],
+            "description": "a monthly gift only: the platform's id of the monthly gift this"
+            " payment is of",
+        },
+    },
+    # A gift that names a subscription (a number, or text more than blanks) is monthly.
+    "if": {
+        "required": ["subscription_id"],
+        "properties": {
+            "subscription_id": {"type": ["string", "integer"], "pattern": present_pattern()}
+        },
+    },
+    "then": {
+        "required": ["frequency"],
+        "properties": {"frequency": {"type": "string", "pattern": MONTHLY_PATTERN}},
     },
 }
 
@@ -198,6 +217,7 @@ def record_cancellation(
     body: Any = Body(..., examples=[{"external_id": "pay_m_3Qx", "cancelled_at": "2026-06-30"}]),
 ) -> dict[str, object]:
     """Record the end of the monthly gift this payment belongs to, as the webhook's
-    `monthly_cancelled` does: the giver's monthly payments made by then stop making them a
+    `monthly_cancelled` does: that gift's payments made by then (its `subscription_id`'s;
+    the giver's monthly payments when the payment named none) stop making its giver a
     monthly donor from that date."""
     return _change(request, session, settings, "cancelled", body)

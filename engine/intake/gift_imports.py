@@ -40,7 +40,7 @@ from engine.track.donations import change_gifts, record_gifts
 BATCH = 1_000
 _COLUMNS_HINT = (
     "columns: email, amount, currency, donated_at, frequency, external_id, reference,"
-    " status, refunded_at, cancelled_at, or their French names (docs/cli.md)"
+    " subscription_id, status, refunded_at, cancelled_at, or their French names (docs/cli.md)"
 )
 
 

@@ -1,8 +1,10 @@
 """A gift row, validated: what a CSV line, an API call or a webhook says about one gift.
 
 One vocabulary whatever the door (CSV header, JSON key): `email`, `amount`, `currency`,
-`donated_at`, `frequency`, `external_id` and `reference` (the attribution reference the
-donation page received from an email's button and the payment platform hands back).
+`donated_at`, `frequency`, `external_id`, `reference` (the attribution reference the
+donation page received from an email's button and the payment platform hands back) and,
+for a payment of a monthly gift, `subscription_id` (the platform's id of that monthly gift,
+so that ending it leaves the giver's other monthly gifts alone).
 
 A payment platform's export also says what became of each gift since: `status` (paid,
 refunded, or cancelled for a monthly gift) and the change's date, `refunded_at` or
@@ -51,6 +53,18 @@ GIFT_COLUMNS = alias_table(
             "numéro de transaction",
         ),
         "reference": ("référence", "ref", "référence mobilise", "attribution"),
+        "subscription_id": (
+            "abonnement",
+            "id abonnement",
+            "id de l'abonnement",
+            "identifiant d'abonnement",
+            "identifiant de l'abonnement",
+            "mandat",
+            "id mandat",
+            "subscription",
+            "subscription id",
+            "recurring id",
+        ),
         "status": (
             "statut",
             "état",
@@ -76,18 +90,27 @@ GIFT_COLUMNS = alias_table(
     }
 )
 GIFT_FIELDS = frozenset(
-    ("email", "amount", "currency", "donated_at", "frequency", "external_id", "reference")
+    (
+        "email",
+        "amount",
+        "currency",
+        "donated_at",
+        "frequency",
+        "external_id",
+        "reference",
+        "subscription_id",
+    )
 )
 # What became of the gift since, in a file's row (engine.intake.gift_imports).
 STATUS_FIELDS = frozenset(("status", "refunded_at", "cancelled_at"))
 ROW_FIELDS = GIFT_FIELDS | STATUS_FIELDS
 REQUIRED = ("email", "amount", "donated_at", "external_id")
-ID_MAX = 100  # external ids and references, as the donations' column
+ID_MAX = 100  # external ids, references and subscription ids, as the donations' columns
 # The numbers an id may be given as in JSON: whole, within 10^15, where a double is exact
 # (and a JavaScript client keeps it; larger ids come as text): near the bounds, a schema
 # validator that compares numbers as doubles and one that compares them exactly agree.
 ID_LOWEST, ID_HIGHEST = -(10**15), 10**15
-_IDS = frozenset(("external_id", "reference"))
+_IDS = ("external_id", "reference", "subscription_id")  # in the order a row is checked
 Frequency = Literal["one-off", "monthly"]
 _FREQUENCIES: dict[str, Frequency] = {
     **dict.fromkeys(
@@ -116,6 +139,11 @@ _CENT_TOLERANCE = Decimal("1e-6")
 
 
 FREQUENCY_PATTERN = spelled_pattern(_FREQUENCIES)
+# A frequency that says monthly (not blank, which is one-off): a gift naming its
+# subscription must have one.
+MONTHLY_PATTERN = spelled_pattern(
+    (word for word, said in _FREQUENCIES.items() if said == "monthly"), blank=False
+)
 
 Change = Literal["refunded", "cancelled"]
 Status = Literal["paid", Change]
@@ -154,6 +182,8 @@ class GiftRow(NamedTuple):
     status: Status = "paid"
     # The date of the refund or cancellation; None: the moment it is recorded.
     status_at: datetime | None = None
+    # The monthly gift this payment is of, as the platform names it (None: not said).
+    subscription_id: str | None = None
 
 
 Parser = Callable[[Sequence[str], int], GiftRow | None]
@@ -285,9 +315,13 @@ def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) ->
             frequency = parse_frequency(values["frequency"])
         except ValueError as exc:
             raise RowError("frequency", str(exc)) from None
-        for name in ("external_id", "reference"):
+        for name in _IDS:
             if len(values[name]) > ID_MAX:
                 raise RowError(name, f"longer than {ID_MAX} characters")
+        if values["subscription_id"] and frequency != "monthly":
+            raise RowError(
+                "subscription_id", "names a monthly gift; this one is one-off (frequency)"
+            )
         status, status_at = _status(values, zone=zone)
         if status == "cancelled" and frequency != "monthly":
             raise RowError(
@@ -308,6 +342,7 @@ def gift_parser(columns: Mapping[str, int], *, now: datetime, zone: ZoneInfo) ->
             values["reference"] or None,
             status,
             status_at,
+            values["subscription_id"] or None,
         )
 
     return parse

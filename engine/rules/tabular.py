@@ -160,10 +160,10 @@ _BLANKS = "\\t\\n\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\
 BLANK = f"[{_BLANKS}]"
 
 
-def spelled_pattern(words: Iterable[str]) -> str:
+def spelled_pattern(words: Iterable[str], *, blank: bool = True) -> str:
     """A JSON Schema pattern for one of `words` (ASCII, in any case, with any blank around
-    and between its words), or nothing: what `" ".join(raw.lower().split())` finds in a
-    set of lowercase spellings."""
+    and between its words), or nothing unless `blank` is false: what
+    `" ".join(raw.lower().split())` finds in a set of lowercase spellings."""
 
     def spelled(word: str) -> str:
         parts = (
@@ -172,7 +172,8 @@ def spelled_pattern(words: Iterable[str]) -> str:
         )
         return f"{BLANK}+".join(parts)
 
-    return f"^{BLANK}*(?:{'|'.join(spelled(w) for w in sorted(words))})?{BLANK}*$"
+    optional = "?" if blank else ""
+    return f"^{BLANK}*(?:{'|'.join(spelled(w) for w in sorted(words))}){optional}{BLANK}*$"
 
 
 def _literal(char: str) -> str:

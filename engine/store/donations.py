@@ -55,6 +55,8 @@ class DonationRow:
     external_id: str
     # The message the gift's attribution reference names (already verified), if any.
     message_id: int | None = None
+    # The platform's id of the monthly gift this payment is of, if it says.
+    subscription_id: str | None = None
 
 
 @dataclass
@@ -99,9 +101,9 @@ _NEW_SUPPORTER = text(
 # the join's.)
 _INSERT = text(
     "INSERT INTO donations (supporter_id, amount_cents, currency, donated_at, frequency,"
-    " external_id, recorded_at, message_id, attributed_by) "
-    "SELECT s.id, :amount_cents, :currency, :donated_at, :frequency, :external_id, :now,"
-    " COALESCE(r.id, c.message_id),"
+    " external_id, subscription_id, recorded_at, message_id, attributed_by) "
+    "SELECT s.id, :amount_cents, :currency, :donated_at, :frequency, :external_id,"
+    " :subscription_id, :now, COALESCE(r.id, c.message_id),"
     f" CASE WHEN r.id IS NOT NULL THEN '{REFERENCE}'"
     f" WHEN c.message_id IS NOT NULL THEN '{LAST_CLICK}' END "
     "FROM supporters s "
@@ -154,6 +156,7 @@ def record(
             "donated_at": r.donated_at,
             "frequency": r.frequency,
             "external_id": r.external_id,
+            "subscription_id": r.subscription_id,
             "message_id": r.message_id,
             "since": r.donated_at - window,
             "now": now,
@@ -191,6 +194,7 @@ class GiftState:
     donated_at: datetime
     refunded_at: datetime | None
     cancelled_at: datetime | None
+    subscription_id: str | None = None  # the monthly gift a payment is of, if said
 
 
 def states(session: Session, external_ids: Collection[str]) -> dict[str, GiftState]:
@@ -206,14 +210,15 @@ def states(session: Session, external_ids: Collection[str]) -> dict[str, GiftSta
             Donation.donated_at,
             Donation.refunded_at,
             Donation.cancelled_at,
+            Donation.subscription_id,
         )
         .select_from(Donation)
         .outerjoin(Supporter, Supporter.id == Donation.supporter_id)
         .where(Donation.external_id.in_(sorted(external_ids)))
     )
     return {
-        external_id: GiftState(email, frequency, donated_at, refunded_at, cancelled_at)
-        for external_id, email, frequency, donated_at, refunded_at, cancelled_at in rows
+        external_id: GiftState(email, frequency, donated_at, refunded_at, cancelled_at, monthly)
+        for external_id, email, frequency, donated_at, refunded_at, cancelled_at, monthly in rows
     }
 
 
@@ -259,13 +264,21 @@ _REFUND = (
 )
 
 
-def cancel_monthly(session: Session, *, email: str, at: datetime) -> Outcome:
-    """Date the end of the supporter's monthly gift: its payments made by `at`.
-    `already` when they all are; `unknown` when that address never gave monthly by `at`."""
-    giver = select(Supporter.id).where(Supporter.email == email).scalar_subquery()
-    monthly = and_(
-        Donation.supporter_id == giver, Donation.frequency == "monthly", Donation.donated_at <= at
-    )
+def cancel_monthly(
+    session: Session, *, at: datetime, email: str | None = None, subscription: str | None = None
+) -> Outcome:
+    """Date the end of a monthly gift: the payments made by `at` of the `subscription` the
+    platform names, or, when it names none, of every monthly gift of the giver at `email`.
+    `already` when they all are; `unknown` when no such payment was made by `at`."""
+    if subscription is not None:
+        whose = Donation.subscription_id == subscription
+    elif email is not None:
+        whose = Donation.supporter_id == (
+            select(Supporter.id).where(Supporter.email == email).scalar_subquery()
+        )
+    else:
+        raise ValueError("a subscription or an email names the monthly gift")
+    monthly = and_(whose, Donation.frequency == "monthly", Donation.donated_at <= at)
     ended = list(
         session.scalars(
             update(Donation)

@@ -208,6 +208,7 @@ def export(session: Session, supporter_id: int, *, actor: str, now: datetime) ->
                 Donation.frequency,
                 Donation.donated_at,
                 Donation.external_id,
+                Donation.subscription_id,
                 Donation.message_id,
                 Donation.refunded_at,
                 Donation.cancelled_at,

@@ -11,7 +11,9 @@ The body is one event, a JSON object: `id` (the platform's, unique), `type` and 
 - `gift`: `data` is a gift in the vocabulary of engine.rules.gifts (one-off, or one
   payment of a monthly gift);
 - `refund`: `data.external_id` names the gift, `data.refunded_at` (default: now);
-- `monthly_cancelled`: `data.email` names the giver, `data.cancelled_at` (default: now).
+- `monthly_cancelled`: `data.subscription_id` names the monthly gift (the one its payments
+  named), or else `data.email` the giver (all their monthly gifts end);
+  `data.cancelled_at` (default: now).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ _VERSION = "v1="
 EventType = Literal["gift", "refund", "monthly_cancelled"]
 _FIELDS: dict[str, frozenset[str]] = {
     "refund": frozenset({"external_id", "refunded_at"}),
-    "monthly_cancelled": frozenset({"email", "cancelled_at"}),
+    "monthly_cancelled": frozenset({"subscription_id", "email", "cancelled_at"}),
 }
 
 

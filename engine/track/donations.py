@@ -66,6 +66,7 @@ def record_gifts(
                 gift.frequency,
                 gift.external_id,
                 message_id,
+                gift.subscription_id,
             )
         )
     return donations.record(session, rows, now=now, window=window), unknown
@@ -121,8 +122,9 @@ def change_gift(
     session: Session, external_id: str, change: Change, *, at: datetime | None, now: datetime
 ) -> Outcome:
     """Refund the gift with this external id, or end the monthly gift it is a payment of
-    (as the webhook's `monthly_cancelled` ends its giver's: their monthly payments made by
-    then), dated `at` (None: `now`). `already` when it was so: a repeated change keeps the
+    (its subscription's payments made by then; for a payment that names no subscription,
+    its giver's monthly payments, as the webhook's `monthly_cancelled` by `email`), dated
+    `at` (None: `now`). `already` when it was so: a repeated change keeps the
     first date. NotFound naming the id when no gift has it; Invalid for a date after
     `now`; Conflict when the gift says otherwise (dated before it, a one-off gift
     cancelled)."""
@@ -140,7 +142,7 @@ def change_gifts(
 ) -> list[Outcome | MobiliseError]:
     """`change_gift` for each (external id, change, date), in order, each getting its
     outcome or its error: a file's batch of refunds in one read of the gifts and one
-    statement (engine.store.donations.refund_many); a cancellation ends its giver's monthly
+    statement (engine.store.donations.refund_many); a cancellation ends its monthly gift's
     payments on its own."""
     found = donations.states(session, {external_id for external_id, _, _ in changes})
     outcomes: list[Outcome | MobiliseError] = []
@@ -157,8 +159,10 @@ def change_gifts(
         if outcome == "done" and change == "refunded":
             refunds[external_id] = when
             found[external_id] = replace(gift, refunded_at=when)
-        elif outcome == "done" and gift.email is not None:  # `_change` refused an erased giver
-            outcome = donations.cancel_monthly(session, email=gift.email, at=when)
+        elif outcome == "done":
+            outcome = donations.cancel_monthly(
+                session, at=when, email=gift.email, subscription=gift.subscription_id
+            )
         outcomes.append(outcome)
     donations.refund_many(session, refunds)
     return outcomes
@@ -188,9 +192,10 @@ def _change(
         )
     if gift.cancelled_at is not None:
         return "already"
-    if gift.email is None:
+    if gift.email is None and gift.subscription_id is None:
         raise Conflict(
-            f"the giver of gift {external_id!r} was erased: nothing to cancel",
+            f"the giver of gift {external_id!r} was erased and it names no subscription:"
+            " nothing to cancel",
             field="external_id",
         )
     return "done"
@@ -218,23 +223,28 @@ def change_one(
     return {"external_id": external_id, "outcome": change, "already": outcome == "already"}
 
 
-# What names the gift a change applies to, and the change's date, by kind of change.
+# What may name the gift a change applies to (the first given is taken), and the change's
+# date, by kind of change.
 _CHANGES = {
-    "refund": ("external_id", "refunded_at"),
-    "monthly_cancelled": ("email", "cancelled_at"),
+    "refund": (("external_id",), "refunded_at"),
+    "monthly_cancelled": (("subscription_id", "email"), "cancelled_at"),
 }
 
 
 def apply_change(
     session: Session, kind: str, data: Mapping[str, str], *, now: datetime, zone: ZoneInfo
 ) -> dict[str, object]:
-    """A refund (`external_id`, `refunded_at`) or a cancelled monthly gift (`email`,
-    `cancelled_at`), dated `now` when the date is not given. NotFound when the gift is not
-    recorded (yet): the caller answers 404 and stores nothing, so the platform retries."""
-    key, dated = _CHANGES[kind]
-    target = data.get(key, "").strip()
+    """A refund (`external_id`, `refunded_at`) or a cancelled monthly gift (its
+    `subscription_id`, else its giver's `email`: all their monthly gifts; `cancelled_at`),
+    dated `now` when the date is not given. NotFound when the gift is not recorded (yet):
+    the caller answers 404 and stores nothing, so the platform retries."""
+    keys, dated = _CHANGES[kind]
+    key, target = next(
+        ((k, data[k].strip()) for k in keys if data.get(k, "").strip()), (keys[0], "")
+    )
     if not target:
-        raise Invalid(f"data.{key}: missing", field=f"data.{key}")
+        said = " or ".join(f"data.{k}" for k in keys)
+        raise Invalid(f"{said}: missing", field=f"data.{keys[0]}")
     try:
         at = parse_timestamp(data.get(dated, ""), zone) or now
     except ValueError as exc:
@@ -246,10 +256,16 @@ def apply_change(
             raise Invalid(f"data.email: {exc}", field="data.email") from None
     if kind == "refund":
         outcome = donations.refund(session, external_id=target, at=at)
-    else:
+    elif key == "email":
         outcome = donations.cancel_monthly(session, email=target, at=at)
+    else:
+        outcome = donations.cancel_monthly(session, subscription=target, at=at)
     if outcome == "unknown":
-        what = "gift with external_id" if kind == "refund" else "monthly gift from"
+        what = {
+            "external_id": "gift with external_id",
+            "email": "monthly gift from",
+            "subscription_id": "monthly gift with subscription_id",
+        }[key]
         raise NotFound(
             f"no {what} {target!r} recorded by {at.isoformat()}",
             field=f"data.{key}",

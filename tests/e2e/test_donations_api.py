@@ -293,25 +293,20 @@ def test_a_refund_before_its_gift_is_refused_then_applied_once_the_gift_is_in(
     assert donation(committed_engine, pay).refunded_at == NOW
 
 
+def paid_monthly(client: TestClient, email: str, **data: object) -> str:
+    """A payment of 10 € of a monthly gift, through the webhook; its external id."""
+    pay = unique("pay")
+    gift = {"email": email, "amount": 10, "frequency": "monthly", "donated_at": "2026-05-01"}
+    event = {"id": unique("evt"), "type": "gift", "data": gift | {"external_id": pay} | data}
+    assert post_event(client, event).status_code == 200
+    return pay
+
+
 def test_a_cancelled_monthly_gift_is_dated(
     client: TestClient, committed_engine: Engine, reader: tuple[str, int]
 ) -> None:
     email, _ = reader
-    pay = unique("pay")
-    post_event(
-        client,
-        {
-            "id": unique("evt"),
-            "type": "gift",
-            "data": {
-                "email": email,
-                "amount": 10,
-                "frequency": "monthly",
-                "donated_at": "2026-05-01",
-                "external_id": pay,
-            },
-        },
-    )
+    pay = paid_monthly(client, email)
     cancel = {
         "id": unique("evt"),
         "type": "monthly_cancelled",
@@ -327,6 +322,41 @@ def test_a_cancelled_monthly_gift_is_dated(
     assert answer.json() == {"event": cancel["id"], "outcome": "cancelled", "already": False}
     assert donation(committed_engine, pay).cancelled_at == datetime(2026, 5, 20, 12, tzinfo=UTC)
     assert unknown.status_code == 404
+
+
+def test_a_cancellation_naming_a_subscription_ends_that_monthly_gift_alone(
+    client: TestClient, committed_engine: Engine, reader: tuple[str, int]
+) -> None:
+    # Given a giver's payments of two monthly gifts, the platform's subscription ids given
+    # as text and as a number
+    email, _ = reader
+    payments = {
+        name: paid_monthly(client, email, subscription_id=subscription)
+        for name, subscription in (("a", "sub_A"), ("b", 7_000_123))
+    }
+
+    # When the platform says the second one ended, naming its subscription
+    cancel = {
+        "id": unique("evt"),
+        "type": "monthly_cancelled",
+        "data": {"subscription_id": 7_000_123, "email": email, "cancelled_at": "2026-05-20"},
+    }
+    answer = post_event(client, cancel)
+    unknown = post_event(
+        client,
+        {"id": unique("evt"), "type": "monthly_cancelled", "data": {"subscription_id": "sub_Z"}},
+    )
+    unnamed = post_event(client, {"id": unique("evt"), "type": "monthly_cancelled", "data": {}})
+
+    # Then only its payments are dated cancelled; the other monthly gift stays in force
+    assert answer.json() == {"event": cancel["id"], "outcome": "cancelled", "already": False}
+    assert donation(committed_engine, payments["b"]).subscription_id == "7000123"
+    assert donation(committed_engine, payments["b"]).cancelled_at is not None
+    assert donation(committed_engine, payments["a"]).cancelled_at is None
+    assert unknown.status_code == 404
+    assert unknown.json()["problems"][0]["field"] == "data.subscription_id"
+    assert unnamed.status_code == 422
+    assert "data.subscription_id or data.email" in unnamed.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -401,6 +431,56 @@ def test_a_manager_ends_a_monthly_gift_named_by_one_of_its_payments(
     ended = datetime(2026, 5, 21, 7, 0, tzinfo=UTC)
     assert donation(committed_engine, april).cancelled_at == ended
     assert donation(committed_engine, may).cancelled_at == ended
+
+
+def test_a_cancelled_payment_ends_its_subscriptions_payments_not_the_givers_other_monthly_gift(
+    client: TestClient, committed_engine: Engine
+) -> None:
+    # Given a giver's payments of two monthly gifts, each naming its subscription
+    email = f"{unique('monthly')}@example.fr"
+    paid = {
+        name: record(
+            client,
+            committed_engine,
+            email=email,
+            frequency="monthly",
+            donated_at=day,
+            subscription_id=subscription,
+        )
+        for name, day, subscription in (
+            ("a-april", "2026-04-20", "mandate-A"),
+            ("b-april", "2026-04-22", "mandate-B"),
+            ("a-may", "2026-05-20", "mandate-A"),
+        )
+    }
+    # When a manager records the cancellation of mandate A's last payment
+    answer = client.post(
+        "/api/donations/cancellations",
+        json={"external_id": paid["a-may"], "cancelled_at": "2026-05-21"},
+        headers=key(committed_engine, Role.manager),
+    )
+    # Then mandate A's payments end, mandate B's do not
+    assert answer.status_code == 200, answer.text
+    ended = {name: donation(committed_engine, pay).cancelled_at for name, pay in paid.items()}
+    assert ended["a-april"] == ended["a-may"] is not None
+    assert ended["b-april"] is None
+
+
+def test_a_one_off_gift_naming_a_subscription_is_a_422(
+    client: TestClient, committed_engine: Engine
+) -> None:
+    answer = client.post(
+        "/api/donations",
+        json={
+            "email": f"{unique('x')}@example.fr",
+            "amount": 20,
+            "external_id": unique("pay"),
+            "subscription_id": "mandate-C",
+        },
+        headers=key(committed_engine, Role.manager),
+    )
+    assert answer.status_code == 422
+    assert answer.json()["problems"][0]["field"] == "subscription_id"
 
 
 @pytest.mark.parametrize("path", ["/api/donations/refunds", "/api/donations/cancellations"])

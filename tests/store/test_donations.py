@@ -233,6 +233,58 @@ def test_a_refunded_gift_stops_counting_and_a_cancelled_monthly_gift_stops_makin
     }
 
 
+def test_ending_one_of_two_monthly_gifts_by_its_subscription_leaves_the_other_in_force(
+    session: Session,
+) -> None:
+    # Given Sara, who holds two monthly gifts at the platform: 10 € (sub-a) and 25 € (sub-b),
+    # two payments each, and whose 25 € payment came last
+    petition(session, "sara")
+    month = timedelta(days=30)
+    donations.record(
+        session,
+        [
+            monthly("sara", "a1", euros=10, at=GIFT - month, subscription="sub-a"),
+            monthly("sara", "b1", euros=25, at=GIFT - month, subscription="sub-b"),
+            monthly("sara", "a2", euros=10, at=GIFT, subscription="sub-a"),
+            monthly("sara", "b2", euros=25, at=GIFT + timedelta(hours=1), subscription="sub-b"),
+        ],
+        now=NOW,
+    )
+    at = GIFT + timedelta(days=3)
+
+    # When the platform says sub-a ended
+    assert donations.cancel_monthly(session, subscription="sub-a", at=at) == "done"
+
+    # Then sub-a's payments are dated cancelled, sub-b's are not; she is still a monthly
+    # donor, and her last gift is a monthly gift in force
+    assert cancelled(session) == {"a1": at, "a2": at, "b1": None, "b2": None}
+    facts = facts_for(session, supporter_id(session, "sara"), now=NOW)
+    monthly_donor = SegmentDef.model_validate({"segment": "m", "where": {"monthly_donor": True}})
+    assert holds(monthly_donor.where, facts, now=NOW, segments={})
+    found = last_gift(facts, NOW)
+    assert found is not None
+    assert (found.amount_cents, found.monthly_in_force(NOW)) == (2500, True)
+    # A repeat changes nothing; a subscription nobody paid is unknown
+    assert donations.cancel_monthly(session, subscription="sub-a", at=NOW) == "already"
+    assert donations.cancel_monthly(session, subscription="sub-z", at=NOW) == "unknown"
+    # By her address (a platform that names no subscription), both end, sub-a keeping its date
+    assert donations.cancel_monthly(session, email="sara@example.org", at=NOW) == "done"
+    assert cancelled(session) == {"a1": at, "a2": at, "b1": NOW, "b2": NOW}
+
+
+def cancelled(session: Session) -> dict[str, datetime | None]:
+    """Each gift's cancellation date, by external id."""
+    return {
+        key: at for key, at in session.execute(select(Donation.external_id, Donation.cancelled_at))
+    }
+
+
+def monthly(name: str, key: str, *, euros: int, at: datetime, subscription: str) -> DonationRow:
+    return DonationRow(
+        f"{name}@example.org", euros * 100, "EUR", at, "monthly", key, None, subscription
+    )
+
+
 def test_a_long_batch_is_recorded_in_chunks_that_add_up(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -176,6 +176,16 @@ def journey_figures(session: Session, journey: str) -> tuple[dict[Key, StepFigur
     return stored, recounted
 
 
+def sent_asks(sessions: sessionmaker[Session], journey: str, *emails: str) -> list[int]:
+    """A signer for each address, sent the journey's ask 20 days ago: the asks' ids."""
+    with sessions.begin() as session:
+        people = [Supporter(email=email, locale="fr", created_at=NOW) for email in emails]
+        session.add_all(people)
+        session.flush()
+        sent_at = NOW - timedelta(days=20)
+        return [sent_email(session, p.id, "ask", sent_at, journey_id=journey) for p in people]
+
+
 def test_a_later_export_refunds_and_cancels_what_an_earlier_one_recorded(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
@@ -183,14 +193,7 @@ def test_a_later_export_refunds_and_cancels_what_an_earlier_one_recorded(
     # gave 30 € through the ask, Paul 10 € a month (two payments)
     domain = unique("d") + ".fr"
     journey = unique("j-refunds")
-    with sessions.begin() as session:
-        anne = Supporter(email=f"anne@{domain}", locale="fr", created_at=NOW)
-        paul = Supporter(email=f"paul@{domain}", locale="fr", created_at=NOW)
-        session.add_all([anne, paul])
-        session.flush()
-        sent_at = NOW - timedelta(days=20)
-        ask = sent_email(session, anne.id, "ask", sent_at, journey_id=journey)
-        paul_ask = sent_email(session, paul.id, "ask", sent_at, journey_id=journey)
+    ask, paul_ask = sent_asks(sessions, journey, f"anne@{domain}", f"paul@{domain}")
     ids = unique("pay")
     anne_ref = tokens.reference_token(SECRET, ask)
     paul_ref = tokens.reference_token(SECRET, paul_ask)
@@ -265,6 +268,60 @@ def test_a_later_export_refunds_and_cancels_what_an_earlier_one_recorded(
         assert journey_figures(session, journey) == (stored, recounted)
     assert dates[f"{ids}-a"] == paris
     assert dates[f"{ids}-z"] == NOW
+
+
+def test_a_cancelled_row_ends_the_monthly_gift_its_subscription_names_not_the_others(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # Given Paul, sent an ask, who holds two monthly gifts at the platform: 10 € (mandate
+    # A, two payments) and 5 € through the ask (mandate B), as an export with a column of
+    # mandates says; and a row that gives a mandate to a one-off gift
+    domain = unique("d") + ".fr"
+    journey = unique("j-mandates")
+    (ask,) = sent_asks(sessions, journey, f"paul@{domain}")
+    ids = unique("pay")
+    ref = tokens.reference_token(SECRET, ask)
+    header = "email;montant;date du don;fréquence;identifiant;référence;mandat;statut\n"
+    first = tmp_path / "mai.csv"
+    first.write_text(
+        header + f"paul@{domain};10;15/04/2026;mensuel;{ids}-a1;;{ids}-A;\n"
+        f"paul@{domain};5;20/04/2026;mensuel;{ids}-b1;{ref};{ids}-B;\n"
+        f"paul@{domain};10;15/05/2026;mensuel;{ids}-a2;;{ids}-A;\n"
+        f"paul@{domain};40;16/05/2026;ponctuel;{ids}-x;;{ids}-X;\n",  # line 5
+        encoding="utf-8",
+    )
+    report = run_import(sessions, first)
+    assert (report.recorded.imported, report.rejected) == (3, 1)
+    assert report.rejects_file is not None
+    with report.rejects_file.open(encoding="utf-8") as handle:
+        (rejected,) = csv.DictReader(handle)
+    assert (rejected["line"], rejected["field"]) == ("5", "subscription_id")
+
+    # When the next export says mandate A's latest payment is cancelled
+    later = tmp_path / "juin.csv"
+    later.write_text(
+        header + f"paul@{domain};10;15/05/2026;mensuel;{ids}-a2;;{ids}-A;annulé\n",
+        encoding="utf-8",
+    )
+    report = run_import(sessions, later)
+
+    # Then mandate A's payments end, mandate B's stay in force, and so does the ask's
+    # monthly amount; the summary rows still equal a recount
+    assert (report.cancelled, report.already) == (1, 0)
+    with sessions() as session:
+        ended = {
+            key: cancelled is not None
+            for key, cancelled in session.execute(
+                select(Donation.external_id, Donation.cancelled_at).where(
+                    Donation.external_id.like(f"{ids}-%")
+                )
+            )
+        }
+        figures = {r.step_id: r.figures for r in counts.read(session, journey)}["ask"]
+        stored, recounted = journey_figures(session, journey)
+    assert ended == {f"{ids}-a1": True, f"{ids}-a2": True, f"{ids}-b1": False}
+    assert (figures.gifts, figures.monthly_cents) == (1, 500)
+    assert stored == recounted
 
 
 def test_a_file_that_pays_then_refunds_one_gift_nets_to_zero(

@@ -163,7 +163,9 @@ def test_the_export_holds_everything_stored_about_the_supporter(session: Session
     assert data["emails"][0]["sent_at"] == SIGNED.isoformat()
     assert [(c["message_id"], c["link_position"]) for c in data["clicks"]] == [(message, 0)]
     assert data["clicks"][0]["url"].startswith("https://")
-    assert [(g["amount_cents"], g["external_id"]) for g in data["gifts"]] == [(3000, "gift-alice")]
+    assert [(g["amount_cents"], g["external_id"], g["subscription_id"]) for g in data["gifts"]] == [
+        (3000, "gift-alice", None)
+    ]
     assert [(j["journey"], j["state"]) for j in data["journeys"]] == [
         ("stop-reconnaissance-faciale", "active")
     ]

@@ -16,6 +16,7 @@ class Donation(Base):
     __table_args__ = (
         Index("ix_donations_supporter", "supporter_id", "donated_at"),
         Index("ix_donations_message", "message_id"),
+        Index("ix_donations_subscription", "subscription_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     supporter_id: Mapped[int | None] = mapped_column(
@@ -27,6 +28,9 @@ class Donation(Base):
     # one-off | monthly
     frequency: Mapped[str] = mapped_column(String(10))
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    # The platform's id of the monthly gift (its mandate) this payment is of, if it says:
+    # ending it ends that gift's payments only, not the giver's other monthly gifts.
+    subscription_id: Mapped[str | None] = mapped_column(String(100))
     recorded_at: Mapped[datetime]
     # The email that led to the gift, and how it was found: `reference` (the payment
     # platform handed back the link's reference) or `last_click`. NULL: unattributed.

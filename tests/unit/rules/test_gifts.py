@@ -15,6 +15,7 @@ from engine.rules.gifts import (
     AMOUNT_PATTERN,
     FREQUENCY_PATTERN,
     GIFT_COLUMNS,
+    MONTHLY_PATTERN,
     GiftRow,
     json_fields,
     parse_amount,
@@ -98,6 +99,24 @@ def test_a_refunded_or_cancelled_row_carries_its_change_and_its_date() -> None:
     assert (undated.status, undated.status_at) == ("refunded", None)
     assert implied.status == "cancelled"
     assert (gift().status, gift().status_at) == ("paid", None)
+
+
+def test_a_monthly_payment_names_its_subscription_under_any_of_its_names() -> None:
+    # Given a payment of a monthly gift with its mandate, a one-off gift with one, an id too
+    # long, and the names exports give the column
+    payment = gift(frequency="mensuel", subscription_id=" mandat-42 ")
+    headers = ("Abonnement", "ID abonnement", "Mandat", "subscription_id", "Subscription ID")
+    # Then the payment carries it; the others are refused, naming the field
+    assert payment.subscription_id == "mandat-42"
+    assert gift(frequency="monthly").subscription_id is None
+    assert all(GIFT_COLUMNS[header_key(h)] == "subscription_id" for h in headers)
+    for bad, why in (({}, "one-off"), ({"frequency": "monthly"}, "longer than 100")):
+        with pytest.raises(RowError) as refused:
+            gift(**bad, subscription_id="m" * (101 if bad else 3))
+        assert refused.value.field == "subscription_id"
+        assert why in str(refused.value)
+    # In JSON, a platform's numeric id is its digits
+    assert json_fields({"subscription_id": 7_000_123})[0] == {"subscription_id": "7000123"}
 
 
 def test_a_gift_is_normalised() -> None:
@@ -243,6 +262,15 @@ def test_the_frequency_pattern_of_the_schema_is_the_server_rule(raw: str) -> Non
     except ValueError:
         taken = False
     assert (re.match(FREQUENCY_PATTERN, raw) is not None) == taken
+
+
+@given(st.text(alphabet=f"abcdefghijklmnopqrstuvwxyzMONTHLY-{_BLANKS}", max_size=12))
+def test_the_monthly_pattern_of_the_schema_is_what_the_server_reads_as_monthly(raw: str) -> None:
+    try:
+        monthly = parse_frequency(raw) == "monthly"
+    except ValueError:
+        monthly = False
+    assert (re.match(MONTHLY_PATTERN, raw) is not None) == monthly
 
 
 @pytest.mark.parametrize("raw", ["monthly", " Par \t MOIS ", "one-off", "don unique", ""])
