@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from engine.store import counts as summaries
+from engine.store import monthly_gifts
 from engine.store.models import Donation, Supporter
 from engine.store.types import Moment, UTCDateTime
 
@@ -169,6 +170,8 @@ def record(
     done.duplicates = len(rows) - done.imported
     if done.imported:
         new = [i for i in ids if i not in known]
+        if any(r.frequency == "monthly" for r in rows):
+            _end_late_payments(session, new)
         summaries.gifts_changed(session, new)
         for how, count in session.execute(
             select(Donation.attributed_by, func.count())
@@ -180,6 +183,23 @@ def record(
             elif how == LAST_CLICK:
                 done.by_last_click = count
     return done
+
+
+def _end_late_payments(session: Session, external_ids: Sequence[str]) -> None:
+    """New monthly payments made before their monthly gift's recorded end are ended with
+    it (a platform's retry, or a file's later batch, after the cancellation)."""
+    ended = monthly_gifts.ended_since(Donation)
+    session.execute(
+        update(Donation)
+        .where(
+            Donation.external_id.in_(external_ids),
+            Donation.frequency == "monthly",
+            Donation.cancelled_at.is_(None),
+            ended.is_not(None),
+        )
+        .values(cancelled_at=ended)
+        .execution_options(synchronize_session=False)
+    )
 
 
 Outcome = Literal["done", "already", "unknown"]
@@ -267,15 +287,32 @@ _REFUND = (
 def cancel_monthly(
     session: Session, *, at: datetime, email: str | None = None, subscription: str | None = None
 ) -> Outcome:
-    """Date the end of a monthly gift: the payments made by `at` of the `subscription` the
-    platform names, or, when it names none, of every monthly gift of the giver at `email`.
-    `already` when they all are; `unknown` when no such payment was made by `at`."""
+    """Date the end of a monthly gift: its payments made by `at`. With a `subscription`,
+    the payments that name it (of the giver at `email` when given: another platform's
+    giver may reuse the id) and its giver's payments that name none (recorded before the
+    platform said, or from a file without the column: they may be its own); without, every
+    monthly payment of the giver at `email`. `already` when they all are; `unknown` when
+    no such payment was made by `at`."""
+    giver = (
+        None
+        if email is None
+        else select(Supporter.id).where(Supporter.email == email).scalar_subquery()
+    )
     if subscription is not None:
-        whose = Donation.subscription_id == subscription
-    elif email is not None:
-        whose = Donation.supporter_id == (
-            select(Supporter.id).where(Supporter.email == email).scalar_subquery()
+        named = aliased(Donation)
+        of_giver = (
+            Donation.supporter_id.in_(
+                select(named.supporter_id).where(named.subscription_id == subscription)
+            )
+            if giver is None
+            else Donation.supporter_id == giver
         )
+        its = Donation.subscription_id == subscription
+        whose = and_(or_(its, Donation.subscription_id.is_(None)), of_giver)
+        if giver is None:  # an erased giver's payments still end by their subscription
+            whose = or_(its, whose)
+    elif giver is not None:
+        whose = Donation.supporter_id == giver
     else:
         raise ValueError("a subscription or an email names the monthly gift")
     monthly = and_(whose, Donation.frequency == "monthly", Donation.donated_at <= at)

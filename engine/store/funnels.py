@@ -11,6 +11,7 @@ from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.rules.conditions import Condition
+from engine.store import monthly_gifts
 from engine.store import segments as segment_sql
 from engine.store.models import (
     Donation,
@@ -60,7 +61,8 @@ def signatures_by_day(session: Session, petition_slug: str) -> list[tuple[date, 
 
 def unattributed_gifts(session: Session) -> tuple[int, int, int]:
     """(gifts, one-off cents, monthly cents) of the gifts no email is credited with, not
-    refunded (a cancelled monthly gift leaves the monthly amount): they count in totals."""
+    refunded (a monthly gift counts once, at its first payment, and a cancelled one leaves
+    the monthly amount, as in engine.store.step_figures): they count in totals."""
     counted = (Donation.message_id.is_(None), Donation.refunded_at.is_(None))
     cents = func.coalesce(func.sum(Donation.amount_cents), 0)
     gifts, one_off, monthly = session.execute(
@@ -68,7 +70,11 @@ def unattributed_gifts(session: Session) -> tuple[int, int, int]:
             func.count(),
             select(cents).where(*counted, Donation.frequency == "one-off").scalar_subquery(),
             select(cents)
-            .where(*counted, Donation.frequency == "monthly", Donation.cancelled_at.is_(None))
+            .where(
+                *counted,
+                monthly_gifts.in_force(Donation),
+                monthly_gifts.first_payment(Donation, lambda e: e.message_id.is_(None)),
+            )
             .scalar_subquery(),
         ).where(*counted)
     ).one()

@@ -12,8 +12,10 @@ arrived: delivered, opened, clicked, unsubscribed, complained); bounced (bounced
 dropped); unsubscribed (an opt-out through its link, its List-Unsubscribe header or the
 provider's: unsubscribe or spam complaint); clicks (not flagged automated) and clickers
 (emails with at least one); gifts attributed to it and not refunded, and donors (emails
-with at least one); one-off and monthly amounts of those gifts in cents (a cancelled
-monthly gift no longer counts in the monthly amount).
+with at least one); one-off and monthly amounts of those gifts in cents: a monthly gift
+counts once in the monthly amount, at its first payment (a platform hands back the
+email's reference with every payment: six months of a 10 € gift are 10 € a month, not
+60), and no longer once cancelled.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.sql import Select
 
+from engine.store import monthly_gifts
 from engine.store.models import Click, Donation, Event
 
 # Provider states (engine.track.sendgrid_events: the outbox's `delivery` holds the event
@@ -126,7 +129,11 @@ def produced(message: Any) -> list[ColumnElement[Any]]:
         .scalar_subquery()
         .label("one_off_cents"),
         select(cents)
-        .where(counted, Donation.frequency == "monthly", Donation.cancelled_at.is_(None))
+        .where(
+            counted,
+            monthly_gifts.in_force(Donation),
+            monthly_gifts.first_payment(Donation, lambda earlier: earlier.message_id == message.id),
+        )
         .scalar_subquery()
         .label("monthly_cents"),
     ]

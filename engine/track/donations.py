@@ -239,27 +239,26 @@ def apply_change(
     dated `now` when the date is not given. NotFound when the gift is not recorded (yet):
     the caller answers 404 and stores nothing, so the platform retries."""
     keys, dated = _CHANGES[kind]
-    key, target = next(
-        ((k, data[k].strip()) for k in keys if data.get(k, "").strip()), (keys[0], "")
-    )
-    if not target:
+    given = {k: data[k].strip() for k in keys if data.get(k, "").strip()}
+    if not given:
         said = " or ".join(f"data.{k}" for k in keys)
         raise Invalid(f"{said}: missing", field=f"data.{keys[0]}")
+    key, target = next(iter(given.items()))  # what names it first, for the 404
     try:
         at = parse_timestamp(data.get(dated, ""), zone) or now
     except ValueError as exc:
         raise Invalid(f"data.{dated}: {exc}", field=f"data.{dated}") from None
-    if key == "email":
+    if "email" in given:
         try:
-            target = parse_email(target)
+            given["email"] = parse_email(given["email"])
         except ValueError as exc:
             raise Invalid(f"data.email: {exc}", field="data.email") from None
     if kind == "refund":
         outcome = donations.refund(session, external_id=target, at=at)
-    elif key == "email":
-        outcome = donations.cancel_monthly(session, email=target, at=at)
-    else:
-        outcome = donations.cancel_monthly(session, subscription=target, at=at)
+    else:  # both when given: the subscription's payments of that giver (store/donations.py)
+        outcome = donations.cancel_monthly(
+            session, at=at, email=given.get("email"), subscription=given.get("subscription_id")
+        )
     if outcome == "unknown":
         what = {
             "external_id": "gift with external_id",

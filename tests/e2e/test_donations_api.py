@@ -347,6 +347,17 @@ def test_a_cancellation_naming_a_subscription_ends_that_monthly_gift_alone(
         {"id": unique("evt"), "type": "monthly_cancelled", "data": {"subscription_id": "sub_Z"}},
     )
     unnamed = post_event(client, {"id": unique("evt"), "type": "monthly_cancelled", "data": {}})
+    # And a subscription the stored payments do not name ends, with its giver named, their
+    # payments that name none (one made after the end above, so in force until now)
+    older = paid_monthly(client, email, donated_at="2026-05-22")
+    newly_named = post_event(
+        client,
+        {
+            "id": unique("evt"),
+            "type": "monthly_cancelled",
+            "data": {"subscription_id": "sub_new", "email": email},
+        },
+    )
 
     # Then only its payments are dated cancelled; the other monthly gift stays in force
     assert answer.json() == {"event": cancel["id"], "outcome": "cancelled", "already": False}
@@ -357,6 +368,9 @@ def test_a_cancellation_naming_a_subscription_ends_that_monthly_gift_alone(
     assert unknown.json()["problems"][0]["field"] == "data.subscription_id"
     assert unnamed.status_code == 422
     assert "data.subscription_id or data.email" in unnamed.json()["error"]
+    assert newly_named.json()["outcome"] == "cancelled"
+    assert donation(committed_engine, older).cancelled_at == NOW
+    assert donation(committed_engine, payments["a"]).cancelled_at is None
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,7 @@ def gift(
     cents: int = 2000,
     frequency: str = "one-off",
     external_id: str | None = None,
+    subscription_id: str | None = None,
 ) -> str:
     """A gift attributed to `message_id` (None: unattributed); a replayed external id is
     ignored, as the gift paths ignore it."""
@@ -142,6 +143,7 @@ def gift(
                 donated_at=at,
                 frequency=frequency,
                 external_id=key,
+                subscription_id=subscription_id,
                 recorded_at=at,
                 message_id=message_id,
                 attributed_by="reference" if message_id else None,

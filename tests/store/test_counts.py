@@ -21,7 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.send.transport import MemoryTransport
-from engine.store import claims, clicks, counts, recounts, step_figures, suppressions, virtual
+from engine.store import (
+    claims,
+    clicks,
+    counts,
+    funnels,
+    recounts,
+    step_figures,
+    suppressions,
+    virtual,
+)
 from engine.store.claims import Outcome
 from engine.store.models import MessageCounts, StepCounts
 from engine.store.passes import tick
@@ -179,6 +188,45 @@ def test_gifts_refunds_and_cancelled_monthly_gifts(session: Session) -> None:
     # When the 50 € gift turns out to come from the second email, then it moves there
     engagement.move_gift(session, "g-1", b)
     assert figures(session, journey, "ask").donors == 2
+    assert stored(session) == recounts.recount(session)
+
+
+def test_a_monthly_gift_counts_once_in_the_monthly_amount_however_many_payments_it_made(
+    session: Session,
+) -> None:
+    # Given an ask whose reader then gives 10 € a month (three payments, no subscription id
+    # said) and 5 € a month under a mandate (two payments), every payment carrying the
+    # ask's reference; and an unattributed monthly gift of 7 € under a mandate, paid twice
+    journey = "j-monthly"
+    (ask,) = engagement.emails(session, T0, [(journey, "ask", None)])
+    send(session, [ask], T0)
+    month = timedelta(days=30)
+    ten = [engagement.gift(session, ask, T0 + n * month, cents=1000, frequency="monthly")
+           for n in range(3)]  # fmt: skip
+    five = [
+        engagement.gift(
+            session, ask, T0 + n * month, cents=500, frequency="monthly", subscription_id="m-B"
+        )
+        for n in range(2)
+    ]
+    before = funnels.unattributed_gifts(session)
+    for n in range(2):
+        engagement.gift(
+            session, None, T0 + n * month, cents=700, frequency="monthly", subscription_id="m-U"
+        )
+    after = funnels.unattributed_gifts(session)
+
+    # Then the ask counts five gifts and 15 € a month, not 40 €; the unattributed gift 7 €
+    found = figures(session, journey, "ask")
+    assert (found.donors, found.gifts, found.monthly_cents) == (1, 5, 1500)
+    assert (after[0] - before[0], after[2] - before[2]) == (2, 700)
+    # When the 10 € gift's first payment is refunded, its next payment counts in its place
+    engagement.refund(session, ten[0], T0 + timedelta(days=2))
+    assert figures(session, journey, "ask").monthly_cents == 1500
+    # When the 5 € mandate ends, only the 10 € gift is left
+    for key in five:
+        engagement.cancel(session, key, T0 + 2 * month)
+    assert figures(session, journey, "ask").monthly_cents == 1000
     assert stored(session) == recounts.recount(session)
 
 

@@ -272,6 +272,66 @@ def test_ending_one_of_two_monthly_gifts_by_its_subscription_leaves_the_other_in
     assert cancelled(session) == {"a1": at, "a2": at, "b1": NOW, "b2": NOW}
 
 
+def test_a_subscription_ends_its_givers_payments_that_named_none_and_no_one_elses(
+    session: Session,
+) -> None:
+    # Given Theo, whose first payment was recorded before the platform named subscriptions,
+    # then two payments of "1001"; and Ugo, at another platform, whose mandate is also "1001"
+    petition(session, "theo", "ugo")
+    month = timedelta(days=30)
+    donations.record(
+        session,
+        [
+            gift("theo", "t0", euros=10, frequency="monthly", at=GIFT - 2 * month),
+            monthly("theo", "t1", euros=10, at=GIFT - month, subscription="1001"),
+            monthly("theo", "t2", euros=10, at=GIFT, subscription="1001"),
+            monthly("ugo", "u1", euros=20, at=GIFT, subscription="1001"),
+        ],
+        now=NOW,
+    )
+    at = GIFT + timedelta(days=1)
+
+    # When Theo's "1001" ends (the giver known: a file's row, the API, a webhook with email)
+    ended = donations.cancel_monthly(session, subscription="1001", email="theo@example.org", at=at)
+
+    # Then all his payments end, the one that named none too; Ugo's do not
+    assert ended == "done"
+    assert cancelled(session) == {"t0": at, "t1": at, "t2": at, "u1": None}
+    # And named by the subscription alone, its givers' payments end
+    assert donations.cancel_monthly(session, subscription="1001", at=NOW) == "done"
+    assert cancelled(session)["u1"] == NOW
+
+
+def test_a_payment_recorded_after_its_monthly_gift_ended_is_ended_with_it(
+    session: Session,
+) -> None:
+    # Given Vera's monthly gift "m-1", ended on day 10 after one payment
+    petition(session, "vera")
+
+    def day(n: int) -> datetime:
+        return GIFT + timedelta(days=n)
+
+    donations.record(
+        session, [monthly("vera", "v1", euros=10, at=day(0), subscription="m-1")], now=NOW
+    )
+    assert donations.cancel_monthly(session, subscription="m-1", at=day(10)) == "done"
+
+    # When the platform's retries bring a payment of day 5, one that named no subscription
+    # of day 3, and a payment of day 15 (made after the end: the gift resumed)
+    donations.record(
+        session,
+        [
+            monthly("vera", "v2", euros=10, at=day(5), subscription="m-1"),
+            gift("vera", "v3", euros=10, frequency="monthly", at=day(3)),
+            monthly("vera", "v4", euros=10, at=day(15), subscription="m-1"),
+        ],
+        now=NOW + timedelta(days=20),
+    )
+
+    # Then the two made before the end are ended with it; the later one is in force
+    assert cancelled(session) == {"v1": day(10), "v2": day(10), "v3": day(10), "v4": None}
+
+
 def cancelled(session: Session) -> dict[str, datetime | None]:
     """Each gift's cancellation date, by external id."""
     return {
