@@ -293,7 +293,12 @@ def apply_webhook_event(
         kind=f"donation.{event.type}",
         source_key=f"donations-webhook:{event.id}",
         occurred_at=now,
-        payload={"event": event.id, "external_id": event.data.get("external_id")},
+        # What names the gift, never the address: a monthly gift's subscription, if said.
+        payload={
+            "event": event.id,
+            "external_id": event.data.get("external_id"),
+            "subscription_id": event.data.get("subscription_id"),
+        },
     ):
         return {"event": event.id, "outcome": "duplicate"}
     if event.type == "gift":

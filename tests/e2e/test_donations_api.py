@@ -369,6 +369,12 @@ def test_a_cancellation_naming_a_subscription_ends_that_monthly_gift_alone(
     assert unnamed.status_code == 422
     assert "data.subscription_id or data.email" in unnamed.json()["error"]
     assert newly_named.json()["outcome"] == "cancelled"
+    with Session(committed_engine) as session:
+        (logged,) = session.scalars(
+            select(Event.payload).where(Event.source_key == f"donations-webhook:{cancel['id']}")
+        )
+    assert logged["subscription_id"] == "7000123"  # what it ended, and no address
+    assert email not in json.dumps(logged)
     assert donation(committed_engine, older).cancelled_at == NOW
     assert donation(committed_engine, payments["a"]).cancelled_at is None
 
