@@ -27,14 +27,17 @@ class Keys:
     """MOBILISE_SECRET_KEY and the keys it replaced (MOBILISE_SECRET_KEY_FALLBACKS): what
     is signed or hashed now uses `current`; a link, an opt-in link, a staff session or an
     erased address's hash made before a rotation is still recognised under a fallback
-    (docs/operations.md, "Rotating the secret key")."""
+    (docs/operations.md, "Rotating the secret key"). A key that leaked
+    (MOBILISE_SECRET_KEY_LEAKED) recognises no link or session, which whoever holds it
+    could forge for any email; it only still matches the addresses erased under it."""
 
     current: str | bytes
     fallbacks: tuple[str | bytes, ...] = ()
+    leaked: tuple[str | bytes, ...] = ()
 
     @property
     def all(self) -> tuple[str | bytes, ...]:
-        """Every key to try, the current one first."""
+        """Every key a link or a session is checked under, the current one first."""
         return (self.current, *self.fallbacks)
 
 
@@ -50,6 +53,12 @@ def signing_key(secret: Secret) -> str | bytes:
 def verifying_keys(secret: Secret) -> tuple[str | bytes, ...]:
     """The keys under which something made earlier is recognised, the current one first."""
     return secret.all if isinstance(secret, Keys) else (secret,)
+
+
+def hashing_keys(secret: Secret) -> tuple[str | bytes, ...]:
+    """The keys under which an address's hash kept earlier (an erasure) may have been made:
+    the verifying keys, then the leaked ones."""
+    return (*secret.all, *secret.leaked) if isinstance(secret, Keys) else (secret,)
 
 
 class Settings(BaseSettings):
@@ -68,6 +77,9 @@ class Settings(BaseSettings):
     # The keys MOBILISE_SECRET_KEY replaced, comma-separated: still recognised, never used
     # to sign (`keys`).
     secret_key_fallbacks: str = ""
+    # Keys replaced because they leaked, comma-separated: they recognise no link, only the
+    # addresses erased under them (`keys`).
+    secret_key_leaked: str = ""
     # Where the process keeps what it makes for itself (the generated secret).
     var_dir: Path = Path("var")
     base_url: str = "http://127.0.0.1:8000"
@@ -140,6 +152,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret(self) -> Self:
+        if self.secret_key and self.secret_key in _split(self.secret_key_leaked):
+            raise ValueError(
+                "MOBILISE_SECRET_KEY is listed in MOBILISE_SECRET_KEY_LEAKED: set a new key"
+            )
         if self.env == "production" and len(self.secret_key.encode()) < MIN_SECRET_BYTES:
             raise ValueError(
                 f"MOBILISE_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in"
@@ -160,7 +176,7 @@ class Settings(BaseSettings):
     @property
     def keys(self) -> Keys:
         """The secret key and its fallbacks, for whatever signs, hashes or checks."""
-        return _keys(self.secret_key, self.secret_key_fallbacks)
+        return _keys(self.secret_key, self.secret_key_fallbacks, self.secret_key_leaked)
 
     @property
     def block_suppression(self) -> timedelta:
@@ -176,11 +192,17 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=8)
-def _keys(secret_key: str, fallbacks: str) -> Keys:
-    """Read once per value (a click reads them): the fallbacks comma- or blank-separated,
-    in order, without repeats or the key itself."""
-    given = re.split(r"[,\s]+", fallbacks)
-    return Keys(secret_key, tuple(dict.fromkeys(k for k in given if k and k != secret_key)))
+def _keys(secret_key: str, fallbacks: str, leaked: str = "") -> Keys:
+    """Read once per value (a click reads them): the fallbacks and the leaked keys comma-
+    or blank-separated, in order, without repeats or the key itself; a key said leaked is
+    no fallback."""
+    bad = _split(leaked)
+    trusted = (k for k in _split(fallbacks) if k != secret_key and k not in bad)
+    return Keys(secret_key, tuple(trusted), tuple(k for k in bad if k != secret_key))
+
+
+def _split(keys: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(k for k in re.split(r"[,\s]+", keys) if k))
 
 
 def kept_secret(path: Path) -> str:

@@ -11,7 +11,7 @@ from functools import lru_cache
 import email_validator
 from email_validator.rfc_constants import EMAIL_MAX_LENGTH
 
-from engine.config import Secret, signing_key, verifying_keys
+from engine.config import Secret, hashing_keys, signing_key
 
 # Most addresses are plain ASCII ones that the library below accepts unchanged: they pass
 # on this pattern alone (a subset of what it accepts, checked by a property test), since the
@@ -92,9 +92,10 @@ def email_hash(email: str, secret: Secret) -> str:
 
 
 def email_hashes(email: str, secret: Secret) -> tuple[str, ...]:
-    """The address's hash under each key, the current one first: what a suppression kept
-    before a rotation of the secret key matches one of them."""
-    return tuple(_hashed(email, key) for key in verifying_keys(secret))
+    """The address's hash under each key, the current one first, then the fallbacks and the
+    leaked keys: what a suppression kept before a rotation of the secret key matches one
+    of them."""
+    return tuple(_hashed(email, key) for key in hashing_keys(secret))
 
 
 def _hashed(email: str, secret: str | bytes) -> str:

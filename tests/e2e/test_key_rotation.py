@@ -25,9 +25,9 @@ OLD = "the-key-before-the-rotation-0123456789"
 NEW = "the-key-after-the-rotation-9876543210"
 
 
-def app_with(url: str, *, key: str, fallbacks: str = "") -> TestClient:
+def app_with(url: str, *, key: str, fallbacks: str = "", leaked: str = "") -> TestClient:
     settings = given.settings(url).model_copy(
-        update={"secret_key": key, "secret_key_fallbacks": fallbacks}
+        update={"secret_key": key, "secret_key_fallbacks": fallbacks, "secret_key_leaked": leaked}
     )
     return TestClient(create_app(settings, clock=given.Clock()), follow_redirects=False)
 
@@ -46,6 +46,48 @@ def test_the_settings_read_the_fallbacks_newest_first_and_never_the_key_itself()
     # and settings copied with another key give that key, the first ones read or not
     copied = settings.model_copy(update={"secret_key": OLD, "secret_key_fallbacks": ""})
     assert (copied.keys.current, copied.keys.fallbacks) == (OLD, ())
+
+
+def test_a_key_said_leaked_is_no_fallback_and_the_current_key_cannot_be_one() -> None:
+    settings = Settings(
+        secret_key=NEW, secret_key_fallbacks=f"{OLD}, older-key", secret_key_leaked=OLD
+    )
+    assert (settings.keys.fallbacks, settings.keys.leaked) == (("older-key",), (OLD,))
+    with pytest.raises(ValueError, match="MOBILISE_SECRET_KEY_LEAKED"):
+        Settings(secret_key=NEW, secret_key_leaked=f"{OLD},{NEW}")
+
+
+def test_a_leaked_key_opens_no_door_even_to_emails_sent_before_it_leaked(
+    committed_url: str, committed_engine: Engine
+) -> None:
+    # Given an email sent under a key that then leaked: whoever holds it can sign links
+    # for any email, its rights pages (a supporter's data) included
+    message_id, _ = sent_update(committed_engine, "leaked", ("https://example.org/a",))
+    _, key = given.new_key(committed_engine, Role.manager)
+    with app_with(committed_url, key=OLD) as before:
+        given.sign_in(before, key)
+        cookie = before.cookies[COOKIE]
+
+    # When the key is replaced and said leaked, and its links are followed
+    with app_with(committed_url, key=NEW, leaked=OLD) as after:
+        data = after.get(f"/rights/{tokens.rights_token(OLD, message_id)}/data")
+        click = after.get(f"/c/{tokens.click_token(OLD, message_id, 0)}")
+        unsubscribe = after.post(
+            f"/u/{tokens.unsubscribe_token(OLD, message_id)}",
+            data={"List-Unsubscribe": "One-Click"},
+        )
+        after.cookies.set(COOKIE, cookie)
+        dashboard = after.get("/dashboard")
+        # while the new key's link still opens its page
+        fresh = after.get(f"/rights/{tokens.rights_token(NEW, message_id)}/data")
+
+    # Then none opens: no data, no click, no unsubscribe, no staff session
+    assert (data.status_code, click.status_code, unsubscribe.status_code) == (404, 404, 404)
+    assert dashboard.status_code == 303
+    assert fresh.status_code == 200
+    with make_sessionmaker(committed_engine)() as session:
+        clicks = select(func.count()).select_from(Click).where(Click.message_id == message_id)
+        assert session.scalar(clicks) == 0
 
 
 def test_a_link_in_an_email_sent_before_the_rotation_still_leads_where_it_did(

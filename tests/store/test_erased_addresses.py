@@ -77,10 +77,14 @@ def assert_back_without_consent(sessions: sessionmaker[Session], email: str) -> 
 
 
 # After a rotation of the secret key, MOBILISE_SECRET_KEY is a new key and the old one a
-# fallback (MOBILISE_SECRET_KEY_FALLBACKS): the erasures made before still hold.
+# fallback (MOBILISE_SECRET_KEY_FALLBACKS), or, if it leaked, a leaked key
+# (MOBILISE_SECRET_KEY_LEAKED), which checks no link: the erasures made before still hold.
 ROTATED = Keys("a-new-test-secret", (SECRET,))
+LEAKED = Keys("a-new-test-secret", leaked=(SECRET,))
 KEYS = pytest.mark.parametrize(
-    "secret", [SECRET, ROTATED], ids=["same key", "key rotated since the erasure"]
+    "secret",
+    [SECRET, ROTATED, LEAKED],
+    ids=["same key", "key rotated since the erasure", "key leaked since the erasure"],
 )
 
 
