@@ -26,7 +26,7 @@ from engine.errors import MobiliseError
 from engine.render.messages import RenderedEmail
 from engine.render.previews import GMAIL_CLIP_BYTES, header_lines, html_bytes
 from engine.rules.staff import Role
-from engine.stats import export, report
+from engine.stats import ab, export, report
 from engine.store import apikeys, audit, petitions
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -48,8 +48,13 @@ def _percent(rate: float | None) -> str:
     return "–" if rate is None else format_percent(rate, "#,##0.0%", locale=_LOCALE)
 
 
+def _p_value(p: float | None) -> str:
+    """As the verdict's sentence writes it (engine.stats.ab.p_text): `< 0.001`, `0.054`."""
+    return "–" if p is None else ab.p_text(p).removeprefix("p = ").removeprefix("p ")
+
+
 _LOCALE = "en"
-pages.env.filters.update(number=_number, euros=_euros, percent=_percent)
+pages.env.filters.update(number=_number, euros=_euros, percent=_percent, p_value=_p_value)
 
 # Staff pages are never kept by a browser or a proxy; the security headers every page
 # gets (CSP, nosniff, no referrer) come from engine/api/guards.py.

@@ -15,3 +15,10 @@ def test_figures_are_written_the_english_way_and_a_missing_one_is_a_dash() -> No
 
     # Then they read as an English reader expects, with groups, and a dash for none
     assert shown == "140,719 · €2,245.50 · 4.4% · – · –"
+
+
+def test_a_p_value_is_written_as_the_verdict_writes_it() -> None:
+    shown = pages.env.from_string(
+        "{{ 0.0539 | p_value }} · {{ 0.0002 | p_value }} · {{ none | p_value }}"
+    ).render()
+    assert shown == "0.054 · &lt; 0.001 · –"  # HTML: "< 0.001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.stats.ab import Arm, about, compare, normal_cdf, sends_needed, z_test
+from engine.stats.ab import Arm, about, compare, normal_cdf, p_text, sends_needed, z_test
 
 
 def test_the_normal_distribution_gives_the_textbook_quantiles() -> None:
@@ -76,3 +76,47 @@ def test_counts_are_rounded_to_two_figures() -> None:
         "12,000",
         "1,100,000",
     ]
+
+
+@pytest.mark.parametrize(
+    ("control", "challenger", "exact"),
+    [
+        ((3, 0), (3, 3), 0.1),  # the z-test says p = 0.014
+        ((200, 0), (200, 5), 0.0609),  # 0.024
+        ((500, 1), (500, 7), 0.0692),  # 0.033
+    ],
+)
+def test_few_gifts_are_judged_by_fishers_exact_test_not_a_normal_approximation(
+    control: tuple[int, int], challenger: tuple[int, int], exact: float
+) -> None:
+    # Given arms where a cell expects fewer than five gifts
+    verdict = compare(Arm("A", *control), Arm("B", *challenger), "gift rate")
+    # Then the p-value is Fisher's (R's fisher.test gives these), and B wins nothing yet
+    assert verdict.p_value == pytest.approx(exact, abs=5e-4)
+    assert verdict.z is None
+    assert not verdict.significant
+    assert ": significant" not in verdict.sentence
+
+
+def test_a_p_value_is_never_written_on_the_threshold_it_is_not_on() -> None:
+    assert [p_text(p) for p in (0.0539, 0.0496, 0.0504, 0.0449, 0.5, 0.0004)] == [
+        "p = 0.054",
+        "p = 0.0496",
+        "p = 0.0504",
+        "p = 0.045",
+        "p = 0.50",
+        "p < 0.001",
+    ]
+
+
+def test_a_gap_under_a_tenth_of_a_point_is_written_to_the_hundredth() -> None:
+    verdict = compare(Arm("A", 10_000, 100), Arm("B", 10_000, 104), "gift rate")
+    assert "by 0.04 points (1.04% against 1.00% for A)" in verdict.sentence
+
+
+def test_one_more_send_is_singular_and_more_successes_than_sends_do_not_crash() -> None:
+    assert "about 1 more send per variant" in compare(Arm("A", 1, 0), Arm("B", 1, 1), "x").sentence
+    # Clicks on an email not settled as sent yet can outnumber the emails sent
+    verdict = compare(Arm("A", 6, 5), Arm("B", 1, 5), "click rate")
+    assert verdict.challenger.successes == 1
+    assert verdict.p_value is not None
