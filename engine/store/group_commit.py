@@ -15,8 +15,10 @@ that one bad request does not fail its neighbours; each that still fails gets it
 
 No request waits forever: one sweep every `timeout_s / 4` (at most a second) answers
 those waiting for longer than `timeout_s` with `expired()`, a stuck database's error the
-client may retry. One timer for all, not one a request: on a click redirect, a timer
-set and cancelled per request showed among the event loop's costs (bench/README.md).
+client may retry. One answered so before its batch started is not written; one whose batch
+was being written may have been stored (its outcome is not known when it is answered).
+One timer for all, not one a request: on a click redirect, a timer set and cancelled per
+request showed among the event loop's costs (bench/README.md).
 """
 
 from __future__ import annotations
@@ -134,9 +136,16 @@ class GroupCommit(Generic[T, R]):
                 except TimeoutError:
                     pass
             waiting = self._waiting
-            batch = self._writing = [
-                waiting.popleft() for _ in range(min(len(waiting), self._max_batch))
-            ]
+            batch: list[_Pending[T, R]] = []
+            while waiting and len(batch) < self._max_batch:
+                pending = waiting.popleft()
+                # Answered `expired()` while it waited: its client was told to try again,
+                # so it is not written (a retried click would count twice).
+                if not pending.done.done():
+                    batch.append(pending)
+            if not batch:
+                continue
+            self._writing = batch
             self._last = len(batch)
             if self._until_as_many:
                 self._expected = len(batch)

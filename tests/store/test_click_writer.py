@@ -324,7 +324,7 @@ def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engin
     reads: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().startswith("SELECT"):
+        if statement.lstrip().startswith("SELECT") and not holds(statement):
             reads.append(statement)
 
     event.listen(engine, "before_cursor_execute", note)
@@ -360,6 +360,11 @@ def test_the_writer_does_its_waiting_work_while_a_batch_is_written(engine: Engin
     assert seen == [(True, 2, True), (True, 3, True)]
 
 
+def holds(statement: str) -> bool:
+    """The batch's lock on its emails (PostgreSQL, engine.store.clicks.messages), no read."""
+    return "pg_advisory_xact_lock" in statement
+
+
 def test_first_clicks_on_emails_of_a_known_version_cost_one_read(engine: Engine) -> None:
     # Given twenty sent emails of one template version, one of them clicked already (the
     # version's links read then)
@@ -369,7 +374,8 @@ def test_first_clicks_on_emails_of_a_known_version_cost_one_read(engine: Engine)
 
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().startswith(("SELECT", "WITH")) and "INSERT" not in statement:
-            reads.append(statement)
+            if not holds(statement):
+                reads.append(statement)
 
     async def scenario() -> list[str | object]:
         recorder.start()
