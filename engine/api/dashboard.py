@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.types import Scope
 
-from engine.api import staff
+from engine.api import guards, staff
 from engine.api.deps import AppSettings, DbSession, get_templates
 from engine.api.staff import COOKIE, Fundraiser, Manager
 from engine.api.templates import previewed
@@ -57,8 +57,9 @@ _LOCALE = "en"
 pages.env.filters.update(number=_number, euros=_euros, percent=_percent, p_value=_p_value)
 
 # Staff pages are never kept by a browser or a proxy; the security headers every page
-# gets (CSP, nosniff, no referrer) come from engine/api/guards.py.
-NO_STORE = {"Cache-Control": "no-store"}
+# gets (CSP, nosniff) come from engine/api/guards.py. Each has a form (sign-out at least):
+# its referrer policy lets the browser name it when posting (guards.FORM_REFERRER).
+NO_STORE = {"Cache-Control": "no-store", **guards.FORM_REFERRER}
 
 
 def _page(
@@ -131,7 +132,13 @@ def login(
 def logout(request: Request, settings: AppSettings, session: DbSession) -> Response:
     staff.sign_out(request, settings, session)  # the cookie stops working everywhere now
     response = RedirectResponse("/dashboard/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    response.delete_cookie(
+        COOKIE,
+        path="/dashboard",
+        httponly=True,
+        samesite="strict",
+        secure=settings.base_url.startswith("https://"),
+    )
     return response
 
 

@@ -5,6 +5,9 @@
   MOBILISE_ALLOWED_ORIGINS (403 otherwise: a cross-site form records nothing); those
   origins also get CORS on that route and on reading a petition (`GET
   /api/petitions/{slug}`), and only there.
+- The dashboard's forms (`POST /dashboard/...`: sign-in, sign-out, previews): a browser's
+  `Origin` (or `Referer`) must be the page's own host or MOBILISE_BASE_URL's origin (403
+  otherwise: another site cannot sign a staff member's browser in or out).
 - Signing and staff sign-in: a per-client rate limit (429 with `Retry-After`; a browser
   signing in gets the sign-in page saying so).
 - Every request: a body cap per route (413), from `Content-Length` before reading, else
@@ -36,6 +39,7 @@ SIGN, LOGIN, WEBHOOK = "sign", "login", "webhook"
 # A page answering a refusal, for a browser (the sign-in page), rather than JSON.
 PageFor = Callable[[Scope, MobiliseError], Response]
 LOGIN_PATH = "/dashboard/login"
+STAFF_PREFIX = "/dashboard/"
 
 # Pages load nothing from elsewhere but images (an email's, in the dashboard's preview,
 # shown in a sandboxed iframe: at Mobilise's own address, http in development, or any
@@ -60,6 +64,12 @@ _RELAXED: RawHeaders = tuple(
     (name, b"frame-ancestors 'none'" if name == b"content-security-policy" else value)
     for name, value in SECURITY
 )
+
+
+# A page with a form: under the `no-referrer` of every other response, a browser posts it
+# with `Origin: null`, which the origin checks above refuse (signing, the dashboard).
+# `same-origin` names the page to Mobilise only, never to another site.
+FORM_REFERRER = {"Referrer-Policy": "same-origin"}
 
 
 def with_security_headers(
@@ -114,6 +124,9 @@ class Guards:
         self.app = app
         self.sign_in_page = sign_in_page
         self.origins = allowed_origins(settings)
+        # The dashboard's forms are posted from its own pages only: this site's origin,
+        # never the petition sites of MOBILISE_ALLOWED_ORIGINS.
+        self.own_origins = frozenset(o for o in (origin_of(settings.base_url),) if o)
         self.caps = {SIGN: settings.sign_max_bytes, WEBHOOK: settings.webhook_max_bytes}
         self.default_cap = settings.body_max_bytes
         self.buckets = {
@@ -139,6 +152,14 @@ class Guards:
         headers = Headers(scope=scope)
         if kind == SIGN:
             refused = _foreign_origin(headers, self.origins)
+            if refused is not None:
+                return refused
+        if scope["method"] == "POST" and scope["path"].startswith(STAFF_PREFIX):
+            # Sign-in, sign-out, previews: another site's page posting a staff member's
+            # browser into them (login CSRF) is refused, whatever the cookie's SameSite.
+            refused = _foreign_origin(
+                headers, self.own_origins, what="dashboard forms", hint="use this site's pages"
+            )
             if refused is not None:
                 return refused
         buckets = self.buckets.get(kind or "")
@@ -192,7 +213,13 @@ def _too_large(cap: int) -> TooLarge:
     return TooLarge(f"request body over {cap:,} bytes", hint="send less")
 
 
-def _foreign_origin(headers: Headers, allowed: frozenset[str]) -> Forbidden | None:
+def _foreign_origin(
+    headers: Headers,
+    allowed: frozenset[str],
+    *,
+    what: str = "signatures",
+    hint: str = "the site's origin must be in MOBILISE_ALLOWED_ORIGINS",
+) -> Forbidden | None:
     """A browser names the page a form was posted from; a client that names none (a
     server, curl) is no cross-site form. `Origin: null` (a sandboxed page) is foreign."""
     origin = headers.get("origin")
@@ -206,8 +233,7 @@ def _foreign_origin(headers: Headers, allowed: frozenset[str]) -> Forbidden | No
     if origin in allowed or (own_host and own_host == headers.get("host", "").lower()):
         return None
     return Forbidden(
-        f"signatures posted from {origin or 'an unnamed page'} are not accepted",
-        hint="the site's origin must be in MOBILISE_ALLOWED_ORIGINS",
+        f"{what} posted from {origin or 'an unnamed page'} are not accepted", hint=hint
     )
 
 

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from engine.api.deps import AppSettings, DbSession
+from engine.api.guards import FORM_REFERRER
 from engine.errors import MobiliseError, NotFound
 from engine.render import french
 from engine.rules.campaigns import CampaignDef
@@ -43,10 +44,6 @@ SECURITY_HEADERS = {
         " base-uri 'none'"
     ),
 }
-# A page with the form: under the `no-referrer` of every other response, a browser posts
-# it with `Origin: null`, which the signing route's origin check refuses. `same-origin`
-# names the page to Mobilise only, never to another site.
-FORM_REFERRER = {"Referrer-Policy": "same-origin"}
 # How often an open petition page asks for the count again (static/mobilise/petition.js).
 REFRESH_SECONDS = 20
 

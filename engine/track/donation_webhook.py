@@ -22,11 +22,12 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, cast, get_args
 
 from engine.errors import Invalid, Problem, Unauthorized
 from engine.rules.gifts import GIFT_FIELDS, ID_MAX, json_fields
+from engine.track import stamps
 
 TIMESTAMP_HEADER = "X-Mobilise-Timestamp"
 SIGNATURE_HEADER = "X-Mobilise-Signature"
@@ -78,7 +79,7 @@ def verify(
             f"donations webhook refused: {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} required"
         )
     try:
-        signed_at = datetime.fromtimestamp(int(timestamp), UTC)
+        signed_at = stamps.signed_at(timestamp)
     except (ValueError, OverflowError, OSError):
         raise WebhookRefused("donations webhook refused: malformed timestamp") from None
     if abs(now - signed_at) > tolerance:

@@ -21,6 +21,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 
 from engine.errors import Invalid, Unauthorized, Unavailable
 from engine.rules.tabular import UNSEEN
+from engine.track import stamps
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -166,7 +167,7 @@ def verify(
     if not signature or not timestamp:
         raise WebhookRefused("event webhook refused: signature headers missing")
     try:
-        signed_at = datetime.fromtimestamp(int(timestamp), UTC)
+        signed_at = stamps.signed_at(timestamp)
     except (ValueError, OverflowError, OSError) as exc:
         raise WebhookRefused("event webhook refused: malformed timestamp") from exc
     if abs(now - signed_at) > window:

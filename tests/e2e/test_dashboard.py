@@ -159,6 +159,26 @@ def test_signing_out_clears_the_session(client: TestClient, manager: str) -> Non
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
+def test_another_site_cannot_post_the_dashboards_forms(client: TestClient, manager: str) -> None:
+    # Given a page of another site posting a staff member's browser into the sign-in with
+    # the attacker's own key (login CSRF), then into the sign-out
+    foreign = {"Origin": "https://evil.example"}
+    planted = client.post(
+        "/dashboard/login", data={"key": manager}, headers=foreign, follow_redirects=False
+    )
+    # Then neither is taken: no cookie is set, and a session opened here stays open
+    assert planted.status_code == 403
+    assert COOKIE not in planted.cookies
+    given.sign_in(client, manager)
+    out = client.post("/dashboard/logout", headers=foreign, follow_redirects=False)
+    assert out.status_code == 403
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200
+    # While the dashboard's own pages post as before (Origin: this site)
+    own = client.post("/dashboard/logout", headers={"Origin": str(client.base_url).rstrip("/")})
+    assert own.status_code == 200  # followed to the sign-in form
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
 def test_a_cookie_kept_after_signing_out_opens_nothing(client: TestClient, manager: str) -> None:
     # Given a session whose cookie someone copied, and a second one of the same key
     given.sign_in(client, manager)
