@@ -171,6 +171,11 @@ def as_table(stats: JourneyStats) -> str:
             made = f"; {m.step_id}: {f.sent} sent, {f.donors} donors, {_euros(f.one_off_cents)} EUR"
         lines.append(f"milestone {m.threshold:,}: {reached}{made}")
     lines += [f"A/B {r.step_id}: {r.verdict.sentence}" for r in stats.ab]
+    u = stats.unattributed
+    lines.append(
+        f"gifts no email is credited with (all journeys): {u.gifts}, "
+        f"{_euros(u.one_off_cents)} EUR one-off, {_euros(u.monthly_cents)} EUR a month"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -133,6 +133,10 @@ def test_a_journeys_figures_follow_its_steps(session: Session) -> None:
     assert payload["milestones"][0]["email_step"] == "news"
     text = export.as_table(stats)
     assert "milestone 1,000: not reached; news: 2 sent, 1 donors, 40.00 EUR" in text
+    # And the table says the gifts no email led to, apart, as the JSON does
+    u = payload["unattributed_gifts"]
+    unattributed = f"gifts no email is credited with (all journeys): {u['gifts']}, "
+    assert unattributed in text
     # And the table gives a line's clickers and its clicks apart, as the CSV does
     header, *body = [line.split() for line in text.splitlines()[1:8]]
     (ask_a,) = [row for row in body if row[:2] == ["ask", "A"]]
