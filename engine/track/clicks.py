@@ -7,7 +7,9 @@ neither the IP address nor the user agent (engine.store.clicks).
 
 The click route's clicks go through `ClickWriter`: the clicks that arrive together are
 recorded in one transaction (engine/store/group_commit.py), and each is answered once that
-transaction has committed, so a redirect means the click is stored. The writer keeps its
+transaction has committed, so a redirect means the click is stored. A commit whose answer
+is lost (the connection dropped) leaves the batch's clicks answered "try again", never
+written a second time. The writer keeps its
 own connection: a connection taken from the pool for each batch cost a round trip to
 check it (`pool_pre_ping`) and 0.2 ms of CPU, a batch every few milliseconds. Each batch
 reads its messages once, in the statement that also reads the scanner rule's window
@@ -18,7 +20,7 @@ links never change: the writer keeps them in memory, read once per version.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -148,7 +150,7 @@ class ClickWriter:
         why there is none (then nothing is recorded). Raises what the write raised."""
         return await self._batches.submit(Arrived(click, self._clock()))
 
-    def _write(self, batch: list[Arrived]) -> list[str | Refused]:
+    def _write(self, batch: list[Arrived]) -> Sequence[str | Refused | Exception]:
         try:
             return self._write_on(self._connected(), batch)
         except Exception as exc:
@@ -171,40 +173,58 @@ class ClickWriter:
             self._connection.close()
             self._connection = None
 
-    def _write_on(self, connection: Connection, batch: list[Arrived]) -> list[str | Refused]:
-        with connection.begin():
-            # The batch's messages and the scanner rule's window in one read: the window
-            # from `burst` before the earliest click, as `record_many` would read it.
-            seen = click_store.messages(
-                connection,
-                {a.click.message_id for a in batch},
-                since=min(a.at for a in batch) - self._burst,
-                until=max(a.at for a in batch),
-            )
-            results: list[str | Refused] = []
-            accepted: list[click_store.ClickIn] = []
-            for arrived in batch:
-                click = arrived.click
-                message = seen.get(click.message_id)
-                found = None
-                if message is not None and message.version is not None:
-                    urls = self._urls(connection, message.template, message.version)
-                    found = links.Targets(message.supporter_id, urls)
-                result = target(click, found, secret=self._secret, donation_url=self._donation_url)
-                results.append(result)
-                if found is not None and not isinstance(result, Refused):
-                    accepted.append(
-                        click_store.ClickIn(
-                            click.message_id, click.position, found.supporter_id, arrived.at
-                        )
+    def _write_on(
+        self, connection: Connection, batch: list[Arrived]
+    ) -> Sequence[str | Refused | Exception]:
+        transaction = connection.begin()
+        try:
+            results = self._record(connection, batch)
+        except BaseException:
+            transaction.rollback()
+            raise
+        try:
+            transaction.commit()
+        except DBAPIError:
+            # The commit was sent: whether the database applied it is not known (the
+            # connection may have dropped after it did). Written again, the batch could be
+            # stored twice; its clicks are answered "try again" instead, none rewritten.
+            self._drop()
+            return [_unknown()] * len(batch)
+        return results
+
+    def _record(self, connection: Connection, batch: list[Arrived]) -> list[str | Refused]:
+        # The batch's messages and the scanner rule's window in one read: the window
+        # from `burst` before the earliest click, as `record_many` would read it.
+        seen = click_store.messages(
+            connection,
+            {a.click.message_id for a in batch},
+            since=min(a.at for a in batch) - self._burst,
+            until=max(a.at for a in batch),
+        )
+        results: list[str | Refused] = []
+        accepted: list[click_store.ClickIn] = []
+        for arrived in batch:
+            click = arrived.click
+            message = seen.get(click.message_id)
+            found = None
+            if message is not None and message.version is not None:
+                urls = self._urls(connection, message.template, message.version)
+                found = links.Targets(message.supporter_id, urls)
+            result = target(click, found, secret=self._secret, donation_url=self._donation_url)
+            results.append(result)
+            if found is not None and not isinstance(result, Refused):
+                accepted.append(
+                    click_store.ClickIn(
+                        click.message_id, click.position, found.supporter_id, arrived.at
                     )
-            # The event loop is idle until this batch is answered: its waiting work runs
-            # now, while the statement runs. Scheduled as the batch went to this thread, it
-            # held the interpreter the thread needed to start, 0.8 ms a batch of 32 on
-            # PostgreSQL (bench/README.md).
-            if self._meanwhile is not None and self._loop is not None:
-                self._loop.call_soon_threadsafe(self._meanwhile)
-            click_store.record_many(connection, accepted, burst=self._burst, seen=seen)
+                )
+        # The event loop is idle until this batch is answered: its waiting work runs
+        # now, while the statement runs. Scheduled as the batch went to this thread, it
+        # held the interpreter the thread needed to start, 0.8 ms a batch of 32 on
+        # PostgreSQL (bench/README.md).
+        if self._meanwhile is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._meanwhile)
+        click_store.record_many(connection, accepted, burst=self._burst, seen=seen)
         return results
 
     def _urls(self, connection: Connection, template: str, version: str) -> dict[int, str]:
@@ -212,6 +232,13 @@ class ClickWriter:
         if known is None:
             known = self._links[(template, version)] = links.urls(connection, template, version)
         return known
+
+
+def _unknown() -> Unavailable:
+    return Unavailable(
+        "the click may not have been recorded; try again",
+        hint="the connection to the database dropped as the click was committed",
+    )
 
 
 def _expired() -> Unavailable:

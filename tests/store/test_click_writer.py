@@ -16,6 +16,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from engine.errors import Unavailable
 from engine.store import counts, links, recounts
 from engine.store.db import make_engine, make_sessionmaker
 from engine.store.models import Click, Event, OutboxMessage, Supporter
@@ -153,6 +154,35 @@ def test_a_failing_batch_is_written_again_click_by_click_and_loses_nothing(
     with make_sessionmaker(engine)() as session:
         (row,) = counts.read(session, journey)
         assert row.figures.clicks == 3
+        assert recounts.recount(session)[(journey, "update", "")] == row.figures
+
+
+def test_a_batch_whose_commit_answer_is_lost_is_not_written_again(engine: Engine) -> None:
+    # Given two sent emails, and a database whose connection drops right after it applied
+    # the batch's commit, before answering it (the commit done here, then the connection
+    # closed under the driver, whose own commit then fails as a lost connection)
+    journey = unique("j")
+    messages = sent_messages(engine, journey, 2)
+
+    def commit_then_drop(connection: Any) -> None:
+        raw = connection.connection.dbapi_connection
+        raw.commit()
+        raw.close()
+
+    event.listen(engine, "commit", commit_then_drop)
+
+    # When clicks on both arrive together
+    try:
+        answers = together(writer(engine), [ClickToken(m, 0) for m in messages])
+    finally:
+        event.remove(engine, "commit", commit_then_drop)
+
+    # Then both are answered "try again" (a 503) and stored once, not written a second
+    # time on a new connection; the summary rows still equal a recount
+    assert all(isinstance(a, Unavailable) for a in answers)
+    assert clicks_of(engine, messages) == dict.fromkeys(messages, 1)
+    with make_sessionmaker(engine)() as session:
+        (row,) = counts.read(session, journey)
         assert recounts.recount(session)[(journey, "update", "")] == row.figures
 
 
