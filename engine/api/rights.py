@@ -21,7 +21,7 @@ from engine.api.deps import AppSettings, DbSession
 from engine.config import Secret
 from engine.render import tokens
 from engine.send import configured_transport
-from engine.store import audit, personal_data
+from engine.store import audit, data_export, personal_data
 
 router = APIRouter(prefix="/rights", tags=["supporters' rights"])
 
@@ -88,7 +88,7 @@ def data(token: str, request: Request, session: DbSession, settings: AppSettings
     owner = _owner(session, settings.keys, token)
     if owner is None or owner[1]:
         return supporter_page(*_UNKNOWN)
-    exported = personal_data.export(
+    exported = data_export.export(
         session, owner[0], actor=audit.SUPPORTER, now=request.app.state.clock()
     )
     return Response(

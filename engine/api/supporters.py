@@ -16,7 +16,7 @@ from engine.api.staff import api_staff
 from engine.rules.rights import rectification
 from engine.rules.staff import Role
 from engine.send import configured_transport
-from engine.store import audit, personal_data, restrictions
+from engine.store import audit, data_export, personal_data, restrictions
 from engine.store.apikeys import Staff
 
 router = APIRouter(prefix="/api/supporters", tags=["supporters' rights"])
@@ -65,7 +65,7 @@ def export(
     """Everything stored about the supporter: identity, consents (with their wording and
     source), signatures, emails, clicks, gifts, journeys, suppressions, events, requests."""
     supporter_id = personal_data.find(session, body.email)
-    return personal_data.export(
+    return data_export.export(
         session, supporter_id, actor=audit.api_key(who.key_id), now=_now(request)
     )
 

@@ -19,7 +19,7 @@ from engine.errors import Unavailable
 from engine.periodic import Passes, Skipped, retention_from
 from engine.rules.rights import rectification
 from engine.send import configured_transport
-from engine.store import audit, personal_data, restrictions, retention
+from engine.store import audit, data_export, personal_data, restrictions, retention
 
 app = typer.Typer(
     no_args_is_help=True, help="Supporters' rights: export, rectify, restrict, erase."
@@ -45,7 +45,7 @@ def export(
 ) -> None:
     """Everything stored about the supporter, as JSON."""
     with supporter_transaction(email) as (session, supporter_id):
-        data = personal_data.export(session, supporter_id, actor=audit.CLI, now=parse_now(now))
+        data = data_export.export(session, supporter_id, actor=audit.CLI, now=parse_now(now))
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out is None:
         typer.echo(text)

@@ -16,7 +16,7 @@ from engine.rules import optin
 from engine.rules.rights import Retention
 from engine.rules.signature_rows import SignatureRow
 from engine.send.transport import MemoryTransport
-from engine.store import confirmations, passes, personal_data, petitions, retention
+from engine.store import confirmations, data_export, passes, personal_data, petitions, retention
 from engine.store.models import (
     Consent,
     Enrolment,
@@ -247,7 +247,7 @@ def test_erasure_forgets_a_pending_signature_and_its_email(session: Session, now
     _sign(session, petition_id, "ines", now)
     dispatch_helpers.run(session, MemoryTransport(), now)
     supporter = personal_data.find(session, "ines@example.org")
-    exported = personal_data.export(session, supporter, actor="cli", now=now)
+    exported = data_export.export(session, supporter, actor="cli", now=now)
     assert [p["petition"] for p in exported["pending_signatures"]] == [PETITION]
     assert [e["step"] for e in exported["emails"]] == [optin.STEP]
     # When they ask for erasure

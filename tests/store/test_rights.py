@@ -19,7 +19,7 @@ from engine.errors import Invalid, NotFound
 from engine.rules.rights import rectification
 from engine.rules.supporters import email_hash
 from engine.send.transport import MemoryTransport
-from engine.store import audit, clicks, donations, events, personal_data, restrictions
+from engine.store import audit, clicks, data_export, donations, events, personal_data, restrictions
 from engine.store.donations import DonationRow
 from engine.store.models import (
     AuditEntry,
@@ -147,7 +147,7 @@ def test_the_export_holds_everything_stored_about_the_supporter(session: Session
     message = _history(session)
     alice = personal_data.find(session, "  Alice@Example.org ")
 
-    data = personal_data.export(session, alice, actor=audit.CLI, now=SIGNED)
+    data = data_export.export(session, alice, actor=audit.CLI, now=SIGNED)
 
     assert data["supporter"]["email"] == "alice@example.org"
     assert data["supporter"]["first_name"] == "Alice"
@@ -222,7 +222,7 @@ def test_erasure_removes_personal_data_and_keeps_counts(session: Session) -> Non
     with pytest.raises(NotFound):
         personal_data.find(session, "alice@example.org")
     assert "alice@example.org" not in str(
-        personal_data.export(session, alice, actor=audit.CLI, now=later)
+        data_export.export(session, alice, actor=audit.CLI, now=later)
     )
 
 
